@@ -1,0 +1,64 @@
+"""`findings-router`: replay (dry run) and validate-config. Runs locally, makes no AWS call."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from findings_router.config import PolicyError, load_policy, load_policy_dir, policy_path
+
+DEFAULT_CONFIG_DIR = Path("config")
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from findings_router_local.replay import run_replay
+
+    try:
+        policy = load_policy(policy_path(args.config_dir, args.env))
+    except PolicyError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return run_replay(policy, [Path(p) for p in args.files], args.format, progress=sys.stderr.isatty())
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    try:
+        policies = load_policy_dir(args.config_dir)
+    except PolicyError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if not policies:
+        print(f"{args.config_dir}: no *.yaml policy files", file=sys.stderr)
+        return 2
+    for env, policy in policies.items():
+        print(
+            f"{policy_path(args.config_dir, env)}: ok ({len(policy.rules)} rules, {len(policy.suppressions)} suppressions)"
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="findings-router", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    replay = sub.add_parser("replay", help="dry-run a policy over exported findings (no AWS calls)")
+    replay.add_argument("--env", required=True, help="environment: reads <config-dir>/<env>.yaml")
+    replay.add_argument("--config-dir", type=Path, default=DEFAULT_CONFIG_DIR)
+    replay.add_argument("--format", choices=("table", "json"), default="table")
+    replay.add_argument("files", nargs="+", help="EventBridge events, get-findings output, findings or JSON lines")
+    replay.set_defaults(func=_cmd_replay)
+
+    validate = sub.add_parser("validate-config", help="check every <config-dir>/*.yaml policy file")
+    validate.add_argument("--config-dir", type=Path, default=DEFAULT_CONFIG_DIR)
+    validate.set_defaults(func=_cmd_validate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""`findings-router replay`: the dry run. What would this policy have done with these findings?
+
+Reads EventBridge events, `aws securityhub get-findings` output, bare findings, JSON arrays or JSON lines.
+Makes no AWS call: dedup state lives in memory across all files, and deliveries are only recorded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from findings_router.config import Policy
+from findings_router.model import FindingError
+from findings_router.normalize import normalize_document
+from findings_router.pagerduty import RecordingNotifier
+from findings_router.policy import CompiledPolicy
+from findings_router.router import FindingsRouter, Routed
+from findings_router.store import InMemoryDedupStore
+
+COLUMNS = (
+    "finding_id",
+    "dedup_key",
+    "format",
+    "product",
+    "severity",
+    "account",
+    "region",
+    "resource_ids",
+    "cve_ids",
+    "max_cvss",
+    "decision",
+    "reason",
+)
+
+
+@dataclass(frozen=True)
+class InputProblem:
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+def record_of(routed: Routed) -> dict[str, Any]:
+    f = routed.finding
+    return {
+        "finding_id": f.id,
+        "dedup_key": routed.decision.key,
+        "format": f.format.value,
+        "product": f.product_name,
+        "severity": f.severity.value,
+        "account": f.account,
+        "region": f.region,
+        "resource_ids": list(f.resource_ids),
+        "cve_ids": list(f.cve_ids),
+        "max_cvss": f.max_cvss,
+        "decision": routed.decision.outcome,
+        "reason": routed.decision.reason,
+    }
+
+
+def read_documents(path: Path) -> Iterator[tuple[str, Any]]:
+    """(position, parsed JSON) for a file holding one JSON document or JSON lines. Raises InputProblem-ish errors."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        yield str(path), json.loads(text)
+        return
+    except json.JSONDecodeError as whole_error:
+        lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+        if len(lines) <= 1:
+            raise ValueError(
+                f"line {whole_error.lineno} column {whole_error.colno}: not JSON: {whole_error.msg}"
+            ) from None
+    for n, line in lines:
+        try:
+            yield f"{path}:{n}", json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield f"{path}:{n}", ValueError(f"column {exc.colno}: not JSON: {exc.msg}")
+
+
+class Replayer:
+    def __init__(self, policy: Policy, now: dt.datetime | None = None) -> None:
+        self.store = InMemoryDedupStore()
+        self.notifier = RecordingNotifier()
+        self.router = FindingsRouter(CompiledPolicy(policy), self.store, self.notifier)
+        self.now = now or dt.datetime.now(dt.UTC)
+        self.problems: list[InputProblem] = []
+
+    def replay_document(self, where: str, doc: Any) -> list[Routed]:
+        if isinstance(doc, Exception):
+            self.problems.append(InputProblem(where, str(doc)))
+            return []
+        try:
+            normalized = normalize_document(doc)
+        except FindingError as exc:
+            self.problems.append(InputProblem(where, str(exc)))
+            return []
+        for error in normalized.errors:
+            self.problems.append(InputProblem(where, str(error)))
+        self.router.prefetch(normalized.findings)
+        return [self.router.route(f, self.now) for f in normalized.findings]
+
+    def replay_file(self, path: Path) -> Iterator[Routed]:
+        try:
+            for where, doc in read_documents(path):
+                yield from self.replay_document(where, doc)
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            self.problems.append(InputProblem(str(path), str(exc)))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return ",".join(map(str, value)) or "-"
+    return str(value)
+
+
+def render_table(records: list[dict[str, Any]], columns: tuple[str, ...] = COLUMNS, width: int = 48) -> str:
+    rows = [[_cell(r[c]) for c in columns] for r in records]
+    rows = [[v if len(v) <= width else v[: width - 1] + "…" for v in row] for row in rows]
+    widths = [max([len(c), *(len(row[i]) for row in rows)]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines.extend("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+    return "\n".join(lines)
+
+
+def summarize(records: list[dict[str, Any]]) -> str:
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r["decision"]] = counts.get(r["decision"], 0) + 1
+    parts = [f"{counts.get(k, 0)} {k}" for k in ("page", "notify", "resolve", "duplicate", "drop")]
+    return f"{len(records)} findings: " + ", ".join(parts)
+
+
+def run_replay(
+    policy: Policy,
+    paths: list[Path],
+    fmt: str,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+    progress: bool = False,
+) -> int:
+    replayer = Replayer(policy)
+    records: list[dict[str, Any]] = []
+    for path in paths:
+        for routed in replayer.replay_file(path):
+            record = record_of(routed)
+            records.append(record)
+            if fmt == "json":
+                out.write(json.dumps(record) + "\n")
+            if progress and len(records) % 500 == 0:
+                err.write(f"\r{len(records)} findings replayed…")
+                err.flush()
+    if progress and len(records) >= 500:
+        err.write("\n")
+    if fmt == "table":
+        out.write(render_table(records) + "\n")
+        out.write(summarize(records) + "\n")
+    for problem in replayer.problems:
+        err.write(f"error: {problem}\n")
+    return 2 if replayer.problems else 0

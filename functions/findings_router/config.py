@@ -1,0 +1,271 @@
+"""The per-environment policy file, `config/<env>.yaml`: one pydantic model used at synth, at runtime and by the CLI.
+
+Errors name the file, the line and the field, e.g.
+``config/prod.yaml:23: rules[1].match.severity[0]: Input should be 'INFORMATIONAL', 'LOW', ...``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from findings_router.model import Severity
+
+Action = Literal["page", "notify", "drop"]
+Urgency = Literal["high", "low"]
+
+_ACCOUNT = r"^\d{12}$"
+_REGION = r"^[a-z]{2}(-[a-z]+)+-\d$"
+
+
+class _Strict(BaseModel):
+    # Unknown keys are mistakes in a reviewed policy file (a typo like `severty` would silently match everything).
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Match(_Strict):
+    """Conditions of a rule or suppression. All given conditions must hold; a list matches any of its values.
+
+    String conditions accept shell-style wildcards (`*`, `?`), e.g. ``finding_type: ["TTPs/*"]``.
+    """
+
+    severity: list[Severity] | None = None
+    min_severity: Severity | None = None
+    product: list[str] | None = Field(default=None, description="Product name (GuardDuty) or product ARN.")
+    generator_id: list[str] | None = None
+    control_id: list[str] | None = Field(default=None, description="Security Hub control id, e.g. S3.8.")
+    finding_type: list[str] | None = Field(default=None, description="ASFF Types entry, e.g. TTPs/Initial Access/*.")
+    account: list[Annotated[str, Field(pattern=_ACCOUNT)]] | None = None
+    region: list[str] | None = None
+    resource_type: list[str] | None = Field(default=None, description="e.g. AwsEc2Instance or AWS::EC2::Instance.")
+    resource_id: list[str] | None = None
+    resource_tag: dict[str, str] | None = Field(default=None, description="Tag key → value ('*' for any value).")
+    min_cvss: Annotated[float, Field(ge=0, le=10)] | None = None
+    cve_id: list[str] | None = None
+    title: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Match:
+        if not self.model_dump(exclude_none=True):
+            raise ValueError("match must name at least one condition (omit `match` to match everything)")
+        return self
+
+
+class Rule(_Strict):
+    name: Annotated[str, Field(min_length=1, max_length=80)]
+    match: Match | None = None
+    action: Action
+    urgency: Urgency | None = Field(default=None, description="For action page: high (default) or low.")
+
+    @model_validator(mode="after")
+    def _urgency_only_for_page(self) -> Rule:
+        if self.urgency is not None and self.action != "page":
+            raise ValueError("urgency applies to action 'page' only (notify is always low urgency)")
+        return self
+
+    @property
+    def effective_urgency(self) -> Urgency:
+        if self.action == "page":
+            return self.urgency or "high"
+        return "low"
+
+
+class Suppression(_Strict):
+    name: Annotated[str, Field(min_length=1, max_length=80)]
+    match: Match
+    owner: Annotated[str, Field(min_length=1)]
+    reason: Annotated[str, Field(min_length=10, description="Why this is safe to silence; reviewed in git.")]
+    expires: dt.date | None = Field(default=None, description="After this date (UTC) the suppression stops applying.")
+
+
+class Retry(_Strict):
+    max_attempts: Annotated[int, Field(ge=1, le=10)] = 4
+    base_delay_seconds: Annotated[float, Field(gt=0, le=30)] = 0.5
+    max_delay_seconds: Annotated[float, Field(gt=0, le=120)] = 8.0
+    budget_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
+    timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 5.0
+
+
+class PagerDutyNotifierConfig(_Strict):
+    type: Literal["pagerduty"] = "pagerduty"
+    events_url: str = "https://events.pagerduty.com/v2/enqueue"
+    routing_key_secret: Annotated[
+        str,
+        Field(min_length=1, description="Name or ARN of the Secrets Manager secret with the routing key."),
+    ]
+    source: str | None = Field(default=None, description="payload.source; default: the finding's account/region.")
+    retry: Retry = Retry()
+
+    @field_validator("events_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+
+class Dedup(_Strict):
+    ttl_days: Annotated[int, Field(ge=1, le=365)] = 30
+    touch_interval_hours: Annotated[float, Field(ge=0.1, le=168)] = 12.0
+    fold_control_findings: bool = Field(
+        default=True,
+        description="One problem per (account, region, control id, resource) across standards and finding ids.",
+    )
+
+
+class Ingestion(_Strict):
+    severity_labels: list[Severity] | None = Field(
+        default=None,
+        description="Pre-filter the EventBridge rule to these labels (resolutions always pass).",
+    )
+    include_ocsf: bool = True
+    max_receive_count: Annotated[int, Field(ge=1, le=100)] = 5
+    batch_size: Annotated[int, Field(ge=1, le=100)] = 10
+
+
+class RouterFunction(_Strict):
+    memory_mb: Annotated[int, Field(ge=128, le=10240)] = 256
+    timeout_seconds: Annotated[int, Field(ge=10, le=900)] = 120
+    reserved_concurrency: Annotated[int, Field(ge=1, le=1000)] = 2
+    log_retention_days: Annotated[int, Field(ge=1)] = 90
+
+
+class Monitoring(_Strict):
+    alarm_emails: list[str] = []
+    oldest_message_age_seconds: Annotated[int, Field(ge=60)] = 900
+
+
+class Policy(_Strict):
+    """A whole `config/<env>.yaml`."""
+
+    environment: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,15}$")]
+    account: Annotated[str, Field(pattern=_ACCOUNT)] | None = None
+    region: Annotated[str, Field(pattern=_REGION)] | None = None
+    description: str = ""
+    notifier: PagerDutyNotifierConfig
+    rules: Annotated[list[Rule], Field(min_length=1)]
+    default_action: Action = "drop"
+    custom_action: Literal["page", "notify", "policy"] = Field(
+        default="page",
+        description="Findings an operator sends with a Security Hub custom action: page, notify, or apply the rules.",
+    )
+    suppressions: list[Suppression] = []
+    dedup: Dedup = Dedup()
+    ingestion: Ingestion = Ingestion()
+    function: RouterFunction = RouterFunction()
+    monitoring: Monitoring = Monitoring()
+    production: bool = Field(default=False, description="Stricter infra: deletion protection, RETAIN.")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Policy:
+        for kind, items in (("rules", self.rules), ("suppressions", self.suppressions)):
+            seen: set[str] = set()
+            for item in items:
+                if item.name in seen:
+                    raise ValueError(f"{kind}: duplicate name {item.name!r}")
+                seen.add(item.name)
+        return self
+
+
+# ------------------------------------------------------------------------------------------ loading
+
+
+class PolicyError(ValueError):
+    """An invalid policy file. The message lists every problem as ``file:line: field: what is wrong``."""
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+def _line_index(node: yaml.Node, path: tuple[str | int, ...], out: dict[tuple[str | int, ...], int]) -> None:
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            out[(*path, key)] = key_node.start_mark.line + 1
+            _line_index(value_node, (*path, key), out)
+            out[(*path, key)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _line_index(item, (*path, i), out)
+
+
+def _format_loc(loc: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def parse_policy(text: str, source: str = "<policy>") -> Policy:
+    """Validate policy YAML text. Raises `PolicyError` with file:line: field: message for each problem."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise PolicyError(source, [f"{source}{line}: not valid YAML: {exc}"]) from exc
+    if not isinstance(data, dict):
+        raise PolicyError(source, [f"{source}:1: (top level): expected a mapping of settings"])
+    lines: dict[tuple[str | int, ...], int] = {}
+    if node is not None:
+        _line_index(node, (), lines)
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            # pydantic adds the union/function branch to loc (e.g. 'function-after[...]'); keep real path parts.
+            loc: tuple[str | int, ...] = tuple(
+                p for p in err["loc"] if isinstance(p, int) or not str(p).startswith(("function-", "list["))
+            )
+            probe = loc
+            while probe and probe not in lines:
+                probe = probe[:-1]
+            lineno = lines.get(probe, 1)
+            problems.append(f"{source}:{lineno}: {_format_loc(loc)}: {err['msg']}")
+        raise PolicyError(source, problems) from None
+
+
+def load_policy(path: str | Path) -> Policy:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(str(path), [f"{path}: cannot read policy file: {exc.strerror}"]) from exc
+    return parse_policy(text, str(path))
+
+
+def load_policy_dir(config_dir: str | Path) -> dict[str, Policy]:
+    """Every `<env>.yaml` in a directory, keyed by environment. The file name must equal `environment:`."""
+    policies: dict[str, Policy] = {}
+    problems: list[str] = []
+    for file in sorted(Path(config_dir).glob("*.yaml")):
+        try:
+            policy = load_policy(file)
+        except PolicyError as exc:
+            problems.extend(exc.problems)
+            continue
+        if policy.environment != file.stem:
+            problems.append(f"{file}:1: environment: {policy.environment!r} does not match the file name {file.stem!r}")
+            continue
+        policies[policy.environment] = policy
+    if problems:
+        raise PolicyError(str(config_dir), problems)
+    return policies
+
+
+def policy_path(config_dir: str | Path, environment: str) -> Path:
+    return Path(config_dir) / f"{environment}.yaml"
+
+
+def policy_json_schema() -> dict[str, Any]:
+    return Policy.model_json_schema()

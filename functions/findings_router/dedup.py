@@ -1,0 +1,256 @@
+"""Dedup keys and the per-key episode state machine. Pure: no I/O, `now` is passed in.
+
+One item per dedup key records the current *episode* (one open→resolved life of a problem). Given the prior
+state and a finding with its policy decision, `decide` returns what to send and the state to write (or none).
+
+* Active finding, no open episode → new episode: page/notify.
+* Active finding, open episode, severity rises (or notify → page) → escalate: a new incident at the higher
+  severity (its own PagerDuty dedup key, `<key>~<rank>`, because PagerDuty folds a trigger on an open alert into
+  that alert without notifying anyone again).
+* Active finding, open episode, nothing new → duplicate; the item is only touched every `touch_interval` to keep
+  its TTL ahead of Security Hub's 12–24 h re-sends (a write per repeat would cost more than it tells).
+* Resolved in Security Hub (archived, PASSED, RESOLVED/SUPPRESSED) with an open episode → resolve every incident of
+  the episode, once. A later active finding for the key opens a new episode.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from typing import Literal
+
+from findings_router.config import Dedup
+from findings_router.model import SEVERITY_RANK, Finding, Severity
+from findings_router.policy import PolicyDecision
+
+Outcome = Literal["page", "notify", "drop", "resolve", "duplicate"]
+EpisodeStatus = Literal["open", "acknowledged", "resolved"]
+KEY_PREFIX = "fr1-"
+SECURITYHUB_PRODUCT_SUFFIX = ":product/aws/securityhub"
+MAX_MEMBERS = 20  # findings folded into one key: one per enabled standard, plus re-created ids
+
+
+def dedup_key(finding: Finding, fold_control_findings: bool = True) -> str:
+    """A stable, fixed-length key for "the same problem" (see docs/dedup.md).
+
+    Security Hub's own control findings fold on (account, region, control id, resource): without consolidated
+    control findings one failing check yields one finding per enabled standard, and switching consolidation on or
+    off re-creates every finding with a new id; both are the same problem for the operator.
+    Everything else is keyed on the finding's identity (product ARN, finding id), which is what Security Hub
+    itself uses; `productv2` ARNs of the new Security Hub are folded onto `product` so the two pipelines agree.
+    """
+    if fold_control_findings and finding.control_id and finding.product_arn.endswith(SECURITYHUB_PRODUCT_SUFFIX):
+        basis = f"control\n{finding.account}\n{finding.region}\n{finding.control_id}\n{finding.primary_resource_id}"
+    else:
+        basis = f"finding\n{finding.product_arn}\n{finding.id}"
+    # 40 hex chars (160 bits): far below PagerDuty's 255-char dedup_key limit whatever the ARNs' length.
+    return KEY_PREFIX + hashlib.sha256(basis.encode()).hexdigest()[:40]
+
+
+def incident_key(key: str, severity: Severity, escalated: bool) -> str:
+    return f"{key}~{SEVERITY_RANK[severity]}" if escalated else key
+
+
+def base_key(incident: str) -> str:
+    """The dedup key behind an incident key (strips an escalation suffix)."""
+    return incident.split("~", 1)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class DedupState:
+    key: str
+    status: EpisodeStatus
+    episode: int
+    action: Literal["page", "notify"]
+    severity: Severity
+    incident_keys: tuple[str, ...]
+    members: tuple[str, ...]
+    finding_id: str
+    product_arn: str
+    title: str
+    first_seen: str
+    last_seen: str
+    last_notified_at: str
+    seen_count: int
+    notify_count: int
+    version: int
+    expires_at: int
+    resolved_at: str | None = None
+    acknowledged_by: str | None = None
+    acknowledged_at: str | None = None
+    incident_id: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """One call to make to the on-call SaaS."""
+
+    event_action: Literal["trigger", "resolve"]
+    incident_key: str
+    severity: Severity
+    urgency: Literal["high", "low"]
+    escalated_from: Severity | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    outcome: Outcome
+    reason: str
+    key: str
+    sends: tuple[Send, ...] = ()
+    new_state: DedupState | None = None  # None: nothing to write
+    expected_version: int | None = (
+        None  # version the stored item must still have; None with a new_state: must not exist
+    )
+
+
+def _iso(now: dt.datetime) -> str:
+    return now.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _parse_iso(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _expiry(now: dt.datetime, cfg: Dedup) -> int:
+    return int(now.timestamp()) + cfg.ttl_days * 86400
+
+
+def _with_member(members: tuple[str, ...], finding_id: str) -> tuple[str, ...]:
+    if finding_id in members:
+        return members
+    return (*members, finding_id)[-MAX_MEMBERS:]
+
+
+def decide(
+    finding: Finding,
+    policy: PolicyDecision,
+    state: DedupState | None,
+    key: str,
+    now: dt.datetime,
+    cfg: Dedup,
+) -> Decision:
+    """The whole dedup decision for one finding. The caller sends `sends`, then writes `new_state` conditionally."""
+    now_iso = _iso(now)
+    # A TTL'd item may still be readable for up to 48 h after expiry: treat it as absent.
+    if state is not None and state.expires_at < now.timestamp():
+        state = dataclasses.replace(state, status="resolved") if state.is_open else state
+
+    if finding.is_resolved:
+        return _decide_resolution(finding, state, key, now, now_iso, cfg)
+
+    if policy.action == "drop":
+        return Decision("drop", policy.reason, key)
+
+    action = policy.action
+    if state is None or not state.is_open:
+        episode = state.episode + 1 if state else 1
+        new = DedupState(
+            key=key,
+            status="open",
+            episode=episode,
+            action=action,
+            severity=finding.severity,
+            incident_keys=(key,),
+            members=(finding.id,),
+            finding_id=finding.id,
+            product_arn=finding.product_arn,
+            title=finding.title[:200],
+            first_seen=now_iso if state is None else state.first_seen,
+            last_seen=now_iso,
+            last_notified_at=now_iso,
+            seen_count=(state.seen_count if state else 0) + 1,
+            notify_count=(state.notify_count if state else 0) + 1,
+            version=(state.version if state else 0) + 1,
+            expires_at=_expiry(now, cfg),
+        )
+        reason = policy.reason if state is None else f"{policy.reason}; episode {episode} (reopened)"
+        send = Send("trigger", key, finding.severity, policy.urgency)
+        return Decision(action, reason, key, (send,), new, state.version if state else None)
+
+    rises = SEVERITY_RANK[finding.severity] > SEVERITY_RANK[state.severity]
+    upgrade = action == "page" and state.action == "notify"
+    if rises or upgrade:
+        severity = finding.severity if rises else state.severity
+        ikey = incident_key(key, severity, escalated=True) + ("p" if upgrade else "")
+        if ikey in state.incident_keys:  # the same escalation already sent (a re-sent finding)
+            return Decision("duplicate", "escalation already sent", key)
+        new = dataclasses.replace(
+            state,
+            action="page" if upgrade else state.action,
+            severity=severity,
+            incident_keys=(*state.incident_keys, ikey),
+            members=_with_member(state.members, finding.id),
+            last_seen=now_iso,
+            last_notified_at=now_iso,
+            seen_count=state.seen_count + 1,
+            notify_count=state.notify_count + 1,
+            version=state.version + 1,
+            expires_at=_expiry(now, cfg),
+        )
+        why = f"severity raised {state.severity.value}→{finding.severity.value}" if rises else "notify upgraded to page"
+        send = Send("trigger", ikey, severity, policy.urgency, escalated_from=state.severity)
+        return Decision(new.action, f"{policy.reason}; {why}", key, (send,), new, state.version)
+
+    members = _with_member(state.members, finding.id)
+    stale = now - _parse_iso(state.last_seen) >= dt.timedelta(hours=cfg.touch_interval_hours)
+    if members != state.members or stale:
+        new = dataclasses.replace(
+            state,
+            members=members,
+            last_seen=now_iso,
+            seen_count=state.seen_count + 1,
+            version=state.version + 1,
+            expires_at=_expiry(now, cfg),
+        )
+        return Decision("duplicate", f"episode {state.episode} already {state.status}", key, (), new, state.version)
+    return Decision("duplicate", f"episode {state.episode} already {state.status}", key)
+
+
+def _decide_resolution(
+    finding: Finding,
+    state: DedupState | None,
+    key: str,
+    now: dt.datetime,
+    now_iso: str,
+    cfg: Dedup,
+) -> Decision:
+    why = _resolution_reason(finding)
+    if state is None:
+        return Decision("drop", f"{why}; nothing was open", key)
+    if not state.is_open:
+        return Decision("duplicate", f"{why}; episode {state.episode} already resolved", key)
+    remaining = tuple(m for m in state.members if m != finding.id)
+    if remaining and finding.record_state == "ARCHIVED" and finding.compliance_status != "PASSED":
+        # An archived copy (e.g. the legacy per-standard finding after consolidation was switched on) while
+        # other findings of the same problem are still live: the problem is not fixed.
+        new = dataclasses.replace(state, members=remaining, version=state.version + 1, last_seen=now_iso)
+        return Decision(
+            "duplicate", f"{why}; {len(remaining)} other finding(s) still open", key, (), new, state.version
+        )
+    new = dataclasses.replace(
+        state,
+        status="resolved",
+        members=(),
+        resolved_at=now_iso,
+        last_seen=now_iso,
+        seen_count=state.seen_count + 1,
+        version=state.version + 1,
+        expires_at=_expiry(now, cfg),
+    )
+    sends = tuple(Send("resolve", ik, state.severity, "low") for ik in state.incident_keys)
+    return Decision("resolve", why, key, sends, new, state.version)
+
+
+def _resolution_reason(finding: Finding) -> str:
+    if finding.record_state == "ARCHIVED":
+        return "archived in Security Hub"
+    if finding.compliance_status == "PASSED":
+        return "compliance PASSED"
+    return f"workflow {finding.workflow_status}"

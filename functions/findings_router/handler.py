@@ -1,0 +1,225 @@
+"""Router Lambda: SQS batch of EventBridge events from Security Hub → `route_findings`.
+
+Thin on purpose: parse every record, read all dedup state in one batched read, then let Powertools' batch
+processor route record by record and report partial failures, so one bad message never fails the others.
+A message that fails comes back after the visibility timeout and, after `maxReceiveCount` tries, lands in the
+dead-letter queue; every failure is logged with its reason and the message id.
+
+Environment (non-secret only): POLICY_FILE, STATE_TABLE_NAME, optional EVENTS_URL (overrides the policy's
+endpoint, for local runs), POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from findings_router.config import Policy, load_policy
+from findings_router.model import Finding, FindingError
+from findings_router.normalize import NormalizedEvent, normalize_event
+from findings_router.pagerduty import DeliveryError, PagerDutyNotifier
+from findings_router.policy import CompiledPolicy
+from findings_router.router import FindingsRouter, Routed, StateConflictError
+from findings_router.store import DynamoDedupStore
+
+logger = Logger(service="findings-router")
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "FindingsRouter"))
+processor = BatchProcessor(event_type=EventType.SQS)
+
+METRIC_BY_OUTCOME = {
+    "page": "Pages",
+    "notify": "Notifications",
+    "drop": "Drops",
+    "duplicate": "Duplicates",
+    "resolve": "Resolves",
+}
+
+
+class MalformedEventError(ValueError):
+    """The message can never be routed as it is; it will end in the dead-letter queue."""
+
+
+def routing_key_from_secret(value: str) -> str:
+    """The secret is either the bare routing key or JSON with a `routing_key` field."""
+    value = value.strip()
+    if value.startswith("{"):
+        data = json.loads(value)
+        key = data.get("routing_key") if isinstance(data, dict) else None
+        if not isinstance(key, str) or not key:
+            raise ValueError("secret JSON has no routing_key string")
+        return key
+    return value
+
+
+@dataclass
+class Runtime:
+    """What an execution environment builds once and reuses across invocations."""
+
+    policy: Policy
+    compiled: CompiledPolicy
+    store: DynamoDedupStore
+    session: Any
+    events_url: str
+
+    def routing_key(self) -> str:
+        from aws_lambda_powertools.utilities import parameters
+
+        secret = parameters.get_secret(self.policy.notifier.routing_key_secret, max_age=300)
+        return routing_key_from_secret(secret if isinstance(secret, str) else secret.decode())
+
+
+_runtime: Runtime | None = None
+
+
+def get_runtime() -> Runtime:
+    global _runtime  # noqa: PLW0603  (one per execution environment, built on first use)
+    if _runtime is None:
+        import boto3
+        import requests
+        from botocore.config import Config
+
+        policy = load_policy(os.environ["POLICY_FILE"])
+        client = boto3.client(
+            "dynamodb",
+            config=Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=5),
+        )
+        _runtime = Runtime(
+            policy=policy,
+            compiled=CompiledPolicy(policy),
+            store=DynamoDedupStore(os.environ["STATE_TABLE_NAME"], client),
+            session=requests.Session(),
+            events_url=os.environ.get("EVENTS_URL") or policy.notifier.events_url,
+        )
+        metrics.set_default_dimensions(environment=policy.environment)
+    return _runtime
+
+
+def reset_runtime() -> None:
+    """Tests and the demo switch policy or endpoints between invocations."""
+    global _runtime  # noqa: PLW0603
+    _runtime = None
+
+
+@dataclass
+class _Invocation:
+    router: FindingsRouter
+    now: dt.datetime
+    parsed: dict[str, NormalizedEvent | Exception] = field(default_factory=dict)
+
+
+def _parse(body: str) -> NormalizedEvent:
+    try:
+        event = json.loads(body)
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise MalformedEventError(f"message body is not JSON: {exc}") from exc
+    return normalize_event(event)
+
+
+def _log_routed(routed: Routed, message_id: str) -> None:
+    f: Finding = routed.finding
+    metrics.add_metric(name=METRIC_BY_OUTCOME[routed.decision.outcome], unit=MetricUnit.Count, value=1)
+    logger.info(
+        "finding routed",
+        extra={
+            "finding_id": f.id,
+            "dedup_key": routed.decision.key,
+            "decision": routed.decision.outcome,
+            "reason": routed.decision.reason,
+            "product": f.product_name,
+            "severity": f.severity.value,
+            "account": f.account,
+            "region": f.region,
+            "message_id": message_id,
+            "deliveries": routed.deliveries,
+        },
+    )
+
+
+def _fail(record: SQSRecord, reason: str, exc: Exception, **extra: Any) -> None:
+    metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=1)
+    logger.error(
+        "message failed; it will be retried and, after its last receive, dead-lettered",
+        extra={
+            "message_id": record.message_id,
+            "receive_count": record.attributes.approximate_receive_count,
+            "reason": reason,
+            "error": str(exc),
+            **extra,
+        },
+    )
+
+
+def _record_handler(record: SQSRecord, inv: _Invocation) -> None:
+    parsed = inv.parsed.get(record.message_id)
+    if parsed is None:
+        parsed = _parse(record.body)
+    if isinstance(parsed, Exception):
+        _fail(record, "malformed event", parsed)
+        raise parsed
+    if parsed.ignored_reason:
+        logger.info("event ignored", extra={"message_id": record.message_id, "reason": parsed.ignored_reason})
+        return
+    first_error: Exception | None = None
+    for finding in parsed.findings:
+        try:
+            _log_routed(inv.router.route(finding, inv.now), record.message_id)
+        except (DeliveryError, StateConflictError) as exc:
+            permanent = getattr(exc, "permanent", False)
+            _fail(
+                record,
+                "permanent delivery error" if permanent else "delivery failed",
+                exc,
+                finding_id=finding.id,
+            )
+            first_error = first_error or exc
+    for error in parsed.errors:
+        _fail(record, "malformed finding", error, finding_id=error.finding_id, field=error.field)
+        first_error = first_error or error
+    if first_error is not None:
+        # The good findings of this message went through; retrying them later is harmless (dedup).
+        raise first_error
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    runtime = get_runtime()
+    notifier = PagerDutyNotifier(
+        runtime.events_url,
+        runtime.routing_key,
+        session=runtime.session,
+        max_attempts=runtime.policy.notifier.retry.max_attempts,
+        base_delay=runtime.policy.notifier.retry.base_delay_seconds,
+        max_delay=runtime.policy.notifier.retry.max_delay_seconds,
+        budget_seconds=runtime.policy.notifier.retry.budget_seconds,
+        timeout_seconds=runtime.policy.notifier.retry.timeout_seconds,
+        remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000,
+    )
+    inv = _Invocation(FindingsRouter(runtime.compiled, runtime.store, notifier), dt.datetime.now(dt.UTC))
+    findings: list[Finding] = []
+    for raw in event.get("Records", []):
+        message_id = raw.get("messageId", "")
+        try:
+            normalized = _parse(raw.get("body", ""))
+        except (MalformedEventError, FindingError) as exc:
+            inv.parsed[message_id] = exc
+            continue
+        inv.parsed[message_id] = normalized
+        findings.extend(normalized.findings)
+    inv.router.prefetch(findings)
+    return process_partial_response(
+        event=event,
+        record_handler=lambda record: _record_handler(record, inv),
+        processor=processor,
+        context=context,
+    )

@@ -1,0 +1,451 @@
+"""Normalize Security Hub events (ASFF and OCSF) into `Finding`s, once, at the edge.
+
+Formats (AWS docs "EventBridge event formats for Security Hub CSPM", "ASFF syntax",
+"EventBridge event formats for Security Hub" (V2/OCSF)):
+
+* ``Security Hub Findings - Imported`` / ``Security Hub Findings - Custom Action``: ``detail.findings`` is a list of
+  ASFF findings (one per event today, up to 100 historically; we iterate).
+* ``Findings Imported V2``: ``detail.findings`` is a list of OCSF findings (Detection 2004, Compliance 2003,
+  Vulnerability 2002).
+* ``Security Hub Insight Results`` carries no findings and is ignored.
+
+Unknown extra fields are ignored. A missing required field raises `FindingError` naming the field and finding id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from findings_router.model import Finding, FindingError, FindingFormat, Resource, Severity
+
+ASFF_DETAIL_TYPES = frozenset({"Security Hub Findings - Imported", "Security Hub Findings - Custom Action"})
+OCSF_DETAIL_TYPES = frozenset({"Findings Imported V2"})
+IGNORED_DETAIL_TYPES = frozenset({"Security Hub Insight Results"})
+SECURITYHUB_SOURCE = "aws.securityhub"
+
+_LABELS = {s.value: s for s in Severity}
+# OCSF severity_id: 0 Unknown, 1 Informational, 2 Low, 3 Medium, 4 High, 5 Critical, 6 Fatal, 99 Other.
+_OCSF_SEVERITY = {
+    1: Severity.INFORMATIONAL,
+    2: Severity.LOW,
+    3: Severity.MEDIUM,
+    4: Severity.HIGH,
+    5: Severity.CRITICAL,
+    6: Severity.CRITICAL,
+}
+_OCSF_SEVERITY_NAMES = {
+    "informational": Severity.INFORMATIONAL,
+    "low": Severity.LOW,
+    "medium": Severity.MEDIUM,
+    "high": Severity.HIGH,
+    "critical": Severity.CRITICAL,
+    "fatal": Severity.CRITICAL,
+}
+_LABEL_SCORE = {
+    Severity.INFORMATIONAL: 0.0,
+    Severity.LOW: 1.0,
+    Severity.MEDIUM: 40.0,
+    Severity.HIGH: 70.0,
+    Severity.CRITICAL: 90.0,
+}
+# OCSF finding status_id: 1 New, 2 In Progress, 3 Suppressed, 4 Resolved, 5 Archived.
+_OCSF_WORKFLOW = {1: "NEW", 2: "NOTIFIED", 3: "SUPPRESSED", 4: "RESOLVED"}
+# OCSF compliance status_id: 1 Pass, 2 Warning, 3 Fail.
+_OCSF_COMPLIANCE_ID = {1: "PASSED", 2: "WARNING", 3: "FAILED"}
+_OCSF_COMPLIANCE_NAME = {
+    "pass": "PASSED",
+    "passed": "PASSED",
+    "warning": "WARNING",
+    "fail": "FAILED",
+    "failed": "FAILED",
+}
+_OCSF_ACTIVITY_CLOSE = 3
+
+
+@dataclass
+class NormalizedEvent:
+    """What one EventBridge event (or exported document) yields: findings, per-finding errors, or nothing."""
+
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[FindingError] = field(default_factory=list)
+    ignored_reason: str | None = None
+
+
+def _require(obj: Mapping[str, Any], key: str, finding_id: str | None, path: str | None = None) -> Any:
+    value = obj.get(key)
+    if value is None or value == "":
+        raise FindingError("missing required field", finding_id=finding_id, field=path or key)
+    return value
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _as_mapping(value: Any, finding_id: str | None, path: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise FindingError(f"expected an object, got {type(value).__name__}", finding_id=finding_id, field=path)
+    return value
+
+
+def _as_list(value: Any, finding_id: str | None, path: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise FindingError(f"expected a list, got {type(value).__name__}", finding_id=finding_id, field=path)
+    return value
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+# --------------------------------------------------------------------------------------------- ASFF
+
+
+def _asff_severity(finding: Mapping[str, Any], finding_id: str) -> tuple[Severity, float]:
+    sev = _as_mapping(_require(finding, "Severity", finding_id), finding_id, "Severity")
+    label = sev.get("Label")
+    normalized = _number(sev.get("Normalized"))
+    if isinstance(label, str):
+        severity = _LABELS.get(label.upper())
+        if severity is None:
+            raise FindingError(f"unknown severity label {label!r}", finding_id=finding_id, field="Severity.Label")
+        return severity, normalized if normalized is not None else _LABEL_SCORE[severity]
+    if normalized is not None:
+        return Severity.from_normalized(normalized), normalized
+    raise FindingError("missing required field", finding_id=finding_id, field="Severity.Label")
+
+
+def _asff_resources(finding: Mapping[str, Any], finding_id: str) -> tuple[Resource, ...]:
+    resources = []
+    for i, res in enumerate(_as_list(_require(finding, "Resources", finding_id), finding_id, "Resources")):
+        res = _as_mapping(res, finding_id, f"Resources[{i}]")
+        tags = res.get("Tags") or {}
+        if not isinstance(tags, Mapping):
+            raise FindingError("expected an object", finding_id=finding_id, field=f"Resources[{i}].Tags")
+        resources.append(
+            Resource(
+                type=str(_require(res, "Type", finding_id, f"Resources[{i}].Type")),
+                id=str(_require(res, "Id", finding_id, f"Resources[{i}].Id")),
+                region=_str_or_none(res.get("Region")),
+                tags=tuple((str(k), str(v)) for k, v in tags.items()),
+            )
+        )
+    return tuple(resources)
+
+
+def _asff_vulnerabilities(finding: Mapping[str, Any], finding_id: str) -> tuple[tuple[str, ...], float | None]:
+    cves: list[str] = []
+    max_cvss: float | None = None
+    for i, vuln in enumerate(_as_list(finding.get("Vulnerabilities"), finding_id, "Vulnerabilities")):
+        vuln = _as_mapping(vuln, finding_id, f"Vulnerabilities[{i}]")
+        vid = vuln.get("Id")
+        if isinstance(vid, str) and vid and vid not in cves:
+            cves.append(vid)
+        for cvss in _as_list(vuln.get("Cvss"), finding_id, f"Vulnerabilities[{i}].Cvss"):
+            score = _number(cvss.get("BaseScore")) if isinstance(cvss, Mapping) else None
+            if score is not None and (max_cvss is None or score > max_cvss):
+                max_cvss = score
+    return tuple(cves), max_cvss
+
+
+def _region_from_arn(arn: str) -> str:
+    parts = arn.split(":", 4)
+    return parts[3] if len(parts) > 3 else ""
+
+
+def normalize_asff(finding: Any, *, event_region: str | None = None) -> Finding:
+    """One ASFF finding → `Finding`."""
+    if not isinstance(finding, Mapping):
+        raise FindingError(f"finding must be an object, got {type(finding).__name__}")
+    raw_id = finding.get("Id")
+    finding_id = raw_id if isinstance(raw_id, str) and raw_id else None
+    if finding_id is None:
+        raise FindingError("missing required field", field="Id")
+    product_arn = str(_require(finding, "ProductArn", finding_id))
+    account = str(_require(finding, "AwsAccountId", finding_id))
+    title = str(_require(finding, "Title", finding_id))
+    severity, score = _asff_severity(finding, finding_id)
+    resources = _asff_resources(finding, finding_id)
+    cves, max_cvss = _asff_vulnerabilities(finding, finding_id)
+    product_fields = _as_mapping(finding.get("ProductFields"), finding_id, "ProductFields")
+    compliance = _as_mapping(finding.get("Compliance"), finding_id, "Compliance")
+    workflow = _as_mapping(finding.get("Workflow"), finding_id, "Workflow")
+    remediation = _as_mapping(
+        _as_mapping(finding.get("Remediation"), finding_id, "Remediation").get("Recommendation"),
+        finding_id,
+        "Remediation.Recommendation",
+    )
+    note = _as_mapping(finding.get("Note"), finding_id, "Note")
+    generator_id = str(finding.get("GeneratorId") or "")
+    control_id = _str_or_none(compliance.get("SecurityControlId")) or _str_or_none(product_fields.get("ControlId"))
+    if control_id is None and generator_id.startswith("security-control/"):
+        control_id = generator_id.removeprefix("security-control/")
+    types = finding.get("Types") or ()
+    return Finding(
+        format=FindingFormat.ASFF,
+        id=finding_id,
+        product_arn=product_arn,
+        product_name=str(
+            finding.get("ProductName")
+            or product_fields.get("aws/securityhub/ProductName")
+            or product_arn.rsplit("/", 1)[-1]
+        ),
+        company_name=str(finding.get("CompanyName") or product_fields.get("aws/securityhub/CompanyName") or ""),
+        generator_id=generator_id,
+        control_id=control_id,
+        account=account,
+        region=str(finding.get("Region") or event_region or _region_from_arn(product_arn)),
+        title=title,
+        description=str(finding.get("Description") or ""),
+        severity=severity,
+        severity_score=score,
+        types=tuple(str(t) for t in types) if isinstance(types, list) else (),
+        resources=resources,
+        cve_ids=cves,
+        max_cvss=max_cvss,
+        workflow_status=_str_or_none(workflow.get("Status")) or _str_or_none(finding.get("WorkflowState")),
+        record_state=_str_or_none(finding.get("RecordState")),
+        compliance_status=_str_or_none(compliance.get("Status")),
+        first_observed_at=_str_or_none(finding.get("FirstObservedAt")),
+        last_observed_at=_str_or_none(finding.get("LastObservedAt")),
+        updated_at=_str_or_none(finding.get("UpdatedAt")),
+        source_url=_str_or_none(finding.get("SourceUrl")),
+        remediation_text=_str_or_none(remediation.get("Text")),
+        remediation_url=_str_or_none(remediation.get("Url")),
+        note=_str_or_none(note.get("Text")),
+        raw=dict(finding),
+    )
+
+
+# --------------------------------------------------------------------------------------------- OCSF
+
+
+def _ocsf_time(obj: Mapping[str, Any], key: str) -> str | None:
+    value = obj.get(f"{key}_dt")
+    if isinstance(value, str) and value:
+        return value
+    epoch_ms = _number(obj.get(key))
+    if epoch_ms is None:
+        return None
+    return dt.datetime.fromtimestamp(epoch_ms / 1000, tz=dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _ocsf_severity(finding: Mapping[str, Any], finding_id: str) -> Severity:
+    sev_id = finding.get("severity_id")
+    if isinstance(sev_id, int) and sev_id in _OCSF_SEVERITY:
+        return _OCSF_SEVERITY[sev_id]
+    name = finding.get("severity")
+    if isinstance(name, str) and name.lower() in _OCSF_SEVERITY_NAMES:
+        return _OCSF_SEVERITY_NAMES[name.lower()]
+    if sev_id is None and name is None:
+        raise FindingError("missing required field", finding_id=finding_id, field="severity_id")
+    # Unknown (0) / Other (99) with no usable name: the provider gave no rating; treat as informational so that
+    # policy rules decide explicitly (e.g. on CVSS) rather than paging on a guess.
+    return Severity.INFORMATIONAL
+
+
+def _ocsf_resources(finding: Mapping[str, Any], finding_id: str) -> tuple[Resource, ...]:
+    resources = []
+    for i, res in enumerate(_as_list(finding.get("resources"), finding_id, "resources")):
+        res = _as_mapping(res, finding_id, f"resources[{i}]")
+        raw_tags = res.get("tags") or []
+        tags: list[tuple[str, str]] = []
+        if isinstance(raw_tags, Mapping):
+            tags = [(str(k), str(v)) for k, v in raw_tags.items()]
+        elif isinstance(raw_tags, list):
+            tags = [
+                (str(t.get("name")), str(t.get("value", "")))
+                for t in raw_tags
+                if isinstance(t, Mapping) and t.get("name") is not None
+            ]
+        resources.append(
+            Resource(
+                type=str(res.get("type") or "Other"),
+                id=str(_require(res, "uid", finding_id, f"resources[{i}].uid")),
+                region=_str_or_none(res.get("region")),
+                tags=tuple(tags),
+            )
+        )
+    return tuple(resources)
+
+
+def _ocsf_vulnerabilities(finding: Mapping[str, Any], finding_id: str) -> tuple[tuple[str, ...], float | None]:
+    cves: list[str] = []
+    max_cvss: float | None = None
+    for i, vuln in enumerate(_as_list(finding.get("vulnerabilities"), finding_id, "vulnerabilities")):
+        vuln = _as_mapping(vuln, finding_id, f"vulnerabilities[{i}]")
+        cve = _as_mapping(vuln.get("cve"), finding_id, f"vulnerabilities[{i}].cve")
+        uid = cve.get("uid")
+        if isinstance(uid, str) and uid and uid not in cves:
+            cves.append(uid)
+        for cvss in _as_list(cve.get("cvss"), finding_id, f"vulnerabilities[{i}].cve.cvss"):
+            score = _number(cvss.get("base_score")) if isinstance(cvss, Mapping) else None
+            if score is not None and (max_cvss is None or score > max_cvss):
+                max_cvss = score
+    return tuple(cves), max_cvss
+
+
+def identity_product_arn(product_uid: str) -> str:
+    """The new Security Hub names products ``…::productv2/…``; CSPM names the same product ``…::product/…``.
+
+    Folding both onto one spelling lets a finding that arrives through both pipelines deduplicate.
+    """
+    return product_uid.replace(":productv2/", ":product/", 1)
+
+
+def normalize_ocsf(finding: Any, *, event_region: str | None = None) -> Finding:
+    """One OCSF finding (new Security Hub, ``Findings Imported V2``) → `Finding`."""
+    if not isinstance(finding, Mapping):
+        raise FindingError(f"finding must be an object, got {type(finding).__name__}")
+    info = finding.get("finding_info")
+    metadata = finding.get("metadata")
+    metadata_uid = metadata.get("uid") if isinstance(metadata, Mapping) else None
+    if not isinstance(info, Mapping) or not info.get("uid"):
+        raise FindingError("missing required field", finding_id=_str_or_none(metadata_uid), field="finding_info.uid")
+    finding_id = str(info["uid"])
+    metadata = _as_mapping(metadata, finding_id, "metadata")
+    product = _as_mapping(_require(metadata, "product", finding_id, "metadata.product"), finding_id, "metadata.product")
+    product_uid = str(product.get("uid") or "")
+    if not product_uid:
+        raise FindingError("missing required field", finding_id=finding_id, field="metadata.product.uid")
+    cloud = _as_mapping(_require(finding, "cloud", finding_id), finding_id, "cloud")
+    account_obj = _as_mapping(_require(cloud, "account", finding_id, "cloud.account"), finding_id, "cloud.account")
+    account = str(_require(account_obj, "uid", finding_id, "cloud.account.uid"))
+    title = str(_require(info, "title", finding_id, "finding_info.title"))
+    severity = _ocsf_severity(finding, finding_id)
+    cves, max_cvss = _ocsf_vulnerabilities(finding, finding_id)
+    compliance = _as_mapping(finding.get("compliance"), finding_id, "compliance")
+    remediation = _as_mapping(finding.get("remediation"), finding_id, "remediation")
+    analytic = _as_mapping(info.get("analytic"), finding_id, "finding_info.analytic")
+
+    control_id = _str_or_none(compliance.get("control"))
+    generator_id = (
+        f"security-control/{control_id}" if control_id else str(analytic.get("uid") or analytic.get("name") or "")
+    )
+    compliance_status: str | None = None
+    comp_id = compliance.get("status_id")
+    if isinstance(comp_id, int) and comp_id in _OCSF_COMPLIANCE_ID:
+        compliance_status = _OCSF_COMPLIANCE_ID[comp_id]
+    elif isinstance(compliance.get("status"), str):
+        compliance_status = _OCSF_COMPLIANCE_NAME.get(compliance["status"].lower())
+
+    status_id = finding.get("status_id")
+    workflow = _OCSF_WORKFLOW.get(status_id) if isinstance(status_id, int) else None
+    archived = status_id == 5 or finding.get("activity_id") == _OCSF_ACTIVITY_CLOSE
+    refs = remediation.get("references")
+    types = info.get("types") or ()
+    return Finding(
+        format=FindingFormat.OCSF,
+        id=finding_id,
+        product_arn=identity_product_arn(product_uid),
+        product_name=str(product.get("name") or product_uid.rsplit("/", 1)[-1]),
+        company_name=str(product.get("vendor_name") or ""),
+        generator_id=generator_id,
+        control_id=control_id,
+        account=account,
+        region=str(cloud.get("region") or event_region or _region_from_arn(product_uid)),
+        title=title,
+        description=str(info.get("desc") or ""),
+        severity=severity,
+        severity_score=_LABEL_SCORE[severity],
+        types=tuple(str(t) for t in types) if isinstance(types, list) else (),
+        resources=_ocsf_resources(finding, finding_id),
+        cve_ids=cves,
+        max_cvss=max_cvss,
+        workflow_status=workflow,
+        record_state="ARCHIVED" if archived else "ACTIVE",
+        compliance_status=compliance_status,
+        first_observed_at=_ocsf_time(info, "first_seen_time"),
+        last_observed_at=_ocsf_time(info, "last_seen_time"),
+        updated_at=_ocsf_time(info, "modified_time") or _ocsf_time(finding, "time"),
+        source_url=_str_or_none(info.get("src_url")),
+        remediation_text=_str_or_none(remediation.get("desc")),
+        remediation_url=refs[0] if isinstance(refs, list) and refs and isinstance(refs[0], str) else None,
+        note=_str_or_none(finding.get("comment")),
+        raw=dict(finding),
+    )
+
+
+# --------------------------------------------------------------------------------------------- events
+
+
+def _normalize_many(findings: Iterable[Any], ocsf: bool, region: str | None) -> NormalizedEvent:
+    out = NormalizedEvent()
+    fn = normalize_ocsf if ocsf else normalize_asff
+    for i, raw in enumerate(findings):
+        try:
+            out.findings.append(fn(raw, event_region=region))
+        except FindingError as exc:
+            if exc.field and not exc.finding_id:
+                exc.field = f"detail.findings[{i}].{exc.field}"
+                exc.args = (f"missing or invalid field {exc.field}",)
+            out.errors.append(exc)
+    return out
+
+
+def normalize_event(event: Any) -> NormalizedEvent:
+    """An EventBridge event from ``aws.securityhub`` → findings. Raises `FindingError` for a broken envelope."""
+    if not isinstance(event, Mapping):
+        raise FindingError(f"event must be a JSON object, got {type(event).__name__}")
+    detail_type = event.get("detail-type")
+    source = event.get("source")
+    if source != SECURITYHUB_SOURCE:
+        raise FindingError(f"unexpected event source {source!r}", field="source")
+    if detail_type in IGNORED_DETAIL_TYPES:
+        return NormalizedEvent(ignored_reason=f"{detail_type} events carry no findings")
+    if detail_type not in ASFF_DETAIL_TYPES and detail_type not in OCSF_DETAIL_TYPES:
+        raise FindingError(f"unsupported detail-type {detail_type!r}", field="detail-type")
+    detail = event.get("detail")
+    if not isinstance(detail, Mapping):
+        raise FindingError("missing required field", field="detail")
+    findings = detail.get("findings")
+    if not isinstance(findings, list):
+        raise FindingError("missing or invalid field (expected a list)", field="detail.findings")
+    region = event.get("region") if isinstance(event.get("region"), str) else None
+    out = _normalize_many(findings, detail_type in OCSF_DETAIL_TYPES, region)
+    if detail_type == "Security Hub Findings - Custom Action":
+        # An operator sent these by hand from the console: remember it, the policy may treat them as page requests.
+        action = str(detail.get("actionName") or "custom-action")
+        out.findings = [dataclasses.replace(f, custom_action=action) for f in out.findings]
+    return out
+
+
+def normalize_document(doc: Any) -> NormalizedEvent:
+    """Any exported shape: an EventBridge event, ``get-findings`` output, a bare ASFF or OCSF finding, or a list."""
+    if isinstance(doc, list):
+        merged = NormalizedEvent()
+        for item in doc:
+            part = normalize_document(item)
+            merged.findings.extend(part.findings)
+            merged.errors.extend(part.errors)
+        return merged
+    if not isinstance(doc, Mapping):
+        raise FindingError(f"expected a JSON object or list, got {type(doc).__name__}")
+    if "detail-type" in doc:
+        return normalize_event(doc)
+    if "Findings" in doc:
+        return _normalize_many(_as_list(doc["Findings"], None, "Findings"), False, None)
+    if "finding_info" in doc or "class_uid" in doc:
+        return _normalize_many([doc], True, None)
+    if "ProductArn" in doc or "SchemaVersion" in doc:
+        return _normalize_many([doc], False, None)
+    raise FindingError(
+        "not a Security Hub event, get-findings output or finding (no detail-type, Findings, ProductArn or finding_info)"
+    )

@@ -1,0 +1,146 @@
+"""Dedup state storage: DynamoDB in production, an in-memory twin for tests and replay.
+
+Reads are batched (BatchGetItem, 100 keys per call, strongly consistent); writes are conditional on the
+version that was read, so two invocations racing on one key cannot both record a page.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from findings_router.dedup import DedupState
+from findings_router.model import Severity
+
+BATCH_GET_LIMIT = 100
+
+
+class DedupStore(Protocol):
+    def get_many(self, keys: Iterable[str]) -> dict[str, DedupState]: ...
+
+    def put(self, state: DedupState, expected_version: int | None) -> bool:
+        """Write `state` if the stored version is still `expected_version` (None: no item). False on conflict."""
+        ...
+
+
+class InMemoryDedupStore:
+    """Same semantics as `DynamoDedupStore`, in a dict. Counts calls like the real one would make them."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, DedupState] = {}
+        self.read_calls = 0
+        self.write_calls = 0
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, DedupState]:
+        unique = list(dict.fromkeys(keys))
+        self.read_calls += (len(unique) + BATCH_GET_LIMIT - 1) // BATCH_GET_LIMIT
+        return {k: self.items[k] for k in unique if k in self.items}
+
+    def put(self, state: DedupState, expected_version: int | None) -> bool:
+        self.write_calls += 1
+        current = self.items.get(state.key)
+        if (current.version if current else None) != expected_version:
+            return False
+        self.items[state.key] = state
+        return True
+
+
+# ----------------------------------------------------------------------------------------- DynamoDB
+
+_S = (
+    "key",
+    "status",
+    "action",
+    "finding_id",
+    "product_arn",
+    "title",
+    "first_seen",
+    "last_seen",
+    "last_notified_at",
+)
+_OPT_S = ("resolved_at", "acknowledged_by", "acknowledged_at", "incident_id")
+_N = ("episode", "seen_count", "notify_count", "version", "expires_at")
+_L = ("incident_keys", "members")
+
+
+def state_to_item(state: DedupState) -> dict[str, Any]:
+    item: dict[str, Any] = {"pk": {"S": state.key}, "severity": {"S": state.severity.value}}
+    for name in _S[1:]:
+        item[name] = {"S": getattr(state, name)}
+    for name in _OPT_S:
+        value = getattr(state, name)
+        if value is not None:
+            item[name] = {"S": value}
+    for name in _N:
+        item[name] = {"N": str(getattr(state, name))}
+    for name in _L:
+        item[name] = {"L": [{"S": v} for v in getattr(state, name)]}
+    return item
+
+
+def item_to_state(item: dict[str, Any]) -> DedupState:
+    kwargs: dict[str, Any] = {"key": item["pk"]["S"], "severity": Severity(item["severity"]["S"])}
+    for name in _S[1:]:
+        kwargs[name] = item[name]["S"]
+    for name in _OPT_S:
+        if name in item:
+            kwargs[name] = item[name]["S"]
+    for name in _N:
+        kwargs[name] = int(item[name]["N"])
+    for name in _L:
+        kwargs[name] = tuple(v["S"] for v in item.get(name, {}).get("L", []))
+    return DedupState(**kwargs)
+
+
+class DynamoDedupStore:
+    """The state table: partition key `pk` (S), TTL attribute `expires_at`."""
+
+    def __init__(
+        self,
+        table_name: str,
+        client: Any,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        max_unprocessed_rounds: int = 8,
+    ) -> None:
+        self.table_name = table_name
+        self.client = client
+        self._sleep = sleep
+        self._max_rounds = max_unprocessed_rounds
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, DedupState]:
+        unique = list(dict.fromkeys(keys))
+        found: dict[str, DedupState] = {}
+        for start in range(0, len(unique), BATCH_GET_LIMIT):
+            chunk = unique[start : start + BATCH_GET_LIMIT]
+            request: dict[str, Any] = {
+                self.table_name: {"Keys": [{"pk": {"S": k}} for k in chunk], "ConsistentRead": True}
+            }
+            for attempt in range(self._max_rounds):
+                response = self.client.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self.table_name, []):
+                    state = item_to_state(item)
+                    found[state.key] = state
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                # DynamoDB returns UnprocessedKeys under throttling; back off before asking again.
+                self._sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))
+            else:
+                raise RuntimeError(f"DynamoDB left {len(request[self.table_name]['Keys'])} keys unprocessed")
+        return found
+
+    def put(self, state: DedupState, expected_version: int | None) -> bool:
+        kwargs: dict[str, Any] = {"TableName": self.table_name, "Item": state_to_item(state)}
+        if expected_version is None:
+            kwargs["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            kwargs["ConditionExpression"] = "version = :v"
+            kwargs["ExpressionAttributeValues"] = {":v": {"N": str(expected_version)}}
+        try:
+            self.client.put_item(**kwargs)
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
