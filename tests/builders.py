@@ -74,7 +74,9 @@ def control(
     **fields: Any,
 ) -> dict[str, Any]:
     if standard:
-        fid = f"arn:aws:securityhub:eu-central-1:111122223333:subscription/{standard}/{control_id}/finding/{uuid.uuid4()}"
+        fid = (
+            f"arn:aws:securityhub:eu-central-1:111122223333:subscription/{standard}/{control_id}/finding/{uuid.uuid4()}"
+        )
     else:
         fid = f"arn:aws:securityhub:eu-central-1:111122223333:security-control/{control_id}/finding/{uuid.uuid4()}"
     return asff(

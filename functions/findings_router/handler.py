@@ -34,7 +34,9 @@ from findings_router.store import DynamoDedupStore
 
 logger = Logger(service="findings-router")
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "FindingsRouter"))
-processor = BatchProcessor(event_type=EventType.SQS)
+# Report every failed record, even when all failed, instead of failing the invocation: the effect on SQS is the
+# same, and the log then holds one clear line per message instead of a stack trace for the batch.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 METRIC_BY_OUTCOME = {
     "page": "Pages",

@@ -275,10 +275,13 @@ def _ocsf_resources(finding: Mapping[str, Any], finding_id: str) -> tuple[Resour
                 for t in raw_tags
                 if isinstance(t, Mapping) and t.get("name") is not None
             ]
+        uid = str(_require(res, "uid", finding_id, f"resources[{i}].uid"))
+        alt = res.get("uid_alt")
         resources.append(
             Resource(
                 type=str(res.get("type") or "Other"),
-                id=str(_require(res, "uid", finding_id, f"resources[{i}].uid")),
+                # The new Security Hub puts the bare id (i-0abc) in uid and the ARN in uid_alt; ASFF uses the ARN.
+                id=alt if isinstance(alt, str) and alt.startswith("arn:") else uid,
                 region=_str_or_none(res.get("region")),
                 tags=tuple(tags),
             )

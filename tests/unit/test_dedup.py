@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
 from findings_router.config import load_policy
 from findings_router.dedup import base_key, dedup_key
 from findings_router.normalize import normalize_asff
@@ -13,6 +12,7 @@ from findings_router.pagerduty import RecordingNotifier
 from findings_router.policy import CompiledPolicy
 from findings_router.router import FindingsRouter, route_findings
 from findings_router.store import InMemoryDedupStore
+
 from tests.builders import CONFIG_DIR, NOW, asff, control
 
 
@@ -123,7 +123,9 @@ def test_legacy_control_findings_from_two_standards_are_one_problem(prod_router)
     assert results[0].decision.key == results[1].decision.key
     # One standard's copy archived (consolidation switched on) while the other still fails: stays open.
     assert _route(router, dict(fsbp, RecordState="ARCHIVED")).outcome == "duplicate"
-    assert _route(router, dict(cis, Compliance={"Status": "PASSED", "SecurityControlId": "EC2.19"})).outcome == "resolve"
+    assert (
+        _route(router, dict(cis, Compliance={"Status": "PASSED", "SecurityControlId": "EC2.19"})).outcome == "resolve"
+    )
     assert [e["event_action"] for e in notifier.events] == ["trigger", "resolve"]
 
 
@@ -172,6 +174,7 @@ def test_expired_item_is_treated_as_absent(prod_router):
 
 def test_custom_action_pages_even_when_policy_drops(prod_router):
     from findings_router.normalize import normalize_event
+
     from tests.builders import event
 
     router, _, notifier = prod_router

@@ -6,10 +6,10 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-
 from findings_router.config import PolicyError, load_policy, load_policy_dir, parse_policy
 from findings_router.normalize import normalize_asff
 from findings_router.policy import CompiledPolicy
+
 from tests.builders import CONFIG_DIR, NOW, asff, control
 
 
@@ -116,7 +116,10 @@ def test_shipped_config_dir_is_valid():
 @pytest.mark.parametrize(
     ("broken", "expected"),
     [
-        (("severity: [HIGH, CRITICAL]", "severity: [HIGH, CRITCAL]"), ":29: rules[1].match.severity[1]: Input should be"),
+        (
+            ("severity: [HIGH, CRITICAL]", "severity: [HIGH, CRITCAL]"),
+            ":29: rules[1].match.severity[1]: Input should be",
+        ),
         (("    urgency: high\n  - name: high", "    urgency: loud\n  - name: high"), ":26: rules[0].urgency:"),
         (("      min_cvss: 9.0", "      min_cvss: 11"), ":24: rules[0].match.min_cvss: Input should be less than"),
         (("      min_cvss: 9.0", "      min_cvs: 9.0"), ":24: rules[0].match.min_cvs: Extra inputs are not permitted"),

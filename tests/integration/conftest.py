@@ -1,0 +1,122 @@
+"""Integration fixtures: moto's server on 127.0.0.1, the local PagerDuty receiver, and the real handler."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+import yaml
+from findings_router import handler as router_handler
+
+from findings_router_local.aws_local import local_aws_environment, moto_server
+from findings_router_local.pagerduty_receiver import PagerDutyReceiver
+from tests.builders import CONFIG_DIR
+
+ROUTING_KEY = "R0UT1NGKEY0000000000000000000001"
+TABLE = "findings-router-state-test"
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    with moto_server() as url:
+        yield url
+
+
+@dataclass
+class LocalStack:
+    endpoint: str
+    dynamodb: Any
+    sqs: Any
+    secrets: Any
+    receiver: PagerDutyReceiver
+    queue_url: str
+    dlq_url: str
+
+    def state_items(self) -> list[dict[str, Any]]:
+        return self.dynamodb.scan(TableName=TABLE)["Items"]
+
+    def dlq_messages(self) -> list[dict[str, Any]]:
+        out = self.sqs.receive_message(QueueUrl=self.dlq_url, MaxNumberOfMessages=10, AttributeNames=["All"])
+        return out.get("Messages", [])
+
+
+def write_policy(tmp_path: Path, env: str, events_url: str, secret: str) -> Path:
+    """The shipped policy for `env`, pointed at the local receiver and secret, with millisecond retry delays."""
+    data = yaml.safe_load((CONFIG_DIR / f"{env}.yaml").read_text())
+    data["notifier"]["events_url"] = events_url
+    data["notifier"]["routing_key_secret"] = secret
+    data["notifier"]["retry"] = {"max_attempts": 4, "base_delay_seconds": 0.001, "max_delay_seconds": 0.01}
+    path = tmp_path / f"{env}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+class _CurrentStdout:
+    """Writes to whatever sys.stdout is now (pytest swaps it per test; Powertools keeps the one of import time)."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+@pytest.fixture
+def json_logs(capsys: pytest.CaptureFixture[str]) -> Callable[[], list[dict[str, Any]]]:
+    """The router's structured log lines (Powertools writes one JSON object per line to stdout)."""
+    router_handler.logger.registered_handler.setStream(_CurrentStdout())  # type: ignore[attr-defined]
+
+    def read() -> list[dict[str, Any]]:
+        out = capsys.readouterr().out
+        return [json.loads(line) for line in out.splitlines() if line.startswith('{"level"')]
+
+    return read
+
+
+@pytest.fixture
+def local(moto_endpoint: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[LocalStack]:
+    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=5)
+    env = getattr(request, "param", "prod")
+    with PagerDutyReceiver() as receiver:
+        policy_file = write_policy(tmp_path, env, receiver.url, "findings-router/test/routing-key")
+        extra = {
+            "POLICY_FILE": str(policy_file),
+            "STATE_TABLE_NAME": TABLE,
+            "POWERTOOLS_METRICS_NAMESPACE": "FindingsRouterTest",
+            "POWERTOOLS_SERVICE_NAME": "findings-router",
+        }
+        with local_aws_environment(moto_endpoint, extra):
+            ddb = boto3.client("dynamodb")
+            ddb.create_table(
+                TableName=TABLE,
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            secrets = boto3.client("secretsmanager")
+            secrets.create_secret(
+                Name="findings-router/test/routing-key", SecretString=json.dumps({"routing_key": ROUTING_KEY})
+            )
+            sqs = boto3.client("sqs")
+            dlq_url = sqs.create_queue(QueueName="findings-dlq")["QueueUrl"]
+            dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            queue_url = sqs.create_queue(
+                QueueName="findings",
+                Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"})},
+            )["QueueUrl"]
+            router_handler.reset_runtime()
+            from aws_lambda_powertools.utilities import parameters
+
+            parameters.clear_caches()
+            try:
+                yield LocalStack(moto_endpoint, ddb, sqs, secrets, receiver, queue_url, dlq_url)
+            finally:
+                router_handler.reset_runtime()
+                parameters.clear_caches()

@@ -1,0 +1,175 @@
+"""The real router handler against moto's server (DynamoDB, SQS, Secrets Manager) and a local PagerDuty."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+from findings_router import handler as router_handler
+from findings_router.config import load_policy
+from findings_router.normalize import normalize_asff
+from findings_router.pagerduty import PagerDutyNotifier
+from findings_router.policy import CompiledPolicy
+from findings_router.router import FindingsRouter, route_findings
+from findings_router.store import DynamoDedupStore
+
+from findings_router_local.aws_local import SqsEventSource
+from findings_router_local.pagerduty_receiver import Fault
+from tests.builders import NOW, FakeLambdaContext, asff, control, event, sqs_event
+from tests.integration.conftest import ROUTING_KEY, TABLE
+
+
+def invoke(*bodies, **kw):
+    return router_handler.lambda_handler(sqs_event(*bodies, **kw), FakeLambdaContext())
+
+
+def test_one_finding_resent_50_times_pages_once(local):
+    finding = asff(severity="CRITICAL")
+    for start in range(0, 50, 10):  # 5 invocations of 10 re-sends each
+        response = invoke(*[event(finding) for _ in range(10)])
+        assert response == {"batchItemFailures": []}
+    assert local.receiver.notifications == 1
+    assert [e["event_action"] for e in local.receiver.accepted] == ["trigger"]
+    [item] = local.state_items()
+    assert item["status"]["S"] == "open"
+    assert item["notify_count"]["N"] == "1"
+    sent = local.receiver.accepted[0]
+    assert sent["routing_key"] == ROUTING_KEY
+    assert sent["dedup_key"] == item["pk"]["S"]
+
+
+def test_raised_severity_pages_again(local):
+    finding = asff(severity="HIGH")
+    invoke(event(finding))
+    invoke(event(dict(finding, Severity={"Label": "CRITICAL"})))
+    assert local.receiver.notifications == 2
+    severities = [i.severity for i in local.receiver.all_incidents]
+    assert severities == ["error", "critical"]
+
+
+def test_archived_finding_sends_one_resolve(local):
+    finding = asff(severity="HIGH")
+    invoke(event(finding))
+    archived = dict(finding, RecordState="ARCHIVED")
+    invoke(event(archived), event(archived))
+    invoke(event(archived))
+    actions = [e["event_action"] for e in local.receiver.accepted]
+    assert actions == ["trigger", "resolve"]
+    [incident] = local.receiver.all_incidents
+    assert incident.status == "resolved"
+
+
+def test_poison_message_is_dead_lettered_while_batch_mates_are_delivered(local, json_logs):
+    good_a, good_b = asff(severity="CRITICAL"), asff(severity="HIGH")
+    missing_account = asff(severity="CRITICAL")
+    del missing_account["AwsAccountId"]
+    bodies = [event(good_a), "{not json", event(missing_account), event(good_b)]
+    for body in bodies:
+        local.sqs.send_message(
+            QueueUrl=local.queue_url, MessageBody=body if isinstance(body, str) else json.dumps(body)
+        )
+    source = SqsEventSource(local.sqs, local.queue_url, router_handler.lambda_handler, batch_size=10)
+    report = source.drain()
+    assert local.receiver.notifications == 2  # both good findings paged, once each
+    dead = local.dlq_messages()
+    assert sorted(m["Body"][:9] for m in dead) == sorted(["{not json", json.dumps(event(missing_account))[:9]])
+    assert report.failed_receipts == 2 * 3  # two poison messages, maxReceiveCount 3
+    failures = [r for r in json_logs() if r["level"] == "ERROR"]
+    assert any("message body is not JSON" in r["error"] and r["reason"] == "malformed event" for r in failures)
+    bad = [r for r in failures if r.get("finding_id") == missing_account["Id"]]
+    assert bad and bad[0]["field"] == "AwsAccountId" and bad[0]["reason"] == "malformed finding"
+    assert {r["receive_count"] for r in failures} == {"1", "2", "3"}
+
+
+def test_partial_failure_response_names_only_the_bad_record(local):
+    batch = sqs_event(event(asff(severity="CRITICAL")), "[]", event(asff(severity="LOW")))
+    response = router_handler.lambda_handler(batch, FakeLambdaContext())
+    assert response == {"batchItemFailures": [{"itemIdentifier": batch["Records"][1]["messageId"]}]}
+
+
+def test_pagerduty_outage_fails_message_back_then_delivers_once(local):
+    local.receiver.fail_for(50, Fault(status=500))
+    finding = asff(severity="CRITICAL")
+    local.sqs.send_message(QueueUrl=local.queue_url, MessageBody=json.dumps(event(finding)))
+    source = SqsEventSource(local.sqs, local.queue_url, router_handler.lambda_handler)
+    # First receive: PagerDuty is down, every retry is used up, the message goes back to the queue.
+    messages = local.sqs.receive_message(QueueUrl=local.queue_url, AttributeNames=["All"])["Messages"]
+    ev = {
+        "Records": [
+            SqsEventSource._record(messages[0], "arn:aws:sqs:eu-central-1:123456789012:findings", "eu-central-1")
+        ]
+    }
+    response = router_handler.lambda_handler(ev, FakeLambdaContext())
+    assert len(response["batchItemFailures"]) == 1
+    assert local.state_items() == []  # nothing recorded as paged
+    local.receiver.reset()  # PagerDuty recovers
+    local.sqs.change_message_visibility(
+        QueueUrl=local.queue_url, ReceiptHandle=messages[0]["ReceiptHandle"], VisibilityTimeout=0
+    )
+    source.drain()
+    assert local.receiver.notifications == 1
+    assert len(local.state_items()) == 1
+
+
+def test_pagerduty_400_is_permanent_and_logged_with_reason(local, json_logs):
+    local.receiver.fail_next(Fault(status=400))
+    response = invoke(event(asff(severity="CRITICAL")))
+    assert len(response["batchItemFailures"]) == 1
+    logs = json_logs()
+    [failure] = [r for r in logs if r["level"] == "ERROR"]
+    assert "PagerDuty rejected the event (400)" in failure["error"]
+    assert failure["reason"] == "permanent delivery error"
+    assert len(local.receiver.requests) == 1  # not retried
+    assert ROUTING_KEY not in json.dumps(logs)
+
+
+def test_two_invocations_racing_on_one_key_page_once(local):
+    """Both read "no state" before either writes; conditional writes let one win, the other turns duplicate."""
+    policy = load_policy(local_policy_path())
+    barrier = threading.Barrier(2, timeout=10)
+
+    class RacingStore(DynamoDedupStore):
+        first_read = True
+
+        def get_many(self, keys):
+            found = super().get_many(keys)
+            if self.first_read:  # only the initial batched read is synchronised
+                self.first_read = False
+                barrier.wait()
+            return found
+
+    finding = normalize_asff(asff(severity="CRITICAL"))
+    results = []
+
+    def run():
+        import boto3
+
+        store = RacingStore(TABLE, boto3.client("dynamodb"))
+        notifier = PagerDutyNotifier(local.receiver.url, lambda: ROUTING_KEY, sleep=lambda s: None)
+        router = FindingsRouter(CompiledPolicy(policy), store, notifier)
+        results.extend(route_findings(router, [finding], NOW))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    outcomes = sorted(r.decision.outcome for r in results)
+    assert outcomes == ["duplicate", "page"]
+    assert local.receiver.notifications == 1
+    [item] = local.state_items()
+    assert item["notify_count"]["N"] == "1"
+    assert item["version"]["N"] == "1"
+
+
+def local_policy_path():
+    import os
+
+    return os.environ["POLICY_FILE"]
+
+
+def test_legacy_control_findings_of_two_standards_page_once(local):
+    fsbp = control("EC2.19", standard="aws-foundational-security-best-practices/v/1.0.0", severity="CRITICAL")
+    cis = control("EC2.19", standard="cis-aws-foundations-benchmark/v/1.4.0", severity="CRITICAL")
+    assert invoke(event(fsbp, cis)) == {"batchItemFailures": []}
+    assert local.receiver.notifications == 1
