@@ -25,7 +25,7 @@ def invoke(*bodies, **kw):
 
 def test_one_finding_resent_50_times_pages_once(local):
     finding = asff(severity="CRITICAL")
-    for start in range(0, 50, 10):  # 5 invocations of 10 re-sends each
+    for _ in range(5):  # 5 invocations of 10 re-sends each
         response = invoke(*[event(finding) for _ in range(10)])
         assert response == {"batchItemFailures": []}
     assert local.receiver.notifications == 1
