@@ -144,10 +144,12 @@ def run_replay(
     policy: Policy,
     paths: list[Path],
     fmt: str,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
     progress: bool = False,
 ) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
     replayer = Replayer(policy)
     records: list[dict[str, Any]] = []
     for path in paths:

@@ -1,0 +1,110 @@
+"""`findings-router replay`: the dry run over exported findings, and `validate-config`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from findings_router_local.cli import main
+from findings_router_local.replay import COLUMNS
+from tests.builders import CONFIG_DIR, FIXTURES, asff, event
+
+
+def replay(capsys, *args):
+    code = main(["replay", "--config-dir", str(CONFIG_DIR), *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def records(out: str) -> list[dict]:
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_json_records_have_every_column(capsys):
+    code, out, err = replay(capsys, "--env", "prod", "--format", "json", str(FIXTURES / "asff_inspector_log4j.json"))
+    assert code == 0, err
+    [rec] = records(out)
+    assert tuple(rec) == COLUMNS
+    assert rec["decision"] == "page"
+    assert rec["cve_ids"] == ["CVE-2021-44228"]
+    assert rec["max_cvss"] == 10.0
+    assert rec["format"] == "asff"
+
+
+def test_state_is_shared_across_files(capsys):
+    files = [
+        FIXTURES / "asff_guardduty_ssh_bruteforce.json",
+        FIXTURES / "ocsf_guardduty_same_as_asff.json",  # the same finding through the new Security Hub
+        FIXTURES / "asff_guardduty_archived.json",
+    ]
+    code, out, _ = replay(capsys, "--env", "prod", "--format", "json", *map(str, files))
+    assert code == 0
+    assert [r["decision"] for r in records(out)] == ["page", "duplicate", "resolve"]
+
+
+def test_every_input_shape(tmp_path: Path, capsys):
+    lines = tmp_path / "events.jsonl"
+    lines.write_text("\n".join(json.dumps(event(asff(severity=s))) for s in ("CRITICAL", "LOW")) + "\n")
+    bare = tmp_path / "bare.json"
+    bare.write_text(json.dumps(asff(severity="HIGH")))
+    array = tmp_path / "array.json"
+    array.write_text(json.dumps([asff(severity="HIGH"), asff(severity="MEDIUM", product="inspector")]))
+    code, out, err = replay(
+        capsys,
+        "--env",
+        "prod",
+        "--format",
+        "json",
+        str(lines),
+        str(bare),
+        str(array),
+        str(FIXTURES / "get_findings_output.json"),
+    )
+    assert code == 0, err
+    assert [r["decision"] for r in records(out)] == ["page", "drop", "page", "page", "drop", "page", "page", "page"]
+
+
+def test_unparseable_input_names_file_and_position_and_the_rest_still_runs(tmp_path: Path, capsys):
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(json.dumps(event(asff(severity="CRITICAL"))) + "\n{oops\n" + json.dumps({"hello": 1}) + "\n")
+    code, out, err = replay(
+        capsys,
+        "--env",
+        "prod",
+        "--format",
+        "json",
+        str(broken),
+        str(tmp_path / "missing.json"),
+        str(FIXTURES / "asff_missing_required_field.json"),
+        str(FIXTURES / "asff_inspector_log4j.json"),
+    )
+    assert code == 2
+    assert [r["decision"] for r in records(out)] == ["page", "page"]
+    assert f"{broken}:2: column 2: not JSON" in err
+    assert f"{broken}:3: not a Security Hub event" in err
+    assert "missing.json" in err
+    assert "field AwsAccountId" in err
+
+
+def test_table_output_and_summary(capsys):
+    code, out, _ = replay(
+        capsys, "--env", "dev", str(FIXTURES / "asff_control_legacy_two_standards.json"), str(FIXTURES / "asff_control_s3_failed.json")
+    )
+    assert code == 0
+    header = out.splitlines()[0].split()
+    assert header == list(COLUMNS)
+    assert "3 findings: 0 page, 1 notify, 0 resolve, 1 duplicate, 1 drop" in out
+
+
+def test_unknown_environment(capsys):
+    code, _, err = replay(capsys, "--env", "qa", str(FIXTURES / "asff_inspector_log4j.json"))
+    assert code == 2
+    assert "qa.yaml" in err
+
+
+def test_validate_config(tmp_path: Path, capsys):
+    assert main(["validate-config", "--config-dir", str(CONFIG_DIR)]) == 0
+    assert "config/prod.yaml: ok" in capsys.readouterr().out.replace(str(CONFIG_DIR.parent) + "/", "")
+    (tmp_path / "qa.yaml").write_text("environment: qa\nnotifier: {routing_key_secret: s}\nrules: []\n")
+    assert main(["validate-config", "--config-dir", str(tmp_path)]) == 2
+    assert "qa.yaml:3: rules: List should have at least 1 item" in capsys.readouterr().err
