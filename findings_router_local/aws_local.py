@@ -34,10 +34,20 @@ def moto_server() -> Iterator[str]:
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
+    # moto's backends are per process, not per server: start from an empty account.
+    reset_moto(f"http://127.0.0.1:{port}")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+
+
+def reset_moto(endpoint_url: str) -> None:
+    import urllib.request
+
+    request = urllib.request.Request(f"{endpoint_url}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310  (our own loopback server)
+        response.read()
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""`findings-router`: replay (dry run) and validate-config. Runs locally, makes no AWS call."""
+"""`findings-router`: demo, replay (dry run) and validate-config. Runs locally; makes no call to AWS."""
 
 from __future__ import annotations
 
@@ -38,6 +38,16 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from findings_router_local.demo import run_demo
+
+    try:
+        return run_demo(args.config_dir, args.events_url)
+    except PolicyError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="findings-router", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -48,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--format", choices=("table", "json"), default="table")
     replay.add_argument("files", nargs="+", help="EventBridge events, get-findings output, findings or JSON lines")
     replay.set_defaults(func=_cmd_replay)
+
+    demo = sub.add_parser("demo", help="run the real router end to end locally (moto + a local PagerDuty receiver)")
+    demo.add_argument("--config-dir", type=Path, default=DEFAULT_CONFIG_DIR)
+    demo.add_argument(
+        "--events-url",
+        help="send to this PagerDuty-compatible Events v2 endpoint instead of the built-in receiver",
+    )
+    demo.set_defaults(func=_cmd_demo)
 
     validate = sub.add_parser("validate-config", help="check every <config-dir>/*.yaml policy file")
     validate.add_argument("--config-dir", type=Path, default=DEFAULT_CONFIG_DIR)

@@ -28,6 +28,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
+from findings_router_local.tables import clip, render_table
+
 __all__ = [
     "ENQUEUE_PATH",
     "EVENT_ACTIONS",
@@ -665,31 +667,17 @@ class PagerDutyReceiver:
 # --------------------------------------------------------------------------- rendering
 
 
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "\u2026"
-
-
 def render_incidents(incidents: list[Incident]) -> str:
     """Plain-text table: #, status, severity, triggers, dedup_key, summary."""
-    header = ("#", "status", "severity", "triggers", "dedup_key", "summary")
     rows = [
         (
             str(i.number),
             i.status,
             i.severity,
             str(i.trigger_count),
-            i.dedup_key if len(i.dedup_key) <= 16 else i.dedup_key[:16] + "\u2026",
-            _clip(i.summary.replace("\n", " "), 60),
+            i.dedup_key,
+            clip(i.summary, 60),
         )
         for i in incidents
     ]
-    widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]
-
-    def line(row: tuple[str, ...]) -> str:
-        return "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-
-    out = [line(header), line(tuple("-" * w for w in widths))]
-    out.extend(line(row) for row in rows)
-    if not rows:
-        out.append("(no incidents)")
-    return "\n".join(out)
+    return render_table(("#", "status", "severity", "triggers", "dedup_key", "summary"), rows, "(no incidents)")

@@ -22,6 +22,8 @@ from findings_router.policy import CompiledPolicy
 from findings_router.router import FindingsRouter, Routed
 from findings_router.store import InMemoryDedupStore
 
+from findings_router_local.tables import clip, render_table
+
 COLUMNS = (
     "finding_id",
     "dedup_key",
@@ -122,14 +124,8 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def render_table(records: list[dict[str, Any]], columns: tuple[str, ...] = COLUMNS, width: int = 48) -> str:
-    rows = [[_cell(r[c]) for c in columns] for r in records]
-    rows = [[v if len(v) <= width else v[: width - 1] + "…" for v in row] for row in rows]
-    widths = [max([len(c), *(len(row[i]) for row in rows)]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    lines.extend("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows)
-    return "\n".join(lines)
+def render_records(records: list[dict[str, Any]], columns: tuple[str, ...] = COLUMNS, width: int = 48) -> str:
+    return render_table(columns, [[clip(_cell(r[c]), width) for c in columns] for r in records], "(no findings)")
 
 
 def summarize(records: list[dict[str, Any]]) -> str:
@@ -164,7 +160,7 @@ def run_replay(
     if progress and len(records) >= 500:
         err.write("\n")
     if fmt == "table":
-        out.write(render_table(records) + "\n")
+        out.write(render_records(records) + "\n")
         out.write(summarize(records) + "\n")
     for problem in replayer.problems:
         err.write(f"error: {problem}\n")

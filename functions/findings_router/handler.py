@@ -110,6 +110,8 @@ def reset_runtime() -> None:
     """Tests and the demo switch policy or endpoints between invocations."""
     global _runtime  # noqa: PLW0603
     _runtime = None
+    metrics.clear_default_dimensions()
+    metrics.clear_metrics()
 
 
 @dataclass

@@ -11,11 +11,10 @@ from typing import Any
 
 import boto3
 import pytest
-import requests
 import yaml
 from findings_router import handler as router_handler
 
-from findings_router_local.aws_local import local_aws_environment, moto_server
+from findings_router_local.aws_local import local_aws_environment, moto_server, reset_moto
 from findings_router_local.pagerduty_receiver import PagerDutyReceiver
 from tests.builders import CONFIG_DIR
 
@@ -82,7 +81,7 @@ def json_logs(capsys: pytest.CaptureFixture[str]) -> Callable[[], list[dict[str,
 
 @pytest.fixture
 def local(moto_endpoint: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[LocalStack]:
-    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=5)
+    reset_moto(moto_endpoint)
     env = getattr(request, "param", "prod")
     with PagerDutyReceiver() as receiver:
         policy_file = write_policy(tmp_path, env, receiver.url, "findings-router/test/routing-key")

@@ -569,7 +569,7 @@ def test_render_incidents_table() -> None:
         "triggered",
         "critical",
         "3",
-        "0123456789abcdef\u2026",
+        "0123456789abcdef0123456789abcdef",
         "S" * 59 + "\u2026",
     ]
     assert lines[3].split() == ["2", "resolved", "info", "1", "short", "ok"]

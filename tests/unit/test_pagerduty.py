@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 import pytest
 import requests
-
 from findings_router.dedup import Send
 from findings_router.model import Severity
 from findings_router.normalize import normalize_asff, normalize_event
@@ -19,6 +18,7 @@ from findings_router.pagerduty import (
     console_url,
     retry_after_seconds,
 )
+
 from findings_router_local.pagerduty_receiver import validate_event
 from tests.builders import asff, load_fixture
 
@@ -71,7 +71,9 @@ def test_page_has_what_an_operator_needs_at_night():
 def test_console_link_points_at_the_finding_itself():
     [finding] = normalize_event(load_fixture("asff_control_s3_failed.json")).findings
     url = console_url(finding)
-    assert url.startswith("https://eu-central-1.console.aws.amazon.com/securityhub/home?region=eu-central-1#/findings?search=")
+    assert url.startswith(
+        "https://eu-central-1.console.aws.amazon.com/securityhub/home?region=eu-central-1#/findings?search="
+    )
     # The finding id, percent-encoded twice as the console expects inside its search parameter.
     assert requests.utils.unquote(requests.utils.unquote(url)).endswith(f"EQUALS\\:{finding.id}")
     body = _trigger(finding)
@@ -200,7 +202,12 @@ def test_never_outlives_the_lambda_invocation():
     remaining = {"s": 12.0}
     session = ScriptedSession(*[FakeResponse(503)] * 20)
     notifier = _notifier(
-        session, t, max_attempts=10, base_delay=2.0, budget_seconds=300, remaining_seconds=lambda: remaining["s"] - (t.now - 1000)
+        session,
+        t,
+        max_attempts=10,
+        base_delay=2.0,
+        budget_seconds=300,
+        remaining_seconds=lambda: remaining["s"] - (t.now - 1000),
     )
     with pytest.raises(DeliveryError):
         notifier.post({"x": 1})

@@ -88,7 +88,11 @@ def test_unparseable_input_names_file_and_position_and_the_rest_still_runs(tmp_p
 
 def test_table_output_and_summary(capsys):
     code, out, _ = replay(
-        capsys, "--env", "dev", str(FIXTURES / "asff_control_legacy_two_standards.json"), str(FIXTURES / "asff_control_s3_failed.json")
+        capsys,
+        "--env",
+        "dev",
+        str(FIXTURES / "asff_control_legacy_two_standards.json"),
+        str(FIXTURES / "asff_control_s3_failed.json"),
     )
     assert code == 0
     header = out.splitlines()[0].split()

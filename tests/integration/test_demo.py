@@ -1,0 +1,58 @@
+"""`findings-router demo` runs end to end: moto + local receiver + the real handler, per environment."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+
+from findings_router_local.cli import main
+from findings_router_local.demo import load_corpus, run_demo
+from findings_router_local.pagerduty_receiver import PagerDutyReceiver
+from tests.builders import CONFIG_DIR
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _comparison(text: str) -> dict[str, list[int]]:
+    table = text.split("all environments, same findings:")[1]
+    rows = {}
+    for line in table.splitlines():
+        m = re.match(r"^(\w+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", line)
+        if m:
+            rows[m.group(1)] = [int(x) for x in m.groups()[1:]]
+    return rows
+
+
+def test_corpus_is_big_and_varied_enough():
+    events = load_corpus()
+    findings = [f for e in events for f in e.get("detail", {}).get("findings", [])]
+    products = {f.get("ProductName") or f.get("metadata", {}).get("product", {}).get("name") for f in findings}
+    assert len(findings) >= 30
+    assert len(products - {None}) >= 5
+
+
+def test_demo_routes_the_corpus_under_every_policy():
+    out = io.StringIO()
+    assert run_demo(CONFIG_DIR, out=out) == 0
+    text = out.getvalue()
+    rows = _comparison(text)
+    assert set(rows) == {"dev", "stg", "prod"}
+    # columns: page, notify, resolve, duplicate, drop, dead-lettered, incidents
+    assert rows["dev"][0] == 0  # dev never pages
+    assert rows["prod"][0] > rows["stg"][0] > 0
+    for env in rows:
+        assert rows[env][5] == 1  # the malformed event, dead-lettered
+    assert rows["prod"][2] == 3  # PASSED control, archived GuardDuty, closed OCSF finding
+    assert "ESCALATED HIGH→CRITICAL" in text
+    assert "missing required field" in text
+
+
+def test_demo_sends_to_any_events_url(capsys):
+    with PagerDutyReceiver() as external:
+        url = external.url
+        assert main(["demo", "--config-dir", str(CONFIG_DIR), "--events-url", url]) == 0
+        assert external.notifications > 0
+        assert external.rejected == []
+    assert url in capsys.readouterr().out
