@@ -43,11 +43,9 @@ def moto_server() -> Iterator[str]:
 
 
 def reset_moto(endpoint_url: str) -> None:
-    import urllib.request
+    import requests
 
-    request = urllib.request.Request(f"{endpoint_url}/moto-api/reset", method="POST")
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310  (our own loopback server)
-        response.read()
+    requests.post(f"{endpoint_url}/moto-api/reset", timeout=10).raise_for_status()
 
 
 @contextmanager

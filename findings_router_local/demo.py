@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from findings_router.config import Policy, load_policy_dir, policy_path
+
 from findings_router_local.aws_local import LambdaContext, SqsEventSource, local_aws_environment, moto_server
 from findings_router_local.pagerduty_receiver import Incident, PagerDutyReceiver, render_incidents
 from findings_router_local.tables import clip, render_table
@@ -68,7 +69,7 @@ class EnvironmentRun:
     findings: int
     invocations: int = 0
     logs: list[dict[str, Any]] = field(default_factory=list)
-    dead_letters: list[dict[str, Any]] = field(default_factory=list)
+    dead_letters: list[Any] = field(default_factory=list)
     incidents: list[Incident] = field(default_factory=list)
     delivered_events: int = 0
     seconds: float = 0.0
@@ -114,7 +115,6 @@ def run_environment(
 def _route_corpus(policy: Policy, corpus: list[dict[str, Any]]) -> EnvironmentRun:
     import boto3
     from aws_lambda_powertools.utilities import parameters
-
     from findings_router import handler
 
     names = resource_names(policy)
