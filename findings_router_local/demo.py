@@ -119,7 +119,10 @@ def _route_corpus(policy: Policy, corpus: list[dict[str, Any]]) -> EnvironmentRu
 
     names = resource_names(policy)
     settings = queue_settings(policy)
-    dynamodb, sqs, secrets = boto3.client("dynamodb"), boto3.client("sqs"), boto3.client("secretsmanager")
+    # Typed as Any: the stubs' literal key types do not accept the plain dicts infra.definitions returns.
+    dynamodb: Any = boto3.client("dynamodb")
+    sqs: Any = boto3.client("sqs")
+    secrets: Any = boto3.client("secretsmanager")
     dynamodb.create_table(**state_table_definition(names.state_table))
     dynamodb.update_time_to_live(TableName=names.state_table, TimeToLiveSpecification=state_table_ttl_specification())
     dlq_url = sqs.create_queue(QueueName=names.dead_letter_queue, Attributes=settings.dead_letter_queue_attributes())[
