@@ -19,7 +19,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     except PolicyError as exc:
         print(exc, file=sys.stderr)
         return 2
-    return run_replay(policy, [Path(p) for p in args.files], args.format, progress=sys.stderr.isatty())
+    progress = args.progress if args.progress is not None else sys.stderr.isatty()
+    return run_replay(policy, [Path(p) for p in args.files], args.format, progress=progress)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -56,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--env", required=True, help="environment: reads <config-dir>/<env>.yaml")
     replay.add_argument("--config-dir", type=Path, default=DEFAULT_CONFIG_DIR)
     replay.add_argument("--format", choices=("table", "json"), default="table")
+    replay.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr for long inputs (default: when stderr is a terminal)",
+    )
     replay.add_argument("files", nargs="+", help="EventBridge events, get-findings output, findings or JSON lines")
     replay.set_defaults(func=_cmd_replay)
 

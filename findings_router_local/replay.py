@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from findings_router.config import Policy
-from findings_router.model import FindingError
+from findings_router.model import Finding, FindingError
 from findings_router.normalize import normalize_document
 from findings_router.pagerduty import RecordingNotifier
 from findings_router.policy import CompiledPolicy
@@ -23,6 +23,9 @@ from findings_router.router import FindingsRouter, Routed
 from findings_router.store import InMemoryDedupStore
 
 from findings_router_local.tables import clip, render_table
+
+BATCH = 100  # findings per batched state read, as in the Lambda
+PROGRESS_THRESHOLD = 1000  # findings; shorter replays finish before a bar would help
 
 COLUMNS = (
     "finding_id",
@@ -94,7 +97,7 @@ class Replayer:
         self.now = now or dt.datetime.now(dt.UTC)
         self.problems: list[InputProblem] = []
 
-    def replay_document(self, where: str, doc: Any) -> list[Routed]:
+    def normalize_document(self, where: str, doc: Any) -> list[Finding]:
         if isinstance(doc, Exception):
             self.problems.append(InputProblem(where, str(doc)))
             return []
@@ -105,15 +108,45 @@ class Replayer:
             return []
         for error in normalized.errors:
             self.problems.append(InputProblem(where, str(error)))
-        self.router.prefetch(normalized.findings)
-        return [self.router.route(f, self.now) for f in normalized.findings]
+        return normalized.findings
 
-    def replay_file(self, path: Path) -> Iterator[Routed]:
-        try:
-            for where, doc in read_documents(path):
-                yield from self.replay_document(where, doc)
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            self.problems.append(InputProblem(str(path), str(exc)))
+    def normalize_files(self, paths: list[Path]) -> list[Finding]:
+        """Every finding of every file, in order; problems are collected, never raised."""
+        findings: list[Finding] = []
+        for path in paths:
+            try:
+                for where, doc in read_documents(path):
+                    findings.extend(self.normalize_document(where, doc))
+            except (OSError, UnicodeDecodeError, ValueError) as exc:
+                self.problems.append(InputProblem(str(path), str(exc)))
+        return findings
+
+    def route(self, findings: list[Finding]) -> Iterator[Routed]:
+        for start in range(0, len(findings), BATCH):
+            chunk = findings[start : start + BATCH]
+            self.router.prefetch(chunk)
+            for f in chunk:
+                yield self.router.route(f, self.now)
+
+
+class ProgressBar:
+    """A one-line bar on stderr for long replays: `[########            ]  4,000/10,000 findings`."""
+
+    WIDTH = 30
+
+    def __init__(self, total: int, stream: TextIO, every: int = 200) -> None:
+        self.total = total
+        self.stream = stream
+        self.every = every
+
+    def update(self, done: int) -> None:
+        if done % self.every and done != self.total:
+            return
+        filled = self.WIDTH * done // max(self.total, 1)
+        self.stream.write(f"\r[{'#' * filled}{' ' * (self.WIDTH - filled)}] {done:,}/{self.total:,} findings")
+        if done == self.total:
+            self.stream.write("\n")
+        self.stream.flush()
 
 
 def _cell(value: Any) -> str:
@@ -147,18 +180,16 @@ def run_replay(
     out = out or sys.stdout
     err = err or sys.stderr
     replayer = Replayer(policy)
+    findings = replayer.normalize_files(paths)
+    bar = ProgressBar(len(findings), err) if progress and len(findings) >= PROGRESS_THRESHOLD else None
     records: list[dict[str, Any]] = []
-    for path in paths:
-        for routed in replayer.replay_file(path):
-            record = record_of(routed)
-            records.append(record)
-            if fmt == "json":
-                out.write(json.dumps(record) + "\n")
-            if progress and len(records) % 500 == 0:
-                err.write(f"\r{len(records)} findings replayed…")
-                err.flush()
-    if progress and len(records) >= 500:
-        err.write("\n")
+    for routed in replayer.route(findings):
+        record = record_of(routed)
+        records.append(record)
+        if fmt == "json":
+            out.write(json.dumps(record) + "\n")
+        if bar is not None:
+            bar.update(len(records))
     if fmt == "table":
         out.write(render_records(records) + "\n")
         out.write(summarize(records) + "\n")

@@ -112,3 +112,14 @@ def test_validate_config(tmp_path: Path, capsys):
     (tmp_path / "qa.yaml").write_text("environment: qa\nnotifier: {routing_key_secret: s}\nrules: []\n")
     assert main(["validate-config", "--config-dir", str(tmp_path)]) == 2
     assert "qa.yaml:3: rules: List should have at least 1 item" in capsys.readouterr().err
+
+
+def test_long_replays_show_a_progress_bar(tmp_path: Path, capsys):
+    doc = {"Findings": [asff(severity="LOW") for _ in range(1200)]}
+    path = tmp_path / "get-findings.json"
+    path.write_text(json.dumps(doc))
+    code, out, err = replay(capsys, "--env", "prod", "--progress", "--format", "json", str(path))
+    assert code == 0
+    assert len(records(out)) == 1200
+    assert "\r[" + "#" * 30 + "] 1,200/1,200 findings\n" in err
+    assert "] 200/1,200 findings" in err
