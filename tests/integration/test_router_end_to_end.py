@@ -173,3 +173,25 @@ def test_legacy_control_findings_of_two_standards_page_once(local):
     cis = control("EC2.19", standard="cis-aws-foundations-benchmark/v/1.4.0", severity="CRITICAL")
     assert invoke(event(fsbp, cis)) == {"batchItemFailures": []}
     assert local.receiver.notifications == 1
+
+
+def test_metrics_count_every_decision(local, capsys):
+    finding = asff(severity="CRITICAL")
+    invoke(event(finding), event(finding), event(asff(severity="LOW")), "garbage")
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    [blob] = emf
+    assert blob["environment"] == "prod"
+    assert sum(blob["Pages"]) == 1
+    assert sum(blob["Duplicates"]) == 1
+    assert sum(blob["Drops"]) == 1
+    assert sum(blob["Errors"]) == 1
+
+
+def test_routing_key_is_cached_between_invocations(local):
+    invoke(event(asff(severity="CRITICAL")))
+    # Secrets Manager becomes unreachable for the secret: the cached key keeps pages flowing.
+    local.secrets.delete_secret(SecretId="findings-router/test/routing-key", ForceDeleteWithoutRecovery=True)
+    for _ in range(2):
+        assert invoke(event(asff(severity="CRITICAL"))) == {"batchItemFailures": []}
+    assert local.receiver.notifications == 3
+    assert {e["routing_key"] for e in local.receiver.accepted} == {ROUTING_KEY}
