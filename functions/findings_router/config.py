@@ -57,8 +57,10 @@ class Match(_Strict):
 
 
 class Rule(_Strict):
-    name: Annotated[str, Field(min_length=1, max_length=80)]
-    match: Match | None = None
+    """One policy rule."""
+
+    name: Annotated[str, Field(min_length=1, max_length=80, description="Unique; shown as the decision's reason.")]
+    match: Match | None = Field(default=None, description="Omit to match every finding.")
     action: Action
     urgency: Urgency | None = Field(default=None, description="For action page: high (default) or low.")
 
@@ -76,6 +78,8 @@ class Rule(_Strict):
 
 
 class Suppression(_Strict):
+    """A reviewed exception: matching findings are dropped until `expires`."""
+
     name: Annotated[str, Field(min_length=1, max_length=80)]
     match: Match
     owner: Annotated[str, Field(min_length=1)]
@@ -84,21 +88,34 @@ class Suppression(_Strict):
 
 
 class Retry(_Strict):
-    max_attempts: Annotated[int, Field(ge=1, le=10)] = 4
-    base_delay_seconds: Annotated[float, Field(gt=0, le=30)] = 0.5
-    max_delay_seconds: Annotated[float, Field(gt=0, le=120)] = 8.0
-    budget_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
-    timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 5.0
+    """Delivery retries inside one invocation; after them the message goes back to SQS and is retried later."""
+
+    max_attempts: Annotated[int, Field(ge=1, le=10, description="HTTP attempts per event.")] = 4
+    base_delay_seconds: Annotated[
+        float, Field(gt=0, le=30, description="First backoff cap (full jitter, doubling).")
+    ] = 0.5
+    max_delay_seconds: Annotated[float, Field(gt=0, le=120, description="Largest backoff between attempts.")] = 8.0
+    budget_seconds: Annotated[
+        float,
+        Field(
+            gt=0, le=600, description="Time for all attempts of one event; also capped by the Lambda's remaining time."
+        ),
+    ] = 30.0
+    timeout_seconds: Annotated[float, Field(gt=0, le=30, description="Per-request connect/read timeout.")] = 5.0
 
 
 class PagerDutyNotifierConfig(_Strict):
+    """Where pages go: a PagerDuty Events API v2 integration."""
+
     type: Literal["pagerduty"] = "pagerduty"
-    events_url: str = "https://events.pagerduty.com/v2/enqueue"
+    events_url: str = Field(
+        default="https://events.pagerduty.com/v2/enqueue",
+        description="EU accounts: https://events.eu.pagerduty.com/v2/enqueue.",
+    )
     routing_key_secret: Annotated[
         str,
         Field(min_length=1, description="Name or ARN of the Secrets Manager secret with the routing key."),
     ]
-    source: str | None = Field(default=None, description="payload.source; default: the finding's account/region.")
     retry: Retry = Retry()
 
     @field_validator("events_url")
@@ -110,8 +127,14 @@ class PagerDutyNotifierConfig(_Strict):
 
 
 class Dedup(_Strict):
-    ttl_days: Annotated[int, Field(ge=1, le=365)] = 30
-    touch_interval_hours: Annotated[float, Field(ge=0.1, le=168)] = 12.0
+    """Dedup state (docs/dedup.md)."""
+
+    ttl_days: Annotated[
+        int, Field(ge=1, le=365, description="State items expire this long after their last write.")
+    ] = 30
+    touch_interval_hours: Annotated[
+        float, Field(ge=0.1, le=168, description="A repeat refreshes the item (TTL, last_seen) at most this often.")
+    ] = 12.0
     fold_control_findings: bool = Field(
         default=True,
         description="One problem per (account, region, control id, resource) across standards and finding ids.",
@@ -119,37 +142,99 @@ class Dedup(_Strict):
 
 
 class Ingestion(_Strict):
+    """The EventBridge rule and the SQS queues."""
+
     severity_labels: list[Severity] | None = Field(
         default=None,
         description="Pre-filter the EventBridge rule to these labels (resolutions always pass).",
     )
-    include_ocsf: bool = True
-    max_receive_count: Annotated[int, Field(ge=1, le=100)] = 5
-    batch_size: Annotated[int, Field(ge=1, le=100)] = 10
+    include_ocsf: bool = Field(default=True, description="Also route the new Security Hub's OCSF findings.")
+    max_receive_count: Annotated[
+        int, Field(ge=1, le=100, description="Receives before a message is dead-lettered.")
+    ] = 5
+    batch_size: Annotated[int, Field(ge=1, le=100, description="SQS messages per invocation.")] = 10
 
 
 class RouterFunction(_Strict):
+    """The router Lambda."""
+
     memory_mb: Annotated[int, Field(ge=128, le=10240)] = 256
     timeout_seconds: Annotated[int, Field(ge=10, le=900)] = 120
-    reserved_concurrency: Annotated[int, Field(ge=1, le=1000)] = 2
-    log_retention_days: Annotated[int, Field(ge=1)] = 90
+    reserved_concurrency: Annotated[
+        int, Field(ge=1, le=1000, description="Also caps how fast we call the on-call SaaS.")
+    ] = 2
+    log_retention_days: Annotated[int, Field(ge=1, description="A CloudWatch Logs retention period.")] = 90
 
 
 class Monitoring(_Strict):
-    alarm_emails: list[str] = []
-    oldest_message_age_seconds: Annotated[int, Field(ge=60)] = 900
+    """Alarms and dashboard."""
+
+    alarm_emails: list[str] = Field(default=[], description="Subscribed to the alarm topic.")
+    oldest_message_age_seconds: Annotated[
+        int, Field(ge=60, description="Alarm when a finding waits longer than this in the queue.")
+    ] = 900
+
+
+class Acknowledgements(_Strict):
+    """How acknowledgements and resolutions come back from PagerDuty (the ack receiver)."""
+
+    mode: Literal["function_url", "eventbridge", "none"] = Field(
+        default="none",
+        description="function_url: signed Webhooks v3 to a Lambda Function URL; eventbridge: PagerDuty's "
+        "EventBridge partner event bus (no public endpoint); none: no ack receiver.",
+    )
+    signing_secret: str | None = Field(
+        default=None, description="Secrets Manager secret with the webhook subscription's signing secret."
+    )
+    partner_event_source: str | None = Field(
+        default=None, description="For eventbridge: the partner event bus, aws.partner/pagerduty.com/…"
+    )
+    rest_api_token_secret: str | None = Field(
+        default=None,
+        description="Optional secret with a read-only PagerDuty REST API key, to map incidents without an "
+        "incident_key (grouped alerts) through their alerts.",
+    )
+    rest_api_url: str = "https://api.pagerduty.com"
+    reserved_concurrency: Annotated[int, Field(ge=1, le=100)] = 2
+
+    @model_validator(mode="after")
+    def _mode_needs(self) -> Acknowledgements:
+        if self.mode == "function_url" and not self.signing_secret:
+            raise ValueError("mode function_url needs signing_secret (webhooks must be verified)")
+        if self.mode == "eventbridge" and not (self.partner_event_source or "").startswith(
+            "aws.partner/pagerduty.com/"
+        ):
+            raise ValueError("mode eventbridge needs partner_event_source: aws.partner/pagerduty.com/…")
+        return self
+
+
+class SecurityHubSettings(_Strict):
+    """What findings-router writes back to Security Hub (BatchUpdateFindings)."""
+
+    writeback: bool = Field(
+        default=True, description="On page: workflow NOTIFIED and a note; on acknowledge/resolve: a note."
+    )
+    resolve_workflow_on_operator_resolve: bool = Field(
+        default=False, description="Set workflow RESOLVED when an operator resolves the incident."
+    )
 
 
 class Policy(_Strict):
     """A whole `config/<env>.yaml`."""
 
-    environment: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,15}$")]
-    account: Annotated[str, Field(pattern=_ACCOUNT)] | None = None
-    region: Annotated[str, Field(pattern=_REGION)] | None = None
-    description: str = ""
+    environment: Annotated[
+        str, Field(pattern=r"^[a-z][a-z0-9-]{0,15}$", description="Must equal the file name (prod for prod.yaml).")
+    ]
+    account: (
+        Annotated[str, Field(pattern=_ACCOUNT, description="Deploy only to this account (else the CLI's).")] | None
+    ) = None
+    region: (
+        Annotated[str, Field(pattern=_REGION, description="Deploy only to this region (else the CLI's).")] | None
+    ) = None
+    description: str = Field(default="", description="Shown in the demo and the dashboard.")
     notifier: PagerDutyNotifierConfig
-    rules: Annotated[list[Rule], Field(min_length=1)]
-    default_action: Action = "drop"
+    rules: Annotated[list[Rule], Field(min_length=1, description="Ordered; the first match decides.")]
+    default_action: Action = Field(default="drop", description="When no rule matches.")
     custom_action: Literal["page", "notify", "policy"] = Field(
         default="page",
         description="Findings an operator sends with a Security Hub custom action: page, notify, or apply the rules.",
@@ -159,7 +244,11 @@ class Policy(_Strict):
     ingestion: Ingestion = Ingestion()
     function: RouterFunction = RouterFunction()
     monitoring: Monitoring = Monitoring()
-    production: bool = Field(default=False, description="Stricter infra: deletion protection, RETAIN.")
+    acknowledgements: Acknowledgements = Acknowledgements()
+    securityhub: SecurityHubSettings = SecurityHubSettings()
+    production: bool = Field(
+        default=False, description="Stricter infrastructure: deletion protection and RETAIN on the state table."
+    )
 
     @model_validator(mode="after")
     def _unique_names(self) -> Policy:

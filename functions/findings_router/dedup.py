@@ -77,7 +77,10 @@ class DedupState:
     notify_count: int
     version: int
     expires_at: int
+    account: str = ""
+    finding_format: str = "asff"
     resolved_at: str | None = None
+    resolved_by: Literal["securityhub", "operator"] | None = None
     acknowledged_by: str | None = None
     acknowledged_at: str | None = None
     incident_id: str | None = None
@@ -149,6 +152,13 @@ def decide(
         return Decision("drop", policy.reason, key)
 
     action = policy.action
+    if state is not None and state.resolved_by == "operator" and finding.severity.rank <= state.severity.rank:
+        # An operator resolved the incident while Security Hub still reports the finding (and our own write-back
+        # re-emits it): that is not a new problem. Only a rise in severity, or Security Hub itself reporting the
+        # finding resolved and then failing again, opens a new episode.
+        return Decision(
+            "duplicate", f"resolved by an operator in episode {state.episode}; still active in Security Hub", key
+        )
     if state is None or not state.is_open:
         episode = state.episode + 1 if state else 1
         new = DedupState(
@@ -169,6 +179,8 @@ def decide(
             notify_count=(state.notify_count if state else 0) + 1,
             version=(state.version if state else 0) + 1,
             expires_at=_expiry(now, cfg),
+            account=finding.account,
+            finding_format=finding.format.value,
         )
         reason = policy.reason if state is None else f"{policy.reason}; episode {episode} (reopened)"
         send = Send("trigger", key, finding.severity, policy.urgency)
@@ -225,6 +237,12 @@ def _decide_resolution(
     if state is None:
         return Decision("drop", f"{why}; nothing was open", key)
     if not state.is_open:
+        if state.resolved_by == "operator":
+            # Now Security Hub agrees it is gone: a later failure is a new problem again.
+            new = dataclasses.replace(state, resolved_by="securityhub", version=state.version + 1, last_seen=now_iso)
+            return Decision(
+                "duplicate", f"{why}; episode {state.episode} was resolved by an operator", key, (), new, state.version
+            )
         return Decision("duplicate", f"{why}; episode {state.episode} already resolved", key)
     remaining = tuple(m for m in state.members if m != finding.id)
     if remaining and finding.record_state == "ARCHIVED" and finding.compliance_status != "PASSED":
@@ -239,6 +257,7 @@ def _decide_resolution(
         status="resolved",
         members=(),
         resolved_at=now_iso,
+        resolved_by="securityhub",
         last_seen=now_iso,
         seen_count=state.seen_count + 1,
         version=state.version + 1,

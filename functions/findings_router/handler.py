@@ -30,6 +30,7 @@ from findings_router.normalize import NormalizedEvent, normalize_event
 from findings_router.pagerduty import DeliveryError, PagerDutyNotifier
 from findings_router.policy import CompiledPolicy
 from findings_router.router import FindingsRouter, Routed, StateConflictError
+from findings_router.securityhub import SecurityHubWriteback
 from findings_router.store import DynamoDedupStore
 
 logger = Logger(service="findings-router")
@@ -72,6 +73,7 @@ class Runtime:
     store: DynamoDedupStore
     session: Any
     events_url: str
+    writeback: SecurityHubWriteback | None  # local mode swaps in the recording twin (moto lacks the API)
 
     def routing_key(self) -> str:
         from aws_lambda_powertools.utilities import parameters
@@ -95,12 +97,20 @@ def get_runtime() -> Runtime:
             "dynamodb",
             config=Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=5),
         )
+        writeback = None
+        if policy.securityhub.writeback:
+            from findings_router.securityhub import BotoSecurityHub
+
+            writeback = BotoSecurityHub(
+                boto3.client("securityhub", config=Config(retries={"mode": "standard", "max_attempts": 6}))
+            )
         _runtime = Runtime(
             policy=policy,
             compiled=CompiledPolicy(policy),
             store=DynamoDedupStore(os.environ["STATE_TABLE_NAME"], client),
             session=requests.Session(),
             events_url=os.environ.get("EVENTS_URL") or policy.notifier.events_url,
+            writeback=writeback,
         )
         metrics.set_default_dimensions(environment=policy.environment)
     return _runtime
@@ -209,7 +219,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         timeout_seconds=runtime.policy.notifier.retry.timeout_seconds,
         remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000,
     )
-    inv = _Invocation(FindingsRouter(runtime.compiled, runtime.store, notifier), dt.datetime.now(dt.UTC))
+    inv = _Invocation(
+        FindingsRouter(runtime.compiled, runtime.store, notifier, runtime.writeback), dt.datetime.now(dt.UTC)
+    )
     findings: list[Finding] = []
     for raw in event.get("Records", []):
         message_id = raw.get("messageId", "")
@@ -221,9 +233,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         inv.parsed[message_id] = normalized
         findings.extend(normalized.findings)
     inv.router.prefetch(findings)
-    return process_partial_response(
+    response = process_partial_response(
         event=event,
         record_handler=lambda record: _record_handler(record, inv),
         processor=processor,
         context=context,
     )
+    if inv.router.writeback_failures:
+        metrics.add_metric(name="WritebackErrors", unit=MetricUnit.Count, value=inv.router.writeback_failures)
+    return response

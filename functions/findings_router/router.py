@@ -10,6 +10,7 @@ trigger, and PagerDuty's dedup_key makes that one alert, one page.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -18,7 +19,10 @@ from findings_router.dedup import Decision, DedupState, Send, decide, dedup_key
 from findings_router.model import Finding
 from findings_router.pagerduty import DeliveryResult, NotifyContext
 from findings_router.policy import CompiledPolicy, PolicyDecision
+from findings_router.securityhub import FindingRef, SecurityHubWriteback
 from findings_router.store import DedupStore
+
+logger = logging.getLogger(__name__)
 
 MAX_WRITE_CONFLICTS = 3
 
@@ -42,10 +46,18 @@ class Routed:
 class FindingsRouter:
     """Holds the policy, the store and the notifier for one invocation (or one replay)."""
 
-    def __init__(self, policy: CompiledPolicy, store: DedupStore, notifier: Notifier) -> None:
+    def __init__(
+        self,
+        policy: CompiledPolicy,
+        store: DedupStore,
+        notifier: Notifier,
+        writeback: SecurityHubWriteback | None = None,
+    ) -> None:
         self.policy = policy
         self.store = store
         self.notifier = notifier
+        self.writeback = writeback
+        self.writeback_failures = 0
         self._fold = policy.policy.dedup.fold_control_findings
         self._cache: dict[str, DedupState | None] = {}
 
@@ -87,9 +99,32 @@ class FindingsRouter:
                 return Routed(finding, policy, decision, deliveries)
             if self.store.put(decision.new_state, decision.expected_version):
                 self._cache[key] = decision.new_state
+                if decision.outcome in ("page", "notify") and self.writeback is not None:
+                    self._write_back(finding, decision)
                 return Routed(finding, policy, decision, deliveries)
             self._cache[key] = self.store.get_many([key]).get(key)
         raise StateConflictError(f"state for {key} changed {MAX_WRITE_CONFLICTS} times while routing {finding.id}")
+
+    def _write_back(self, finding: Finding, decision: Decision) -> None:
+        """Tell Security Hub who was told: workflow NOTIFIED (pages) and a note naming the incident.
+
+        Best effort: the page already went out, so a failed write-back is logged and counted, never retried
+        through SQS (that would only risk a second page)."""
+        assert self.writeback is not None
+        send = decision.sends[-1]
+        kind = "Paged on-call" if decision.outcome == "page" else "Notified on-call (low urgency)"
+        note = (
+            f"{kind} via PagerDuty ({self.policy.environment}): incident dedup key {send.incident_key}; "
+            f"{decision.reason}. findings-router"
+        )
+        ref = FindingRef(finding.format.value, finding.id, finding.product_arn, finding.account)
+        try:
+            result = self.writeback.update([ref], note, "NOTIFIED" if decision.outcome == "page" else None)
+        except Exception as exc:
+            logger.warning("security hub write-back failed", extra={"finding_id": finding.id, "error": str(exc)})
+            self.writeback_failures += 1
+            return
+        self.writeback_failures += len(result.failed)
 
 
 def route_findings(router: FindingsRouter, findings: list[Finding], now: dt.datetime) -> list[Routed]:

@@ -59,8 +59,10 @@ _S = (
     "first_seen",
     "last_seen",
     "last_notified_at",
+    "account",
+    "finding_format",
 )
-_OPT_S = ("resolved_at", "acknowledged_by", "acknowledged_at", "incident_id")
+_OPT_S = ("resolved_at", "resolved_by", "acknowledged_by", "acknowledged_at", "incident_id")
 _N = ("episode", "seen_count", "notify_count", "version", "expires_at")
 _L = ("incident_keys", "members")
 
@@ -83,7 +85,8 @@ def state_to_item(state: DedupState) -> dict[str, Any]:
 def item_to_state(item: dict[str, Any]) -> DedupState:
     kwargs: dict[str, Any] = {"key": item["pk"]["S"], "severity": Severity(item["severity"]["S"])}
     for name in _S[1:]:
-        kwargs[name] = item[name]["S"]
+        if name in item:  # items written before a field existed keep its default
+            kwargs[name] = item[name]["S"]
     for name in _OPT_S:
         if name in item:
             kwargs[name] = item[name]["S"]

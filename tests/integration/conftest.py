@@ -12,13 +12,17 @@ from typing import Any
 import boto3
 import pytest
 import yaml
+from findings_router import ack_handler
 from findings_router import handler as router_handler
+from findings_router.securityhub import RecordingSecurityHub
 
 from findings_router_local.aws_local import local_aws_environment, moto_server, reset_moto
 from findings_router_local.pagerduty_receiver import PagerDutyReceiver
 from tests.builders import CONFIG_DIR
 
 ROUTING_KEY = "R0UT1NGKEY0000000000000000000001"
+WEBHOOK_SECRET_NAME = "findings-router/test/webhook-secret"
+WEBHOOK_SECRET = "whsec-local-test-secret"
 TABLE = "findings-router-state-test"
 
 
@@ -37,6 +41,7 @@ class LocalStack:
     receiver: PagerDutyReceiver
     queue_url: str
     dlq_url: str
+    securityhub: RecordingSecurityHub
 
     def state_items(self) -> list[dict[str, Any]]:
         return self.dynamodb.scan(TableName=TABLE)["Items"]
@@ -52,6 +57,7 @@ def write_policy(tmp_path: Path, env: str, events_url: str, secret: str) -> Path
     data["notifier"]["events_url"] = events_url
     data["notifier"]["routing_key_secret"] = secret
     data["notifier"]["retry"] = {"max_attempts": 4, "base_delay_seconds": 0.001, "max_delay_seconds": 0.01}
+    data["acknowledgements"] = {"mode": "function_url", "signing_secret": WEBHOOK_SECRET_NAME}
     path = tmp_path / f"{env}.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -70,7 +76,8 @@ class _CurrentStdout:
 @pytest.fixture
 def json_logs(capsys: pytest.CaptureFixture[str]) -> Callable[[], list[dict[str, Any]]]:
     """The router's structured log lines (Powertools writes one JSON object per line to stdout)."""
-    router_handler.logger.registered_handler.setStream(_CurrentStdout())  # type: ignore[attr-defined]
+    for module in (router_handler, ack_handler):
+        module.logger.registered_handler.setStream(_CurrentStdout())  # type: ignore[attr-defined]
 
     def read() -> list[dict[str, Any]]:
         out = capsys.readouterr().out
@@ -103,6 +110,7 @@ def local(moto_endpoint: str, tmp_path: Path, request: pytest.FixtureRequest) ->
             secrets.create_secret(
                 Name="findings-router/test/routing-key", SecretString=json.dumps({"routing_key": ROUTING_KEY})
             )
+            secrets.create_secret(Name=WEBHOOK_SECRET_NAME, SecretString=WEBHOOK_SECRET)
             sqs = boto3.client("sqs")
             dlq_url = sqs.create_queue(QueueName="findings-dlq")["QueueUrl"]
             dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -111,11 +119,17 @@ def local(moto_endpoint: str, tmp_path: Path, request: pytest.FixtureRequest) ->
                 Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"})},
             )["QueueUrl"]
             router_handler.reset_runtime()
+            ack_handler.reset_runtime()
             from aws_lambda_powertools.utilities import parameters
 
             parameters.clear_caches()
+            # moto has no BatchUpdateFindings: the Security Hub boundary is the recording twin here.
+            hub = RecordingSecurityHub()
+            router_handler.get_runtime().writeback = hub
+            ack_handler.get_runtime().processor.writeback = hub
             try:
-                yield LocalStack(moto_endpoint, ddb, sqs, secrets, receiver, queue_url, dlq_url)
+                yield LocalStack(moto_endpoint, ddb, sqs, secrets, receiver, queue_url, dlq_url, hub)
             finally:
                 router_handler.reset_runtime()
+                ack_handler.reset_runtime()
                 parameters.clear_caches()

@@ -1,0 +1,233 @@
+"""Ack receiver Lambda: PagerDuty incident events → dedup state → Security Hub notes and workflow.
+
+Two entry points, chosen per environment (`acknowledgements.mode`):
+* `function_url_handler`, behind a Lambda Function URL, for PagerDuty Webhooks v3 (POST /webhooks/pagerduty):
+  verifies `X-PagerDuty-Signature` before anything else (401 and no side effect when it does not match), answers
+  400 for a body that is not an incident webhook, 200 for incidents that are not ours (logged), and deduplicates
+  deliveries on the webhook id (`X-Webhook-Id`): PagerDuty delivers at least once.
+* `eventbridge_handler`, for the same events delivered to an EventBridge partner event bus (no public endpoint;
+  EventBridge and IAM authenticate the source, so there is no signature).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from findings_router.ack import (
+    MAX_BODY_BYTES,
+    SIGNATURE_HEADER,
+    WEBHOOK_ID_HEADER,
+    IncidentEvent,
+    WebhookError,
+    parse_eventbridge_v2,
+    parse_webhook,
+    verify_signature,
+)
+from findings_router.ack_processor import AckProcessor
+from findings_router.config import Policy, load_policy
+
+logger = Logger(service="findings-router-ack")
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "FindingsRouter"))
+app = LambdaFunctionUrlResolver()
+WEBHOOK_PATH = "/webhooks/pagerduty"
+DEDUP_WINDOW_SECONDS = 3 * 24 * 3600  # PagerDuty retries a delivery for up to 48 h
+
+
+def signing_secrets_from(value: str) -> list[bytes]:
+    """The secret is the signing secret itself, or JSON `{"signing_secrets": [...]}` (several while rotating)."""
+    value = value.strip()
+    if value.startswith("{"):
+        data = json.loads(value)
+        secrets = data.get("signing_secrets") if isinstance(data, dict) else None
+        if not isinstance(secrets, list) or not all(isinstance(s, str) and s for s in secrets):
+            raise ValueError("secret JSON has no signing_secrets list of strings")
+        return [s.encode() for s in secrets]
+    return [value.encode()]
+
+
+@dataclass
+class AckRuntime:
+    policy: Policy
+    processor: AckProcessor
+    process_once: Any  # the idempotent wrapper around processor.process
+    idempotency: Any  # its IdempotencyConfig, told each invocation's context (timeouts release the record)
+
+    def signing_secrets(self) -> list[bytes]:
+        from aws_lambda_powertools.utilities import parameters
+
+        name = self.policy.acknowledgements.signing_secret
+        if not name:
+            return []
+        secret = parameters.get_secret(name, max_age=300)
+        return signing_secrets_from(secret if isinstance(secret, str) else secret.decode())
+
+
+_runtime: AckRuntime | None = None
+
+
+def _alert_key_lookup(policy: Policy) -> Any:
+    """PagerDuty REST `GET /incidents/{id}/alerts`, only when a REST API token secret is configured."""
+    name = policy.acknowledgements.rest_api_token_secret
+    if not name:
+        return None
+    import requests
+    from aws_lambda_powertools.utilities import parameters
+
+    session = requests.Session()
+    base = policy.acknowledgements.rest_api_url.rstrip("/")
+
+    def lookup(incident_id: str) -> list[str]:
+        token = parameters.get_secret(name, max_age=300)
+        token = token if isinstance(token, str) else token.decode()
+        response = session.get(
+            f"{base}/incidents/{incident_id}/alerts",
+            headers={"Authorization": f"Token token={token.strip()}", "Accept": "application/json"},
+            timeout=3,
+        )
+        response.raise_for_status()
+        return [a["alert_key"] for a in response.json().get("alerts", []) if isinstance(a.get("alert_key"), str)]
+
+    return lookup
+
+
+def get_runtime() -> AckRuntime:
+    global _runtime  # noqa: PLW0603  (one per execution environment)
+    if _runtime is None:
+        import boto3
+        from aws_lambda_powertools.utilities.idempotency import (
+            DynamoDBPersistenceLayer,
+            IdempotencyConfig,
+            idempotent_function,
+        )
+        from botocore.config import Config
+
+        from findings_router.securityhub import BotoSecurityHub
+        from findings_router.store import DynamoDedupStore
+
+        policy = load_policy(os.environ["POLICY_FILE"])
+        table = os.environ["STATE_TABLE_NAME"]
+        retries = Config(retries={"mode": "standard", "max_attempts": 6}, connect_timeout=2, read_timeout=3)
+        writeback = (
+            BotoSecurityHub(boto3.client("securityhub", config=retries)) if policy.securityhub.writeback else None
+        )
+        processor = AckProcessor(
+            DynamoDedupStore(table, boto3.client("dynamodb", config=retries)),
+            writeback,
+            resolve_workflow_on_operator_resolve=policy.securityhub.resolve_workflow_on_operator_resolve,
+            alert_keys=_alert_key_lookup(policy),
+        )
+        # Deliveries are at least once: one idempotency record per webhook id, in the state table.
+        persistence = DynamoDBPersistenceLayer(table_name=table, key_attr="pk", expiry_attr="expires_at")
+        config = IdempotencyConfig(
+            event_key_jmespath="webhook_id",
+            expires_after_seconds=DEDUP_WINDOW_SECONDS,
+            # Called only when a stored result is returned instead of running again: a repeated delivery.
+            response_hook=lambda response, _record: {**response, "duplicate_delivery": True},
+        )
+
+        def process(event: dict[str, Any]) -> dict[str, Any]:
+            result = processor.process(IncidentEvent(**event), dt.datetime.now(dt.UTC))
+            return dataclasses.asdict(result) | {"duplicate_delivery": False}
+
+        _runtime = AckRuntime(
+            policy,
+            processor,
+            idempotent_function(data_keyword_argument="event", persistence_store=persistence, config=config)(process),
+            config,
+        )
+        metrics.set_default_dimensions(environment=policy.environment)
+    return _runtime
+
+
+def reset_runtime() -> None:
+    global _runtime  # noqa: PLW0603
+    _runtime = None
+    metrics.clear_default_dimensions()
+    metrics.clear_metrics()
+
+
+def _handle(event: IncidentEvent, runtime: AckRuntime, via: str) -> dict[str, Any]:
+    result: dict[str, Any] = runtime.process_once(event=dataclasses.asdict(event))
+    metrics.add_metric(name=f"Acks{str(result['outcome']).title().replace('-', '')}", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "incident event processed",
+        extra={
+            "via": via,
+            "webhook_id": event.webhook_id,
+            "event_type": event.event_type,
+            "incident_id": event.incident_id,
+            "incident_key": event.incident_key,
+            "agent": event.agent,
+            **{k: v for k, v in result.items() if k != "note"},
+        },
+    )
+    return result
+
+
+@app.post(WEBHOOK_PATH)
+def pagerduty_webhook() -> Response:
+    runtime = get_runtime()
+    request = app.current_event
+    raw = request.decoded_body or ""
+    body_bytes = raw.encode() if isinstance(raw, str) else raw
+    if len(body_bytes) > MAX_BODY_BYTES:
+        metrics.add_metric(name="AcksMalformed", unit=MetricUnit.Count, value=1)
+        logger.warning("webhook rejected: body too large", extra={"bytes": len(body_bytes)})
+        return Response(413, "application/json", json.dumps({"error": "body too large"}))
+    headers = {k.lower(): v for k, v in (request.headers or {}).items()}
+    if not verify_signature(body_bytes, headers.get(SIGNATURE_HEADER), runtime.signing_secrets()):
+        metrics.add_metric(name="AcksRejected", unit=MetricUnit.Count, value=1)
+        logger.warning(
+            "webhook rejected: bad or missing signature",
+            extra={"webhook_id": headers.get(WEBHOOK_ID_HEADER), "source_ip": request.request_context.http.source_ip},
+        )
+        return Response(401, "application/json", json.dumps({"error": "invalid signature"}))
+    try:
+        event = parse_webhook(json.loads(body_bytes), headers.get(WEBHOOK_ID_HEADER))
+    except (json.JSONDecodeError, UnicodeDecodeError, WebhookError) as exc:
+        metrics.add_metric(name="AcksMalformed", unit=MetricUnit.Count, value=1)
+        logger.warning("webhook rejected: malformed body", extra={"error": str(exc)})
+        return Response(400, "application/json", json.dumps({"error": str(exc)}))
+    if not event.webhook_id:
+        metrics.add_metric(name="AcksMalformed", unit=MetricUnit.Count, value=1)
+        return Response(400, "application/json", json.dumps({"error": "no webhook id (X-Webhook-Id or event.id)"}))
+    result = _handle(event, runtime, "webhook")
+    return Response(200, "application/json", json.dumps({"outcome": result["outcome"]}))
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def function_url_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    get_runtime().idempotency.register_lambda_context(context)
+    return app.resolve(event, context)
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def eventbridge_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """PagerDuty's events from an EventBridge partner event bus (`detail-type` "PagerDuty Webhook").
+
+    PagerDuty's EventBridge integration sends V2 webhook messages, not V3 events: see `parse_eventbridge_v2`.
+    """
+    runtime = get_runtime()
+    runtime.idempotency.register_lambda_context(context)
+    try:
+        incident_event = parse_eventbridge_v2(event.get("detail"), str(event.get("id") or ""))
+    except WebhookError as exc:
+        # Not retryable: EventBridge would only deliver the same bad event again.
+        metrics.add_metric(name="AcksMalformed", unit=MetricUnit.Count, value=1)
+        logger.warning(
+            "eventbridge event ignored: not an incident event", extra={"error": str(exc), "id": event.get("id")}
+        )
+        return {"outcome": "rejected", "reason": str(exc)}
+    return _handle(incident_event, runtime, "eventbridge")
