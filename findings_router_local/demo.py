@@ -20,10 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from findings_router.ack import sign
 from findings_router.config import Policy, load_policy_dir, policy_path
+from findings_router.dedup import KEY_PREFIX, DedupState
+from findings_router.securityhub import RecordingSecurityHub
+from findings_router.store import item_to_state
 
 from findings_router_local.aws_local import LambdaContext, SqsEventSource, local_aws_environment, moto_server
-from findings_router_local.pagerduty_receiver import Incident, PagerDutyReceiver, render_incidents
+from findings_router_local.function_url import FunctionUrlServer
+from findings_router_local.pagerduty_receiver import Incident, PagerDutyReceiver, incident_webhook, render_incidents
 from findings_router_local.tables import clip, render_table
 from infra.definitions import (
     function_environment,
@@ -34,6 +39,7 @@ from infra.definitions import (
 )
 
 CORPUS = Path(__file__).parent / "corpus" / "iot-platform-day.jsonl"
+DEMO_SIGNING_SECRET = "demo-webhook-signing-secret"  # noqa: S105  (a local stand-in, never a real secret)
 OUTCOMES = ("page", "notify", "resolve", "duplicate", "drop")
 
 
@@ -73,6 +79,11 @@ class EnvironmentRun:
     incidents: list[Incident] = field(default_factory=list)
     delivered_events: int = 0
     seconds: float = 0.0
+    operator: list[tuple[str, str, str, Any, str]] = field(default_factory=list)
+    states: list[DedupState] = field(default_factory=list)
+    securityhub: RecordingSecurityHub | None = None
+    echoes: int = 0
+    echo_pages: int = 0
 
     @property
     def routed(self) -> list[dict[str, Any]]:
@@ -101,78 +112,252 @@ def _router_logs_captured(captured: _CapturedLogs) -> Iterator[None]:
 
 
 def run_environment(
-    policy: Policy, config_dir: Path, events_url: str, corpus: list[dict[str, Any]], endpoint: str
+    policy: Policy,
+    config_dir: Path,
+    events_url: str,
+    corpus: list[dict[str, Any]],
+    endpoint: str,
+    receiver: PagerDutyReceiver | None,
 ) -> EnvironmentRun:
-    """Create this environment's resources in moto and route the corpus through them."""
+    """Create this environment's resources in moto, route the corpus, then let an operator act on incidents."""
     names = resource_names(policy)
     env = function_environment(policy, names.state_table)
     env["POLICY_FILE"] = str(policy_path(config_dir, policy.environment))  # the repo's file, not /var/task's
     env["EVENTS_URL"] = events_url
     with local_aws_environment(endpoint, env):
-        return _route_corpus(policy, corpus)
+        demo = EnvironmentDemo(policy, corpus)
+        demo.create_resources()
+        captured = _CapturedLogs()
+        with _router_logs_captured(captured):
+            demo.route_corpus()
+            if receiver is not None:
+                demo.run.incidents = [
+                    i for i in receiver.all_incidents if i.routing_key == demo_routing_key(policy.environment)
+                ]
+                demo.operator_loop(receiver)
+                demo.security_hub_echoes()
+        demo.finish(captured)
+        return demo.run
 
 
-def _route_corpus(policy: Policy, corpus: list[dict[str, Any]]) -> EnvironmentRun:
-    import boto3
-    from aws_lambda_powertools.utilities import parameters
-    from findings_router import handler
+class EnvironmentDemo:
+    """One environment's stack, in moto, driven as Lambda and PagerDuty would drive it."""
 
-    names = resource_names(policy)
-    settings = queue_settings(policy)
-    # Typed as Any: the stubs' literal key types do not accept the plain dicts infra.definitions returns.
-    dynamodb: Any = boto3.client("dynamodb")
-    sqs: Any = boto3.client("sqs")
-    secrets: Any = boto3.client("secretsmanager")
-    dynamodb.create_table(**state_table_definition(names.state_table))
-    dynamodb.update_time_to_live(TableName=names.state_table, TimeToLiveSpecification=state_table_ttl_specification())
-    dlq_url = sqs.create_queue(QueueName=names.dead_letter_queue, Attributes=settings.dead_letter_queue_attributes())[
-        "QueueUrl"
-    ]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    attributes = settings.queue_attributes(dlq_arn)
-    attributes["VisibilityTimeout"] = "0"  # locally, a failed message is retried at once instead of minutes later
-    queue_url = sqs.create_queue(QueueName=names.queue, Attributes=attributes)["QueueUrl"]
-    secrets.create_secret(
-        Name=names.routing_key_secret, SecretString=json.dumps({"routing_key": demo_routing_key(policy.environment)})
-    )
+    def __init__(self, policy: Policy, corpus: list[dict[str, Any]]) -> None:
+        import boto3
 
-    run = EnvironmentRun(
-        policy, len(corpus), sum(len(e.get("detail", {}).get("findings", [])) for e in corpus if isinstance(e, dict))
-    )
-    captured = _CapturedLogs()
-    started = time.monotonic()
-    with _router_logs_captured(captured):
-        handler.reset_runtime()
-        parameters.clear_caches()
-        source = SqsEventSource(
-            sqs,
-            queue_url,
-            handler.lambda_handler,
-            batch_size=settings.batch_size,
-            context_factory=lambda: LambdaContext(
-                function_name=names.function,
-                memory_limit_in_mb=policy.function.memory_mb,
-                timeout_seconds=policy.function.timeout_seconds,
-                clock=time.monotonic,
-                started=time.monotonic(),
-            ),
+        self.policy = policy
+        self.corpus = corpus
+        self.names = resource_names(policy)
+        self.settings = queue_settings(policy)
+        # Typed as Any: the stubs' literal key types do not accept the plain dicts infra.definitions returns.
+        self.dynamodb: Any = boto3.client("dynamodb")
+        self.sqs: Any = boto3.client("sqs")
+        self.secrets: Any = boto3.client("secretsmanager")
+        # moto does not implement BatchUpdateFindings: the write-back lands in the recording twin.
+        self.securityhub = RecordingSecurityHub()
+        findings = sum(len(e.get("detail", {}).get("findings", [])) for e in corpus if isinstance(e, dict))
+        self.run = EnvironmentRun(policy, len(corpus), findings)
+        self.queue_url = self.dlq_url = ""
+
+    def create_resources(self) -> None:
+        names, settings = self.names, self.settings
+        self.dynamodb.create_table(**state_table_definition(names.state_table))
+        self.dynamodb.update_time_to_live(
+            TableName=names.state_table, TimeToLiveSpecification=state_table_ttl_specification()
         )
-        # Security Hub sends these over a day; deliver them in waves of one batch so a later update of a finding
-        # (escalation, PASSED, archived) is routed after the earlier one, as it would be.
-        for start in range(0, len(corpus), settings.batch_size):
-            wave = corpus[start : start + settings.batch_size]
-            sqs.send_message_batch(
-                QueueUrl=queue_url,
+        self.dlq_url = self.sqs.create_queue(
+            QueueName=names.dead_letter_queue, Attributes=settings.dead_letter_queue_attributes()
+        )["QueueUrl"]
+        dlq_arn = self.sqs.get_queue_attributes(QueueUrl=self.dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        attributes = settings.queue_attributes(dlq_arn)
+        attributes["VisibilityTimeout"] = "0"  # locally, a failed message is retried at once, not minutes later
+        self.queue_url = self.sqs.create_queue(QueueName=names.queue, Attributes=attributes)["QueueUrl"]
+        self.secrets.create_secret(
+            Name=names.routing_key_secret,
+            SecretString=json.dumps({"routing_key": demo_routing_key(self.policy.environment)}),
+        )
+        if self.policy.acknowledgements.signing_secret:
+            self.secrets.create_secret(
+                Name=self.policy.acknowledgements.signing_secret, SecretString=DEMO_SIGNING_SECRET
+            )
+
+    def _runtimes(self) -> None:
+        """Fresh handler runtimes for this environment, with Security Hub as the recording twin."""
+        from aws_lambda_powertools.utilities import parameters
+        from findings_router import ack_handler, handler
+
+        handler.reset_runtime()
+        ack_handler.reset_runtime()
+        parameters.clear_caches()
+        handler.get_runtime().writeback = self.securityhub
+        if self.policy.acknowledgements.mode != "none":
+            ack_handler.get_runtime().processor.writeback = self.securityhub
+
+    def _context(self) -> LambdaContext:
+        return LambdaContext(
+            function_name=self.names.function,
+            memory_limit_in_mb=self.policy.function.memory_mb,
+            timeout_seconds=self.policy.function.timeout_seconds,
+            clock=time.monotonic,
+            started=time.monotonic(),
+        )
+
+    def deliver(self, events: list[dict[str, Any]]) -> None:
+        """Through SQS to the router, in waves of one batch, draining between waves."""
+        from findings_router import handler
+
+        source = SqsEventSource(
+            self.sqs,
+            self.queue_url,
+            handler.lambda_handler,
+            batch_size=self.settings.batch_size,
+            context_factory=self._context,
+        )
+        for start in range(0, len(events), self.settings.batch_size):
+            wave = events[start : start + self.settings.batch_size]
+            self.sqs.send_message_batch(
+                QueueUrl=self.queue_url,
                 Entries=[{"Id": str(i), "MessageBody": json.dumps(ev)} for i, ev in enumerate(wave)],
             )
-            run.invocations += source.drain().invocations
+            self.run.invocations += source.drain().invocations
+
+    def route_corpus(self) -> None:
+        self._runtimes()
+        started = time.monotonic()
+        # Security Hub sends these over a day; waves keep a later update of a finding (escalation, PASSED,
+        # archived) after the earlier one, as it would be.
+        self.deliver(self.corpus)
+        self.run.seconds = time.monotonic() - started
+
+    def operator_loop(self, receiver: PagerDutyReceiver) -> None:
+        """The on-call operator acknowledges one incident and resolves another in the PagerDuty app; PagerDuty
+        sends the webhooks to the ack receiver. Someone also tries a forged one."""
+        mode = self.policy.acknowledgements.mode
+        # Open pages whose problem has a single incident (no escalation sibling), for a clear before/after.
+        bases = [i.dedup_key.split("~")[0] for i in self.run.incidents]
+        pages = [
+            i
+            for i in self.run.incidents
+            if i.is_open and i.severity in ("critical", "error") and bases.count(i.dedup_key.split("~")[0]) == 1
+        ]
+        if mode == "none" or len(pages) < 2:
+            return
+        from findings_router import ack_handler
+
+        actions = [(pages[0], "acknowledge", "Ada Lovelace (L2 on call)"), (pages[1], "resolve", "Grace Hopper (L2)")]
+        if mode == "function_url":
+            with FunctionUrlServer(ack_handler.function_url_handler, f"{self.names.function}-ack") as server:
+                url = server.url + ack_handler.WEBHOOK_PATH
+                for incident, action, agent in actions:
+                    body = receiver.operator_action(incident, action, agent)
+                    status, outcome = _post_signed(url, body, DEMO_SIGNING_SECRET)
+                    self.run.operator.append((f"{action} #{incident.number}", agent, "signed webhook", status, outcome))
+                forged = incident_webhook(pages[-1], "incident.resolved", "mallory")  # not from PagerDuty
+                status, outcome = _post_signed(url, forged, "guessed-secret")
+                self.run.operator.append((f"resolve #{pages[-1].number}", "mallory", "FORGED webhook", status, outcome))
+        else:  # PagerDuty's EventBridge integration: V2 messages on the partner event bus
+            for incident, action, agent in actions:
+                body = receiver.operator_action(incident, action, agent)
+                result = ack_handler.eventbridge_handler(_as_partner_event(body, self.policy), self._context())
+                self.run.operator.append(
+                    (f"{action} #{incident.number}", agent, "EventBridge partner bus", "-", str(result.get("outcome")))
+                )
+
+    def security_hub_echoes(self) -> None:
+        """Every write-back makes Security Hub re-emit the finding: feed those echoes back through the router."""
+        by_id = {f["Id"]: f for e in self.corpus for f in e.get("detail", {}).get("findings", []) if "Id" in f}
+        echoes = []
+        for update in self.securityhub.updates:
+            for ref in update.refs:
+                if ref.id in by_id:
+                    finding = dict(by_id[ref.id])
+                    finding["Note"] = {"Text": update.note, "UpdatedBy": "findings-router"}
+                    if update.workflow:
+                        finding["Workflow"] = {"Status": update.workflow}
+                    echoes.append(_imported_event(finding))
+        before = len(self.run.incidents)
+        self.deliver(echoes)
+        self.run.echoes = len(echoes)
+        self.run.echo_pages = len(self.run.incidents) - before
+
+    def finish(self, captured: _CapturedLogs) -> None:
+        from findings_router import ack_handler, handler
+
         handler.reset_runtime()
-    run.seconds = time.monotonic() - started
-    run.logs = captured.records()
-    run.dead_letters = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, AttributeNames=["All"]).get(
-        "Messages", []
-    )
-    return run
+        ack_handler.reset_runtime()
+        self.run.logs = captured.records()
+        self.run.dead_letters = self.sqs.receive_message(
+            QueueUrl=self.dlq_url, MaxNumberOfMessages=10, AttributeNames=["All"]
+        ).get("Messages", [])
+        items = self.dynamodb.scan(TableName=self.names.state_table)["Items"]
+        self.run.states = [item_to_state(i) for i in items if i["pk"]["S"].startswith(KEY_PREFIX)]
+        self.run.securityhub = self.securityhub
+
+
+def _post_signed(url: str, body: dict[str, Any], secret: str) -> tuple[int, str]:
+    import requests
+
+    raw = json.dumps(body).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-PagerDuty-Signature": sign(raw, secret.encode()),
+        "X-Webhook-Id": body["event"]["id"],
+        "User-Agent": "PagerDuty-Webhook/V3.0",
+    }
+    response = requests.post(url, data=raw, headers=headers, timeout=10)
+    outcome = response.json().get("outcome") or response.json().get("error", "")
+    return response.status_code, str(outcome)
+
+
+def _as_partner_event(webhook: dict[str, Any], policy: Policy) -> dict[str, Any]:
+    """The same action as PagerDuty's EventBridge integration delivers it (a V2 message)."""
+    event = webhook["event"]
+    data = event["data"]
+    v2_name = {"incident.acknowledged": "incident.acknowledge", "incident.resolved": "incident.resolve"}[
+        event["event_type"]
+    ]
+    return {
+        "version": "0",
+        "id": event["id"],
+        "detail-type": "PagerDuty Webhook",
+        "source": policy.acknowledgements.partner_event_source or "aws.partner/pagerduty.com/demo",
+        "account": "111122223333",
+        "time": event["occurred_at"],
+        "region": "eu-central-1",
+        "resources": [],
+        "detail": {
+            "event": v2_name,
+            "id": event["id"],
+            "created_on": event["occurred_at"],
+            "log_entries": [{"created_at": event["occurred_at"], "agent": event["agent"]}],
+            "incident": {
+                "id": data["id"],
+                "incident_number": data["number"],
+                "html_url": data["html_url"],
+                "incident_key": data["incident_key"],
+                "status": data["status"],
+                "title": data["title"],
+                "alerts": [{"alert_key": data["incident_key"]}],
+            },
+        },
+    }
+
+
+def _imported_event(finding: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": f"echo-{abs(hash((finding['Id'], finding.get('Note', {}).get('Text')))):x}",
+        "detail-type": "Security Hub Findings - Imported",
+        "source": "aws.securityhub",
+        "account": finding.get("AwsAccountId", "111122223333"),
+        "time": "2026-11-21T18:00:00Z",
+        "region": finding.get("Region", "eu-central-1"),
+        "resources": [],
+        "detail": {"findings": [finding]},
+    }
 
 
 def _decision_rows(run: EnvironmentRun) -> list[list[str]]:
@@ -210,6 +395,42 @@ def report(run: EnvironmentRun, out: TextIO, incidents_known: bool) -> None:
     if incidents_known:
         out.write(f"\nincidents as the on-call receiver saw them ({len(run.incidents)}):\n")
         out.write(render_incidents(run.incidents) + "\n")
+    if run.operator:
+        out.write("\nthe operator acts in PagerDuty; PagerDuty tells the ack receiver:\n")
+        rows = [[action, agent, via, str(status), outcome] for action, agent, via, status, outcome in run.operator]
+        out.write(render_table(("action", "by", "delivered as", "HTTP", "outcome"), rows) + "\n")
+    if run.states:
+        out.write("\ndedup state (DynamoDB), episodes an operator touched or that were resolved:\n")
+        rows = [
+            [
+                s.key[:16] + "…",
+                s.status,
+                str(s.episode),
+                s.severity.value,
+                s.acknowledged_by or "-",
+                s.resolved_by or "-",
+                clip(s.title, 50),
+            ]
+            for s in run.states
+            if s.acknowledged_by or s.resolved_by
+        ]
+        out.write(
+            render_table(
+                ("dedup_key", "status", "episode", "severity", "acknowledged by", "resolved by", "title"), rows
+            )
+            + "\n"
+        )
+    if run.securityhub is not None and run.securityhub.updates:
+        out.write(f"\nSecurity Hub write-back (BatchUpdateFindings, {len(run.securityhub.updates)} calls), last 6:\n")
+        rows = [
+            [clip(u.refs[0].id.rsplit("/", 1)[-1], 22), u.workflow or "-", clip(u.note, 96)]
+            for u in run.securityhub.updates[-6:]
+        ]
+        out.write(render_table(("finding", "workflow", "note"), rows) + "\n")
+        out.write(
+            f"Security Hub re-emits every updated finding: {run.echoes} echo events routed again → "
+            f"{run.echo_pages} new pages (no loop).\n"
+        )
 
 
 def comparison(runs: list[EnvironmentRun]) -> str:
@@ -246,7 +467,7 @@ def run_demo(config_dir: Path, events_url: str | None = None, out: TextIO | None
             events_url = receiver.url
         out.write(f"moto: {endpoint}   on-call endpoint: {events_url}\n")
         for policy in order:
-            run = run_environment(policy, config_dir, events_url, corpus, endpoint)
+            run = run_environment(policy, config_dir, events_url, corpus, endpoint, receiver)
             if receiver is not None:
                 key = demo_routing_key(policy.environment)
                 run.incidents = [i for i in receiver.all_incidents if i.routing_key == key]

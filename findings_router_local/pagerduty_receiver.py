@@ -626,6 +626,15 @@ class PagerDutyReceiver:
         window.append(now)
         return None
 
+    def operator_action(self, incident: Incident, action: str, agent: str) -> dict[str, Any]:
+        """An operator acknowledges or resolves in the PagerDuty app: the incident changes, and PagerDuty emits a
+        Webhooks v3 delivery, returned here for the caller to sign and send."""
+        event_type = {"acknowledge": "incident.acknowledged", "resolve": "incident.resolved"}[action]
+        with self._lock:
+            incident.status = "acknowledged" if action == "acknowledge" else "resolved"
+            incident.log.append(f"{action} by {agent}")
+        return incident_webhook(incident, event_type, agent)
+
     def _apply(self, event: dict[str, Any]) -> str:
         """Apply one valid event to the incident model and return its dedup_key."""
         routing_key: str = event["routing_key"]
@@ -662,6 +671,41 @@ class PagerDutyReceiver:
             current.status = "acknowledged" if action == "acknowledge" else "resolved"
             current.log.append(action)
         return dedup_key
+
+
+# --------------------------------------------------------------------------- webhooks
+
+
+def incident_webhook(incident: Incident, event_type: str, agent: str | None) -> dict[str, Any]:
+    """A Webhooks v3 body for `incident` (shape: PagerDuty developer docs, webhooks overview)."""
+    incident_id = f"PDEMO{incident.number:04d}"
+    base = "https://demo.pagerduty.invalid"
+    user = (
+        {"html_url": f"{base}/users/PDEMOU1", "id": "PDEMOU1", "self": None, "summary": agent, "type": "user_reference"}
+        if agent
+        else None
+    )
+    return {
+        "event": {
+            "id": uuid.uuid4().hex[:26].upper(),
+            "event_type": event_type,
+            "resource_type": "incident",
+            "occurred_at": datetime.now().astimezone().isoformat(timespec="milliseconds"),
+            "agent": user,
+            "client": None,
+            "data": {
+                "id": incident_id,
+                "type": "incident",
+                "self": None,
+                "html_url": f"{base}/incidents/{incident_id}",
+                "number": incident.number,
+                "status": incident.status,
+                "incident_key": incident.dedup_key,
+                "title": incident.summary,
+                "urgency": "high" if incident.severity in ("critical", "error") else "low",
+            },
+        }
+    }
 
 
 # --------------------------------------------------------------------------- rendering

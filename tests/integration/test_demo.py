@@ -47,6 +47,15 @@ def test_demo_routes_the_corpus_under_every_policy():
     assert rows["prod"][2] == 3  # PASSED control, archived GuardDuty, closed OCSF finding
     assert "ESCALATED HIGH→CRITICAL" in text
     assert "missing required field" in text
+    # The acknowledgement loop (prod: signed webhooks to the Function URL; stg: EventBridge partner bus).
+    prod = text.split("\nprod: ")[1]
+    assert re.search(r"acknowledge #\d+ +Ada Lovelace.*signed webhook +200 +acknowledged", prod)
+    assert re.search(r"resolve #\d+ +Grace Hopper.*signed webhook +200 +resolved", prod)
+    assert re.search(r"resolve #\d+ +mallory +FORGED webhook +401 +invalid signature", prod)
+    assert "Acknowledged by Ada Lovelace" in prod
+    assert re.search(r"\d+ echo events routed again → 0 new pages", prod)
+    stg = text.split("\nstg: ")[1].split("\nprod: ")[0]
+    assert re.search(r"acknowledge #\d+ .*EventBridge partner bus +- +acknowledged", stg)
 
 
 def test_demo_sends_to_any_events_url(capsys):
