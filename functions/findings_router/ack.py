@@ -111,7 +111,9 @@ def parse_webhook(body: Any, webhook_id: str | None = None) -> IncidentEvent:
     agent_name = _str(agent.get("summary")) or _str(agent.get("id")) if isinstance(agent, Mapping) else None
     number = data.get("number")
     return IncidentEvent(
-        webhook_id=webhook_id or _str(event.get("id")) or "",
+        # The body's event id is covered by the signature; the X-Webhook-Id header is not, so a replayed body
+        # with a fresh header must still count as the same delivery.
+        webhook_id=_str(event.get("id")) or webhook_id or "",
         event_type=event_type,
         occurred_at=_str(event.get("occurred_at")) or "",
         incident_id=incident_id,

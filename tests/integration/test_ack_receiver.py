@@ -161,3 +161,12 @@ def test_eventbridge_partner_bus_path(local):
     # Delivered again (at least once): no second effect.
     assert ack_handler.eventbridge_handler(ev, FakeLambdaContext())["duplicate_delivery"] is True
     assert len(local.securityhub.notes_for(finding["Id"])) == 2
+
+
+def test_a_replayed_body_with_a_fresh_webhook_id_header_is_still_one_delivery(local, receiver_url):
+    finding = asff(severity="CRITICAL")
+    key = page(finding)
+    body = webhook_for("webhook_incident_acknowledged.json", key, webhook_id="01ORIGINAL")
+    assert post(receiver_url, body, webhook_id="01ORIGINAL").status_code == 200
+    assert post(receiver_url, body, webhook_id="99REPLAYED").status_code == 200
+    assert len(local.securityhub.notes_for(finding["Id"])) == 2  # page + one acknowledgement

@@ -82,7 +82,7 @@ def test_no_configured_secret_rejects_everything():
 
 def test_parse_acknowledged():
     event = parse_webhook(webhook("incident.acknowledged", "fr1-" + "a" * 40 + "~4"), "HDR-ID")
-    assert event.webhook_id == "HDR-ID"  # X-Webhook-Id wins over the body's event id
+    assert event.webhook_id == "01ABC"  # the signed body's event id, not the unsigned header
     assert event.dedup_key == "fr1-" + "a" * 40  # escalation suffix stripped
     assert event.agent == "Ada Operator"
     assert event.incident_number == 42

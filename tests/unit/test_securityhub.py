@@ -12,7 +12,10 @@ PRODUCT = "arn:aws:securityhub:eu-central-1::product/aws/guardduty"
 
 
 def refs(n: int, fmt: str = "asff") -> list[FindingRef]:
-    return [FindingRef(fmt, f"arn:aws:guardduty:eu-central-1:111122223333:detector/d/finding/{i}", PRODUCT, "111122223333") for i in range(n)]
+    return [
+        FindingRef(fmt, f"arn:aws:guardduty:eu-central-1:111122223333:detector/d/finding/{i}", PRODUCT, "111122223333")
+        for i in range(n)
+    ]
 
 
 @pytest.fixture
@@ -31,7 +34,11 @@ def test_chunks_of_100_with_note_and_workflow(client):
             stub.add_response(
                 "batch_update_findings",
                 {"ProcessedFindings": _ids(chunk), "UnprocessedFindings": []},
-                {"FindingIdentifiers": _ids(chunk), "Note": {"Text": "paged", "UpdatedBy": "findings-router"}, "Workflow": {"Status": "NOTIFIED"}},
+                {
+                    "FindingIdentifiers": _ids(chunk),
+                    "Note": {"Text": "paged", "UpdatedBy": "findings-router"},
+                    "Workflow": {"Status": "NOTIFIED"},
+                },
             )
         result = BotoSecurityHub(client).update(rs, "paged", "NOTIFIED")
         stub.assert_no_pending_responses()

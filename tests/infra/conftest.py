@@ -1,0 +1,131 @@
+"""Session fixtures: every config/*.yaml synthesized once, with cdk-nag, and without dependency bundling.
+
+A synth costs seconds (jsii starts a node process), so all environments go into one app, synthesized once, exactly
+as app.py builds them; tests read the resulting templates.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CDK_CONTEXT = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+
+
+@dataclass(frozen=True)
+class SynthesizedStack:
+    environment: str
+    policy: Any  # findings_router.config.Policy
+    template: dict[str, Any]
+    assertions: Any  # aws_cdk.assertions.Template
+    asset_dir: Path
+    stack: Any  # infra.stack.FindingsRouterStack
+
+    def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in self.template["Resources"].items() if v["Type"] == resource_type}
+
+    def only(self, resource_type: str) -> dict[str, Any]:
+        found = list(self.resources(resource_type).values())
+        assert len(found) == 1, f"expected one {resource_type}, found {len(found)}"
+        return found[0]
+
+
+@dataclass(frozen=True)
+class Synthesis:
+    outdir: Path
+    stacks: dict[str, SynthesizedStack]
+
+
+@pytest.fixture(scope="session")
+def synthesis(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    from aws_cdk import App
+    from aws_cdk.assertions import Template
+
+    from infra.application import build
+
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    # No account/region from the caller's shell: the synth must not depend on where the tests run.
+    for name in ("CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION"):
+        os.environ.pop(name, None)
+    app = App(outdir=str(outdir), context=CDK_CONTEXT)
+    stacks = build(app, include_dependencies=False)
+    assembly = app.synth()  # raises if cdk-nag reports an unacknowledged finding
+    result = {}
+    for environment, stack in stacks.items():
+        artifact = assembly.get_stack_by_name(stack.stack_name)
+        template = artifact.template
+        function = next(v for v in template["Resources"].values() if v["Type"] == "AWS::Lambda::Function")
+        asset_hash = function["Properties"]["Code"]["S3Key"].removesuffix(".zip")
+        result[environment] = SynthesizedStack(
+            environment=environment,
+            policy=stack.policy,
+            template=template,
+            assertions=Template.from_json(template),
+            asset_dir=outdir / f"asset.{asset_hash}",
+            stack=stack,
+        )
+    return Synthesis(outdir=outdir, stacks=result)
+
+
+@pytest.fixture(scope="session")
+def environments() -> list[str]:
+    return sorted(p.stem for p in (REPO_ROOT / "config").glob("*.yaml"))
+
+
+@pytest.fixture(params=sorted(p.stem for p in (REPO_ROOT / "config").glob("*.yaml")))
+def synthesized(request: pytest.FixtureRequest, synthesis: Synthesis) -> SynthesizedStack:
+    """Each environment's stack in turn."""
+    return synthesis.stacks[request.param]
+
+
+VARIANT_ACCOUNT = "111122223333"
+VARIANT_SECRET_ARN = "arn:aws:secretsmanager:eu-central-1:111122223333:secret:findings-router/variant/pd-AbCdEf"
+
+
+@pytest.fixture(scope="session")
+def variant(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedStack:
+    """An environment using the settings the shipped files leave at their defaults or do not use.
+
+    Pinned account and region, the secret by complete ARN, alarm emails, a batch size above 10, reserved
+    concurrency 4, OCSF off, a severity pre-filter, production.
+    """
+    import yaml
+    from aws_cdk import App
+    from aws_cdk.assertions import Template
+
+    from infra.application import build
+
+    data = yaml.safe_load((REPO_ROOT / "config" / "dev.yaml").read_text())
+    data.update(
+        environment="variant",
+        account=VARIANT_ACCOUNT,
+        region="eu-central-1",
+        production=True,
+        ingestion={"severity_labels": ["HIGH", "CRITICAL"], "include_ocsf": False, "batch_size": 25},
+        function={"reserved_concurrency": 4, "log_retention_days": 30, "timeout_seconds": 60, "memory_mb": 512},
+        monitoring={"alarm_emails": ["secops@example.com", "oncall@example.com"], "oldest_message_age_seconds": 1200},
+    )
+    data["notifier"]["routing_key_secret"] = VARIANT_SECRET_ARN
+    config_dir = tmp_path_factory.mktemp("config")
+    (config_dir / "variant.yaml").write_text(yaml.safe_dump(data))
+    outdir = tmp_path_factory.mktemp("cdk.out.variant")
+    app = App(outdir=str(outdir), context=CDK_CONTEXT)
+    (stack,) = build(app, config_dir=config_dir, include_dependencies=False).values()
+    assembly = app.synth()
+    template = assembly.get_stack_by_name(stack.stack_name).template
+    function = next(v for v in template["Resources"].values() if v["Type"] == "AWS::Lambda::Function")
+    return SynthesizedStack(
+        environment="variant",
+        policy=stack.policy,
+        template=template,
+        assertions=Template.from_json(template),
+        asset_dir=outdir / f"asset.{function['Properties']['Code']['S3Key'].removesuffix('.zip')}",
+        stack=stack,
+    )
