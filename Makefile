@@ -10,7 +10,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: help install lint test test-fast demo synth bench lock clean
+.PHONY: help install lint test test-fast demo synth docs bench lock clean
 
 help:
 	@echo "make demo   - run findings-router end to end on this machine (no AWS, no PagerDuty account)"
@@ -40,6 +40,17 @@ test-fast: install
 
 demo: install
 	$(VENV)/bin/findings-router demo
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+# Every environment's CloudFormation, offline (no credentials, no Docker), cdk-nag included.
+synth: install node_modules/.installed
+	npx --no -- cdk synth --app "$(PY) app.py" --no-notices -q
+
+docs: install
+	$(PY) -m findings_router_local.config_docs
 
 bench: install
 	$(PY) -m bench

@@ -1,0 +1,213 @@
+"""Bench 1: CPU per finding of our pure code (normalize + policy + dedup decision) against `json.loads`.
+
+Both sides see the same event bodies. The baseline is `json.loads` of every body, the work nobody can avoid. Our
+side starts from the parsed events and does what the handler does after parsing, without I/O: per batch of 10
+events a new `FindingsRouter` (as per invocation) over an `InMemoryDedupStore` and a `RecordingNotifier`,
+normalize every event, one prefetch, then policy + dedup key + decision + (for pages) the PagerDuty body, and the
+in-memory conditional write. Traffic is the steady state: 95% re-sends of findings already routed, 5% new.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import inspect
+import io
+import json
+import pstats
+import time
+from typing import Any
+
+from bench.common import BenchResult, interleaved, median, no_gc, paired_ratios, spread
+from bench.workload import NOW, Traffic, generate, prod_policy, steady_state
+
+TARGET = 3.0
+BATCH = 10
+
+
+def _chunks(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+class PurePath:
+    """Our code after `json.loads`, with in-memory twins for state and delivery."""
+
+    def __init__(self, known: list[dict[str, Any]]) -> None:
+        from findings_router.pagerduty import RecordingNotifier
+        from findings_router.policy import CompiledPolicy
+        from findings_router.router import FindingsRouter
+        from findings_router.store import InMemoryDedupStore
+
+        self._store_cls = InMemoryDedupStore
+        self.compiled = CompiledPolicy(prod_policy())
+        self.notifier = RecordingNotifier()
+        self.known = known
+        self.store = InMemoryDedupStore()
+        # Pages are written back to Security Hub (in production through BatchUpdateFindings): use the twin.
+        self.extra: dict[str, Any] = {}
+        if "writeback" in inspect.signature(FindingsRouter).parameters:
+            from findings_router.securityhub import RecordingSecurityHub
+
+            self.extra["writeback"] = RecordingSecurityHub()
+
+    def reset(self) -> None:
+        """A fresh state table that already holds every known finding (routed once, untimed)."""
+        self.store = self._store_cls()
+        self.notifier.events.clear()
+        self.route_batches(self.known)
+        self.notifier.events.clear()
+        if "writeback" in self.extra:
+            self.extra["writeback"].updates.clear()
+
+    def route_batches(self, parsed: list[dict[str, Any]], batch_size: int = BATCH) -> int:
+        from findings_router.normalize import normalize_event
+        from findings_router.router import FindingsRouter
+
+        routed = 0
+        for batch in _chunks(parsed, batch_size):
+            router = FindingsRouter(self.compiled, self.store, self.notifier, **self.extra)
+            normalized = [normalize_event(e) for e in batch]
+            router.prefetch(f for n in normalized for f in n.findings)
+            for n in normalized:
+                for f in n.findings:
+                    router.route(f, NOW)
+                    routed += 1
+        return routed
+
+
+def _components(traffic: Traffic, pure: PurePath, loops: int) -> dict[str, float]:
+    """Microseconds per finding of each stage, measured alone on the same traffic (informational)."""
+    from findings_router.dedup import decide
+    from findings_router.normalize import normalize_event
+    from findings_router.pagerduty import build_event
+    from findings_router.router import FindingsRouter
+
+    bodies = traffic.bodies
+    parsed = [json.loads(b) for b in bodies]
+    findings = [f for e in parsed for f in normalize_event(e).findings]
+    n = len(findings)
+    pure.reset()
+    router = FindingsRouter(pure.compiled, pure.store, pure.notifier, **pure.extra)
+    router.prefetch(findings)
+    keys = [router.key_for(f) for f in findings]
+    policies = [router.policy_for(f, NOW) for f in findings]
+    states = [router._cache.get(k) for k in keys]
+    cfg = pure.compiled.policy.dedup
+    decisions = [decide(f, p, s, k, NOW, cfg) for f, p, s, k in zip(findings, policies, states, keys, strict=True)]
+    sends = [(d, f) for d, f in zip(decisions, findings, strict=True) if d.sends]
+
+    def per_finding(fn: Any) -> float:
+        best = []
+        for _ in range(3):
+            with no_gc():
+                start = time.perf_counter()
+                for _ in range(loops):
+                    fn()
+                best.append(time.perf_counter() - start)
+        return median(best) / loops / n * 1e6
+
+    from findings_router.pagerduty import NotifyContext
+
+    ctx = NotifyContext("prod", "k", "reason", 1)
+    return {
+        "json_loads": per_finding(lambda: [json.loads(b) for b in bodies]),
+        "normalize": per_finding(lambda: [normalize_event(e) for e in parsed]),
+        "dedup_key": per_finding(lambda: [router.key_for(f) for f in findings]),
+        "policy": per_finding(lambda: [pure.compiled.evaluate(f, NOW) for f in findings]),
+        "decide": per_finding(
+            lambda: [decide(f, p, s, k, NOW, cfg) for f, p, s, k in zip(findings, policies, states, keys, strict=True)]
+        ),
+        # amortized over all findings: only the new pages build a PagerDuty body
+        "pagerduty_body": per_finding(
+            lambda: [build_event(s, f, ctx, "R" * 32) for d, f in sends for s in d.sends]
+        ),
+    }
+
+
+def _profile(traffic: Traffic, pure: PurePath, top: int = 12) -> list[dict[str, Any]]:
+    parsed = [json.loads(b) for b in traffic.bodies]
+    pure.reset()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    pure.route_batches(parsed)
+    profiler.disable()
+    stream = io.StringIO()
+    stats = pstats.Stats(profiler, stream=stream)
+    rows = []
+    total = sum(v[2] for v in stats.stats.values())  # type: ignore[attr-defined]
+    for (file, line, func), (_cc, calls, tottime, cumtime, _callers) in sorted(
+        stats.stats.items(),  # type: ignore[attr-defined]
+        key=lambda kv: kv[1][2],
+        reverse=True,
+    )[:top]:
+        where = file.split("/site-packages/")[-1].split("/functions/")[-1]
+        rows.append(
+            {
+                "function": f"{where}:{line}({func})",
+                "calls": calls,
+                "self_share": round(tottime / total, 3) if total else 0.0,
+                "cumulative_share": round(cumtime / total, 3) if total else 0.0,
+            }
+        )
+    return rows
+
+
+def run(findings: int = 600, repetitions: int = 15, new_share: float = 0.05, component_loops: int = 20) -> BenchResult:
+    started = time.perf_counter()
+    n_new = max(1, round(findings * new_share))
+    known = generate(max(1, (findings - n_new) // 3), seed="cpu-known")
+    new = generate(n_new, seed="cpu-new")
+    traffic = steady_state(known, new, findings, seed="cpu")
+    bodies = traffic.bodies
+    pure = PurePath(known)
+
+    def ours() -> float:
+        parsed = [json.loads(b) for b in bodies]  # untimed: that is the baseline's side
+        with no_gc():
+            start = time.perf_counter()
+            routed = pure.route_batches(parsed)
+            elapsed = time.perf_counter() - start
+        assert routed == traffic.findings
+        return elapsed
+
+    def baseline() -> float:
+        with no_gc():
+            start = time.perf_counter()
+            for b in bodies:
+                json.loads(b)
+            return time.perf_counter() - start
+
+    pure.reset()
+    pure.route_batches([json.loads(b) for b in bodies])  # warm-up (imports, caches)
+    samples = interleaved({"ours": ours, "json_loads": baseline}, repetitions, before_each=lambda _: pure.reset())
+    ratios = paired_ratios(samples["ours"], samples["json_loads"])
+    ratio = median(ratios)
+    us_ours = median(samples["ours"]) / traffic.findings * 1e6
+    us_json = median(samples["json_loads"]) / traffic.findings * 1e6
+    pages = len(pure.notifier.events)
+    details = {
+        "findings": traffic.findings,
+        "events": len(bodies),
+        "repeat_share": round(traffic.repeats / traffic.findings, 3),
+        "mean_event_bytes": round(sum(len(b) for b in bodies) / len(bodies)),
+        "us_per_finding_ours": round(us_ours, 2),
+        "us_per_finding_json_loads": round(us_json, 2),
+        "total_with_parse_ratio": round((us_ours + us_json) / us_json, 2),
+        "ratio_samples": {k: round(v, 3) for k, v in spread(ratios).items()},
+        "pagerduty_bodies_built_last_rep": pages,
+        "components_us_per_finding": {k: round(v, 2) for k, v in _components(traffic, pure, component_loops).items()},
+        "profile_top_self_time": _profile(traffic, pure),
+    }
+    return BenchResult(
+        name="cpu_per_finding",
+        title="CPU per finding: normalize+policy+dedup vs json.loads",
+        figure=f"{ratio:.2f}x ({us_ours:.1f} µs vs {us_json:.1f} µs per finding)",
+        target=f"<= {TARGET:g}x",
+        passed=ratio <= TARGET,
+        ratio=ratio,
+        details=details,
+        notes=[
+            "ours excludes json.loads (that is the baseline); total_with_parse_ratio = (json.loads + ours) / json.loads",
+            f"steady state: {traffic.repeats}/{traffic.findings} findings are re-sends of already-routed findings",
+        ],
+        seconds=time.perf_counter() - started,
+    )

@@ -1,0 +1,206 @@
+"""Benchmark traffic: a weighted mix of the realistic fixture events, each copy made a distinct finding.
+
+The weights model a Security Hub feed where control findings dominate (every control re-evaluates every 12–24 h),
+then vulnerability and threat findings, a few resolutions and the odd custom action. Each generated event is a
+deep copy of a fixture with a unique finding identity (finding id, and the resource id, because control findings
+fold on account/region/control/resource), so every copy is its own dedup key. A *repeat* is the same body again.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from bench.common import CONFIG_DIR, FIXTURES_DIR
+
+# fixture file → relative weight in the mix (events, not findings: two of them carry two findings)
+MIX: dict[str, int] = {
+    "asff_control_s3_failed.json": 30,
+    "asff_config_rule_noncompliant.json": 10,
+    "ocsf_control_compliance_failed.json": 8,
+    "asff_inspector_log4j.json": 8,
+    "asff_inspector_cvss_high_label_medium.json": 8,
+    "ocsf_inspector_vulnerability.json": 6,
+    "asff_control_s3_passed.json": 6,
+    "asff_guardduty_ssh_bruteforce.json": 5,
+    "asff_third_party_prowler.json": 5,
+    "asff_control_legacy_two_standards.json": 4,
+    "ocsf_guardduty_detection.json": 3,
+    "asff_macie_sensitive_data.json": 3,
+    "asff_guardduty_archived.json": 1,
+    "ocsf_detection_resolved.json": 1,
+    "asff_custom_action_two_findings.json": 1,
+}
+
+# A fixed "now" for the pure benches (the fixtures are dated November 2026).
+NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.UTC)
+
+
+@cache
+def _fixture_text(name: str) -> str:
+    return (FIXTURES_DIR / name).read_text(encoding="utf-8")
+
+
+def fixture(name: str) -> dict[str, Any]:
+    return json.loads(_fixture_text(name))
+
+
+@cache
+def prod_policy() -> Any:
+    from findings_router.config import load_policy
+
+    return load_policy(CONFIG_DIR / "prod.yaml")
+
+
+def _suffix(value: str, tag: str) -> str:
+    return f"{value}-{tag}"
+
+
+def uniquify(event: dict[str, Any], tag: str) -> dict[str, Any]:
+    """A copy of `event` whose findings (and their resources) have identities no other copy shares."""
+    ev = copy.deepcopy(event)
+    ev["id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{ev.get('id')}/{tag}"))
+    for f in ev.get("detail", {}).get("findings", []):
+        if "finding_info" in f:  # OCSF
+            f["finding_info"]["uid"] = _suffix(f["finding_info"]["uid"], tag)
+            if isinstance(f.get("metadata"), dict) and "uid" in f["metadata"]:
+                f["metadata"]["uid"] = _suffix(f["metadata"]["uid"], tag)
+            for r in f.get("resources") or []:
+                for k in ("uid", "uid_alt"):
+                    if isinstance(r.get(k), str):
+                        r[k] = _suffix(r[k], tag)
+        else:  # ASFF
+            f["Id"] = _suffix(f["Id"], tag)
+            for r in f.get("Resources") or []:
+                r["Id"] = _suffix(r["Id"], tag)
+    return ev
+
+
+def resend(event: dict[str, Any]) -> dict[str, Any]:
+    """The same finding(s) sent again by Security Hub: a new EventBridge event id, same finding identity."""
+    ev = copy.deepcopy(event)
+    ev["id"] = str(uuid.uuid4())
+    return ev
+
+
+def finding_count(event: dict[str, Any]) -> int:
+    return len(event.get("detail", {}).get("findings", []))
+
+
+def generate(
+    n_events: int,
+    seed: int | str,
+    *,
+    mix: dict[str, int] | None = None,
+    keep: Callable[[str, dict[str, Any]], bool] | None = None,
+) -> list[dict[str, Any]]:
+    """`n_events` distinct events drawn from the weighted mix (deterministic for a given seed)."""
+    mix = mix or MIX
+    rng = random.Random(f"findings-router-bench-{seed}")
+    names = list(mix)
+    weights = [mix[n] for n in names]
+    out: list[dict[str, Any]] = []
+    attempts = 0
+    while len(out) < n_events:
+        attempts += 1
+        if attempts > n_events * 50 + 100:
+            raise RuntimeError("the mix filter rejects (almost) every fixture")
+        name = rng.choices(names, weights)[0]
+        ev = uniquify(fixture(name), f"{seed}-{attempts}")
+        if keep is None or keep(name, ev):
+            out.append(ev)
+    return out
+
+
+def policy_actions(event: dict[str, Any]) -> list[str]:
+    """What the prod policy decides for each finding of a (fresh) event: page, notify or drop."""
+    from findings_router.normalize import normalize_event
+
+    compiled = _compiled_prod()
+    normalized = normalize_event(event)
+    actions = []
+    for f in normalized.findings:
+        if f.is_resolved:
+            actions.append("resolve")
+        elif f.custom_action:
+            actions.append("page")
+        else:
+            actions.append(compiled.evaluate(f, NOW).action)
+    return actions
+
+
+@cache
+def _compiled_prod() -> Any:
+    from findings_router.policy import CompiledPolicy
+
+    return CompiledPolicy(prod_policy())
+
+
+def pages_only(_: str, event: dict[str, Any]) -> bool:
+    """Single-finding events the prod policy pages for (used where "already paged" matters)."""
+    return finding_count(event) == 1 and policy_actions(event) == ["page"]
+
+
+def critical_pages_only(name: str, event: dict[str, Any]) -> bool:
+    if not pages_only(name, event):
+        return False
+    f = event["detail"]["findings"][0]
+    label = (f.get("Severity") or {}).get("Label") or f.get("severity")
+    return str(label).upper() == "CRITICAL"
+
+
+@dataclass
+class Traffic:
+    """Events to deliver, in order, and how many of their findings are repeats of known findings."""
+
+    events: list[dict[str, Any]]
+    findings: int
+    repeats: int
+
+    @property
+    def bodies(self) -> list[str]:
+        return [json.dumps(e) for e in self.events]
+
+
+def steady_state(
+    known: list[dict[str, Any]], new: list[dict[str, Any]], total_findings: int, seed: int | str
+) -> Traffic:
+    """`total_findings` findings: the `new` events spread evenly among re-sends of the `known` ones.
+
+    Re-sends go round the known set in a shuffled order, round after round (Security Hub re-sends each finding
+    every 12–24 h, so one batch rarely holds the same finding twice). A two-finding event that would overshoot
+    the total is skipped, so the total is exact unless only two-finding events are left to fill one slot.
+    """
+    if not known and total_findings > sum(finding_count(e) for e in new):
+        raise ValueError("no known events to repeat")
+    rng = random.Random(f"steady-{seed}")
+    budget = total_findings - sum(finding_count(e) for e in new)
+    repeats: list[dict[str, Any]] = []
+    filled = 0
+    while filled < budget:
+        round_ = list(known)
+        rng.shuffle(round_)
+        added = 0
+        for e in round_:
+            c = finding_count(e)
+            if filled + c <= budget:
+                repeats.append(resend(e))
+                filled += c
+                added += 1
+            if filled == budget:
+                break
+        if added == 0:
+            break
+    events = list(repeats)
+    if new:
+        step = len(events) / len(new) if events else 0
+        for i, ev in enumerate(new):
+            events.insert(min(len(events), round(i * step + i + step / 2)), ev)
+    return Traffic(events=events, findings=filled + sum(finding_count(e) for e in new), repeats=filled)

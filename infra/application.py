@@ -1,0 +1,92 @@
+"""Builds the CDK app: one `FindingsRouter-<env>` stack per environment, with cdk-nag's AwsSolutions checks.
+
+Context (``cdk synth -c key=value``):
+  env     an environment name (config/<env>.yaml), or several separated by commas; default: every config file.
+  bundle  "false" leaves the third-party dependencies out of the function package (fast offline synth for tests
+          and reviews; such a package cannot run, never deploy it).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from aws_cdk import App, Environment, Validations
+from cdk_nag import AwsSolutionsChecks
+from findings_router.config import Policy, load_policy_dir
+
+from infra.definitions import stack_name
+from infra.function_package import CONFIG_DIR
+from infra.stack import FindingsRouterStack
+
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
+class UnknownEnvironmentError(ValueError):
+    pass
+
+
+def select_policies(policies: dict[str, Policy], selection: str | None) -> dict[str, Policy]:
+    if not selection:
+        return policies
+    wanted = [name.strip() for name in selection.split(",") if name.strip()]
+    unknown = [name for name in wanted if name not in policies]
+    if unknown:
+        raise UnknownEnvironmentError(
+            f"unknown environment {', '.join(unknown)}: configured are {', '.join(sorted(policies))}"
+            " (one config/<env>.yaml each)"
+        )
+    return {name: policies[name] for name in wanted}
+
+
+def context_flag(app: App, key: str, default: bool) -> bool:
+    value = app.node.try_get_context(key)
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() not in FALSE_WORDS
+
+
+def stack_environment(policy: Policy) -> Environment:
+    """The config file pins account/region when it names them; otherwise the CLI's credentials decide.
+
+    Both unknown (offline synth): an environment-agnostic stack, which is fine to synthesize and review.
+    """
+    return Environment(
+        account=policy.account or os.environ.get("CDK_DEFAULT_ACCOUNT"),
+        region=policy.region or os.environ.get("CDK_DEFAULT_REGION"),
+    )
+
+
+def build(
+    app: App,
+    *,
+    config_dir: Path = CONFIG_DIR,
+    environments: str | None = None,
+    include_dependencies: bool = True,
+) -> dict[str, FindingsRouterStack]:
+    """Add the selected environments' stacks to `app` and run cdk-nag on all of them at synth."""
+    policies = select_policies(load_policy_dir(config_dir), environments)
+    stacks = {
+        name: FindingsRouterStack(
+            app,
+            stack_name(name),
+            policy=policy,
+            include_dependencies=include_dependencies,
+            config_dir=config_dir,
+            env=stack_environment(policy),
+        )
+        for name, policy in policies.items()
+    }
+    # cdk-nag 3 is a policy-validation plugin: an unacknowledged finding fails `app.synth()` (and `cdk synth`).
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
+    return stacks
+
+
+def build_from_context(app: App) -> dict[str, FindingsRouterStack]:
+    return build(
+        app,
+        environments=app.node.try_get_context("env"),
+        include_dependencies=context_flag(app, "bundle", default=True),
+    )

@@ -1,0 +1,291 @@
+"""What the deployed stack and local mode must agree on, as plain data: no `aws_cdk` import here.
+
+The CDK constructs build the AWS resources from these values, and local mode (moto) creates the same table,
+queues and secret from them, so a setting changed here changes both. Everything derives from the environment's
+`Policy` (config/<env>.yaml), the same model the router Lambda loads at runtime.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from findings_router.config import Policy
+from findings_router.model import Severity
+
+APP_NAME = "findings-router"
+
+# ------------------------------------------------------------------------------------------ state table
+
+# Contract with functions/findings_router/store.py (DynamoDedupStore): items are keyed by `pk` and expire via
+# the `expires_at` epoch-seconds attribute.
+STATE_TABLE_PARTITION_KEY = "pk"
+STATE_TABLE_TTL_ATTRIBUTE = "expires_at"
+
+# ------------------------------------------------------------------------------------------ router function
+
+FUNCTION_HANDLER = "findings_router.handler.lambda_handler"
+FUNCTION_RUNTIME = "python3.12"
+FUNCTION_ARCHITECTURE = "arm64"
+LAMBDA_TASK_ROOT = "/var/task"
+# Inside the function package the policy file sits at config/<env>.yaml, next to the code.
+PACKAGED_CONFIG_DIR = "config"
+POWERTOOLS_SERVICE_NAME = APP_NAME
+METRICS_NAMESPACE = "FindingsRouter"
+# Custom metrics the handler emits (Powertools EMF) with dimensions service + environment; shown on the dashboard.
+ROUTING_METRICS = ("Pages", "Notifications", "Resolves", "Duplicates", "Drops", "Errors")
+
+# CloudWatch Logs accepts only these retention periods (days); the config model allows any positive number.
+LOG_RETENTION_DAYS_ALLOWED = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+
+# ------------------------------------------------------------------------------------------ ingestion
+
+SECURITYHUB_SOURCE = "aws.securityhub"
+DETAIL_TYPE_IMPORTED = "Security Hub Findings - Imported"
+DETAIL_TYPE_CUSTOM_ACTION = "Security Hub Findings - Custom Action"
+DETAIL_TYPE_IMPORTED_V2 = "Findings Imported V2"
+
+# AWS: "set the source queue's visibility timeout to at least six times the timeout of your function", so a
+# batch whose invocation is throttled or retried is not handed to a second invocation while the first still runs.
+VISIBILITY_TIMEOUT_FACTOR = 6
+QUEUE_RETENTION_DAYS = 4
+# Longer than the source queue's retention: a standard queue's DLQ keeps the original enqueue timestamp, so a
+# shorter DLQ retention would delete dead letters before anyone looked at them.
+DEAD_LETTER_RETENTION_DAYS = 14
+SECONDS_PER_DAY = 86_400
+
+# OCSF severity_id → our label, as findings_router.normalize reads it: 0 Unknown and 99 Other count as
+# informational (normalize also falls back to the `severity` name, matched below too).
+OCSF_SEVERITY_IDS: dict[Severity, tuple[int, ...]] = {
+    Severity.INFORMATIONAL: (0, 1, 99),
+    Severity.LOW: (2,),
+    Severity.MEDIUM: (3,),
+    Severity.HIGH: (4,),
+    Severity.CRITICAL: (5, 6),
+}
+OCSF_SEVERITY_NAMES: dict[Severity, tuple[str, ...]] = {
+    Severity.INFORMATIONAL: ("informational",),
+    Severity.LOW: ("low",),
+    Severity.MEDIUM: ("medium",),
+    Severity.HIGH: ("high",),
+    Severity.CRITICAL: ("critical", "fatal"),
+}
+
+# A finding Security Hub considers gone (findings_router.model.Finding.is_resolved). These must pass any severity
+# pre-filter: without them a paged incident is never resolved.
+ASFF_RESOLUTION_CONDITIONS: tuple[dict[str, Any], ...] = (
+    {"RecordState": ["ARCHIVED"]},
+    {"Compliance": {"Status": ["PASSED"]}},
+    {"Workflow": {"Status": ["RESOLVED", "SUPPRESSED"]}},
+    # Retired field that normalize still reads when Workflow.Status is absent.
+    {"WorkflowState": ["RESOLVED"]},
+)
+OCSF_RESOLUTION_CONDITIONS: tuple[dict[str, Any], ...] = (
+    {"status_id": [3, 4, 5]},  # Suppressed, Resolved, Archived
+    {"activity_id": [3]},  # Close
+    {"compliance": {"status_id": [1]}},  # Pass
+    {"compliance": {"status": [{"equals-ignore-case": "pass"}, {"equals-ignore-case": "passed"}]}},
+)
+
+
+def stack_name(environment: str) -> str:
+    return f"FindingsRouter-{environment}"
+
+
+@dataclass(frozen=True)
+class ResourceNames:
+    """Physical names, the same in every account, so runbooks and local mode can name things directly.
+
+    The environment is part of each name: two environments may share an account and region. IAM roles keep
+    generated names because role names are global and one environment may be deployed in several regions.
+    """
+
+    state_table: str
+    queue: str
+    dead_letter_queue: str
+    function: str
+    log_group: str
+    rule: str
+    alarm_topic: str
+    dashboard: str
+    alarm_prefix: str
+    routing_key_secret: str
+
+
+def resource_names(policy: Policy) -> ResourceNames:
+    prefix = f"{APP_NAME}-{policy.environment}"
+    function = f"{prefix}-router"
+    return ResourceNames(
+        state_table=f"{prefix}-state",
+        queue=f"{prefix}-findings",
+        dead_letter_queue=f"{prefix}-findings-dlq",
+        function=function,
+        log_group=f"/aws/lambda/{function}",
+        rule=f"{prefix}-securityhub-findings",
+        alarm_topic=f"{prefix}-alarms",
+        dashboard=prefix,
+        alarm_prefix=prefix,
+        routing_key_secret=policy.notifier.routing_key_secret,
+    )
+
+
+# ------------------------------------------------------------------------------------------ event pattern
+
+
+def _severity_conditions_asff(labels: list[Severity]) -> list[dict[str, Any]]:
+    return [{"Severity": {"Label": [label.value for label in labels]}}]
+
+
+def _severity_conditions_ocsf(labels: list[Severity]) -> list[dict[str, Any]]:
+    ids = sorted({i for label in labels for i in OCSF_SEVERITY_IDS[label]})
+    names = [name for label in labels for name in OCSF_SEVERITY_NAMES[label]]
+    return [
+        {"severity_id": ids},
+        {"severity": [{"equals-ignore-case": name} for name in names]},
+    ]
+
+
+def detail_types(policy: Policy) -> list[str]:
+    types = [DETAIL_TYPE_IMPORTED, DETAIL_TYPE_CUSTOM_ACTION]
+    if policy.ingestion.include_ocsf:
+        types.append(DETAIL_TYPE_IMPORTED_V2)
+    return types
+
+
+def event_pattern(policy: Policy) -> dict[str, Any]:
+    """The EventBridge pattern of the ingestion rule (default bus).
+
+    Without `ingestion.severity_labels` every finding event passes and the policy decides. With it, an event
+    passes when any of its findings has one of those labels *or* is a resolution (archived, PASSED,
+    RESOLVED/SUPPRESSED, OCSF equivalents), so incidents still resolve. Custom Action events always pass: an
+    operator sent them by hand, whatever their severity. Matching descends into the `detail.findings` array
+    (any element). Insight Results and other detail-types never match: they carry no findings.
+    """
+    labels = policy.ingestion.severity_labels
+    if not labels:
+        return {"source": [SECURITYHUB_SOURCE], "detail-type": detail_types(policy)}
+    # Sorted so the synthesized template does not change with the order of labels in the YAML file.
+    ordered = sorted(set(labels), key=lambda s: s.rank)
+    branches: list[dict[str, Any]] = [
+        {"detail-type": [DETAIL_TYPE_CUSTOM_ACTION]},
+        {
+            "detail-type": [DETAIL_TYPE_IMPORTED],
+            "detail": {"findings": {"$or": [*_severity_conditions_asff(ordered), *ASFF_RESOLUTION_CONDITIONS]}},
+        },
+    ]
+    if policy.ingestion.include_ocsf:
+        branches.append(
+            {
+                "detail-type": [DETAIL_TYPE_IMPORTED_V2],
+                "detail": {"findings": {"$or": [*_severity_conditions_ocsf(ordered), *OCSF_RESOLUTION_CONDITIONS]}},
+            }
+        )
+    return {"source": [SECURITYHUB_SOURCE], "$or": branches}
+
+
+# ------------------------------------------------------------------------------------------ queues
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    visibility_timeout_seconds: int
+    retention_seconds: int
+    dead_letter_retention_seconds: int
+    max_receive_count: int
+    batch_size: int
+    # Lambda allows batches above 10 SQS messages only with a batching window; 0 means none (lowest latency).
+    batching_window_seconds: int
+    # SQS event source maximum concurrency (2–1000), or None when reserved concurrency is below its minimum.
+    max_concurrency: int | None
+
+    def queue_attributes(self, dead_letter_queue_arn: str) -> dict[str, str]:
+        """SQS CreateQueue attributes of the findings queue (local mode uses these with moto)."""
+        return {
+            "VisibilityTimeout": str(self.visibility_timeout_seconds),
+            "MessageRetentionPeriod": str(self.retention_seconds),
+            "SqsManagedSseEnabled": "true",
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dead_letter_queue_arn, "maxReceiveCount": self.max_receive_count}
+            ),
+        }
+
+    def dead_letter_queue_attributes(self) -> dict[str, str]:
+        return {
+            "MessageRetentionPeriod": str(self.dead_letter_retention_seconds),
+            "SqsManagedSseEnabled": "true",
+        }
+
+
+SQS_EVENT_SOURCE_MIN_CONCURRENCY = 2
+SQS_BATCH_SIZE_WITHOUT_WINDOW = 10
+
+
+def queue_settings(policy: Policy) -> QueueSettings:
+    reserved = policy.function.reserved_concurrency
+    window = 1 if policy.ingestion.batch_size > SQS_BATCH_SIZE_WITHOUT_WINDOW else 0
+    return QueueSettings(
+        # AWS adds the batching window to the six function timeouts.
+        visibility_timeout_seconds=VISIBILITY_TIMEOUT_FACTOR * policy.function.timeout_seconds + window,
+        retention_seconds=QUEUE_RETENTION_DAYS * SECONDS_PER_DAY,
+        dead_letter_retention_seconds=DEAD_LETTER_RETENTION_DAYS * SECONDS_PER_DAY,
+        max_receive_count=policy.ingestion.max_receive_count,
+        batch_size=policy.ingestion.batch_size,
+        batching_window_seconds=window,
+        # Pollers never start more invocations than the function may run, so messages are not throttled back
+        # to the queue (each throttled receive counts towards maxReceiveCount and can dead-letter good messages).
+        max_concurrency=reserved if reserved >= SQS_EVENT_SOURCE_MIN_CONCURRENCY else None,
+    )
+
+
+# ------------------------------------------------------------------------------------------ function
+
+
+def packaged_policy_path(policy: Policy) -> str:
+    """Where the environment's policy file is inside the function package, relative to the package root."""
+    return f"{PACKAGED_CONFIG_DIR}/{policy.environment}.yaml"
+
+
+def function_environment(policy: Policy, table_name: str) -> dict[str, str]:
+    """The router's environment variables. Non-secret only: the routing key is read from Secrets Manager."""
+    return {
+        "POLICY_FILE": f"{LAMBDA_TASK_ROOT}/{packaged_policy_path(policy)}",
+        "STATE_TABLE_NAME": table_name,
+        "POWERTOOLS_SERVICE_NAME": POWERTOOLS_SERVICE_NAME,
+        "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+    }
+
+
+def state_table_definition(table_name: str) -> dict[str, Any]:
+    """DynamoDB CreateTable parameters of the state table (local mode uses these with moto)."""
+    return {
+        "TableName": table_name,
+        "KeySchema": [{"AttributeName": STATE_TABLE_PARTITION_KEY, "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": STATE_TABLE_PARTITION_KEY, "AttributeType": "S"}],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+
+
+def state_table_ttl_specification() -> dict[str, Any]:
+    """DynamoDB UpdateTimeToLive `TimeToLiveSpecification` of the state table."""
+    return {"AttributeName": STATE_TABLE_TTL_ATTRIBUTE, "Enabled": True}
+
+
+def deployment_problems(policy: Policy) -> list[str]:
+    """Settings the config model accepts but AWS would reject at deploy time, found at synth instead."""
+    problems = []
+    secret = policy.notifier.routing_key_secret
+    if secret.startswith("arn:") and not re.search(r":secret:.+-[A-Za-z0-9]{6}$", secret):
+        # IAM matches the ARN literally: a partial ARN (without the random suffix) would be denied at runtime.
+        problems.append(
+            "notifier.routing_key_secret: an ARN must be the secret's complete ARN (ending in -XXXXXX); "
+            "or give the secret's name"
+        )
+    days = policy.function.log_retention_days
+    if days not in LOG_RETENTION_DAYS_ALLOWED:
+        allowed = ", ".join(str(d) for d in LOG_RETENTION_DAYS_ALLOWED)
+        problems.append(f"function.log_retention_days: {days} is not a CloudWatch Logs retention period ({allowed})")
+    return problems

@@ -1,0 +1,197 @@
+"""The router Lambda: Python 3.12 on arm64, its log group, and a role that can touch only what it needs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsii
+from aws_cdk import (
+    Acknowledgment,
+    AssetHashType,
+    BundlingOptions,
+    Duration,
+    ILocalBundling,
+    RemovalPolicy,
+    Stack,
+    Validations,
+)
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+from findings_router.config import Policy
+
+from infra.definitions import (
+    FUNCTION_HANDLER,
+    ResourceNames,
+    function_environment,
+    packaged_policy_path,
+)
+from infra.function_package import CONFIG_DIR, FUNCTIONS_DIR, FunctionPackage, find_target_python
+from infra.secrets import RoutingKeySecret
+
+# store.py reads in batches (BatchGetItem) and writes conditionally (PutItem); GetItem/UpdateItem cover single-item
+# reads and in-place updates of a dedup record. No Scan, Query or DeleteItem: nothing here needs them.
+STATE_TABLE_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+
+_RETENTION: dict[int, logs.RetentionDays] = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1096: logs.RetentionDays.THREE_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    2192: logs.RetentionDays.SIX_YEARS,
+    2557: logs.RetentionDays.SEVEN_YEARS,
+    2922: logs.RetentionDays.EIGHT_YEARS,
+    3288: logs.RetentionDays.NINE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+
+
+@jsii.implements(ILocalBundling)
+class _LocalPackageBuilder:
+    """CDK local bundling: builds the package in this process instead of a Docker container."""
+
+    def __init__(self, package: FunctionPackage) -> None:
+        self._package = package
+
+    # jsii hands the bundling options over positionally or by keyword depending on the caller; neither is needed.
+    def try_bundle(self, output_dir: str, *_options: Any, **_keyword_options: Any) -> bool:
+        target_python = None
+        if self._package.include_dependencies:
+            target_python = find_target_python()
+            if target_python is None:
+                print(
+                    "findings-router: no CPython 3.12 found (python3.12, pyenv or FINDINGS_ROUTER_PY312): the "
+                    "function package ships sources only, so every cold start compiles them",
+                    file=sys.stderr,
+                )
+        self._package.build(Path(output_dir), target_python=target_python)
+        return True
+
+
+def function_code(policy: Policy, *, include_dependencies: bool, config_dir: Path = CONFIG_DIR) -> lambda_.Code:
+    """The function's code asset for one environment.
+
+    `include_dependencies=False` leaves out the third-party packages (no pip, no network): the stack then
+    synthesizes in milliseconds for tests, but such a package cannot run on Lambda.
+    """
+    package = FunctionPackage(
+        policy_file=config_dir / f"{policy.environment}.yaml",
+        packaged_policy_path=packaged_policy_path(policy),
+        include_dependencies=include_dependencies,
+    )
+    return lambda_.Code.from_asset(
+        str(FUNCTIONS_DIR),
+        # The package also holds the policy file and the dependencies, which live outside functions/: hash what
+        # was built, not the source directory, so a policy change always ships.
+        asset_hash_type=AssetHashType.OUTPUT,
+        bundling=BundlingOptions(
+            # Never pulled: local bundling always succeeds. This is the image Docker bundling would use.
+            image=lambda_.Runtime.PYTHON_3_12.bundling_image,
+            local=_LocalPackageBuilder(package),
+            # Only to tell the environments' bundling runs apart (CDK derives its temporary directory from these).
+            environment={
+                "FINDINGS_ROUTER_ENVIRONMENT": policy.environment,
+                "FINDINGS_ROUTER_DEPENDENCIES": "included" if include_dependencies else "left-out",
+            },
+        ),
+    )
+
+
+class RouterFunction(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        policy: Policy,
+        names: ResourceNames,
+        table: dynamodb.ITable,
+        routing_key: RoutingKeySecret,
+        code: lambda_.Code,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        removal = RemovalPolicy.RETAIN if policy.production else RemovalPolicy.DESTROY
+        settings = policy.function
+
+        # Created here rather than by Lambda on first write, so retention and removal are ours.
+        self.log_group = logs.LogGroup(
+            self,
+            "LogGroup",
+            log_group_name=names.log_group,
+            retention=_RETENTION[settings.log_retention_days],
+            removal_policy=removal,
+        )
+        # Our own role instead of AWSLambdaBasicExecutionRole, whose log permissions cover every log group.
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"findings-router {policy.environment}: route Security Hub findings",
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            function_name=names.function,
+            description=f"Routes Security Hub findings to on-call ({policy.environment})",
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=FUNCTION_HANDLER,
+            code=code,
+            memory_size=settings.memory_mb,
+            timeout=Duration.seconds(settings.timeout_seconds),
+            # Caps concurrent invocations, and with them the rate of calls to PagerDuty.
+            reserved_concurrent_executions=settings.reserved_concurrency,
+            environment=function_environment(policy, table.table_name),
+            role=self.role,
+            log_group=self.log_group,
+        )
+        # On the CfnFunction only: no other resource inherits the acknowledgement.
+        cfn_function = self.function.node.default_child
+        assert cfn_function is not None
+        Validations.of(cfn_function).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-L1",
+                reason=(
+                    "python3.12 on purpose: the package is built from requirements-lambda.lock, resolved for CPython "
+                    "3.12 on aarch64 (pydantic-core and PyYAML ship compiled wheels per Python version); a newer "
+                    "runtime means re-resolving the lock and a deliberate redeploy, not a silent default change."
+                ),
+            )
+        )
+
+        self.log_group.grant_write(self.role)
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="DedupStateReadWrite",
+                actions=list(STATE_TABLE_ACTIONS),
+                resources=[table.table_arn],
+            )
+        )
+        routing_key.grant_read(self.role)
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="UpdateFindingWorkflow",
+                # Marks findings NOTIFIED / adds the incident link; the hub of this account and region only.
+                actions=["securityhub:BatchUpdateFindings"],
+                resources=[
+                    Stack.of(self).format_arn(service="securityhub", resource="hub", resource_name="default"),
+                ],
+            )
+        )

@@ -1,0 +1,32 @@
+"""The dedup state table: one item per dedup key, expiring through DynamoDB TTL."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from constructs import Construct
+from findings_router.config import Policy
+
+from infra.definitions import STATE_TABLE_PARTITION_KEY, STATE_TABLE_TTL_ATTRIBUTE, ResourceNames
+
+
+class StateTable(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, policy: Policy, names: ResourceNames) -> None:
+        super().__init__(scope, construct_id)
+        self.table = dynamodb.Table(
+            self,
+            "Table",
+            table_name=names.state_table,
+            partition_key=dynamodb.Attribute(name=STATE_TABLE_PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+            # Finding traffic is bursty (a new standard or a scan can emit thousands of findings at once).
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            time_to_live_attribute=STATE_TABLE_TTL_ATTRIBUTE,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            # AWS managed key: encryption use shows up in CloudTrail, with no key of ours to manage.
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            # Losing the table loses which incidents are open: re-pages, and resolves that never come.
+            deletion_protection=policy.production,
+            removal_policy=RemovalPolicy.RETAIN if policy.production else RemovalPolicy.DESTROY,
+        )
