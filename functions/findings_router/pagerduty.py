@@ -230,6 +230,9 @@ class PagerDutyNotifier:
         self._wall = wall_clock
         self.calls = 0
 
+    def routing_key(self) -> str:
+        return self._routing_key()
+
     def send(self, send: Send, finding: Finding, ctx: NotifyContext) -> DeliveryResult:
         body = build_event(send, finding, ctx, self._routing_key())
         return self.post(body)

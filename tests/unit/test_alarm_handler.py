@@ -1,0 +1,51 @@
+"""Meta-alerts: the router's own CloudWatch alarms page once per alarm episode and resolve on OK."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from findings_router.alarm_handler import meta_dedup_key, meta_event, parse_alarm
+
+from findings_router_local.pagerduty_receiver import validate_event
+
+ALARM = {
+    "AlarmName": "findings-router-prod-dlq-not-empty",
+    "AlarmDescription": "Findings were dead-lettered: some may not have paged.",
+    "AWSAccountId": "111122223333",
+    "NewStateValue": "ALARM",
+    "NewStateReason": "Threshold Crossed: 1 datapoint [3.0] was greater than the threshold (0.0).",
+    "StateChangeTime": "2026-11-21T12:00:00.000+0000",
+    "Region": "EU (Frankfurt)",
+    "AlarmArn": "arn:aws:cloudwatch:eu-central-1:111122223333:alarm:findings-router-prod-dlq-not-empty",
+    "OldStateValue": "OK",
+}
+KEY = "R" * 32
+
+
+def test_alarm_triggers_a_critical_meta_alert():
+    body = meta_event(parse_alarm(json.dumps(ALARM)), "prod", KEY)
+    assert body is not None and validate_event(body) == []
+    assert body["event_action"] == "trigger"
+    assert body["payload"]["severity"] == "critical"
+    assert "findings-router itself" in body["payload"]["summary"]
+    assert body["dedup_key"] == meta_dedup_key(ALARM["AlarmArn"])
+
+
+def test_repeated_alarm_notifications_share_one_dedup_key_and_ok_resolves_it():
+    first = meta_event(parse_alarm(ALARM), "prod", KEY)
+    again = meta_event(parse_alarm(dict(ALARM, NewStateReason="still")), "prod", KEY)
+    ok = meta_event(parse_alarm(dict(ALARM, NewStateValue="OK")), "prod", KEY)
+    assert first and again and ok
+    assert first["dedup_key"] == again["dedup_key"] == ok["dedup_key"]
+    assert ok["event_action"] == "resolve" and validate_event(ok) == []
+
+
+def test_insufficient_data_does_nothing():
+    assert meta_event(parse_alarm(dict(ALARM, NewStateValue="INSUFFICIENT_DATA")), "prod", KEY) is None
+
+
+@pytest.mark.parametrize("message", ["{}", "[]", '{"AlarmName": "x"}'])
+def test_non_alarm_messages_are_rejected(message):
+    with pytest.raises(ValueError):
+        parse_alarm(message)
