@@ -13,6 +13,7 @@ import contextlib
 import io
 import json
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -118,11 +119,12 @@ def run_environment(
     corpus: list[dict[str, Any]],
     endpoint: str,
     receiver: PagerDutyReceiver | None,
+    workdir: Path,
 ) -> EnvironmentRun:
     """Create this environment's resources in moto, route the corpus, then let an operator act on incidents."""
     names = resource_names(policy)
     env = function_environment(policy, names.state_table)
-    env["POLICY_FILE"] = str(policy_path(config_dir, policy.environment))  # the repo's file, not /var/task's
+    env["POLICY_FILE"] = str(_local_policy_file(config_dir, policy, workdir))
     env["EVENTS_URL"] = events_url
     with local_aws_environment(endpoint, env):
         demo = EnvironmentDemo(policy, corpus)
@@ -138,6 +140,17 @@ def run_environment(
                 demo.security_hub_echoes()
         demo.finish(captured)
         return demo.run
+
+
+def _local_policy_file(config_dir: Path, policy: Policy, workdir: Path) -> Path:
+    """The environment's policy as deployed, but unpaced: the local receiver has no PagerDuty rate limit."""
+    import yaml
+
+    data = yaml.safe_load(policy_path(config_dir, policy.environment).read_text())
+    data["pacing"] = {"events_per_minute": 10_000}
+    path = workdir / f"{policy.environment}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
 
 
 class EnvironmentDemo:
@@ -293,7 +306,10 @@ class EnvironmentDemo:
             QueueUrl=self.dlq_url, MaxNumberOfMessages=10, AttributeNames=["All"]
         ).get("Messages", [])
         items = self.dynamodb.scan(TableName=self.names.state_table)["Items"]
-        self.run.states = [item_to_state(i) for i in items if i["pk"]["S"].startswith(KEY_PREFIX)]
+        # Dedup items only: storm counters ("…#count") and idempotency records share the table.
+        self.run.states = [
+            item_to_state(i) for i in items if i["pk"]["S"].startswith(KEY_PREFIX) and "#" not in i["pk"]["S"]
+        ]
         self.run.securityhub = self.securityhub
 
 
@@ -461,13 +477,14 @@ def run_demo(config_dir: Path, events_url: str | None = None, out: TextIO | None
     runs: list[EnvironmentRun] = []
     with contextlib.ExitStack() as stack:
         endpoint = stack.enter_context(moto_server())
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="findings-router-demo-")))
         receiver: PagerDutyReceiver | None = None
         if events_url is None:
             receiver = stack.enter_context(PagerDutyReceiver())
             events_url = receiver.url
         out.write(f"moto: {endpoint}   on-call endpoint: {events_url}\n")
         for policy in order:
-            run = run_environment(policy, config_dir, events_url, corpus, endpoint, receiver)
+            run = run_environment(policy, config_dir, events_url, corpus, endpoint, receiver, workdir)
             if receiver is not None:
                 key = demo_routing_key(policy.environment)
                 run.incidents = [i for i in receiver.all_incidents if i.routing_key == key]

@@ -21,6 +21,7 @@ from findings_router.pagerduty import RecordingNotifier
 from findings_router.policy import CompiledPolicy
 from findings_router.router import FindingsRouter, Routed
 from findings_router.store import InMemoryDedupStore
+from findings_router.storm import InMemoryStormCounter
 
 from findings_router_local.tables import clip, render_table
 
@@ -93,7 +94,8 @@ class Replayer:
     def __init__(self, policy: Policy, now: dt.datetime | None = None) -> None:
         self.store = InMemoryDedupStore()
         self.notifier = RecordingNotifier()
-        self.router = FindingsRouter(CompiledPolicy(policy), self.store, self.notifier)
+        self.storms = InMemoryStormCounter()
+        self.router = FindingsRouter(CompiledPolicy(policy), self.store, self.notifier, storms=self.storms)
         self.now = now or dt.datetime.now(dt.UTC)
         self.problems: list[InputProblem] = []
 
@@ -126,7 +128,20 @@ class Replayer:
             chunk = findings[start : start + BATCH]
             self.router.prefetch(chunk)
             for f in chunk:
-                yield self.router.route(f, self.now)
+                yield self.router.route(f, finding_time(f, self.now))
+
+
+def finding_time(finding: Finding, default: dt.datetime) -> dt.datetime:
+    """Replay on the findings' own timeline (their last update), so TTLs, suppression expiry and storm windows
+    behave as they would have then."""
+    stamp = finding.updated_at or finding.last_observed_at
+    if stamp:
+        try:
+            parsed = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        except ValueError:
+            return default
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    return default
 
 
 class ProgressBar:

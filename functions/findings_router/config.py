@@ -166,6 +166,36 @@ class RouterFunction(_Strict):
     log_retention_days: Annotated[int, Field(ge=1, description="A CloudWatch Logs retention period.")] = 90
 
 
+GroupField = Literal["product", "account", "region", "control_id", "generator_id", "finding_type", "resource_type"]
+
+
+class Storm(_Strict):
+    """Floods of new findings (a new standard enabled, a mass misconfiguration) page once per group, not per finding.
+
+    Within each `window_minutes`, the first `threshold` new problems of a group page as usual; the next one opens a
+    single storm incident for the group (with the count and a sample of resources), and every further one is folded
+    into it. Nothing is dropped: each finding still gets its dedup state.
+    """
+
+    enabled: bool = True
+    group_by: Annotated[list[GroupField], Field(min_length=1)] = Field(
+        default=["product", "account"], description="Finding fields that make a group."
+    )
+    window_minutes: Annotated[int, Field(ge=1, le=1440)] = 5
+    threshold: Annotated[
+        int, Field(ge=1, le=10_000, description="New problems per group and window that page individually.")
+    ] = 10
+    sample_size: Annotated[int, Field(ge=1, le=50, description="Resources listed in the storm incident.")] = 10
+
+
+class Pacing(_Strict):
+    """Stay under PagerDuty's Events API rate limit per routing key (about 120 events a minute)."""
+
+    events_per_minute: Annotated[
+        int, Field(ge=1, le=10_000, description="For all router invocations together; each gets its share.")
+    ] = 100
+
+
 class Monitoring(_Strict):
     """Alarms and dashboard."""
 
@@ -244,6 +274,8 @@ class Policy(_Strict):
     ingestion: Ingestion = Ingestion()
     function: RouterFunction = RouterFunction()
     monitoring: Monitoring = Monitoring()
+    storm: Storm = Storm()
+    pacing: Pacing = Pacing()
     acknowledgements: Acknowledgements = Acknowledgements()
     securityhub: SecurityHubSettings = SecurityHubSettings()
     production: bool = Field(

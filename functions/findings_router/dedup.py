@@ -28,6 +28,7 @@ from findings_router.policy import PolicyDecision
 Outcome = Literal["page", "notify", "drop", "resolve", "duplicate"]
 EpisodeStatus = Literal["open", "acknowledged", "resolved"]
 KEY_PREFIX = "fr1-"
+STORM_PREFIX = f"{KEY_PREFIX}storm-"
 SECURITYHUB_PRODUCT_SUFFIX = ":product/aws/securityhub"
 MAX_MEMBERS = 20  # findings folded into one key: one per enabled standard, plus re-created ids
 
@@ -91,6 +92,23 @@ class DedupState:
 
 
 @dataclass(frozen=True, slots=True)
+class StormInfo:
+    """What a storm incident says (findings_router.storm): carried on the `Send` that opens or refreshes it."""
+
+    key: str
+    group: str
+    count: int
+    window_minutes: int
+    samples: tuple[str, ...]
+    meta: bool = False  # the router's own "I am in a storm" meta-alert
+
+
+def is_shared_incident(incident_key: str) -> bool:
+    """Storm incidents belong to many findings: one of them resolving does not resolve the storm."""
+    return incident_key.startswith(STORM_PREFIX)
+
+
+@dataclass(frozen=True, slots=True)
 class Send:
     """One call to make to the on-call SaaS."""
 
@@ -99,6 +117,7 @@ class Send:
     severity: Severity
     urgency: Literal["high", "low"]
     escalated_from: Severity | None = None
+    storm: StormInfo | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +282,9 @@ def _decide_resolution(
         version=state.version + 1,
         expires_at=_expiry(now, cfg),
     )
-    sends = tuple(Send("resolve", ik, state.severity, "low") for ik in state.incident_keys)
+    sends = tuple(
+        Send("resolve", ik, state.severity, "low") for ik in state.incident_keys if not is_shared_incident(ik)
+    )
     return Decision("resolve", why, key, sends, new, state.version)
 
 

@@ -27,11 +27,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from findings_router.config import Policy, load_policy
 from findings_router.model import Finding, FindingError
 from findings_router.normalize import NormalizedEvent, normalize_event
-from findings_router.pagerduty import DeliveryError, PagerDutyNotifier
+from findings_router.pagerduty import DeliveryError, PagerDutyNotifier, TokenBucket
 from findings_router.policy import CompiledPolicy
 from findings_router.router import FindingsRouter, Routed, StateConflictError
 from findings_router.securityhub import SecurityHubWriteback
 from findings_router.store import DynamoDedupStore
+from findings_router.storm import DynamoStormCounter, StormCounter
 
 logger = Logger(service="findings-router")
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "FindingsRouter"))
@@ -74,6 +75,8 @@ class Runtime:
     session: Any
     events_url: str
     writeback: SecurityHubWriteback | None  # local mode swaps in the recording twin (moto lacks the API)
+    storms: StormCounter
+    pacer: TokenBucket  # this container's share of the PagerDuty rate limit, kept across invocations
 
     def routing_key(self) -> str:
         from aws_lambda_powertools.utilities import parameters
@@ -111,6 +114,9 @@ def get_runtime() -> Runtime:
             session=requests.Session(),
             events_url=os.environ.get("EVENTS_URL") or policy.notifier.events_url,
             writeback=writeback,
+            storms=DynamoStormCounter(os.environ["STATE_TABLE_NAME"], client),
+            # Reserved concurrency caps the containers; each takes an equal share of the per-key limit.
+            pacer=TokenBucket(policy.pacing.events_per_minute / policy.function.reserved_concurrency),
         )
         metrics.set_default_dimensions(environment=policy.environment)
     return _runtime
@@ -218,9 +224,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         budget_seconds=runtime.policy.notifier.retry.budget_seconds,
         timeout_seconds=runtime.policy.notifier.retry.timeout_seconds,
         remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000,
+        pacer=runtime.pacer,
     )
     inv = _Invocation(
-        FindingsRouter(runtime.compiled, runtime.store, notifier, runtime.writeback), dt.datetime.now(dt.UTC)
+        FindingsRouter(runtime.compiled, runtime.store, notifier, runtime.writeback, runtime.storms),
+        dt.datetime.now(dt.UTC),
     )
     findings: list[Finding] = []
     for raw in event.get("Records", []):

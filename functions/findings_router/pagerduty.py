@@ -83,6 +83,8 @@ def build_event(send: Send, finding: Finding, ctx: NotifyContext, routing_key: s
     """The Events v2 body for one `Send`. Everything an operator woken at night needs is in the page itself."""
     if send.event_action == "resolve":
         return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": send.incident_key}
+    if send.storm is not None:
+        return build_storm_event(send, finding, ctx, routing_key)
 
     resource = finding.primary_resource_id
     prefix = f"[{ctx.environment}] "
@@ -168,6 +170,87 @@ def build_event(send: Send, finding: Finding, ctx: NotifyContext, routing_key: s
     return body
 
 
+def build_storm_event(send: Send, finding: Finding, ctx: NotifyContext, routing_key: str) -> dict[str, Any]:
+    """One incident for a flood of findings of one group, or the router's own storm meta-alert."""
+    storm = send.storm
+    assert storm is not None
+    if storm.meta:
+        summary = (
+            f"[{ctx.environment}] findings-router is in a finding storm: {storm.group} passed its threshold; "
+            "findings are being grouped per storm incident"
+        )
+        severity, klass = "critical", "meta-alert"
+    else:
+        summary = (
+            f"[{ctx.environment}] STORM: {storm.count}+ new {finding.severity.value} findings in {storm.window_minutes} min "
+            f"for {storm.group} (e.g. {finding.title})"
+        )
+        severity, klass = pd_severity(send.severity, send.urgency), "storm"
+    return {
+        "routing_key": routing_key,
+        "event_action": "trigger",
+        "dedup_key": send.incident_key,
+        "payload": {
+            "summary": _truncate(summary, SUMMARY_MAX),
+            "source": f"findings-router-{ctx.environment}",
+            "severity": severity,
+            "component": "findings-router",
+            "group": finding.account,
+            "class": klass,
+            "custom_details": {
+                "environment": ctx.environment,
+                "group": storm.group,
+                "new_problems_in_window": storm.count,
+                "window_minutes": storm.window_minutes,
+                "sample_resources": list(storm.samples),
+                "example_finding_id": finding.id,
+                "example_title": finding.title,
+                "example_console": console_url(finding),
+                "note": "Every finding of the group is still tracked and deduplicated individually; "
+                "resolve this incident when the flood is handled.",
+            },
+        },
+        "links": [{"href": console_url(finding), "text": "An example finding in Security Hub"}],
+        "client": CLIENT,
+    }
+
+
+class TokenBucket:
+    """Paces sends under PagerDuty's per-routing-key rate limit; shared by the invocations of one container."""
+
+    def __init__(
+        self,
+        per_minute: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.rate = per_minute / 60.0
+        self.capacity = max(1.0, per_minute / 10.0)
+        self.tokens = self.capacity
+        self._clock = clock
+        self._sleep = sleep
+        self._last = clock()
+
+    def acquire(self, max_wait: float) -> float:
+        """Take one token, waiting for it if needed. Raises `DeliveryError` (transient) past `max_wait`."""
+        now = self._clock()
+        self.tokens = min(self.capacity, self.tokens + (now - self._last) * self.rate)
+        self._last = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        wait = (1 - self.tokens) / self.rate
+        if wait > max_wait:
+            raise DeliveryError(
+                f"paced: PagerDuty rate limit share exhausted, next slot in {wait:.1f}s", permanent=False
+            )
+        self._sleep(wait)
+        self.tokens = 0.0
+        self._last = self._clock()
+        return wait
+
+
 def retry_after_seconds(value: str | None, now: float) -> float | None:
     """`Retry-After` is either delta-seconds or an HTTP date (RFC 9110)."""
     if not value:
@@ -212,6 +295,7 @@ class PagerDutyNotifier:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        pacer: TokenBucket | None = None,
     ) -> None:
         import requests  # deferred: keeps replay and unit tests from paying for it
 
@@ -228,7 +312,9 @@ class PagerDutyNotifier:
         self._sleep = sleep
         self._clock = clock
         self._wall = wall_clock
+        self._pacer = pacer
         self.calls = 0
+        self.retries = 0
 
     def routing_key(self) -> str:
         return self._routing_key()
@@ -254,6 +340,8 @@ class PagerDutyNotifier:
                 raise DeliveryError("retry budget exhausted before sending", permanent=False, attempts=attempt - 1)
             retry_after: float | None = None
             status: int | None = None
+            if self._pacer is not None and self._pacer.acquire(max(0.0, left - self._timeout)):
+                left = self._budget_left(started)
             self.calls += 1
             try:
                 response = self._session.post(self.events_url, json=body, timeout=min(self._timeout, left))
@@ -296,6 +384,7 @@ class PagerDutyNotifier:
                 "pagerduty delivery retry",
                 extra={"attempt": attempt, "problem": problem, "delay_seconds": round(delay, 3)},
             )
+            self.retries += 1
             self._sleep(delay)
 
 

@@ -9,18 +9,30 @@ trigger, and PagerDuty's dedup_key makes that one alert, one page.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from findings_router.dedup import Decision, DedupState, Send, decide, dedup_key
+from findings_router.dedup import Decision, DedupState, Send, StormInfo, decide, dedup_key
 from findings_router.model import Finding
 from findings_router.pagerduty import DeliveryResult, NotifyContext
 from findings_router.policy import CompiledPolicy, PolicyDecision
 from findings_router.securityhub import FindingRef, SecurityHubWriteback
 from findings_router.store import DedupStore
+from findings_router.storm import (
+    StormCounter,
+    Verdict,
+    group_label,
+    group_values,
+    is_report_point,
+    meta_storm_key,
+    storm_key,
+    verdict,
+    window_start,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -52,11 +64,13 @@ class FindingsRouter:
         store: DedupStore,
         notifier: Notifier,
         writeback: SecurityHubWriteback | None = None,
+        storms: StormCounter | None = None,
     ) -> None:
         self.policy = policy
         self.store = store
         self.notifier = notifier
         self.writeback = writeback
+        self.storms = storms if policy.policy.storm.enabled else None
         self.writeback_failures = 0
         self._fold = policy.policy.dedup.fold_control_findings
         self._cache: dict[str, DedupState | None] = {}
@@ -87,9 +101,14 @@ class FindingsRouter:
         if key not in self._cache:
             self.prefetch([finding])
         deliveries = 0
+        storm: tuple[Verdict, int, tuple[str, ...]] | None = None
         for _ in range(MAX_WRITE_CONFLICTS):
             state = self._cache.get(key)
             decision = decide(finding, policy, state, key, now, self.policy.policy.dedup)
+            if self.storms is not None and _opens_episode(decision):
+                if storm is None:  # count once, even if the write below has to be retried
+                    storm = self._count_storm(finding, now)
+                decision = self._apply_storm(finding, decision, now, *storm)
             episode = decision.new_state.episode if decision.new_state else (state.episode if state else 0)
             ctx = NotifyContext(self.policy.environment, key, decision.reason, episode)
             for send in decision.sends:
@@ -105,13 +124,66 @@ class FindingsRouter:
             self._cache[key] = self.store.get_many([key]).get(key)
         raise StateConflictError(f"state for {key} changed {MAX_WRITE_CONFLICTS} times while routing {finding.id}")
 
+    def _storm_group(self, finding: Finding, now: dt.datetime) -> tuple[str, str]:
+        cfg = self.policy.policy.storm
+        values = group_values(finding, cfg.group_by)
+        return storm_key(values, window_start(now, cfg.window_minutes)), group_label(cfg.group_by, values)
+
+    def _count_storm(self, finding: Finding, now: dt.datetime) -> tuple[Verdict, int, tuple[str, ...]]:
+        assert self.storms is not None
+        cfg = self.policy.policy.storm
+        skey, _ = self._storm_group(finding, now)
+        expires = window_start(now, cfg.window_minutes) + cfg.window_minutes * 60 + 86_400
+        count, samples = self.storms.increment(
+            skey, self.key_for(finding), finding.primary_resource_id, cfg.threshold, cfg.sample_size, expires
+        )
+        return verdict(count, cfg.threshold), count, samples
+
+    def _apply_storm(
+        self,
+        finding: Finding,
+        decision: Decision,
+        now: dt.datetime,
+        kind: Verdict,
+        count: int,
+        samples: tuple[str, ...],
+    ) -> Decision:
+        """Turn a new episode's page into a storm page, or fold it into the open storm incident."""
+        if kind == "normal" or decision.new_state is None:
+            return decision
+        cfg = self.policy.policy.storm
+        skey, label = self._storm_group(finding, now)
+        first = decision.sends[0]
+        info = StormInfo(skey, label, count, cfg.window_minutes, samples)
+        state = dataclasses.replace(decision.new_state, incident_keys=(skey,))
+        if kind == "open":
+            sends = (
+                dataclasses.replace(first, incident_key=skey, storm=info),
+                Send(
+                    "trigger",
+                    meta_storm_key(self.policy.environment),
+                    first.severity,
+                    "high",
+                    storm=dataclasses.replace(info, meta=True),
+                ),
+            )
+            reason = f"{decision.reason}; storm: {count} new problems for {label} in {cfg.window_minutes} min, grouped from now on"
+            return dataclasses.replace(decision, reason=reason, sends=sends, new_state=state)
+        refresh = (
+            (dataclasses.replace(first, incident_key=skey, storm=info),)
+            if is_report_point(count, cfg.threshold)
+            else ()
+        )
+        reason = f"grouped into the storm incident for {label} ({count} new problems in {cfg.window_minutes} min)"
+        return dataclasses.replace(decision, outcome="duplicate", reason=reason, sends=refresh, new_state=state)
+
     def _write_back(self, finding: Finding, decision: Decision) -> None:
         """Tell Security Hub who was told: workflow NOTIFIED (pages) and a note naming the incident.
 
         Best effort: the page already went out, so a failed write-back is logged and counted, never retried
         through SQS (that would only risk a second page)."""
         assert self.writeback is not None
-        send = decision.sends[-1]
+        send = decision.sends[0]
         kind = "Paged on-call" if decision.outcome == "page" else "Notified on-call (low urgency)"
         note = (
             f"{kind} via PagerDuty ({self.policy.environment}): incident dedup key {send.incident_key}; "
@@ -125,6 +197,17 @@ class FindingsRouter:
             self.writeback_failures += 1
             return
         self.writeback_failures += len(result.failed)
+
+
+def _opens_episode(decision: Decision) -> bool:
+    """A new episode's first page or notification (not an escalation, not a resolve)."""
+    return (
+        decision.outcome in ("page", "notify")
+        and len(decision.sends) == 1
+        and decision.sends[0].event_action == "trigger"
+        and decision.sends[0].escalated_from is None
+        and decision.sends[0].incident_key == decision.key
+    )
 
 
 def route_findings(router: FindingsRouter, findings: list[Finding], now: dt.datetime) -> list[Routed]:

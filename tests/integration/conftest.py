@@ -44,7 +44,9 @@ class LocalStack:
     securityhub: RecordingSecurityHub
 
     def state_items(self) -> list[dict[str, Any]]:
-        return self.dynamodb.scan(TableName=TABLE)["Items"]
+        """Dedup items only (storm counters and idempotency records share the table)."""
+        items = self.dynamodb.scan(TableName=TABLE)["Items"]
+        return [i for i in items if "#" not in i["pk"]["S"]]
 
     def dlq_messages(self) -> list[dict[str, Any]]:
         out = self.sqs.receive_message(QueueUrl=self.dlq_url, MaxNumberOfMessages=10, AttributeNames=["All"])
@@ -58,6 +60,7 @@ def write_policy(tmp_path: Path, env: str, events_url: str, secret: str) -> Path
     data["notifier"]["routing_key_secret"] = secret
     data["notifier"]["retry"] = {"max_attempts": 4, "base_delay_seconds": 0.001, "max_delay_seconds": 0.01}
     data["acknowledgements"] = {"mode": "function_url", "signing_secret": WEBHOOK_SECRET_NAME}
+    data["pacing"] = {"events_per_minute": 10_000}  # the local receiver has no rate limit; pacing has its own tests
     path = tmp_path / f"{env}.yaml"
     path.write_text(yaml.safe_dump(data))
     return path

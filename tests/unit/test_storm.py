@@ -1,0 +1,171 @@
+"""Storms on a fake timeline: 10,000 new findings in 5 minutes page a handful of times, nothing is lost."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+
+import boto3
+import pytest
+from findings_router.config import load_policy
+from findings_router.normalize import normalize_asff
+from findings_router.pagerduty import DeliveryError, RecordingNotifier, TokenBucket
+from findings_router.policy import CompiledPolicy
+from findings_router.router import FindingsRouter
+from findings_router.store import InMemoryDedupStore
+from findings_router.storm import DynamoStormCounter, InMemoryStormCounter, is_report_point, verdict
+from moto import mock_aws
+
+from tests.builders import CONFIG_DIR, NOW, control
+
+
+def flood(n: int, resources: int, controls: int, start: dt.datetime, seconds: float):
+    """`n` FAILED control findings over `seconds`, across `resources` buckets and `controls` controls."""
+    out = []
+    for i in range(n):
+        ctl = f"S3.{(i // resources) % controls + 1}"
+        raw = control(
+            ctl,
+            severity="HIGH",
+            resource=f"arn:aws:s3:::iot-bucket-{i % resources:04d}",
+            id=f"arn:aws:securityhub:eu-central-1:111122223333:security-control/{ctl}/finding/{i:06d}",
+        )
+        out.append((start + dt.timedelta(seconds=seconds * i / n), normalize_asff(raw)))
+    return out
+
+
+@pytest.fixture
+def prod():
+    store, storms, notifier = InMemoryDedupStore(), InMemoryStormCounter(), RecordingNotifier()
+    router = FindingsRouter(CompiledPolicy(load_policy(CONFIG_DIR / "prod.yaml")), store, notifier, storms=storms)
+    return router, store, notifier
+
+
+def test_ten_thousand_new_findings_in_five_minutes_page_a_handful_of_times(prod):
+    router, store, notifier = prod
+    outcomes = Counter()
+    for at, finding in flood(10_000, 500, 20, NOW, 300):
+        outcomes[router.route(finding, at).decision.outcome] += 1
+    triggers = [e for e in notifier.events if e["event_action"] == "trigger"]
+    incidents = {e["dedup_key"] for e in triggers}
+    # 10 individual pages, one storm incident for (Security Hub, 111122223333), one meta-alert.
+    assert len(incidents) == 12
+    assert outcomes["page"] == 11 and outcomes["duplicate"] == 10_000 - 11
+    storm = [e for e in triggers if e["payload"]["class"] == "storm"]
+    assert storm[0]["payload"]["custom_details"]["new_problems_in_window"] == 11
+    assert len(storm[0]["payload"]["custom_details"]["sample_resources"]) == 10
+    assert storm[-1]["payload"]["custom_details"]["new_problems_in_window"] >= 5_000  # refreshed as it grows
+    assert len(storm) <= 12  # refreshed at 2x, 4x, 8x… the threshold only
+    assert [e for e in triggers if e["payload"]["class"] == "meta-alert"][0]["payload"]["severity"] == "critical"
+    # Nothing lost: every distinct problem has its own dedup state and will dedup and resolve on its own.
+    assert len(store.items) == 10_000
+    # Re-sent during the storm: plain duplicates, no new PagerDuty event.
+    sent = len(notifier.events)
+    for at, finding in flood(200, 500, 20, NOW + dt.timedelta(minutes=1), 60):
+        assert router.route(finding, at).decision.outcome == "duplicate"
+    assert len(notifier.events) == sent
+
+
+def test_a_new_window_starts_a_new_count(prod):
+    router, _, notifier = prod
+    for at, finding in flood(11, 11, 1, NOW, 10):
+        router.route(finding, at)
+    later = [(at + dt.timedelta(minutes=10), f) for at, f in flood(5, 5, 1, NOW, 10)]
+    # Fresh problems ten minutes later (new ids): below the threshold of their own window, they page individually.
+    fresh = []
+    for i, (at, f) in enumerate(later):
+        raw = control("S3.9", severity="HIGH", resource=f"arn:aws:s3:::later-{i}")
+        fresh.append((at, normalize_asff(raw)))
+    assert [router.route(f, at).decision.outcome for at, f in fresh] == ["page"] * 5
+
+
+def test_a_grouped_finding_resolving_does_not_resolve_the_storm(prod):
+    router, _, notifier = prod
+    findings = flood(15, 15, 1, NOW, 10)
+    for at, finding in findings:
+        router.route(finding, at)
+    last_at, last = findings[-1]
+    archived = normalize_asff(dict(last.raw, RecordState="ARCHIVED"))
+    assert router.route(archived, last_at).decision.outcome == "resolve"
+    resolves = [e for e in notifier.events if e["event_action"] == "resolve"]
+    assert resolves == []  # its only incident is the shared storm incident
+
+
+def test_storm_grouping_can_be_switched_off():
+    from findings_router.config import parse_policy
+
+    text = (CONFIG_DIR / "prod.yaml").read_text() + "\nstorm:\n  enabled: false\n"
+    store, notifier = InMemoryDedupStore(), RecordingNotifier()
+    router = FindingsRouter(CompiledPolicy(parse_policy(text)), store, notifier, storms=InMemoryStormCounter())
+    outcomes = [router.route(f, at).decision.outcome for at, f in flood(30, 30, 1, NOW, 10)]
+    assert outcomes == ["page"] * 30
+
+
+def test_verdicts_and_report_points():
+    assert [verdict(c, 10) for c in (1, 10, 11, 12, 500)] == ["normal", "normal", "open", "grouped", "grouped"]
+    assert [c for c in range(1, 200) if is_report_point(c, 10)] == [20, 40, 80, 160]
+
+
+def test_in_memory_counter_counts_a_retried_member_once():
+    counter = InMemoryStormCounter()
+    assert counter.increment("s", "k1", "r1", 2, 5, 0)[0] == 1
+    assert counter.increment("s", "k1", "r1", 2, 5, 0)[0] == 1  # the same problem again (a retried message)
+    assert [counter.increment("s", f"k{i}", f"r{i}", 2, 5, 0)[0] for i in (2, 3)] == [2, 3]
+    assert counter.increment("s", "k3", "r3", 2, 5, 0)[0] == 3  # the opener, retried: opens again (PagerDuty dedups)
+
+
+@mock_aws
+def test_dynamodb_counter_is_idempotent_per_problem_and_bounded():
+    client = boto3.client("dynamodb", region_name="eu-central-1")
+    client.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    counter = DynamoStormCounter("t", client)
+    counts = [counter.increment("fr1-storm-x", f"k{i}", f"r{i}", 3, 2, 99)[0] for i in range(6)]
+    assert counts == [1, 2, 3, 4, 5, 6]
+    assert counter.increment("fr1-storm-x", "k1", "r1", 3, 2, 99)[0] == 6  # a member again: not counted twice
+    assert counter.increment("fr1-storm-x", "k9", "r9", 3, 2, 99)[0] == 7  # past the threshold: display count only
+    assert counter.increment("fr1-storm-y", "k1", "r1", 3, 2, 99) == (1, ("r1",))
+    assert counter.increment("fr1-storm-y", "k1", "r1", 3, 2, 99) == (1, ("r1",))
+    item = client.get_item(TableName="t", Key={"pk": {"S": "fr1-storm-x#count"}})["Item"]
+    assert len(item["members"]["SS"]) == 4  # the member set stops growing once the storm is open
+    assert [s["S"] for s in item["samples"]["L"]] == ["r0", "r1"]
+
+
+# ------------------------------------------------------------------------------------------ pacing
+
+
+class FakeTime:
+    def __init__(self):
+        self.now = 0.0
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, s):
+        self.now += s
+
+
+def test_pacing_keeps_every_minute_under_the_limit_without_dropping():
+    t = FakeTime()
+    bucket = TokenBucket(100, clock=t.clock, sleep=t.sleep)
+    stamps = []
+    for _ in range(400):
+        bucket.acquire(max_wait=60)
+        stamps.append(t.now)
+    for i, start in enumerate(stamps):
+        in_window = sum(1 for s in stamps[i:] if s < start + 60)
+        assert in_window <= 120  # PagerDuty: about 120 events per minute per routing key
+    assert stamps[-1] >= (400 - 10) * 0.6 - 1  # spread out, not sent at once
+
+
+def test_pacing_past_the_budget_fails_back_to_sqs_instead_of_dropping():
+    t = FakeTime()
+    bucket = TokenBucket(6, clock=t.clock, sleep=t.sleep)  # 1 token, then one every 10 s
+    bucket.acquire(max_wait=0)
+    with pytest.raises(DeliveryError) as info:
+        bucket.acquire(max_wait=5)
+    assert not info.value.permanent and "paced" in str(info.value)
