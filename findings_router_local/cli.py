@@ -1,4 +1,4 @@
-"""`findings-router`: demo, replay (dry run) and validate-config. Runs locally; makes no call to AWS."""
+"""`findings-router`: demo, replay (dry run), validate-config, and redrive (the one command that calls AWS)."""
 
 from __future__ import annotations
 
@@ -49,6 +49,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         return 2
 
 
+def _cmd_redrive(args: argparse.Namespace) -> int:
+    import boto3
+
+    from findings_router_local.redrive import redrive
+
+    try:
+        policy = load_policy(policy_path(args.config_dir, args.env))
+    except PolicyError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    sqs = boto3.client("sqs", region_name=args.region or policy.region, endpoint_url=args.endpoint_url)
+    redrive(sqs, policy, max_messages=args.max, dry_run=args.dry_run, out=sys.stdout)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="findings-router", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -73,6 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="send to this PagerDuty-compatible Events v2 endpoint instead of the built-in receiver",
     )
     demo.set_defaults(func=_cmd_demo)
+
+    redrive = sub.add_parser("redrive", help="move dead-lettered findings back to the queue once the cause is fixed")
+    redrive.add_argument("--env", required=True)
+    redrive.add_argument("--config-dir", type=Path, default=DEFAULT_CONFIG_DIR)
+    redrive.add_argument("--region", help="default: the policy's region, else your AWS configuration")
+    redrive.add_argument("--endpoint-url", help="e.g. a local moto server")
+    redrive.add_argument("--max", type=int, help="move at most this many messages")
+    redrive.add_argument("--dry-run", action="store_true", help="list what would move; move nothing")
+    redrive.set_defaults(func=_cmd_redrive)
 
     validate = sub.add_parser("validate-config", help="check every <config-dir>/*.yaml policy file")
     validate.add_argument("--config-dir", type=Path, default=DEFAULT_CONFIG_DIR)

@@ -202,6 +202,9 @@ def _record_handler(record: SQSRecord, inv: _Invocation) -> None:
                 finding_id=finding.id,
             )
             first_error = first_error or exc
+        except Exception as exc:
+            _fail(record, "unexpected error", exc, finding_id=finding.id, error_type=type(exc).__name__)
+            first_error = first_error or exc
     for error in parsed.errors:
         _fail(record, "malformed finding", error, finding_id=error.finding_id, field=error.field)
         first_error = first_error or error

@@ -1,0 +1,149 @@
+"""Nothing lost, nothing doubled: PagerDuty outages, a crash between 202 and the state write, dead letters, redrive."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from findings_router import handler as router_handler
+from findings_router.config import load_policy
+from findings_router_local.aws_local import SqsEventSource
+from findings_router_local.pagerduty_receiver import Fault
+from findings_router_local.redrive import redrive
+from infra.definitions import queue_settings, resource_names
+from tests.builders import FakeLambdaContext, asff, event, sqs_event
+
+
+def _queues(local, max_receive_count: int):
+    """The findings queue and its DLQ under the names the stack gives them (so `redrive` finds them)."""
+    import os
+
+    policy = load_policy(os.environ["POLICY_FILE"])
+    names = resource_names(policy)
+    settings = queue_settings(policy)
+    dlq = local.sqs.create_queue(QueueName=names.dead_letter_queue)["QueueUrl"]
+    dlq_arn = local.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    attributes = settings.queue_attributes(dlq_arn)
+    attributes["VisibilityTimeout"] = "0"
+    attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count})
+    queue = local.sqs.create_queue(QueueName=names.queue, Attributes=attributes)["QueueUrl"]
+    return policy, queue, dlq
+
+
+def _send(local, queue, findings):
+    for f in findings:
+        local.sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(event(f)))
+
+
+def test_outage_then_recovery_delivers_every_page_exactly_once(local):
+    _, queue, dlq = _queues(local, max_receive_count=20)
+    findings = [asff(severity="CRITICAL") for _ in range(10)]  # at the storm threshold: each pages on its own
+    _send(local, queue, findings)
+    # PagerDuty misbehaves in every way for a while: 500s, 429 with Retry-After, dropped connections, hangs.
+    faults = [Fault(500), Fault(429, retry_after="0"), Fault(502, close=True), Fault(503), Fault(429, retry_after="0")]
+    local.receiver.fail_next(*(faults * 8))
+    report = SqsEventSource(local.sqs, queue, router_handler.lambda_handler, batch_size=5).drain()
+    assert report.failed_receipts > 0  # some messages had to go back to the queue
+    assert local.receiver.notifications == 10  # after recovery: each page once
+    assert {i.dedup_key for i in local.receiver.all_incidents} == {i["pk"]["S"] for i in local.state_items()}
+    assert local.sqs.receive_message(QueueUrl=dlq).get("Messages", []) == []  # none lost
+
+
+def test_timeouts_are_retried_and_bounded(local):
+    import yaml
+
+    import os
+
+    path = os.environ["POLICY_FILE"]
+    data = yaml.safe_load(open(path).read())
+    data["notifier"]["retry"].update(timeout_seconds=0.2, max_attempts=3)
+    open(path, "w").write(yaml.safe_dump(data))
+    router_handler.reset_runtime()
+    router_handler.get_runtime().writeback = local.securityhub
+    local.receiver.fail_next(Fault(500, hang=True), Fault(500, hang=True))
+    response = router_handler.lambda_handler(sqs_event(event(asff(severity="CRITICAL"))), FakeLambdaContext())
+    assert response == {"batchItemFailures": []}  # third attempt succeeded
+    assert local.receiver.notifications == 1
+    local.receiver.release_hangs()
+
+
+def test_crash_between_pagerdutys_202_and_the_state_write_does_not_page_twice(local):
+    runtime = router_handler.get_runtime()
+    real_put = runtime.store.put
+    crashes = []
+
+    def crash_once(state, expected_version):
+        if not crashes:
+            crashes.append(state.key)
+            raise RuntimeError("Lambda killed after PagerDuty answered 202")
+        return real_put(state, expected_version)
+
+    runtime.store.put = crash_once  # type: ignore[method-assign]
+    batch = sqs_event(event(asff(severity="CRITICAL")))
+    first = router_handler.lambda_handler(batch, FakeLambdaContext())
+    assert len(first["batchItemFailures"]) == 1  # the message goes back to SQS
+    assert local.state_items() == []
+    second = router_handler.lambda_handler(batch, FakeLambdaContext())  # SQS redelivers the same message
+    assert second == {"batchItemFailures": []}
+    [incident] = local.receiver.all_incidents
+    assert incident.trigger_count == 2  # the repeat reached PagerDuty...
+    assert local.receiver.notifications == 1  # ...and PagerDuty's dedup_key folded it: one page
+    [item] = local.state_items()
+    assert item["pk"]["S"] == incident.dedup_key and item["status"]["S"] == "open"  # state converged
+
+
+def test_exhausted_messages_are_dead_lettered_and_redrive_brings_them_back(local):
+    policy, queue, dlq = _queues(local, max_receive_count=2)
+    findings = [asff(severity="CRITICAL") for _ in range(3)]
+    _send(local, queue, findings)
+    local.receiver.fail_for(10_000, Fault(503))  # a long outage
+    SqsEventSource(local.sqs, queue, router_handler.lambda_handler).drain()
+    assert local.receiver.notifications == 0
+    dead = local.sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
+    assert len(dead) == 3
+    out = io.StringIO()
+    assert redrive(local.sqs, policy, dry_run=True, out=out).seen == 3
+    assert "would move 3" in out.getvalue()
+    local.receiver.reset()  # the cause is fixed
+    assert redrive(local.sqs, policy, out=out).moved == 3
+    assert local.sqs.receive_message(QueueUrl=dlq).get("Messages", []) == []
+    SqsEventSource(local.sqs, queue, router_handler.lambda_handler).drain()
+    assert local.receiver.notifications == 3
+    # Redriving again (nothing left) and re-sending the same findings page nobody twice.
+    assert redrive(local.sqs, policy, out=out).moved == 0
+    _send(local, queue, findings)
+    SqsEventSource(local.sqs, queue, router_handler.lambda_handler).drain()
+    assert local.receiver.notifications == 3
+
+
+def test_connection_refused_is_a_transient_error():
+    from findings_router.pagerduty import DeliveryError, PagerDutyNotifier
+    from findings_router_local.aws_local import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/v2/enqueue"  # nothing listens there
+    notifier = PagerDutyNotifier(url, lambda: "R" * 32, max_attempts=3, base_delay=0.001, sleep=lambda s: None)
+    with pytest.raises(DeliveryError) as info:
+        notifier.post({"x": 1})
+    assert not info.value.permanent and "ConnectionError" in str(info.value)
+    assert notifier.calls == 3
+
+
+def test_redrive_cli(local, capsys):
+    import os
+
+    from findings_router_local.cli import main
+
+    policy, queue, dlq = _queues(local, max_receive_count=2)
+    local.sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(event(asff(severity="CRITICAL"))))
+    config_dir = os.path.dirname(os.environ["POLICY_FILE"])
+    assert (
+        main(["redrive", "--env", policy.environment, "--config-dir", config_dir, "--endpoint-url", local.endpoint])
+        == 0
+    )
+    assert (
+        "findings-router-prod-findings-dlq → findings-router-prod-findings: moved 1 message(s)"
+        in capsys.readouterr().out
+    )
+    assert len(local.sqs.receive_message(QueueUrl=queue).get("Messages", [])) == 1
