@@ -8,9 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from findings_router.config import Policy
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
+
+from findings_router.config import Policy
 
 BEGIN = "<!-- BEGIN GENERATED REFERENCE (make docs) -->"
 END = "<!-- END GENERATED REFERENCE -->"

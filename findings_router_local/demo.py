@@ -26,7 +26,6 @@ from findings_router.config import Policy, load_policy_dir, policy_path
 from findings_router.dedup import KEY_PREFIX, DedupState
 from findings_router.securityhub import RecordingSecurityHub
 from findings_router.store import item_to_state
-
 from findings_router_local.aws_local import LambdaContext, SqsEventSource, local_aws_environment, moto_server
 from findings_router_local.function_url import FunctionUrlServer
 from findings_router_local.pagerduty_receiver import Incident, PagerDutyReceiver, incident_webhook, render_incidents
@@ -200,6 +199,7 @@ class EnvironmentDemo:
     def _runtimes(self) -> None:
         """Fresh handler runtimes for this environment, with Security Hub as the recording twin."""
         from aws_lambda_powertools.utilities import parameters
+
         from findings_router import ack_handler, handler
 
         handler.reset_runtime()

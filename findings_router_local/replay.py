@@ -22,7 +22,6 @@ from findings_router.policy import CompiledPolicy
 from findings_router.router import FindingsRouter, Routed
 from findings_router.store import InMemoryDedupStore
 from findings_router.storm import InMemoryStormCounter
-
 from findings_router_local.tables import clip, render_table
 
 BATCH = 100  # findings per batched state read, as in the Lambda

@@ -12,10 +12,10 @@ from typing import Any
 import boto3
 import pytest
 import yaml
+
 from findings_router import ack_handler
 from findings_router import handler as router_handler
 from findings_router.securityhub import RecordingSecurityHub
-
 from findings_router_local.aws_local import local_aws_environment, moto_server, reset_moto
 from findings_router_local.pagerduty_receiver import PagerDutyReceiver
 from tests.builders import CONFIG_DIR

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import requests
+
 from findings_router import ack_handler
 from findings_router import handler as router_handler
 from findings_router.ack import sign
-
 from findings_router_local.function_url import FunctionUrlServer
 from tests.builders import FakeLambdaContext, asff, event, sqs_event
 from tests.integration.conftest import TABLE, WEBHOOK_SECRET

@@ -52,14 +52,15 @@ def test_outage_then_recovery_delivers_every_page_exactly_once(local):
 
 
 def test_timeouts_are_retried_and_bounded(local):
+    import os
+    from pathlib import Path
+
     import yaml
 
-    import os
-
-    path = os.environ["POLICY_FILE"]
-    data = yaml.safe_load(open(path).read())
+    path = Path(os.environ["POLICY_FILE"])
+    data = yaml.safe_load(path.read_text())
     data["notifier"]["retry"].update(timeout_seconds=0.2, max_attempts=3)
-    open(path, "w").write(yaml.safe_dump(data))
+    path.write_text(yaml.safe_dump(data))
     router_handler.reset_runtime()
     router_handler.get_runtime().writeback = local.securityhub
     local.receiver.fail_next(Fault(500, hang=True), Fault(500, hang=True))

@@ -12,7 +12,6 @@ from findings_router.pagerduty import PagerDutyNotifier
 from findings_router.policy import CompiledPolicy
 from findings_router.router import FindingsRouter, route_findings
 from findings_router.store import DynamoDedupStore
-
 from findings_router_local.aws_local import SqsEventSource
 from findings_router_local.pagerduty_receiver import Fault
 from tests.builders import NOW, FakeLambdaContext, asff, control, event, sqs_event

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 
 import pytest
+
 from findings_router.ack import IncidentEvent, WebhookError, apply_ack, parse_webhook, sign, verify_signature
 from findings_router.ack_processor import AckProcessor
 from findings_router.config import load_policy
@@ -15,7 +16,6 @@ from findings_router.policy import CompiledPolicy
 from findings_router.router import FindingsRouter, route_findings
 from findings_router.securityhub import RecordingSecurityHub
 from findings_router.store import InMemoryDedupStore
-
 from tests.builders import CONFIG_DIR, NOW, asff, control
 
 SECRET = b"whsec-test-0123456789"

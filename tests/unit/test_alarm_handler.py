@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from findings_router.alarm_handler import meta_dedup_key, meta_event, parse_alarm
 
+from findings_router.alarm_handler import meta_dedup_key, meta_event, parse_alarm
 from findings_router_local.pagerduty_receiver import validate_event
 
 ALARM = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+
 from findings_router.config import load_policy
 from findings_router.dedup import base_key, dedup_key
 from findings_router.normalize import normalize_asff
@@ -12,7 +13,6 @@ from findings_router.pagerduty import RecordingNotifier
 from findings_router.policy import CompiledPolicy
 from findings_router.router import FindingsRouter, route_findings
 from findings_router.store import InMemoryDedupStore
-
 from tests.builders import CONFIG_DIR, NOW, asff, control
 
 
@@ -174,7 +174,6 @@ def test_expired_item_is_treated_as_absent(prod_router):
 
 def test_custom_action_pages_even_when_policy_drops(prod_router):
     from findings_router.normalize import normalize_event
-
     from tests.builders import event
 
     router, _, notifier = prod_router

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+
 from findings_router.dedup import dedup_key
 from findings_router.model import FindingError, FindingFormat, Severity
 from findings_router.normalize import normalize_document, normalize_event
-
 from tests.builders import asff, event, load_fixture
 
 

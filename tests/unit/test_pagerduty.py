@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 import requests
+
 from findings_router.dedup import Send
 from findings_router.model import Severity
 from findings_router.normalize import normalize_asff, normalize_event
@@ -18,7 +19,6 @@ from findings_router.pagerduty import (
     console_url,
     retry_after_seconds,
 )
-
 from findings_router_local.pagerduty_receiver import validate_event
 from tests.builders import asff, load_fixture
 

@@ -6,10 +6,10 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+
 from findings_router.config import PolicyError, load_policy, load_policy_dir, parse_policy
 from findings_router.normalize import normalize_asff
 from findings_router.policy import CompiledPolicy
-
 from tests.builders import CONFIG_DIR, NOW, asff, control
 
 

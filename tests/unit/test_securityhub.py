@@ -5,6 +5,7 @@ from __future__ import annotations
 import boto3
 import pytest
 from botocore.stub import Stubber
+
 from findings_router.securityhub import BotoSecurityHub, FindingRef, RecordingSecurityHub
 
 PRODUCT = "arn:aws:securityhub:eu-central-1::product/aws/guardduty"

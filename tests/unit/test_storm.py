@@ -7,6 +7,8 @@ from collections import Counter
 
 import boto3
 import pytest
+from moto import mock_aws
+
 from findings_router.config import load_policy
 from findings_router.normalize import normalize_asff
 from findings_router.pagerduty import DeliveryError, RecordingNotifier, TokenBucket
@@ -14,8 +16,6 @@ from findings_router.policy import CompiledPolicy
 from findings_router.router import FindingsRouter
 from findings_router.store import InMemoryDedupStore
 from findings_router.storm import DynamoStormCounter, InMemoryStormCounter, is_report_point, verdict
-from moto import mock_aws
-
 from tests.builders import CONFIG_DIR, NOW, control
 
 
