@@ -43,7 +43,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from findings_router_local.demo import run_demo
 
     try:
-        return run_demo(args.config_dir, args.events_url)
+        return run_demo(args.config_dir, args.events_url, flaky=args.flaky)
     except PolicyError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -86,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--events-url",
         help="send to this PagerDuty-compatible Events v2 endpoint instead of the built-in receiver",
+    )
+    demo.add_argument(
+        "--flaky",
+        action="store_true",
+        help="the built-in receiver answers 500/429/drops for a while: watch retries deliver every page once",
     )
     demo.set_defaults(func=_cmd_demo)
 

@@ -28,7 +28,13 @@ from findings_router.securityhub import RecordingSecurityHub
 from findings_router.store import item_to_state
 from findings_router_local.aws_local import LambdaContext, SqsEventSource, local_aws_environment, moto_server
 from findings_router_local.function_url import FunctionUrlServer
-from findings_router_local.pagerduty_receiver import Incident, PagerDutyReceiver, incident_webhook, render_incidents
+from findings_router_local.pagerduty_receiver import (
+    Fault,
+    Incident,
+    PagerDutyReceiver,
+    incident_webhook,
+    render_incidents,
+)
 from findings_router_local.tables import clip, render_table
 from infra.definitions import (
     function_environment,
@@ -92,6 +98,14 @@ class EnvironmentRun:
     @property
     def failures(self) -> list[dict[str, Any]]:
         return [r for r in self.logs if r.get("level") == "ERROR"]
+
+    @property
+    def retries(self) -> int:
+        return sum(int(r.get("retries", 0)) for r in self.logs if r.get("message") == "delivery retries")
+
+    @property
+    def returned_to_queue(self) -> int:
+        return sum(1 for r in self.failures if r.get("reason") == "delivery failed")
 
     def counts(self) -> Counter[str]:
         return Counter(r["decision"] for r in self.routed)
@@ -399,7 +413,13 @@ def report(run: EnvironmentRun, out: TextIO, incidents_known: bool) -> None:
         f"in {run.seconds:.1f}s\n"
     )
     summary = " · ".join(f"{counts.get(k, 0)} {k}" for k in OUTCOMES)
-    out.write(f"decisions: {summary} · {len(run.dead_letters)} dead-lettered\n\n")
+    out.write(f"decisions: {summary} · {len(run.dead_letters)} dead-lettered\n")
+    if run.retries or run.returned_to_queue:
+        out.write(
+            f"the on-call endpoint failed {run.retries} time(s): retried with backoff; {run.returned_to_queue} "
+            "message(s) went back to SQS and were delivered on a later receive\n"
+        )
+    out.write("\n")
     out.write(
         render_table(("decision", "severity", "product", "account", "reason", "finding"), _decision_rows(run)) + "\n"
     )
@@ -464,7 +484,10 @@ def comparison(runs: list[EnvironmentRun]) -> str:
     return render_table(("env", *OUTCOMES, "dead-lettered", "incidents"), rows)
 
 
-def run_demo(config_dir: Path, events_url: str | None = None, out: TextIO | None = None) -> int:
+FLAKY = (Fault(500), Fault(429, retry_after="0"), Fault(502, close=True), Fault(503), Fault(500))
+
+
+def run_demo(config_dir: Path, events_url: str | None = None, out: TextIO | None = None, *, flaky: bool = False) -> int:
     out = out or sys.stdout
     policies = load_policy_dir(config_dir)
     corpus = load_corpus()
@@ -484,6 +507,9 @@ def run_demo(config_dir: Path, events_url: str | None = None, out: TextIO | None
             events_url = receiver.url
         out.write(f"moto: {endpoint}   on-call endpoint: {events_url}\n")
         for policy in order:
+            if receiver is not None and flaky:
+                # PagerDuty has a bad few minutes at the start of every environment's day.
+                receiver.fail_next(*(FLAKY * 6))
             run = run_environment(policy, config_dir, events_url, corpus, endpoint, receiver, workdir)
             if receiver is not None:
                 key = demo_routing_key(policy.environment)

@@ -250,6 +250,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         processor=processor,
         context=context,
     )
+    if notifier.retries:
+        # Retried deliveries that then succeeded (or failed back to SQS): a flaky on-call endpoint shows here.
+        metrics.add_metric(name="DeliveryRetries", unit=MetricUnit.Count, value=notifier.retries)
+        logger.info("delivery retries", extra={"retries": notifier.retries, "http_calls": notifier.calls})
     if inv.router.writeback_failures:
         metrics.add_metric(name="WritebackErrors", unit=MetricUnit.Count, value=inv.router.writeback_failures)
     return response

@@ -33,10 +33,15 @@ def test_corpus_is_big_and_varied_enough():
     assert len(products - {None}) >= 5
 
 
-def test_demo_routes_the_corpus_under_every_policy():
+@pytest.fixture(scope="module")
+def demo_output() -> str:
     out = io.StringIO()
     assert run_demo(CONFIG_DIR, out=out) == 0
-    text = out.getvalue()
+    return out.getvalue()
+
+
+def test_demo_routes_the_corpus_under_every_policy(demo_output):
+    text = demo_output
     rows = _comparison(text)
     assert set(rows) == {"dev", "stg", "prod"}
     # columns: page, notify, resolve, duplicate, drop, dead-lettered, incidents
@@ -65,3 +70,20 @@ def test_demo_sends_to_any_events_url(capsys):
         assert external.notifications > 0
         assert external.rejected == []
     assert url in capsys.readouterr().out
+
+
+def test_a_flaky_endpoint_shows_retries_and_still_delivers_every_incident_once(demo_output):
+    out = io.StringIO()
+    assert run_demo(CONFIG_DIR, out=out, flaky=True) == 0
+    flaky = out.getvalue()
+    assert re.search(r"the on-call endpoint failed \d+ time\(s\): retried with backoff", flaky)
+    steady, shaky = _comparison(demo_output), _comparison(flaky)
+    for env in steady:
+        page, notify, resolve, _, _, dead, incidents = steady[env]
+        assert (shaky[env][0], shaky[env][1], shaky[env][2], shaky[env][5], shaky[env][6]) == (
+            page,
+            notify,
+            resolve,
+            dead,
+            incidents,
+        )
