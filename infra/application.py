@@ -13,8 +13,8 @@ from pathlib import Path
 
 from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
-from findings_router.config import Policy, load_policy_dir
 
+from findings_router.config import Policy, load_policy_dir
 from infra.definitions import stack_name
 from infra.function_package import CONFIG_DIR
 from infra.stack import FindingsRouterStack

@@ -8,6 +8,7 @@ queues and secret from them, so a setting changed here changes both. Everything 
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -92,6 +93,39 @@ OCSF_RESOLUTION_CONDITIONS: tuple[dict[str, Any], ...] = (
 )
 
 
+# ------------------------------------------------------------------------------------------ ack receiver
+
+# functions/findings_router/ack_handler.py: one module, one entry point per acknowledgements.mode.
+ACK_HANDLERS = {
+    "function_url": "findings_router.ack_handler.function_url_handler",
+    "eventbridge": "findings_router.ack_handler.eventbridge_handler",
+}
+# The handler's route (ack_handler.WEBHOOK_PATH) relative to the Function URL, which always ends in "/".
+ACK_WEBHOOK_PATH = "webhooks/pagerduty"
+# PagerDuty gives up on a delivery that has not answered 2xx within 5 s (and retries it); a webhook either
+# finishes well inside that or is better abandoned and retried than left running.
+ACK_TIMEOUT_SECONDS = 10
+ACK_MEMORY_MB = 256
+# PagerDuty's EventBridge integration: events on the partner event bus, sources aws.partner/pagerduty.com/<name>.
+PAGERDUTY_PARTNER_SOURCE_PREFIX = "aws.partner/pagerduty.com/"
+PAGERDUTY_EVENTBRIDGE_DETAIL_TYPE = "PagerDuty Webhook"
+# EventBridge → Lambda delivery: EventBridge's own retries (its maxima, stated explicitly), then the target's DLQ.
+EVENT_TARGET_RETRY_ATTEMPTS = 185
+EVENT_TARGET_MAX_EVENT_AGE_HOURS = 24
+
+# ------------------------------------------------------------------------------------------ meta-alerts
+
+META_ALERT_HANDLER = "findings_router.alarm_handler.lambda_handler"
+META_ALERT_MEMORY_MB = 256
+# Room beyond the notifier's retry budget and one request timeout: cold start and the secret lookup.
+META_ALERT_TIMEOUT_MARGIN_SECONDS = 15
+# Lambda's asynchronous invocations (SNS, EventBridge): retries after a failed run before the function's DLQ.
+ASYNC_RETRY_ATTEMPTS = 2
+# A meta-alert older than this is not sent out of order (a late trigger could re-open an alarm that is OK by
+# now); it waits in the DLQ for a person instead.
+META_ALERT_MAX_EVENT_AGE_HOURS = 1
+
+
 def stack_name(environment: str) -> str:
     return f"FindingsRouter-{environment}"
 
@@ -114,11 +148,24 @@ class ResourceNames:
     dashboard: str
     alarm_prefix: str
     routing_key_secret: str
+    # The ack receiver (acknowledgements.mode function_url or eventbridge).
+    ack_function: str
+    ack_log_group: str
+    ack_rule: str
+    ack_dead_letter_queue: str
+    # Meta-alerts: findings-router's own alarms to PagerDuty.
+    meta_alert_function: str
+    meta_alert_log_group: str
+    meta_alert_dead_letter_queue: str
+    # Alarms about the meta-alert path itself: email only, never back into the meta-alert function.
+    meta_alarm_topic: str
 
 
 def resource_names(policy: Policy) -> ResourceNames:
     prefix = f"{APP_NAME}-{policy.environment}"
     function = f"{prefix}-router"
+    ack_function = f"{prefix}-ack-receiver"
+    meta_alert_function = f"{prefix}-meta-alerts"
     return ResourceNames(
         state_table=f"{prefix}-state",
         queue=f"{prefix}-findings",
@@ -130,6 +177,14 @@ def resource_names(policy: Policy) -> ResourceNames:
         dashboard=prefix,
         alarm_prefix=prefix,
         routing_key_secret=policy.notifier.routing_key_secret,
+        ack_function=ack_function,
+        ack_log_group=f"/aws/lambda/{ack_function}",
+        ack_rule=f"{prefix}-pagerduty-acks",
+        ack_dead_letter_queue=f"{prefix}-ack-dlq",
+        meta_alert_function=meta_alert_function,
+        meta_alert_log_group=f"/aws/lambda/{meta_alert_function}",
+        meta_alert_dead_letter_queue=f"{prefix}-meta-alerts-dlq",
+        meta_alarm_topic=f"{prefix}-meta-alarms",
     )
 
 
@@ -259,6 +314,38 @@ def function_environment(policy: Policy, table_name: str) -> dict[str, str]:
     }
 
 
+def ack_handler(policy: Policy) -> str | None:
+    """The ack receiver's handler for the environment's acknowledgements.mode; None when there is no receiver."""
+    return ACK_HANDLERS.get(policy.acknowledgements.mode)
+
+
+def ack_function_environment(policy: Policy, table_name: str) -> dict[str, str]:
+    """The ack receiver's environment: the router's (same policy file, same table, same metrics namespace).
+
+    The dedup state and Powertools' idempotency records share the table (key `pk`, expiry `expires_at`).
+    """
+    return function_environment(policy, table_name)
+
+
+def ack_event_pattern() -> dict[str, Any]:
+    """The rule on the PagerDuty partner event bus: PagerDuty's webhook events, nothing else."""
+    return {
+        "source": [{"prefix": PAGERDUTY_PARTNER_SOURCE_PREFIX}],
+        "detail-type": [PAGERDUTY_EVENTBRIDGE_DETAIL_TYPE],
+    }
+
+
+def meta_alert_environment(policy: Policy) -> dict[str, str]:
+    """The meta-alert function needs only the policy file (notifier settings and the routing key's secret)."""
+    return {"POLICY_FILE": f"{LAMBDA_TASK_ROOT}/{packaged_policy_path(policy)}"}
+
+
+def meta_alert_timeout_seconds(policy: Policy) -> int:
+    """Long enough for the notifier's whole retry budget plus one last request, so a page is never cut off."""
+    retry = policy.notifier.retry
+    return math.ceil(retry.budget_seconds + retry.timeout_seconds) + META_ALERT_TIMEOUT_MARGIN_SECONDS
+
+
 def state_table_definition(table_name: str) -> dict[str, Any]:
     """DynamoDB CreateTable parameters of the state table (local mode uses these with moto)."""
     return {
@@ -274,16 +361,27 @@ def state_table_ttl_specification() -> dict[str, Any]:
     return {"AttributeName": STATE_TABLE_TTL_ATTRIBUTE, "Enabled": True}
 
 
+def _partial_secret_arn(secret: str | None) -> bool:
+    # IAM matches the ARN literally: a partial ARN (without the random suffix) would be denied at runtime.
+    return bool(secret and secret.startswith("arn:") and not re.search(r":secret:.+-[A-Za-z0-9]{6}$", secret))
+
+
 def deployment_problems(policy: Policy) -> list[str]:
     """Settings the config model accepts but AWS would reject at deploy time, found at synth instead."""
     problems = []
-    secret = policy.notifier.routing_key_secret
-    if secret.startswith("arn:") and not re.search(r":secret:.+-[A-Za-z0-9]{6}$", secret):
-        # IAM matches the ARN literally: a partial ARN (without the random suffix) would be denied at runtime.
-        problems.append(
-            "notifier.routing_key_secret: an ARN must be the secret's complete ARN (ending in -XXXXXX); "
-            "or give the secret's name"
-        )
+    acks = policy.acknowledgements
+    for field, secret in (
+        ("notifier.routing_key_secret", policy.notifier.routing_key_secret),
+        ("acknowledgements.signing_secret", acks.signing_secret),
+        ("acknowledgements.rest_api_token_secret", acks.rest_api_token_secret),
+    ):
+        if _partial_secret_arn(secret):
+            problems.append(
+                f"{field}: an ARN must be the secret's complete ARN (ending in -XXXXXX); or give the secret's name"
+            )
+    if acks.mode != "none" and acks.rest_api_token_secret and not acks.rest_api_url.startswith("https://"):
+        # The ack receiver sends the REST API key in a header to this URL.
+        problems.append(f"acknowledgements.rest_api_url: {acks.rest_api_url} must be an https:// URL")
     days = policy.function.log_retention_days
     if days not in LOG_RETENTION_DAYS_ALLOWED:
         allowed = ", ".join(str(d) for d in LOG_RETENTION_DAYS_ALLOWED)

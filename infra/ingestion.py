@@ -9,8 +9,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
-from findings_router.config import Policy
 
+from findings_router.config import Policy
 from infra.definitions import SECURITYHUB_SOURCE, ResourceNames, detail_types, event_pattern, queue_settings
 
 

@@ -1,7 +1,12 @@
-"""The router Lambda: Python 3.12 on arm64, its log group, and a role that can touch only what it needs."""
+"""The router Lambda: Python 3.12 on arm64, its log group, and a role that can touch only what it needs.
+
+Also the pieces every findings-router function shares (the ack receiver and the meta-alert function use them too):
+the code asset, the explicit log group, the pinned-runtime acknowledgement, the Security Hub write-back grant.
+"""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,8 +27,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
-from findings_router.config import Policy
 
+from findings_router.config import Policy
 from infra.definitions import (
     FUNCTION_HANDLER,
     ResourceNames,
@@ -36,6 +41,12 @@ from infra.secrets import RoutingKeySecret
 # store.py reads in batches (BatchGetItem) and writes conditionally (PutItem); GetItem/UpdateItem cover single-item
 # reads and in-place updates of a dedup record. No Scan, Query or DeleteItem: nothing here needs them.
 STATE_TABLE_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+
+# BatchUpdateFindings (ASFF) and BatchUpdateFindingsV2 (OCSF) are one IAM action. The Service Authorization Reference
+# lists two resource types for it: `hub` (arn:…:hub/default) and `hubv2` (arn:…:hubv2/<HubV2Id>, one per account and
+# region, its id generated when the new Security Hub is enabled and not known at synth).
+SECURITYHUB_WRITEBACK_ACTION = "securityhub:BatchUpdateFindings"
+HUB_V2_RESOURCE_NAME = "*"
 
 _RETENTION: dict[int, logs.RetentionDays] = {
     1: logs.RetentionDays.ONE_DAY,
@@ -85,6 +96,76 @@ class _LocalPackageBuilder:
         return True
 
 
+def function_log_group(scope: Construct, construct_id: str, *, name: str, policy: Policy) -> logs.LogGroup:
+    """A function's log group, created by the stack rather than by Lambda on first write: retention and removal
+    are ours (function.log_retention_days; retained in production)."""
+    return logs.LogGroup(
+        scope,
+        construct_id,
+        log_group_name=name,
+        retention=_RETENTION[policy.function.log_retention_days],
+        removal_policy=RemovalPolicy.RETAIN if policy.production else RemovalPolicy.DESTROY,
+    )
+
+
+def acknowledge_pinned_runtime(function: lambda_.Function) -> None:
+    """cdk-nag L1 (not the newest Python runtime), on the CfnFunction only: no other resource inherits it."""
+    cfn_function = function.node.default_child
+    assert cfn_function is not None
+    Validations.of(cfn_function).acknowledge(
+        Acknowledgment(
+            id="AwsSolutions-L1",
+            reason=(
+                "python3.12 on purpose: the package is built from requirements-lambda.lock, resolved for CPython "
+                "3.12 on aarch64 (pydantic-core and PyYAML ship compiled wheels per Python version); a newer "
+                "runtime means re-resolving the lock and a deliberate redeploy, not a silent default change."
+            ),
+        )
+    )
+
+
+def _nag_flatten(value: Any) -> str:
+    """A resolved CloudFormation value as cdk-nag writes it in a finding id (its `flattenCfnReference`)."""
+    if isinstance(value, str):
+        return value.replace("${", "<").replace("}", ">")
+    if isinstance(value, dict) and "Fn::Join" in value:
+        delimiter, items = value["Fn::Join"]
+        return str(delimiter).join(_nag_flatten(item) for item in items)
+    if isinstance(value, dict) and "Ref" in value:
+        return f"<{_nag_flatten(value['Ref'])}>"
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        resource, attribute = value["Fn::GetAtt"]
+        return f"<{_nag_flatten(resource)}.{_nag_flatten(attribute)}>"
+    return json.dumps(value, separators=(",", ":"))
+
+
+def grant_securityhub_writeback(role: iam.Role) -> iam.PolicyStatement:
+    """BatchUpdateFindings (V1 and V2) on this account's and region's hubs only; findings of member accounts are
+    updated through the administrator's hub, so no other account is named."""
+    stack = Stack.of(role)
+    hub_v2 = stack.format_arn(service="securityhub", resource="hubv2", resource_name=HUB_V2_RESOURCE_NAME)
+    statement = iam.PolicyStatement(
+        sid="UpdateFindingWorkflow",
+        actions=[SECURITYHUB_WRITEBACK_ACTION],
+        resources=[stack.format_arn(service="securityhub", resource="hub", resource_name="default"), hub_v2],
+    )
+    role.add_to_policy(statement)
+    default_policy = role.node.find_child("DefaultPolicy").node.default_child
+    assert default_policy is not None
+    Validations.of(default_policy).acknowledge(
+        Acknowledgment(
+            id=f"AwsSolutions-IAM5[Resource::{_nag_flatten(stack.resolve(hub_v2))}]",
+            reason=(
+                "BatchUpdateFindingsV2 (OCSF findings) is authorized on the account's hubv2 resource, whose ARN "
+                "ends in an id generated when the new Security Hub is enabled. There is one hubv2 per account and "
+                "region, and this ARN is pinned to the stack's own account and region, so the wildcard matches "
+                "exactly that one hub; the action is the single BatchUpdateFindings."
+            ),
+        )
+    )
+    return statement
+
+
 def function_code(policy: Policy, *, include_dependencies: bool, config_dir: Path = CONFIG_DIR) -> lambda_.Code:
     """The function's code asset for one environment.
 
@@ -127,17 +208,9 @@ class RouterFunction(Construct):
         code: lambda_.Code,
     ) -> None:
         super().__init__(scope, construct_id)
-        removal = RemovalPolicy.RETAIN if policy.production else RemovalPolicy.DESTROY
         settings = policy.function
 
-        # Created here rather than by Lambda on first write, so retention and removal are ours.
-        self.log_group = logs.LogGroup(
-            self,
-            "LogGroup",
-            log_group_name=names.log_group,
-            retention=_RETENTION[settings.log_retention_days],
-            removal_policy=removal,
-        )
+        self.log_group = function_log_group(self, "LogGroup", name=names.log_group, policy=policy)
         # Our own role instead of AWSLambdaBasicExecutionRole, whose log permissions cover every log group.
         self.role = iam.Role(
             self,
@@ -162,19 +235,7 @@ class RouterFunction(Construct):
             role=self.role,
             log_group=self.log_group,
         )
-        # On the CfnFunction only: no other resource inherits the acknowledgement.
-        cfn_function = self.function.node.default_child
-        assert cfn_function is not None
-        Validations.of(cfn_function).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-L1",
-                reason=(
-                    "python3.12 on purpose: the package is built from requirements-lambda.lock, resolved for CPython "
-                    "3.12 on aarch64 (pydantic-core and PyYAML ship compiled wheels per Python version); a newer "
-                    "runtime means re-resolving the lock and a deliberate redeploy, not a silent default change."
-                ),
-            )
-        )
+        acknowledge_pinned_runtime(self.function)
 
         self.log_group.grant_write(self.role)
         self.role.add_to_policy(
@@ -185,13 +246,6 @@ class RouterFunction(Construct):
             )
         )
         routing_key.grant_read(self.role)
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="UpdateFindingWorkflow",
-                # Marks findings NOTIFIED / adds the incident link; the hub of this account and region only.
-                actions=["securityhub:BatchUpdateFindings"],
-                resources=[
-                    Stack.of(self).format_arn(service="securityhub", resource="hub", resource_name="default"),
-                ],
-            )
-        )
+        if policy.securityhub.writeback:
+            # Marks findings NOTIFIED and adds the incident link (the handler skips it without writeback).
+            grant_securityhub_writeback(self.role)

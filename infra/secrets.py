@@ -1,8 +1,9 @@
-"""The notifier's routing key: a Secrets Manager secret referenced by name, never created here.
+"""Secrets the functions read, referenced by name (or complete ARN), never created here.
 
-Creating the secret in the stack would either put the key into the template (a literal value) or leave an empty
-secret that fails at the first page. Operators create it once per account and region (docs/deploy.md), and the
-stack only refers to it.
+Creating a secret in the stack would either put its value into the template (a literal value) or leave an empty
+secret that fails at first use. Operators create each one once per account and region (docs/deploy.md), and the
+stack only refers to it: the notifier's routing key, and for the ack receiver the webhook signing secret and the
+optional PagerDuty REST API key.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from constructs import Construct
 SECRET_ARN_SUFFIX_WILDCARD = "-??????"  # noqa: S105
 
 
-class RoutingKeySecret(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, secret_name_or_arn: str) -> None:
+class ReferencedSecret(Construct):
+    """One existing secret, and the single statement that lets a role read it (`sid` names it in the policy)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, secret_name_or_arn: str, sid: str) -> None:
         super().__init__(scope, construct_id)
         if secret_name_or_arn.startswith("arn:"):
             # A complete ARN (with its suffix) names exactly one secret; a partial ARN would be ambiguous.
@@ -34,13 +37,21 @@ class RoutingKeySecret(Construct):
                 arn_format=ArnFormat.COLON_RESOURCE_NAME,
             )
         self.secret_name_or_arn = secret_name_or_arn
+        self.sid = sid
 
     def grant_read(self, role: iam.IRole) -> iam.PolicyStatement:
-        """GetSecretValue only; `ISecret.grant_read` would add DescribeSecret, which the router never calls."""
+        """GetSecretValue only; `ISecret.grant_read` would add DescribeSecret, which no function calls."""
         statement = iam.PolicyStatement(
-            sid="ReadRoutingKey",
+            sid=self.sid,
             actions=["secretsmanager:GetSecretValue"],
             resources=[self.read_resource],
         )
         role.add_to_principal_policy(statement)
         return statement
+
+
+class RoutingKeySecret(ReferencedSecret):
+    """The notifier's PagerDuty routing key (read by the router and by the meta-alert function)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, secret_name_or_arn: str) -> None:
+        super().__init__(scope, construct_id, secret_name_or_arn=secret_name_or_arn, sid="ReadRoutingKey")

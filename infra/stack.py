@@ -7,11 +7,13 @@ from typing import Any
 
 from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
-from findings_router.config import Policy
 
+from findings_router.config import Policy
+from infra.ack_receiver import AckReceiver
 from infra.definitions import APP_NAME, deployment_problems, resource_names
 from infra.function_package import CONFIG_DIR
 from infra.ingestion import Ingestion
+from infra.meta_alerts import MetaAlerts
 from infra.monitoring import Monitoring
 from infra.router_function import RouterFunction, function_code
 from infra.secrets import RoutingKeySecret
@@ -53,6 +55,9 @@ class FindingsRouterStack(Stack):
         self.state = StateTable(self, "State", policy=policy, names=names)
         self.routing_key = RoutingKeySecret(self, "RoutingKey", secret_name_or_arn=policy.notifier.routing_key_secret)
         self.ingestion = Ingestion(self, "Ingestion", policy=policy, names=names)
+        # One package (one asset, built once) for every function of the stack: the router, the ack receiver and
+        # the meta-alert function differ only in their handler.
+        code = function_code(policy, include_dependencies=include_dependencies, config_dir=config_dir)
         self.router = RouterFunction(
             self,
             "Router",
@@ -60,9 +65,14 @@ class FindingsRouterStack(Stack):
             names=names,
             table=self.state.table,
             routing_key=self.routing_key,
-            code=function_code(policy, include_dependencies=include_dependencies, config_dir=config_dir),
+            code=code,
         )
         self.ingestion.connect(self.router.function)
+        self.ack_receiver: AckReceiver | None = None
+        if policy.acknowledgements.mode != "none":
+            self.ack_receiver = AckReceiver(
+                self, "AckReceiver", policy=policy, names=names, table=self.state.table, code=code
+            )
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -72,9 +82,36 @@ class FindingsRouterStack(Stack):
             dead_letter_queue=self.ingestion.dead_letter_queue,
             function=self.router.function,
         )
+        if self.ack_receiver is not None:
+            self.monitoring.watch_ack_receiver(self.ack_receiver)
+        self.meta_alerts = MetaAlerts(
+            self,
+            "MetaAlerts",
+            policy=policy,
+            names=names,
+            topic=self.monitoring.topic,
+            routing_key=self.routing_key,
+            code=code,
+        )
+        self.monitoring.watch_meta_alerts(self.meta_alerts)
+        self.monitoring.add_dashboard()
 
         CfnOutput(self, "StateTableName", value=self.state.table.table_name)
         CfnOutput(self, "FindingsQueueUrl", value=self.ingestion.queue.queue_url)
         CfnOutput(self, "DeadLetterQueueUrl", value=self.ingestion.dead_letter_queue.queue_url)
         CfnOutput(self, "RouterFunctionName", value=self.router.function.function_name)
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
+        CfnOutput(self, "MetaAlarmTopicArn", value=self.monitoring.meta_topic.topic_arn)
+        CfnOutput(self, "MetaAlertFunctionName", value=self.meta_alerts.function.function_name)
+        if self.ack_receiver is not None:
+            CfnOutput(self, "AckReceiverFunctionName", value=self.ack_receiver.function.function_name)
+            if self.ack_receiver.webhook_url is not None:
+                CfnOutput(
+                    self,
+                    "PagerDutyWebhookUrl",
+                    value=self.ack_receiver.webhook_url,
+                    description="Register as the PagerDuty Webhooks v3 subscription's URL (docs/deploy.md)",
+                )
+            if self.ack_receiver.rule is not None:
+                # The literal name: `Ref` of a rule on a custom event bus is "<bus name>|<rule name>".
+                CfnOutput(self, "PagerDutyEventsRuleName", value=names.ack_rule)

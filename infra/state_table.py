@@ -5,8 +5,8 @@ from __future__ import annotations
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
-from findings_router.config import Policy
 
+from findings_router.config import Policy
 from infra.definitions import STATE_TABLE_PARTITION_KEY, STATE_TABLE_TTL_ATTRIBUTE, ResourceNames
 
 

@@ -35,6 +35,15 @@ class SynthesizedStack:
         assert len(found) == 1, f"expected one {resource_type}, found {len(found)}"
         return found[0]
 
+    def named(self, resource_type: str, name_property: str, name: str) -> str:
+        """The logical id of the one `resource_type` whose `name_property` is `name` (e.g. FunctionName)."""
+        found = [k for k, v in self.resources(resource_type).items() if v["Properties"].get(name_property) == name]
+        assert len(found) == 1, f"expected one {resource_type} with {name_property} {name}, found {found}"
+        return found[0]
+
+    def properties(self, logical_id: str) -> dict[str, Any]:
+        return self.template["Resources"][logical_id]["Properties"]
+
 
 @dataclass(frozen=True)
 class Synthesis:
@@ -87,20 +96,49 @@ def synthesized(request: pytest.FixtureRequest, synthesis: Synthesis) -> Synthes
 
 VARIANT_ACCOUNT = "111122223333"
 VARIANT_SECRET_ARN = "arn:aws:secretsmanager:eu-central-1:111122223333:secret:findings-router/variant/pd-AbCdEf"
+VARIANT_SIGNING_SECRET_ARN = (
+    "arn:aws:secretsmanager:eu-central-1:111122223333:secret:findings-router/variant/pd-webhook-GhIjKl"
+)
+VARIANT_REST_API_TOKEN_SECRET = "findings-router/variant/pagerduty-rest-api-key"
+
+
+def _synthesize_one(
+    tmp_path_factory: pytest.TempPathFactory, environment: str, data: dict[str, Any]
+) -> SynthesizedStack:
+    """One extra environment, built and synthesized (cdk-nag included) exactly as app.py does."""
+    import yaml
+    from aws_cdk import App
+    from aws_cdk.assertions import Template
+
+    from infra.application import build
+
+    config_dir = tmp_path_factory.mktemp("config")
+    (config_dir / f"{environment}.yaml").write_text(yaml.safe_dump(data))
+    outdir = tmp_path_factory.mktemp(f"cdk.out.{environment}")
+    app = App(outdir=str(outdir), context=CDK_CONTEXT)
+    (stack,) = build(app, config_dir=config_dir, include_dependencies=False).values()
+    assembly = app.synth()  # raises if cdk-nag reports an unacknowledged finding
+    template = assembly.get_stack_by_name(stack.stack_name).template
+    function = next(v for v in template["Resources"].values() if v["Type"] == "AWS::Lambda::Function")
+    return SynthesizedStack(
+        environment=environment,
+        policy=stack.policy,
+        template=template,
+        assertions=Template.from_json(template),
+        asset_dir=outdir / f"asset.{function['Properties']['Code']['S3Key'].removesuffix('.zip')}",
+        stack=stack,
+    )
 
 
 @pytest.fixture(scope="session")
 def variant(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedStack:
     """An environment using the settings the shipped files leave at their defaults or do not use.
 
-    Pinned account and region, the secret by complete ARN, alarm emails, a batch size above 10, reserved
-    concurrency 4, OCSF off, a severity pre-filter, production.
+    Pinned account and region, secrets by complete ARN, alarm emails, a batch size above 10, reserved
+    concurrency 4, OCSF off, a severity pre-filter, production; the ack receiver with a REST API key secret and
+    its own reserved concurrency; no Security Hub write-back.
     """
     import yaml
-    from aws_cdk import App
-    from aws_cdk.assertions import Template
-
-    from infra.application import build
 
     data = yaml.safe_load((REPO_ROOT / "config" / "dev.yaml").read_text())
     data.update(
@@ -111,21 +149,25 @@ def variant(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedStack:
         ingestion={"severity_labels": ["HIGH", "CRITICAL"], "include_ocsf": False, "batch_size": 25},
         function={"reserved_concurrency": 4, "log_retention_days": 30, "timeout_seconds": 60, "memory_mb": 512},
         monitoring={"alarm_emails": ["secops@example.com", "oncall@example.com"], "oldest_message_age_seconds": 1200},
+        acknowledgements={
+            "mode": "function_url",
+            "signing_secret": VARIANT_SIGNING_SECRET_ARN,
+            "rest_api_token_secret": VARIANT_REST_API_TOKEN_SECRET,
+            "reserved_concurrency": 3,
+        },
+        securityhub={"writeback": False},
     )
     data["notifier"]["routing_key_secret"] = VARIANT_SECRET_ARN
-    config_dir = tmp_path_factory.mktemp("config")
-    (config_dir / "variant.yaml").write_text(yaml.safe_dump(data))
-    outdir = tmp_path_factory.mktemp("cdk.out.variant")
-    app = App(outdir=str(outdir), context=CDK_CONTEXT)
-    (stack,) = build(app, config_dir=config_dir, include_dependencies=False).values()
-    assembly = app.synth()
-    template = assembly.get_stack_by_name(stack.stack_name).template
-    function = next(v for v in template["Resources"].values() if v["Type"] == "AWS::Lambda::Function")
-    return SynthesizedStack(
-        environment="variant",
-        policy=stack.policy,
-        template=template,
-        assertions=Template.from_json(template),
-        asset_dir=outdir / f"asset.{function['Properties']['Code']['S3Key'].removesuffix('.zip')}",
-        stack=stack,
-    )
+    return _synthesize_one(tmp_path_factory, "variant", data)
+
+
+@pytest.fixture(scope="session")
+def no_acks(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedStack:
+    """acknowledgements.mode none (the model's default), with write-back, in a pinned account and region."""
+    import yaml
+
+    data = yaml.safe_load((REPO_ROOT / "config" / "stg.yaml").read_text())
+    data.update(environment="noacks", account=VARIANT_ACCOUNT, region="eu-west-1")
+    data.pop("acknowledgements")
+    data["notifier"]["retry"] = {"budget_seconds": 600, "timeout_seconds": 30}
+    return _synthesize_one(tmp_path_factory, "noacks", data)

@@ -7,13 +7,20 @@ import sys
 
 import pytest
 import yaml
-from findings_router.config import Policy
 
+from findings_router.config import Policy
 from infra.definitions import (
+    ACK_HANDLERS,
     LAMBDA_TASK_ROOT,
     QUEUE_RETENTION_DAYS,
     SECONDS_PER_DAY,
+    ack_event_pattern,
+    ack_function_environment,
+    ack_handler,
+    deployment_problems,
     function_environment,
+    meta_alert_environment,
+    meta_alert_timeout_seconds,
     packaged_policy_path,
     queue_settings,
     resource_names,
@@ -43,11 +50,29 @@ def test_definitions_import_no_cdk():
 def test_names_fit_aws_limits_for_the_longest_environment_name():
     names = resource_names(_policy("a" * 16))
     assert len(names.function) <= 64
-    assert len(names.rule) <= 64
-    assert len(names.queue) <= 80 and len(names.dead_letter_queue) <= 80
+    assert len(names.ack_function) <= 64 and len(names.meta_alert_function) <= 64
+    assert len(names.rule) <= 64 and len(names.ack_rule) <= 64
+    for queue in (
+        names.queue,
+        names.dead_letter_queue,
+        names.ack_dead_letter_queue,
+        names.meta_alert_dead_letter_queue,
+    ):
+        assert len(queue) <= 80
     assert len(names.state_table) <= 255
-    assert len(names.alarm_topic) <= 256
-    assert len(f"{names.alarm_prefix}-oldest-message-age") <= 255
+    assert len(names.alarm_topic) <= 256 and len(names.meta_alarm_topic) <= 256
+    for suffix in ("oldest-message-age", "meta-alerts-dead-letters", "ack-receiver-errors"):
+        assert len(f"{names.alarm_prefix}-{suffix}") <= 255
+    # Log group names are /aws/lambda/<function name>: Lambda's default, and what the console links to.
+    for function, log_group in (
+        (names.function, names.log_group),
+        (names.ack_function, names.ack_log_group),
+        (names.meta_alert_function, names.meta_alert_log_group),
+    ):
+        assert log_group == f"/aws/lambda/{function}"
+    # Every name carries the environment: two environments may share an account and region.
+    other = resource_names(_policy("b" * 16))
+    assert not set(vars(names).values()) & set(vars(other).values()) - {names.routing_key_secret}
     assert len(stack_name("a" * 16)) <= 128
 
 
@@ -121,3 +146,47 @@ def test_state_table_definition_matches_the_store():
     assert definition["AttributeDefinitions"] == [{"AttributeName": key, "AttributeType": "S"}]
     ttl = state_table_ttl_specification()["AttributeName"]
     assert item[ttl] == {"N": "1800000000"}  # TTL needs epoch seconds as a number
+
+
+def test_ack_receiver_definitions():
+    assert ack_handler(_policy(acknowledgements={"mode": "none"})) is None
+    assert ack_handler(_policy()) == ACK_HANDLERS["function_url"] == "findings_router.ack_handler.function_url_handler"
+    eventbridge = _policy(
+        acknowledgements={"mode": "eventbridge", "partner_event_source": "aws.partner/pagerduty.com/x"}
+    )
+    assert ack_handler(eventbridge) == "findings_router.ack_handler.eventbridge_handler"
+    # The same environment as the router: the ack handler reads the same policy file and table.
+    assert ack_function_environment(_policy(), "t") == function_environment(_policy(), "t")
+    assert ack_event_pattern() == {
+        "source": [{"prefix": "aws.partner/pagerduty.com/"}],
+        "detail-type": ["PagerDuty Webhook"],
+    }
+
+
+def test_meta_alert_definitions():
+    policy = _policy()
+    assert meta_alert_environment(policy) == {"POLICY_FILE": f"{LAMBDA_TASK_ROOT}/config/dev.yaml"}
+    # Defaults: a 30 s budget and 5 s per request, plus 15 s.
+    assert meta_alert_timeout_seconds(policy) == 50
+    data = yaml.safe_load((REPO_ROOT / "config" / "dev.yaml").read_text())
+    data["notifier"]["retry"] = {"budget_seconds": 12.5, "timeout_seconds": 2}
+    assert meta_alert_timeout_seconds(Policy.model_validate(data)) == 15 + 15
+
+
+@pytest.mark.parametrize("field", ["signing_secret", "rest_api_token_secret"])
+def test_partial_ack_secret_arns_are_refused(field: str):
+    partial = "arn:aws:secretsmanager:eu-central-1:111122223333:secret:pd-webhook"
+    problems = deployment_problems(_policy(acknowledgements={field: partial}))
+    assert problems == [
+        f"acknowledgements.{field}: an ARN must be the secret's complete ARN (ending in -XXXXXX); "
+        "or give the secret's name"
+    ]
+    assert deployment_problems(_policy(acknowledgements={field: partial + "-AbCdEf"})) == []
+
+
+def test_rest_api_key_is_only_sent_over_https():
+    policy = _policy(acknowledgements={"rest_api_token_secret": "pd-rest", "rest_api_url": "http://api.pagerduty.com"})
+    assert deployment_problems(policy) == [
+        "acknowledgements.rest_api_url: http://api.pagerduty.com must be an https:// URL"
+    ]
+    assert deployment_problems(_policy(acknowledgements={"rest_api_token_secret": "pd-rest"})) == []

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 import yaml
-from findings_router.config import Policy, load_policy
-from findings_router.model import Severity
-from findings_router.normalize import ASFF_DETAIL_TYPES, OCSF_DETAIL_TYPES, SECURITYHUB_SOURCE, normalize_event
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from findings_router.config import Policy, load_policy
+from findings_router.model import Severity
+from findings_router.normalize import ASFF_DETAIL_TYPES, OCSF_DETAIL_TYPES, SECURITYHUB_SOURCE, normalize_event
 from infra.definitions import (
     DETAIL_TYPE_CUSTOM_ACTION,
     DETAIL_TYPE_IMPORTED,

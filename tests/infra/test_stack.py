@@ -34,14 +34,53 @@ def _logical_id(stack: SynthesizedStack, resource_type: str) -> str:
 
 def _queue_ids(stack: SynthesizedStack) -> tuple[str, str]:
     """(findings queue, dead-letter queue) logical ids."""
-    queues = stack.resources("AWS::SQS::Queue")
-    main = next(k for k, v in queues.items() if "RedrivePolicy" in v["Properties"])
-    dlq = next(k for k in queues if k != main)
-    return main, dlq
+    names = resource_names(stack.policy)
+    return (
+        stack.named("AWS::SQS::Queue", "QueueName", names.queue),
+        stack.named("AWS::SQS::Queue", "QueueName", names.dead_letter_queue),
+    )
+
+
+def _router_ids(stack: SynthesizedStack) -> dict[str, str]:
+    """Logical ids of the router function, its role, its log group."""
+    names = resource_names(stack.policy)
+    function = stack.named("AWS::Lambda::Function", "FunctionName", names.function)
+    return {
+        "function": function,
+        "role": stack.properties(function)["Role"]["Fn::GetAtt"][0],
+        "log_group": stack.named("AWS::Logs::LogGroup", "LogGroupName", names.log_group),
+    }
 
 
 def _arn(logical_id: str) -> dict[str, Any]:
     return {"Fn::GetAtt": [logical_id, "Arn"]}
+
+
+def stack_arn(stack: SynthesizedStack | None, service: str, resource: str) -> Any:
+    """An ARN in the stack's own partition, region and account, as CDK's format_arn writes it: literal when the
+    config pins account and region (CDK then also knows the partition), else with pseudo parameters."""
+    policy = stack.policy if stack is not None else None
+    if policy is not None and policy.account and policy.region:
+        return f"arn:aws:{service}:{policy.region}:{policy.account}:{resource}"
+    return {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                f":{service}:",
+                {"Ref": "AWS::Region"},
+                ":",
+                {"Ref": "AWS::AccountId"},
+                f":{resource}",
+            ],
+        ]
+    }
+
+
+def hub_arns(stack: SynthesizedStack | None = None) -> list[Any]:
+    """What BatchUpdateFindings is granted on: the CSPM hub and the account's (one) Security Hub V2 hub."""
+    return [stack_arn(stack, "securityhub", "hub/default"), stack_arn(stack, "securityhub", "hubv2/*")]
 
 
 # ------------------------------------------------------------------------------------------ whole app
@@ -53,37 +92,65 @@ def test_every_config_file_becomes_one_stack(synthesis: Synthesis, environments:
         assert stack.stack.stack_name == f"FindingsRouter-{environment}"
 
 
-def test_cdk_nag_ran_and_only_the_reasoned_acknowledgement_remains(synthesis: Synthesis):
+def _warnings(report: dict[str, Any], rule: str) -> set[str]:
+    """Stacks with our own synth warning `rule` (`Annotations.add_warning_v2`), from the validation report."""
+    return {
+        construct["constructPath"].split("/")[0]
+        for plugin in report["pluginReports"]
+        for violation in plugin.get("violations", [])
+        if violation["severity"] == "warning" and violation["ruleName"].endswith(rule)
+        for construct in violation["violatingConstructs"]
+    }
+
+
+def expected_acknowledgements(stack: SynthesizedStack) -> set[tuple[str, str]]:
+    """Every cdk-nag acknowledgement a stack may carry, and where: nothing broader than one resource."""
+    root = f"/{stack.stack.stack_name}"
+    functions = ["Router", "MetaAlerts"] + (["AckReceiver"] if stack.policy.acknowledgements.mode != "none" else [])
+    expected = {(f"{root}/{f}/Function/Resource", "Annotation::AwsSolutions-L1") for f in functions}
+    if stack.policy.securityhub.writeback:
+        pinned = stack.policy.account and stack.policy.region
+        hub_v2 = (
+            f"arn:aws:securityhub:{stack.policy.region}:{stack.policy.account}:hubv2/*"
+            if pinned
+            else "arn:<AWS::Partition>:securityhub:<AWS::Region>:<AWS::AccountId>:hubv2/*"
+        )
+        expected |= {
+            (f"{root}/{f}/Role/DefaultPolicy/Resource", f"Annotation::AwsSolutions-IAM5[Resource::{hub_v2}]")
+            for f in functions
+            if f != "MetaAlerts"
+        }
+    return expected
+
+
+def acknowledgements(outdir: Path, stack: SynthesizedStack) -> dict[tuple[str, str], str]:
+    metadata = json.loads((outdir / f"{stack.stack.stack_name}.metadata.json").read_text())
+    return {
+        (path, rule): reason
+        for path, entries in metadata.items()
+        for entry in entries
+        if entry["type"] == "aws:cdk:acknowledged-rules"
+        for rule, reason in entry["data"].items()
+    }
+
+
+def test_cdk_nag_ran_and_only_the_reasoned_acknowledgements_remain(synthesis: Synthesis):
     # app.synth() in the fixture raises on any unacknowledged AwsSolutions finding; the report must be clean.
     report = json.loads((synthesis.outdir / "validation-report.json").read_text())
     assert all(plugin["conclusion"] == "success" for plugin in report["pluginReports"])
     assert not [p for p in report["pluginReports"] if p["pluginName"] == "AwsSolutions" and p.get("violations")]
-    # The only other finding is our own warning, for environments whose reserved concurrency is below 2.
-    warned = {
-        construct["constructPath"].split("/")[0]
-        for plugin in report["pluginReports"]
-        for violation in plugin.get("violations", [])
-        if violation["severity"] == "warning"
-        and violation["ruleName"].endswith("findings-router:reserved-concurrency-below-event-source-minimum")
-        for construct in violation["violatingConstructs"]
-    }
+    # The only other findings are our own warnings.
     all_violations = [v for p in report["pluginReports"] for v in p.get("violations", [])]
     assert all(v["severity"] == "warning" and "findings-router:" in v["ruleName"] for v in all_violations)
-    assert warned == {
+    assert _warnings(report, "findings-router:reserved-concurrency-below-event-source-minimum") == {
         f"FindingsRouter-{env}" for env, s in synthesis.stacks.items() if s.policy.function.reserved_concurrency < 2
     }
-    for environment in synthesis.stacks:
-        metadata = json.loads((synthesis.outdir / f"FindingsRouter-{environment}.metadata.json").read_text())
-        acknowledged = {
-            (path, rule): reason
-            for path, entries in metadata.items()
-            for entry in entries
-            if entry["type"] == "aws:cdk:acknowledged-rules"
-            for rule, reason in entry["data"].items()
-        }
-        assert list(acknowledged) == [
-            (f"/FindingsRouter-{environment}/Router/Function/Resource", "Annotation::AwsSolutions-L1")
-        ]
+    assert _warnings(report, "findings-router:no-alarm-emails") == {
+        f"FindingsRouter-{env}" for env, s in synthesis.stacks.items() if not s.policy.monitoring.alarm_emails
+    }
+    for stack in synthesis.stacks.values():
+        acknowledged = acknowledgements(synthesis.outdir, stack)
+        assert set(acknowledged) == expected_acknowledgements(stack)
         assert all(len(reason) > 40 for reason in acknowledged.values())
 
 
@@ -126,10 +193,20 @@ def test_stack_environment_and_protection(synthesized: SynthesizedStack):
     assert synthesized.policy.account is None
     assert stack.termination_protection is synthesized.policy.production
     assert synthesized.template["Description"].startswith(f"findings-router ({synthesized.environment})")
-    outputs = synthesized.template["Outputs"]
-    assert {"StateTableName", "FindingsQueueUrl", "DeadLetterQueueUrl", "RouterFunctionName", "AlarmTopicArn"} <= set(
-        outputs
-    )
+    outputs = set(synthesized.template["Outputs"])
+    assert {
+        "StateTableName",
+        "FindingsQueueUrl",
+        "DeadLetterQueueUrl",
+        "RouterFunctionName",
+        "AlarmTopicArn",
+        "MetaAlarmTopicArn",
+        "MetaAlertFunctionName",
+    } <= outputs
+    mode = synthesized.policy.acknowledgements.mode
+    assert ("AckReceiverFunctionName" in outputs) is (mode != "none")
+    assert ("PagerDutyWebhookUrl" in outputs) is (mode == "function_url")
+    assert ("PagerDutyEventsRuleName" in outputs) is (mode == "eventbridge")
 
 
 # ------------------------------------------------------------------------------------------ state table
@@ -163,7 +240,8 @@ def test_state_table(synthesized: SynthesizedStack):
 
 
 def test_rule_pattern_is_the_definitions_pattern_on_the_default_bus(synthesized: SynthesizedStack):
-    rule = synthesized.only("AWS::Events::Rule")["Properties"]
+    rule_id = synthesized.named("AWS::Events::Rule", "Name", resource_names(synthesized.policy).rule)
+    rule = synthesized.properties(rule_id)
     assert rule["EventPattern"] == event_pattern(synthesized.policy)
     assert "EventBusName" not in rule  # the default bus, where Security Hub publishes
     assert rule["State"] == "ENABLED"
@@ -195,8 +273,14 @@ def test_queues(synthesized: SynthesizedStack):
 
 def test_queue_policies_enforce_tls_and_admit_only_the_rule(synthesized: SynthesizedStack):
     main, dlq = _queue_ids(synthesized)
-    rule_id = _logical_id(synthesized, "AWS::Events::Rule")
-    for policy in synthesized.resources("AWS::SQS::QueuePolicy").values():
+    rule_id = synthesized.named("AWS::Events::Rule", "Name", resource_names(synthesized.policy).rule)
+    # The ingestion queues' policies (the ack and meta-alert DLQs' are checked with their constructs).
+    ingestion = [
+        p
+        for p in synthesized.resources("AWS::SQS::QueuePolicy").values()
+        if {q["Ref"] for q in p["Properties"]["Queues"]} <= {main, dlq}
+    ]
+    for policy in ingestion:
         statements = policy["Properties"]["PolicyDocument"]["Statement"]
         deny = [s for s in statements if s["Effect"] == "Deny"]
         assert deny and deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
@@ -208,10 +292,14 @@ def test_queue_policies_enforce_tls_and_admit_only_the_rule(synthesized: Synthes
                 "sqs:GetQueueUrl",
             }
             assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": _arn(rule_id)}}
-    queued = {
-        ref["Ref"] for p in synthesized.resources("AWS::SQS::QueuePolicy").values() for ref in p["Properties"]["Queues"]
-    }
-    assert queued == {main, dlq}
+    assert {ref["Ref"] for p in ingestion for ref in p["Properties"]["Queues"]} == {main, dlq}
+    # Every queue of the stack enforces TLS.
+    for policy in synthesized.resources("AWS::SQS::QueuePolicy").values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
+        )
+    assert len(synthesized.resources("AWS::SQS::QueuePolicy")) == len(synthesized.resources("AWS::SQS::Queue"))
 
 
 def test_event_source_mapping(synthesized: SynthesizedStack):
@@ -219,7 +307,7 @@ def test_event_source_mapping(synthesized: SynthesizedStack):
     main, _ = _queue_ids(synthesized)
     expected: dict[str, Any] = {
         "EventSourceArn": _arn(main),
-        "FunctionName": {"Ref": _logical_id(synthesized, "AWS::Lambda::Function")},
+        "FunctionName": {"Ref": _router_ids(synthesized)["function"]},
         "BatchSize": settings.batch_size,
         "FunctionResponseTypes": ["ReportBatchItemFailures"],
     }
@@ -235,7 +323,8 @@ def test_router_function(synthesized: SynthesizedStack):
     policy = synthesized.policy
     names = resource_names(policy)
     table_ref = {"Ref": _logical_id(synthesized, "AWS::DynamoDB::Table")}
-    function = synthesized.only("AWS::Lambda::Function")["Properties"]
+    ids = _router_ids(synthesized)
+    function = synthesized.properties(ids["function"])
     assert function["FunctionName"] == names.function
     assert function["Runtime"] == "python3.12"
     assert function["Architectures"] == ["arm64"]
@@ -244,43 +333,59 @@ def test_router_function(synthesized: SynthesizedStack):
     assert function["Timeout"] == policy.function.timeout_seconds
     assert function["ReservedConcurrentExecutions"] == policy.function.reserved_concurrency
     assert function["Environment"]["Variables"] == function_environment(policy, table_ref)  # type: ignore[arg-type]
-    assert function["LoggingConfig"] == {"LogGroup": {"Ref": _logical_id(synthesized, "AWS::Logs::LogGroup")}}
-    assert function["Role"] == _arn(_logical_id(synthesized, "AWS::IAM::Role"))
+    assert function["LoggingConfig"] == {"LogGroup": {"Ref": ids["log_group"]}}
+    assert function["Role"] == _arn(ids["role"])
 
 
 def test_environment_variables_hold_no_secret(synthesized: SynthesizedStack):
-    variables = synthesized.only("AWS::Lambda::Function")["Properties"]["Environment"]["Variables"]
-    assert set(variables) == {
-        "POLICY_FILE",
-        "STATE_TABLE_NAME",
-        "POWERTOOLS_SERVICE_NAME",
-        "POWERTOOLS_METRICS_NAMESPACE",
-    }
-    assert not any("KEY" in name or "SECRET" in name or "TOKEN" in name for name in variables)
+    functions = synthesized.resources("AWS::Lambda::Function")
+    assert len(functions) == 3 if synthesized.policy.acknowledgements.mode != "none" else 2
+    for function in functions.values():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert set(variables) <= {
+            "POLICY_FILE",
+            "STATE_TABLE_NAME",
+            "POWERTOOLS_SERVICE_NAME",
+            "POWERTOOLS_METRICS_NAMESPACE",
+        }
+        assert "POLICY_FILE" in variables
+        assert not any("KEY" in name or "SECRET" in name or "TOKEN" in name for name in variables)
 
 
-def test_log_group(synthesized: SynthesizedStack):
+def test_log_groups(synthesized: SynthesizedStack):
     policy = synthesized.policy
-    synthesized.assertions.has_resource(
-        "AWS::Logs::LogGroup",
-        {
-            "Properties": {
-                "LogGroupName": resource_names(policy).log_group,
-                "RetentionInDays": policy.function.log_retention_days,
-            },
-            "DeletionPolicy": "Retain" if policy.production else "Delete",
-        },
-    )
+    names = resource_names(policy)
+    expected = [names.log_group, names.meta_alert_log_group]
+    if policy.acknowledgements.mode != "none":
+        expected.append(names.ack_log_group)
+    log_groups = synthesized.resources("AWS::Logs::LogGroup")
+    assert sorted(g["Properties"]["LogGroupName"] for g in log_groups.values()) == sorted(expected)
+    for log_group in log_groups.values():
+        assert log_group["Properties"]["RetentionInDays"] == policy.function.log_retention_days
+        assert log_group["DeletionPolicy"] == ("Retain" if policy.production else "Delete")
+    # Every function writes to its own, explicit log group.
+    for function in synthesized.resources("AWS::Lambda::Function").values():
+        (group,) = [
+            k
+            for k, g in log_groups.items()
+            if g["Properties"]["LogGroupName"].endswith("/" + function["Properties"]["FunctionName"])
+        ]
+        assert function["Properties"]["LoggingConfig"] == {"LogGroup": {"Ref": group}}
 
 
 def test_function_package_holds_code_and_policy_file(synthesized: SynthesizedStack):
     # Bundled without dependencies in tests (no pip); app.py includes them (see test_function_package.py).
     asset = synthesized.asset_dir
-    assert (asset / "findings_router" / "handler.py").is_file()
+    for module in ("handler.py", "ack_handler.py", "alarm_handler.py"):
+        assert (asset / "findings_router" / module).is_file(), module
     packaged_policy = asset / "config" / f"{synthesized.environment}.yaml"
     assert packaged_policy.read_bytes() == (REPO_ROOT / "config" / f"{synthesized.environment}.yaml").read_bytes()
-    policy_file = synthesized.only("AWS::Lambda::Function")["Properties"]["Environment"]["Variables"]["POLICY_FILE"]
-    assert policy_file == f"/var/task/config/{synthesized.environment}.yaml"
+    # One package for every function of the stack: one asset, built once.
+    functions = synthesized.resources("AWS::Lambda::Function").values()
+    assert len({json.dumps(f["Properties"]["Code"], sort_keys=True) for f in functions}) == 1
+    for function in functions:
+        policy_file = function["Properties"]["Environment"]["Variables"]["POLICY_FILE"]
+        assert policy_file == f"/var/task/config/{synthesized.environment}.yaml"
     assert not list(asset.rglob("__pycache__"))
     assert not (asset / "pydantic").exists()
 
@@ -298,7 +403,9 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def test_no_identity_policy_grants_wildcards(synthesized: SynthesizedStack):
-    """No `*` in any action and no bare `*` resource in any role or identity policy of the stack.
+    """No `*` in any action and no `*` in any resource of any role or identity policy of the stack, with one
+    exception: the account's hubv2 (Security Hub V2), whose id is generated when it is enabled (one per account and
+    region; acknowledged for cdk-nag with that reason).
 
     (KMS key policies are resource policies: CDK's default "kms:*" for the account root there is how key
     administration stays with the account's own IAM, and is checked separately below.)
@@ -315,56 +422,43 @@ def test_no_identity_policy_grants_wildcards(synthesized: SynthesizedStack):
                 assert "*" not in action, action
             for resource in _as_list(statement["Resource"]):
                 assert resource != "*"
+                if resource == hub_arns(synthesized)[1]:
+                    assert statement["Action"] == "securityhub:BatchUpdateFindings"
+                    continue
                 assert "*" not in json.dumps(resource), resource
+
+
+def granted(stack: SynthesizedStack, role: str) -> dict[str, list[Any]]:
+    """Action → resources of the one identity policy attached to `role` (and no inline policies)."""
+    (policy,) = [p for p in stack.resources("AWS::IAM::Policy").values() if {"Ref": role} in p["Properties"]["Roles"]]
+    assert "Policies" not in stack.properties(role)
+    result: dict[str, list[Any]] = {}
+    for statement in _statements(policy["Properties"]["PolicyDocument"]):
+        assert statement["Effect"] == "Allow"
+        assert "Condition" not in statement
+        for action in _as_list(statement["Action"]):
+            result.setdefault(action, []).extend(_as_list(statement["Resource"]))
+    return result
+
+
+def secret_arn(stack: SynthesizedStack, name_or_arn: str) -> Any:
+    """How a secret is granted: its complete ARN as given, or by name with exactly six suffix characters."""
+    if name_or_arn.startswith("arn:"):
+        return name_or_arn
+    return stack_arn(stack, "secretsmanager", f"secret:{name_or_arn}-??????")
 
 
 def test_router_role_is_least_privilege(synthesized: SynthesizedStack):
     table = _logical_id(synthesized, "AWS::DynamoDB::Table")
-    log_group = _logical_id(synthesized, "AWS::Logs::LogGroup")
+    ids = _router_ids(synthesized)
+    log_group = ids["log_group"]
     main, _ = _queue_ids(synthesized)
-    role = _logical_id(synthesized, "AWS::IAM::Role")
-    (policy,) = [
-        p for p in synthesized.resources("AWS::IAM::Policy").values() if {"Ref": role} in p["Properties"]["Roles"]
-    ]
-    granted: dict[str, list[Any]] = {}
-    for statement in _statements(policy["Properties"]["PolicyDocument"]):
-        for action in _as_list(statement["Action"]):
-            granted.setdefault(action, []).extend(_as_list(statement["Resource"]))
-    secret_name = synthesized.policy.notifier.routing_key_secret
-    secret_arn = {
-        "Fn::Join": [
-            "",
-            [
-                "arn:",
-                {"Ref": "AWS::Partition"},
-                ":secretsmanager:",
-                {"Ref": "AWS::Region"},
-                ":",
-                {"Ref": "AWS::AccountId"},
-                f":secret:{secret_name}-??????",
-            ],
-        ]
-    }
-    hub_arn = {
-        "Fn::Join": [
-            "",
-            [
-                "arn:",
-                {"Ref": "AWS::Partition"},
-                ":securityhub:",
-                {"Ref": "AWS::Region"},
-                ":",
-                {"Ref": "AWS::AccountId"},
-                ":hub/default",
-            ],
-        ]
-    }
     expected = {
         "logs:CreateLogStream": [_arn(log_group)],
         "logs:PutLogEvents": [_arn(log_group)],
         **{action: [_arn(table)] for action in STATE_TABLE_ACTIONS},
-        "secretsmanager:GetSecretValue": [secret_arn],
-        "securityhub:BatchUpdateFindings": [hub_arn],
+        "secretsmanager:GetSecretValue": [secret_arn(synthesized, synthesized.policy.notifier.routing_key_secret)],
+        "securityhub:BatchUpdateFindings": hub_arns(synthesized),
         **{
             action: [_arn(main)]
             for action in (
@@ -376,15 +470,26 @@ def test_router_role_is_least_privilege(synthesized: SynthesizedStack):
             )
         },
     }
-    assert granted == expected
+    if not synthesized.policy.securityhub.writeback:
+        del expected["securityhub:BatchUpdateFindings"]
+    assert granted(synthesized, ids["role"]) == expected
     assert set(STATE_TABLE_ACTIONS) == {
         "dynamodb:BatchGetItem",
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
     }
-    trust = synthesized.only("AWS::IAM::Role")["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-    assert [s["Principal"] for s in trust] == [{"Service": "lambda.amazonaws.com"}]
+
+
+def test_every_role_is_a_lambda_role_of_its_own(synthesized: SynthesizedStack):
+    roles = synthesized.resources("AWS::IAM::Role")
+    functions = synthesized.resources("AWS::Lambda::Function").values()
+    # One role per function, none shared: each can do only what its own code needs.
+    assert sorted(f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions) == sorted(roles)
+    for role in roles.values():
+        trust = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert [s["Principal"] for s in trust] == [{"Service": "lambda.amazonaws.com"}]
+        assert "ManagedPolicyArns" not in role["Properties"]
 
 
 # ------------------------------------------------------------------------------------------ secrets
@@ -398,58 +503,79 @@ def test_routing_key_secret_is_referenced_never_created(synthesized: Synthesized
 # ------------------------------------------------------------------------------------------ monitoring
 
 
-def _alarm(stack: SynthesizedStack, metric_name: str) -> dict[str, Any]:
-    (alarm,) = [
-        a["Properties"]
-        for a in stack.resources("AWS::CloudWatch::Alarm").values()
-        if a["Properties"]["MetricName"] == metric_name
-    ]
-    return alarm
+def _alarm(stack: SynthesizedStack, suffix: str) -> dict[str, Any]:
+    name = f"{resource_names(stack.policy).alarm_prefix}-{suffix}"
+    return stack.properties(stack.named("AWS::CloudWatch::Alarm", "AlarmName", name))
 
 
-def test_alarms_notify_the_topic(synthesized: SynthesizedStack):
+def _topics(stack: SynthesizedStack) -> tuple[dict[str, str], dict[str, str]]:
+    """({"Ref": alarm topic}, {"Ref": meta-alarm topic})."""
+    names = resource_names(stack.policy)
+    return (
+        {"Ref": stack.named("AWS::SNS::Topic", "TopicName", names.alarm_topic)},
+        {"Ref": stack.named("AWS::SNS::Topic", "TopicName", names.meta_alarm_topic)},
+    )
+
+
+def test_router_alarms_notify_the_alarm_topic(synthesized: SynthesizedStack):
     policy = synthesized.policy
     prefix = resource_names(policy).alarm_prefix
-    topic = {"Ref": _logical_id(synthesized, "AWS::SNS::Topic")}
-    function = {"Ref": _logical_id(synthesized, "AWS::Lambda::Function")}
+    topic, _ = _topics(synthesized)
+    function = {"Ref": _router_ids(synthesized)["function"]}
     main, dlq = _queue_ids(synthesized)
-    alarms = synthesized.resources("AWS::CloudWatch::Alarm")
-    assert len(alarms) == 4
-    for alarm in alarms.values():
-        props = alarm["Properties"]
-        assert props["AlarmName"].startswith(f"{prefix}-")
+    for alarm in synthesized.resources("AWS::CloudWatch::Alarm").values():
+        assert alarm["Properties"]["AlarmName"].startswith(f"{prefix}-")
+        assert alarm["Properties"]["EvaluationPeriods"] == 1
+
+    router_alarms = ("dead-letters", "function-errors", "function-throttles", "oldest-message-age")
+    for suffix in router_alarms:
+        props = _alarm(synthesized, suffix)
         assert props["AlarmActions"] == [topic]
         assert props["OKActions"] == [topic]
 
-    dead_letters = _alarm(synthesized, "ApproximateNumberOfMessagesVisible")
+    dead_letters = _alarm(synthesized, "dead-letters")
+    assert dead_letters["MetricName"] == "ApproximateNumberOfMessagesVisible"
     assert dead_letters["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq, "QueueName"]}}]
     assert (dead_letters["Threshold"], dead_letters["ComparisonOperator"]) == (0, "GreaterThanThreshold")
 
-    for metric in ("Errors", "Throttles"):
-        alarm = _alarm(synthesized, metric)
-        assert alarm["Namespace"] == "AWS/Lambda"
+    for suffix, metric in (("function-errors", "Errors"), ("function-throttles", "Throttles")):
+        alarm = _alarm(synthesized, suffix)
+        assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/Lambda", metric)
         assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": function}]
         assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
 
-    age = _alarm(synthesized, "ApproximateAgeOfOldestMessage")
+    age = _alarm(synthesized, "oldest-message-age")
     assert age["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [main, "QueueName"]}}]
     assert age["Threshold"] == policy.monitoring.oldest_message_age_seconds
 
 
-def test_alarm_topic_is_encrypted_tls_only_and_subscribed(synthesized: SynthesizedStack):
+def test_alarm_topics_are_encrypted_tls_only_and_emailed(synthesized: SynthesizedStack):
     key = _logical_id(synthesized, "AWS::KMS::Key")
-    topic = synthesized.only("AWS::SNS::Topic")["Properties"]
-    assert topic["KmsMasterKeyId"] == _arn(key)
+    topics = synthesized.resources("AWS::SNS::Topic")
+    assert len(topics) == 2
+    for topic in topics.values():
+        assert topic["Properties"]["KmsMasterKeyId"] == _arn(key)
     assert synthesized.only("AWS::KMS::Key")["Properties"]["EnableKeyRotation"] is True
-    statements = synthesized.only("AWS::SNS::TopicPolicy")["Properties"]["PolicyDocument"]["Statement"]
-    assert any(
-        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
+    topic_policies = synthesized.resources("AWS::SNS::TopicPolicy").values()
+    assert sorted(json.dumps(p["Properties"]["Topics"]) for p in topic_policies) == sorted(
+        json.dumps([{"Ref": t}]) for t in topics
     )
+    for topic_policy in topic_policies:
+        statements = topic_policy["Properties"]["PolicyDocument"]["Statement"]
+        assert any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
+        )
+        (publish,) = [s for s in statements if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+        assert publish["Action"] == "sns:Publish"
+        assert publish["Resource"] == topic_policy["Properties"]["Topics"][0]
     key_statements = synthesized.only("AWS::KMS::Key")["Properties"]["KeyPolicy"]["Statement"]
     cloudwatch = [s for s in key_statements if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
     assert [sorted(s["Action"]) for s in cloudwatch] == [["kms:Decrypt", "kms:GenerateDataKey*"]]
     emails = synthesized.policy.monitoring.alarm_emails
-    assert len(synthesized.resources("AWS::SNS::Subscription")) == len(emails)
+    subscriptions = [s["Properties"] for s in synthesized.resources("AWS::SNS::Subscription").values()]
+    # Each address on both topics, plus the meta-alert function on the alarm topic (test_meta_alerts.py).
+    assert sorted(s["Endpoint"] for s in subscriptions if s["Protocol"] == "email") == sorted(emails * 2)
+    assert [s["Protocol"] for s in subscriptions if s["Protocol"] != "email"] == ["lambda"]
 
 
 def test_dashboard(synthesized: SynthesizedStack):
@@ -458,3 +584,7 @@ def test_dashboard(synthesized: SynthesizedStack):
     body = json.dumps(dashboard["DashboardBody"])
     for metric in ("ApproximateAgeOfOldestMessage", "Invocations", "Pages", "Resolves"):
         assert metric in body
+    # Every alarm of the stack is on the dashboard's alarm widget.
+    for alarm in synthesized.resources("AWS::CloudWatch::Alarm"):
+        assert alarm in body
+    assert ("AcksRejected" in body) is (synthesized.policy.acknowledgements.mode != "none")

@@ -7,11 +7,19 @@ from pathlib import Path
 
 import pytest
 import yaml
-from findings_router.config import Policy
 
+from findings_router.config import Policy
 from infra.definitions import deployment_problems, event_pattern, queue_settings
 from infra.stack import FindingsRouterStack, InvalidDeploymentSettingsError
-from tests.infra.conftest import REPO_ROOT, VARIANT_ACCOUNT, VARIANT_SECRET_ARN, SynthesizedStack
+from tests.infra.conftest import (
+    REPO_ROOT,
+    VARIANT_ACCOUNT,
+    VARIANT_REST_API_TOKEN_SECRET,
+    VARIANT_SECRET_ARN,
+    VARIANT_SIGNING_SECRET_ARN,
+    SynthesizedStack,
+)
+from tests.infra.test_stack import acknowledgements, expected_acknowledgements
 
 pytestmark = pytest.mark.infra
 
@@ -23,17 +31,48 @@ def test_pinned_account_and_region(variant: SynthesizedStack):
 
 
 def test_secret_by_complete_arn_is_granted_exactly(variant: SynthesizedStack):
-    (policy,) = variant.resources("AWS::IAM::Policy").values()
-    statements = policy["Properties"]["PolicyDocument"]["Statement"]
-    (read,) = [s for s in statements if s["Action"] == "secretsmanager:GetSecretValue"]
-    assert read["Resource"] == VARIANT_SECRET_ARN
+    reads = [
+        s
+        for p in variant.resources("AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if s["Action"] == "secretsmanager:GetSecretValue"
+    ]
+    # By name in a pinned account and region: CDK writes the whole ARN (partition included) literally.
+    rest_api_key_arn = (
+        f"arn:aws:secretsmanager:eu-central-1:{VARIANT_ACCOUNT}:secret:{VARIANT_REST_API_TOKEN_SECRET}-??????"
+    )
+    # The router and the meta-alert function read the routing key; the ack receiver its two secrets.
+    assert sorted((s["Sid"], json.dumps(s["Resource"])) for s in reads) == sorted(
+        [
+            ("ReadRoutingKey", json.dumps(VARIANT_SECRET_ARN)),
+            ("ReadRoutingKey", json.dumps(VARIANT_SECRET_ARN)),
+            ("ReadWebhookSigningSecret", json.dumps(VARIANT_SIGNING_SECRET_ARN)),
+            ("ReadPagerDutyRestApiKey", json.dumps(rest_api_key_arn)),
+        ]
+    )
 
 
-def test_alarm_emails_are_subscribed(variant: SynthesizedStack):
-    topic = {"Ref": next(iter(variant.resources("AWS::SNS::Topic")))}
+def test_alarm_emails_are_subscribed_to_both_topics(variant: SynthesizedStack):
+    topics = [{"Ref": t} for t in variant.resources("AWS::SNS::Topic")]
     subscriptions = [s["Properties"] for s in variant.resources("AWS::SNS::Subscription").values()]
-    assert sorted(s["Endpoint"] for s in subscriptions) == ["oncall@example.com", "secops@example.com"]
-    assert all(s["Protocol"] == "email" and s["TopicArn"] == topic for s in subscriptions)
+    emails = [s for s in subscriptions if s["Protocol"] == "email"]
+    for topic in topics:
+        assert sorted(s["Endpoint"] for s in emails if s["TopicArn"] == topic) == [
+            "oncall@example.com",
+            "secops@example.com",
+        ]
+    assert len(emails) == 4
+
+
+def test_without_writeback_no_role_may_update_findings(variant: SynthesizedStack):
+    assert "securityhub" not in json.dumps(variant.resources("AWS::IAM::Policy"))
+
+
+def test_ack_receiver_reserved_concurrency_follows_its_own_setting(variant: SynthesizedStack):
+    variant.assertions.has_resource_properties(
+        "AWS::Lambda::Function",
+        {"FunctionName": "findings-router-variant-ack-receiver", "ReservedConcurrentExecutions": 3},
+    )
 
 
 def test_large_batches_get_a_batching_window_and_concurrency_follows_reservation(variant: SynthesizedStack):
@@ -56,8 +95,10 @@ def test_ocsf_off_and_pre_filtered_pattern(variant: SynthesizedStack):
 
 def test_production_retains_state(variant: SynthesizedStack):
     for resource_type in ("AWS::DynamoDB::Table", "AWS::Logs::LogGroup", "AWS::KMS::Key"):
-        (resource,) = variant.resources(resource_type).values()
-        assert resource["DeletionPolicy"] == "Retain", resource_type
+        resources = variant.resources(resource_type).values()
+        assert resources
+        for resource in resources:
+            assert resource["DeletionPolicy"] == "Retain", resource_type
 
 
 def _policy_with(**function: object) -> Policy:
@@ -85,3 +126,16 @@ def test_partial_secret_arn_is_refused():
     assert problems and problems[0].startswith("notifier.routing_key_secret: an ARN must be the secret's complete ARN")
     data["notifier"]["routing_key_secret"] = VARIANT_SECRET_ARN
     assert deployment_problems(Policy.model_validate(data)) == []
+
+
+def test_cdk_nag_acknowledgements_of_the_extra_environments(variant: SynthesizedStack, no_acks: SynthesizedStack):
+    # no_acks: write-back in a pinned account and region, so the hubv2 ARN in the finding id is literal.
+    for stack in (variant, no_acks):
+        acknowledged = acknowledgements(stack.asset_dir.parent, stack)
+        assert set(acknowledged) == expected_acknowledgements(stack)
+    assert any(
+        "arn:aws:securityhub:eu-west-1:111122223333:hubv2/*" in rule
+        for _, rule in acknowledgements(no_acks.asset_dir.parent, no_acks)
+    )
+    # No securityhub grant without write-back, so nothing to acknowledge but the pinned runtime.
+    assert {rule for _, rule in acknowledgements(variant.asset_dir.parent, variant)} == {"Annotation::AwsSolutions-L1"}

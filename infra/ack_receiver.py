@@ -1,0 +1,184 @@
+"""The ack receiver: PagerDuty incident events (acknowledged, resolved, …) back into the dedup state and Security Hub.
+
+Created when `acknowledgements.mode` is not "none". One Lambda from the router's package
+(functions/findings_router/ack_handler.py), with one of two front doors:
+
+* function_url: a Lambda Function URL that PagerDuty's Webhooks v3 subscription POSTs to
+  (`<url>webhooks/pagerduty`), every request checked against the subscription's signing secret in code;
+* eventbridge: a rule on the PagerDuty partner event bus (no public endpoint at all).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Fn
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from findings_router.config import Policy
+from infra.definitions import (
+    ACK_MEMORY_MB,
+    ACK_TIMEOUT_SECONDS,
+    ACK_WEBHOOK_PATH,
+    ASYNC_RETRY_ATTEMPTS,
+    DEAD_LETTER_RETENTION_DAYS,
+    EVENT_TARGET_MAX_EVENT_AGE_HOURS,
+    EVENT_TARGET_RETRY_ATTEMPTS,
+    PAGERDUTY_EVENTBRIDGE_DETAIL_TYPE,
+    PAGERDUTY_PARTNER_SOURCE_PREFIX,
+    ResourceNames,
+    ack_event_pattern,
+    ack_function_environment,
+    ack_handler,
+)
+from infra.router_function import acknowledge_pinned_runtime, function_log_group, grant_securityhub_writeback
+from infra.secrets import ReferencedSecret
+
+# The dedup store (store.py) reads in batches and writes conditionally: BatchGetItem, PutItem. Powertools'
+# idempotency layer keeps one record per webhook in the same table: GetItem, PutItem, UpdateItem, DeleteItem
+# (the record of a failed run is deleted so the retry runs again). No Scan, no Query.
+ACK_STATE_TABLE_ACTIONS = (
+    "dynamodb:BatchGetItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+)
+
+
+class AckReceiver(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        policy: Policy,
+        names: ResourceNames,
+        table: dynamodb.ITable,
+        code: lambda_.Code,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        settings = policy.acknowledgements
+        handler = ack_handler(policy)
+        if handler is None:
+            raise ValueError("acknowledgements.mode is none: there is no ack receiver to build")
+        self.mode = settings.mode
+        eventbridge = settings.mode == "eventbridge"
+
+        self.log_group = function_log_group(self, "LogGroup", name=names.ack_log_group, policy=policy)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"findings-router {policy.environment}: PagerDuty acknowledgements to state and Security Hub",
+        )
+        # Only EventBridge invokes asynchronously: events it could not deliver (EventBridge's retries) and events
+        # whose processing failed after Lambda's retries both end here, where an alarm watches them.
+        self.dead_letter_queue: sqs.Queue | None = None
+        if eventbridge:
+            self.dead_letter_queue = sqs.Queue(
+                self,
+                "DeadLetterQueue",
+                queue_name=names.ack_dead_letter_queue,
+                encryption=sqs.QueueEncryption.SQS_MANAGED,
+                enforce_ssl=True,
+                retention_period=Duration.days(DEAD_LETTER_RETENTION_DAYS),
+            )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            function_name=names.ack_function,
+            description=f"PagerDuty incident events to findings-router state and Security Hub ({policy.environment})",
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=handler,
+            code=code,
+            memory_size=ACK_MEMORY_MB,
+            timeout=Duration.seconds(ACK_TIMEOUT_SECONDS),
+            # Caps what a flood of (even unsigned) requests can cost; PagerDuty retries throttled deliveries.
+            reserved_concurrent_executions=settings.reserved_concurrency,
+            environment=ack_function_environment(policy, table.table_name),
+            role=self.role,
+            log_group=self.log_group,
+            dead_letter_queue=self.dead_letter_queue,
+            retry_attempts=ASYNC_RETRY_ATTEMPTS if eventbridge else None,
+        )
+        acknowledge_pinned_runtime(self.function)
+
+        self.log_group.grant_write(self.role)
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="DedupStateAndIdempotency",
+                actions=list(ACK_STATE_TABLE_ACTIONS),
+                resources=[table.table_arn],
+            )
+        )
+        self.secrets: list[ReferencedSecret] = []
+        if settings.mode == "function_url" and settings.signing_secret:
+            # Only the webhook entry point verifies signatures; the EventBridge one never reads this secret.
+            self.secrets.append(
+                ReferencedSecret(
+                    self, "SigningSecret", secret_name_or_arn=settings.signing_secret, sid="ReadWebhookSigningSecret"
+                )
+            )
+        if settings.rest_api_token_secret:
+            self.secrets.append(
+                ReferencedSecret(
+                    self,
+                    "RestApiToken",
+                    secret_name_or_arn=settings.rest_api_token_secret,
+                    sid="ReadPagerDutyRestApiKey",
+                )
+            )
+        for secret in self.secrets:
+            secret.grant_read(self.role)
+        if policy.securityhub.writeback:
+            # Notes on acknowledge/resolve, workflow RESOLVED when resolve_workflow_on_operator_resolve.
+            grant_securityhub_writeback(self.role)
+
+        self.function_url: lambda_.FunctionUrl | None = None
+        self.webhook_url: str | None = None
+        self.rule: events.Rule | None = None
+        if settings.mode == "function_url":
+            # Auth type NONE on purpose: PagerDuty cannot sign AWS SigV4 requests, so IAM auth would refuse every
+            # delivery. The endpoint is not open: the handler checks X-PagerDuty-Signature (HMAC-SHA256 of the raw
+            # body with the subscription's signing secret) before it reads anything else and answers 401 without
+            # any side effect when it does not match. Reserved concurrency bounds what unsigned traffic can cost.
+            # No CORS: only PagerDuty's servers call it, never a browser.
+            self.function_url = self.function.add_function_url(
+                auth_type=lambda_.FunctionUrlAuthType.NONE,
+                invoke_mode=lambda_.InvokeMode.BUFFERED,
+            )
+            self.webhook_url = Fn.join("", [self.function_url.url, ACK_WEBHOOK_PATH])
+        else:
+            assert settings.partner_event_source is not None  # the config model requires it for this mode
+            # The partner event bus exists once the partner event source is associated with it (docs/deploy.md);
+            # its name is the event source's name. Only PagerDuty can put events on it: trust comes from the bus.
+            bus = events.EventBus.from_event_bus_name(self, "PartnerEventBus", settings.partner_event_source)
+            self.rule = events.Rule(
+                self,
+                "PartnerEventsRule",
+                rule_name=names.ack_rule,
+                description=f"PagerDuty incident events for findings-router ({policy.environment})",
+                event_bus=bus,
+                event_pattern=events.EventPattern(
+                    source=events.Match.prefix(PAGERDUTY_PARTNER_SOURCE_PREFIX),
+                    detail_type=[PAGERDUTY_EVENTBRIDGE_DETAIL_TYPE],
+                ),
+            )
+            # The pattern the tests check against real events is the one in infra.definitions.
+            cfn_rule = self.rule.node.default_child
+            assert isinstance(cfn_rule, events.CfnRule)
+            cfn_rule.event_pattern = ack_event_pattern()
+            self.rule.add_target(
+                targets.LambdaFunction(
+                    self.function,
+                    retry_attempts=EVENT_TARGET_RETRY_ATTEMPTS,
+                    max_event_age=Duration.hours(EVENT_TARGET_MAX_EVENT_AGE_HOURS),
+                    dead_letter_queue=self.dead_letter_queue,
+                )
+            )

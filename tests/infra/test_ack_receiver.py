@@ -1,0 +1,273 @@
+"""The ack receiver in both front-door modes (function_url: dev, prod; eventbridge: stg) and without it (none)."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+from typing import Any
+
+import pytest
+
+from infra.ack_receiver import ACK_STATE_TABLE_ACTIONS
+from infra.definitions import (
+    ACK_HANDLERS,
+    ACK_MEMORY_MB,
+    ACK_TIMEOUT_SECONDS,
+    ACK_WEBHOOK_PATH,
+    DEAD_LETTER_RETENTION_DAYS,
+    FUNCTION_HANDLER,
+    META_ALERT_HANDLER,
+    SECONDS_PER_DAY,
+    ack_event_pattern,
+    ack_function_environment,
+    resource_names,
+)
+from tests.builders import load_fixture
+from tests.infra.conftest import Synthesis, SynthesizedStack
+from tests.infra.eventbridge_matcher import matches, validate
+from tests.infra.test_stack import granted, hub_arns, secret_arn
+
+pytestmark = pytest.mark.infra
+
+EVENTBRIDGE_FIXTURE = "pagerduty/eventbridge_incident_acknowledged.json"
+
+
+def _arn(logical_id: str) -> dict[str, Any]:
+    return {"Fn::GetAtt": [logical_id, "Arn"]}
+
+
+def _ack_function(stack: SynthesizedStack) -> str:
+    return stack.named("AWS::Lambda::Function", "FunctionName", resource_names(stack.policy).ack_function)
+
+
+def _by_mode(synthesis: Synthesis, mode: str) -> list[SynthesizedStack]:
+    stacks = [s for s in synthesis.stacks.values() if s.policy.acknowledgements.mode == mode]
+    assert stacks, f"no shipped environment uses acknowledgements.mode {mode}"
+    return stacks
+
+
+def test_shipped_environments_cover_both_modes(synthesis: Synthesis):
+    # The tests below rely on this split; a config change that drops a mode should be a conscious one.
+    modes = {env: s.policy.acknowledgements.mode for env, s in synthesis.stacks.items()}
+    assert modes == {"dev": "function_url", "prod": "function_url", "stg": "eventbridge"}
+
+
+def test_every_handler_the_stack_names_exists():
+    # The strings in the template must resolve in the package: a typo would only fail at the first invocation.
+    for handler in (FUNCTION_HANDLER, META_ALERT_HANDLER, *ACK_HANDLERS.values()):
+        module, _, name = handler.rpartition(".")
+        assert callable(getattr(importlib.import_module(module), name)), handler
+
+
+def test_webhook_path_is_the_handlers_route():
+    from findings_router import ack_handler
+
+    assert f"/{ACK_WEBHOOK_PATH}" == ack_handler.WEBHOOK_PATH
+
+
+def test_ack_function(synthesized: SynthesizedStack):
+    policy = synthesized.policy
+    names = resource_names(policy)
+    function_id = _ack_function(synthesized)
+    function = synthesized.properties(function_id)
+    table = next(iter(synthesized.resources("AWS::DynamoDB::Table")))
+    assert function["Runtime"] == "python3.12"
+    assert function["Architectures"] == ["arm64"]
+    assert function["Handler"] == ACK_HANDLERS[policy.acknowledgements.mode]
+    assert (function["MemorySize"], function["Timeout"]) == (ACK_MEMORY_MB, ACK_TIMEOUT_SECONDS)
+    # PagerDuty wants a 2xx within 5 s; the function must not outlive a delivery by much.
+    assert ACK_TIMEOUT_SECONDS <= 10
+    assert function["ReservedConcurrentExecutions"] == policy.acknowledgements.reserved_concurrency
+    assert function["Environment"]["Variables"] == ack_function_environment(policy, {"Ref": table})  # type: ignore[arg-type]
+    log_group = synthesized.named("AWS::Logs::LogGroup", "LogGroupName", names.ack_log_group)
+    assert function["LoggingConfig"] == {"LogGroup": {"Ref": log_group}}
+    assert synthesized.properties(log_group)["RetentionInDays"] == policy.function.log_retention_days
+
+
+# ------------------------------------------------------------------------------------------ function_url
+
+
+def test_function_url_is_unauthenticated_buffered_and_has_no_cors(synthesis: Synthesis):
+    for stack in _by_mode(synthesis, "function_url"):
+        function = _ack_function(stack)
+        (url_id,) = stack.resources("AWS::Lambda::Url")
+        url = stack.properties(url_id)
+        # NONE: PagerDuty cannot sign SigV4; the handler verifies X-PagerDuty-Signature before anything else.
+        assert url == {"AuthType": "NONE", "InvokeMode": "BUFFERED", "TargetFunctionArn": _arn(function)}
+        public = [
+            p["Properties"]
+            for p in stack.resources("AWS::Lambda::Permission").values()
+            if p["Properties"]["Principal"] == "*"
+        ]
+        # Both halves of a public Function URL's resource policy, each only through the URL, only this function.
+        assert sorted(public, key=lambda p: p["Action"]) == [
+            {
+                "Action": "lambda:InvokeFunction",
+                "FunctionName": _arn(function),
+                "InvokedViaFunctionUrl": True,
+                "Principal": "*",
+            },
+            {
+                "Action": "lambda:InvokeFunctionUrl",
+                "FunctionName": _arn(function),
+                "FunctionUrlAuthType": "NONE",
+                "Principal": "*",
+            },
+        ]
+        assert stack.template["Outputs"]["PagerDutyWebhookUrl"]["Value"] == {
+            "Fn::Join": ["", [{"Fn::GetAtt": [url_id, "FunctionUrl"]}, "webhooks/pagerduty"]]
+        }
+        # Synchronous invocations only: no asynchronous retries, no DLQ, no partner-bus rule.
+        assert "DeadLetterConfig" not in stack.properties(function)
+        assert not [
+            c
+            for c in stack.resources("AWS::Lambda::EventInvokeConfig").values()
+            if c["Properties"]["FunctionName"] == {"Ref": function}
+        ]
+        assert not [r for r in stack.resources("AWS::Events::Rule").values() if "EventBusName" in r["Properties"]]
+        assert resource_names(stack.policy).ack_dead_letter_queue not in json.dumps(stack.template)
+
+
+# ------------------------------------------------------------------------------------------ eventbridge
+
+
+def test_partner_bus_rule_targets_the_function_with_retries_and_a_dlq(synthesis: Synthesis):
+    for stack in _by_mode(synthesis, "eventbridge"):
+        policy = stack.policy
+        names = resource_names(policy)
+        function = _ack_function(stack)
+        rule_id = stack.named("AWS::Events::Rule", "Name", names.ack_rule)
+        rule = stack.properties(rule_id)
+        assert rule["EventBusName"] == policy.acknowledgements.partner_event_source
+        assert rule["EventPattern"] == ack_event_pattern()
+        assert rule["State"] == "ENABLED"
+        dlq = stack.named("AWS::SQS::Queue", "QueueName", names.ack_dead_letter_queue)
+        (target,) = rule["Targets"]
+        assert target["Arn"] == _arn(function)
+        assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 24 * 3600}
+        assert target["DeadLetterConfig"] == {"Arn": _arn(dlq)}
+        # Events accepted but failing in the function: Lambda retries twice, then the same DLQ.
+        assert stack.properties(function)["DeadLetterConfig"] == {"TargetArn": _arn(dlq)}
+        (invoke_config,) = [
+            c["Properties"]
+            for c in stack.resources("AWS::Lambda::EventInvokeConfig").values()
+            if c["Properties"]["FunctionName"] == {"Ref": function}
+        ]
+        assert invoke_config["MaximumRetryAttempts"] == 2
+        queue = stack.properties(dlq)
+        assert queue["SqsManagedSseEnabled"] is True
+        assert queue["MessageRetentionPeriod"] == DEAD_LETTER_RETENTION_DAYS * SECONDS_PER_DAY
+        (queue_policy,) = [
+            p["Properties"]["PolicyDocument"]["Statement"]
+            for p in stack.resources("AWS::SQS::QueuePolicy").values()
+            if p["Properties"]["Queues"] == [{"Ref": dlq}]
+        ]
+        assert any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in queue_policy
+        )
+        (events_send,) = [s for s in queue_policy if s.get("Principal") == {"Service": "events.amazonaws.com"}]
+        assert events_send["Condition"] == {"ArnEquals": {"aws:SourceArn": _arn(rule_id)}}
+        # Only EventBridge, only from this rule, may invoke; no Function URL.
+        (invoke,) = [
+            p["Properties"]
+            for p in stack.resources("AWS::Lambda::Permission").values()
+            if p["Properties"]["FunctionName"] == _arn(function)
+        ]
+        assert (invoke["Principal"], invoke["SourceArn"]) == ("events.amazonaws.com", _arn(rule_id))
+        assert not stack.resources("AWS::Lambda::Url")
+        assert stack.template["Outputs"]["PagerDutyEventsRuleName"]["Value"] == names.ack_rule
+
+
+def test_partner_pattern_matches_pagerduty_events_and_nothing_else():
+    pattern = ack_event_pattern()
+    validate(pattern)
+    event = load_fixture(EVENTBRIDGE_FIXTURE)
+    assert matches(pattern, event)
+    for source in ("aws.partner/pagerduty.com/acme-other", "aws.partner/pagerduty.com/12345/test-event-source"):
+        assert matches(pattern, {**event, "source": source})
+
+    def changed(**fields: Any) -> dict[str, Any]:
+        other = copy.deepcopy(event)
+        other.update(fields)
+        return other
+
+    rejected = [
+        changed(source="aws.partner/example.com/acme-sec-findings-router"),
+        changed(source="pagerduty.com"),
+        changed(source="aws.partner/pagerduty.co"),
+        changed(**{"detail-type": "PagerDuty Webhook V3"}),
+        changed(**{"detail-type": "pagerduty webhook"}),
+        # A Security Hub finding event (on the default bus, but a pattern must not rely on the bus alone).
+        load_fixture("asff_control_s3_failed.json"),
+    ]
+    for other in rejected:
+        assert not matches(pattern, other), (other["source"], other["detail-type"])
+
+
+def test_partner_pattern_fits_eventbridge_quota():
+    assert len(json.dumps(ack_event_pattern())) <= 2048
+
+
+# ------------------------------------------------------------------------------------------ IAM
+
+
+def _expected_ack_grants(stack: SynthesizedStack) -> dict[str, list[Any]]:
+    policy = stack.policy
+    settings = policy.acknowledgements
+    names = resource_names(policy)
+    table = next(iter(stack.resources("AWS::DynamoDB::Table")))
+    log_group = stack.named("AWS::Logs::LogGroup", "LogGroupName", names.ack_log_group)
+    expected: dict[str, list[Any]] = {
+        "logs:CreateLogStream": [_arn(log_group)],
+        "logs:PutLogEvents": [_arn(log_group)],
+        **{action: [_arn(table)] for action in ACK_STATE_TABLE_ACTIONS},
+    }
+    secrets = []
+    if settings.mode == "function_url":
+        secrets.append(secret_arn(stack, settings.signing_secret))
+    if settings.rest_api_token_secret:
+        secrets.append(secret_arn(stack, settings.rest_api_token_secret))
+    if secrets:
+        expected["secretsmanager:GetSecretValue"] = secrets
+    if policy.securityhub.writeback:
+        expected["securityhub:BatchUpdateFindings"] = hub_arns(stack)
+    if settings.mode == "eventbridge":
+        dlq = stack.named("AWS::SQS::Queue", "QueueName", names.ack_dead_letter_queue)
+        expected["sqs:SendMessage"] = [_arn(dlq)]
+    return expected
+
+
+def test_ack_role_is_least_privilege(synthesized: SynthesizedStack):
+    role = synthesized.properties(_ack_function(synthesized))["Role"]["Fn::GetAtt"][0]
+    assert granted(synthesized, role) == _expected_ack_grants(synthesized)
+    assert set(ACK_STATE_TABLE_ACTIONS) == {
+        "dynamodb:BatchGetItem",  # DynamoDedupStore.get_many
+        "dynamodb:PutItem",  # DynamoDedupStore.put (conditional) and Powertools' idempotency record
+        "dynamodb:GetItem",  # Powertools: the record of a repeated delivery
+        "dynamodb:UpdateItem",  # Powertools: the record's result once processed
+        "dynamodb:DeleteItem",  # Powertools: the record of a failed run, so the retry runs again
+    }
+
+
+def test_ack_role_with_rest_api_key_and_without_writeback(variant: SynthesizedStack):
+    role = variant.properties(_ack_function(variant))["Role"]["Fn::GetAtt"][0]
+    grants = granted(variant, role)
+    assert grants == _expected_ack_grants(variant)
+    assert len(grants["secretsmanager:GetSecretValue"]) == 2
+    assert "securityhub:BatchUpdateFindings" not in grants
+
+
+# ------------------------------------------------------------------------------------------ mode none
+
+
+def test_mode_none_builds_no_ack_receiver(no_acks: SynthesizedStack):
+    names = resource_names(no_acks.policy)
+    assert no_acks.policy.acknowledgements.mode == "none"
+    functions = sorted(f["Properties"]["FunctionName"] for f in no_acks.resources("AWS::Lambda::Function").values())
+    assert functions == sorted([names.function, names.meta_alert_function])
+    assert not no_acks.resources("AWS::Lambda::Url")
+    rules = no_acks.resources("AWS::Events::Rule").values()
+    assert [r["Properties"]["Name"] for r in rules] == [names.rule]
+    assert "ack-receiver" not in json.dumps(no_acks.template)
+    assert "AckReceiverFunctionName" not in no_acks.template["Outputs"]
