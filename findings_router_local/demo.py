@@ -276,7 +276,7 @@ class EnvironmentDemo:
 
         actions = [(pages[0], "acknowledge", "Ada Lovelace (L2 on call)"), (pages[1], "resolve", "Grace Hopper (L2)")]
         if mode == "function_url":
-            with FunctionUrlServer(ack_handler.function_url_handler, f"{self.names.function}-ack") as server:
+            with FunctionUrlServer(ack_handler.function_url_handler, self.names.ack_function) as server:
                 url = server.url + ack_handler.WEBHOOK_PATH
                 for incident, action, agent in actions:
                     body = receiver.operator_action(incident, action, agent)

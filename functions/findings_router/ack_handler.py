@@ -193,8 +193,25 @@ def pagerduty_webhook() -> Response:
         )
         return Response(401, "application/json", json.dumps({"error": "invalid signature"}))
     try:
-        event = parse_webhook(json.loads(body_bytes), headers.get(WEBHOOK_ID_HEADER))
-    except (json.JSONDecodeError, UnicodeDecodeError, WebhookError) as exc:
+        body = json.loads(body_bytes)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        metrics.add_metric(name="AcksMalformed", unit=MetricUnit.Count, value=1)
+        logger.warning("webhook rejected: malformed body", extra={"error": str(exc)})
+        return Response(400, "application/json", json.dumps({"error": f"body is not JSON: {exc}"}))
+    event_type = (
+        body.get("event", {}).get("event_type")
+        if isinstance(body, dict) and isinstance(body.get("event"), dict)
+        else None
+    )
+    if isinstance(event_type, str) and not event_type.startswith("incident."):
+        # Signed, but not about an incident (e.g. PagerDuty's "Send Test Event", pagey.ping): acknowledge it.
+        # A 4xx here would count towards PagerDuty disabling the subscription.
+        metrics.add_metric(name="AcksIgnored", unit=MetricUnit.Count, value=1)
+        logger.info("webhook ignored: not an incident event", extra={"event_type": event_type})
+        return Response(200, "application/json", json.dumps({"outcome": "ignored"}))
+    try:
+        event = parse_webhook(body, headers.get(WEBHOOK_ID_HEADER))
+    except WebhookError as exc:
         metrics.add_metric(name="AcksMalformed", unit=MetricUnit.Count, value=1)
         logger.warning("webhook rejected: malformed body", extra={"error": str(exc)})
         return Response(400, "application/json", json.dumps({"error": str(exc)}))

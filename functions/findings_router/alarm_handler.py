@@ -58,8 +58,10 @@ def meta_dedup_key(alarm_arn: str) -> str:
     return f"{KEY_PREFIX}meta-" + hashlib.sha256(alarm_arn.encode()).hexdigest()[:32]
 
 
-def meta_event(change: AlarmChange, environment: str, routing_key: str) -> dict[str, Any] | None:
-    """The Events v2 body for an alarm change; None for states that do not page or resolve."""
+def meta_event(change: AlarmChange, environment: str, routing_key: str, mode: str = "page") -> dict[str, Any] | None:
+    """The Events v2 body for an alarm change; None for states that do not page or resolve, or mode `off`."""
+    if mode == "off":
+        return None
     key = meta_dedup_key(change.arn)
     if change.state == "OK":
         return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": key}
@@ -73,8 +75,9 @@ def meta_event(change: AlarmChange, environment: str, routing_key: str) -> dict[
         "payload": {
             "summary": summary if len(summary) <= SUMMARY_MAX else summary[: SUMMARY_MAX - 1] + "…",
             "source": f"findings-router-{environment}",
-            # A router in trouble may be losing findings: that is as urgent as the worst finding.
-            "severity": "critical",
+            # A router in trouble may be losing findings: as urgent as the worst finding (unless the
+            # environment only wants a low-urgency notification, e.g. development).
+            "severity": "critical" if mode == "page" else "warning",
             "component": "findings-router",
             "group": change.account or environment,
             "class": "meta-alert",
@@ -94,10 +97,11 @@ def meta_event(change: AlarmChange, environment: str, routing_key: str) -> dict[
 
 _notifier: PagerDutyNotifier | None = None
 _environment = ""
+_mode = "page"
 
 
 def _get_notifier() -> PagerDutyNotifier:
-    global _notifier, _environment  # noqa: PLW0603  (one per execution environment)
+    global _notifier, _environment, _mode  # noqa: PLW0603  (one per execution environment)
     if _notifier is None:
         from aws_lambda_powertools.utilities import parameters
 
@@ -105,6 +109,7 @@ def _get_notifier() -> PagerDutyNotifier:
 
         policy = load_policy(os.environ["POLICY_FILE"])
         _environment = policy.environment
+        _mode = policy.monitoring.meta_alerts
         secret_name = policy.notifier.routing_key_secret
 
         def routing_key() -> str:
@@ -139,13 +144,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         except (ValueError, json.JSONDecodeError) as exc:
             logger.warning("sns message ignored", extra={"error": str(exc)})
             continue
-        body = meta_event(change, _environment, notifier.routing_key())
+        body = meta_event(change, _environment, notifier.routing_key(), _mode)
         if body is None:
             continue
         try:
             notifier.post(body)
         except DeliveryError as exc:
-            # Raising makes SNS retry the delivery (and, past its retries, the subscription's DLQ keeps it).
+            # Raising fails the invocation: Lambda retries it twice, then its on-failure destination (the
+            # meta-alerts DLQ) keeps the notification; its own alarm emails the alarm contacts.
             logger.error("meta-alert delivery failed", extra={"alarm": change.name, "error": str(exc)})
             raise
         sent += 1

@@ -200,6 +200,11 @@ class Monitoring(_Strict):
     """Alarms and dashboard."""
 
     alarm_emails: list[str] = Field(default=[], description="Subscribed to the alarm topic.")
+    meta_alerts: Literal["page", "notify", "off"] = Field(
+        default="page",
+        description="When findings-router's own alarms fire (dead letters, errors, throttles, queue age, storms): "
+        "page on-call (critical), notify (low urgency) or only email alarm_emails.",
+    )
     oldest_message_age_seconds: Annotated[
         int, Field(ge=60, description="Alarm when a finding waits longer than this in the queue.")
     ] = 900

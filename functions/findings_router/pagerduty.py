@@ -179,7 +179,7 @@ def build_storm_event(send: Send, finding: Finding, ctx: NotifyContext, routing_
             f"[{ctx.environment}] findings-router is in a finding storm: {storm.group} passed its threshold; "
             "findings are being grouped per storm incident"
         )
-        severity, klass = "critical", "meta-alert"
+        severity, klass = ("critical" if send.urgency == "high" else "warning"), "meta-alert"
     else:
         summary = (
             f"[{ctx.environment}] STORM: {storm.count}+ new {finding.severity.value} findings in {storm.window_minutes} min "

@@ -157,16 +157,17 @@ class FindingsRouter:
         info = StormInfo(skey, label, count, cfg.window_minutes, samples)
         state = dataclasses.replace(decision.new_state, incident_keys=(skey,))
         if kind == "open":
-            sends = (
-                dataclasses.replace(first, incident_key=skey, storm=info),
-                Send(
+            sends: tuple[Send, ...] = (dataclasses.replace(first, incident_key=skey, storm=info),)
+            meta_mode = self.policy.policy.monitoring.meta_alerts
+            if meta_mode != "off":
+                meta = Send(
                     "trigger",
                     meta_storm_key(self.policy.environment),
                     first.severity,
-                    "high",
+                    "high" if meta_mode == "page" else "low",
                     storm=dataclasses.replace(info, meta=True),
-                ),
-            )
+                )
+                sends = (*sends, meta)
             reason = f"{decision.reason}; storm: {count} new problems for {label} in {cfg.window_minutes} min, grouped from now on"
             return dataclasses.replace(decision, reason=reason, sends=sends, new_state=state)
         refresh = (

@@ -170,3 +170,19 @@ def test_a_replayed_body_with_a_fresh_webhook_id_header_is_still_one_delivery(lo
     assert post(receiver_url, body, webhook_id="01ORIGINAL").status_code == 200
     assert post(receiver_url, body, webhook_id="99REPLAYED").status_code == 200
     assert len(local.securityhub.notes_for(finding["Id"])) == 2  # page + one acknowledgement
+
+
+def test_signed_non_incident_events_such_as_the_test_ping_are_acknowledged(local, receiver_url):
+    ping = {
+        "event": {
+            "id": "01PING",
+            "event_type": "pagey.ping",
+            "resource_type": "pagey",
+            "occurred_at": "2026-11-21T12:00:00Z",
+            "data": {"message": "Hello from your friend Pagey!", "type": "ping"},
+        }
+    }
+    response = post(receiver_url, ping)
+    assert response.status_code == 200
+    assert response.json() == {"outcome": "ignored"}
+    assert post(receiver_url, ping, secret="wrong").status_code == 401  # still verified first

@@ -1,0 +1,118 @@
+"""The benchmark suite runs (at tiny sizes) and reports what docs/performance.md relies on.
+
+No timing assertions: only that every bench runs end to end and its result has the expected structure. The
+figures themselves come from `make bench`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import aws_requests, coldstart, cpu, memory, scaling, throughput
+from bench.__main__ import main, render_table
+from bench.common import BenchResult
+from bench.workload import finding_count, generate, steady_state, uniquify
+
+
+def check(result: BenchResult, name: str, *, ratio: bool = True) -> dict:
+    assert isinstance(result, BenchResult)
+    assert result.name == name
+    assert result.figure and result.target and result.title
+    assert result.passed in (True, False, None)
+    if ratio:
+        assert isinstance(result.ratio, float) and result.ratio > 0
+    assert result.seconds > 0
+    json.dumps(result.to_dict())  # what results.json will hold
+    return result.details
+
+
+def test_workload_copies_are_distinct_findings_and_repeats_are_the_same():
+    from findings_router.dedup import dedup_key
+    from findings_router.normalize import normalize_event
+
+    events = generate(30, seed="test")
+    keys = [dedup_key(f) for e in events for f in normalize_event(e).findings]
+    legacy = sum(1 for e in events if finding_count(e) == 2 and e["detail-type"].endswith("Imported"))
+    assert len(set(keys)) >= len(events) - legacy  # the legacy two-standard findings share a key on purpose
+    traffic = steady_state(events[:10], events[10:12], 50, seed="test")
+    assert traffic.findings == 50
+    assert traffic.findings - traffic.repeats == sum(finding_count(e) for e in events[10:12])
+    again = uniquify(events[0], "x")
+    assert again["detail"]["findings"][0] != events[0]["detail"]["findings"][0]
+
+
+def test_cpu_bench():
+    details = check(cpu.run(findings=40, repetitions=2, component_loops=1), "cpu_per_finding")
+    assert details["findings"] == 40
+    assert details["us_per_finding_ours"] > 0 and details["us_per_finding_json_loads"] > 0
+    assert {"normalize", "policy", "decide", "json_loads"} <= set(details["components_us_per_finding"])
+    assert details["profile_top_self_time"]
+
+
+def test_cold_start_bench():
+    result = coldstart.run(rounds=1, importtime_runs=1, secondary=False)
+    details = check(result, "cold_start")
+    assert {"boto3", "handler"} <= set(details["ms_above_pass"])
+    assert details["importtime_handler"]["handler_direct_imports_ms"]
+    assert details["importtime_boto3"]["self_time_by_package_ms"]
+
+
+def test_parse_importtime():
+    stderr = (
+        "import time: self [us] | cumulative | imported package\n"
+        "import time:       100 |        100 |   yaml.reader\n"
+        "import time:        50 |        150 | yaml\n"
+    )
+    assert coldstart.parse_importtime(stderr) == [(1, "yaml.reader", 100, 100), (0, "yaml", 50, 150)]
+
+
+@pytest.mark.integration
+def test_requests_bench():
+    details = check(aws_requests.run(repeats=9, new=1), "requests_per_finding", ratio=False)
+    assert details["findings"] == 10
+    assert details["dynamodb_calls_by_operation"]["BatchGetItem"] >= 1
+    assert details["keys_in_batch_reads"] >= 10
+    assert details["pagerduty_http_for_repeats"] == 0  # behaviour, not timing: a repeat never pages
+    assert details["writes_for_repeats"] == 0
+
+
+@pytest.mark.integration
+def test_throughput_bench():
+    details = check(throughput.run(findings=40, repetitions=1), "throughput")
+    assert details["findings"] == 40
+    assert details["invocations"] == 4
+    assert details["dynamodb_calls"]["BatchGetItem"] == 4
+    assert details["baseline_conditional_failures"] == 0
+    assert details["log_bytes_per_finding"] > 0
+
+
+@pytest.mark.integration
+def test_memory_bench():
+    mem, size = memory.run(runs=1, findings=5, include_dependencies=False, modes=("boto3", "invoke"))
+    details = check(mem, "memory")
+    assert details["peak_rss_mb"]["invoke"] > 0 and details["peak_rss_mb"]["boto3"] > 0
+    size_details = check(size, "package_size", ratio=False)
+    assert size_details.get("error") is None, size_details
+    assert size_details["zipped_mb"] > 0
+    assert "findings_router (our code)" in size_details["by_group_mb"]
+
+
+def test_scaling_bench():
+    details = check(scaling.run(stream_findings=40, repetitions=1, sizes=(1, 10)), "scaling")
+    assert set(details["pure_us_per_finding"]) == {"1", "10"}
+    assert set(details["handler_us_per_finding"]) == {"1", "10"}
+    assert details["handler_profile_share_batch_10"]
+
+
+def test_main_writes_results_and_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    fake = BenchResult(name="fake", title="t", figure="1.00x", target="<= 2x", passed=True, ratio=1.0, seconds=0.1)
+    monkeypatch.setattr("bench.__main__.BENCHES", {"fake": lambda quick: [fake]})
+    out = tmp_path / "results.json"
+    assert main(["--quick", "--output", str(out)]) == 0
+    document = json.loads(out.read_text())
+    assert document["quick"] is True
+    assert [r["name"] for r in document["results"]] == ["fake"]
+    assert "PASS" in render_table([fake])
