@@ -260,12 +260,12 @@ class Policy(_Strict):
     environment: Annotated[
         str, Field(pattern=r"^[a-z][a-z0-9-]{0,15}$", description="Must equal the file name (prod for prod.yaml).")
     ]
-    account: (
-        Annotated[str, Field(pattern=_ACCOUNT, description="Deploy only to this account (else the CLI's).")] | None
-    ) = None
-    region: (
-        Annotated[str, Field(pattern=_REGION, description="Deploy only to this region (else the CLI's).")] | None
-    ) = None
+    account: Annotated[str, Field(pattern=_ACCOUNT)] | None = Field(
+        default=None, description="Deploy only to this account (else the CLI's)."
+    )
+    region: Annotated[str, Field(pattern=_REGION)] | None = Field(
+        default=None, description="Deploy only to this region (else the CLI's)."
+    )
     description: str = Field(default="", description="Shown in the demo and the dashboard.")
     notifier: PagerDutyNotifierConfig
     rules: Annotated[list[Rule], Field(min_length=1, description="Ordered; the first match decides.")]
