@@ -14,21 +14,13 @@ DEFAULT_CONFIG_DIR = Path("config")
 def _cmd_replay(args: argparse.Namespace) -> int:
     from findings_router_local.replay import run_replay
 
-    try:
-        policy = load_policy(policy_path(args.config_dir, args.env))
-    except PolicyError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    policy = load_policy(policy_path(args.config_dir, args.env))
     progress = args.progress if args.progress is not None else sys.stderr.isatty()
     return run_replay(policy, [Path(p) for p in args.files], args.format, progress=progress)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    try:
-        policies = load_policy_dir(args.config_dir)
-    except PolicyError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    policies = load_policy_dir(args.config_dir)
     if not policies:
         print(f"{args.config_dir}: no *.yaml policy files", file=sys.stderr)
         return 2
@@ -42,11 +34,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from findings_router_local.demo import run_demo
 
-    try:
-        return run_demo(args.config_dir, args.events_url, flaky=args.flaky)
-    except PolicyError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    return run_demo(args.config_dir, args.events_url, flaky=args.flaky)
 
 
 def _cmd_redrive(args: argparse.Namespace) -> int:
@@ -54,11 +42,7 @@ def _cmd_redrive(args: argparse.Namespace) -> int:
 
     from findings_router_local.redrive import redrive
 
-    try:
-        policy = load_policy(policy_path(args.config_dir, args.env))
-    except PolicyError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    policy = load_policy(policy_path(args.config_dir, args.env))
     sqs = boto3.client("sqs", region_name=args.region or policy.region, endpoint_url=args.endpoint_url)
     redrive(sqs, policy, max_messages=args.max, dry_run=args.dry_run, out=sys.stdout)
     return 0
@@ -111,7 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except PolicyError as exc:  # every command reads policy files: one clear message, exit status 2
+        print(exc, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

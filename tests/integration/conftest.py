@@ -18,6 +18,7 @@ from findings_router import handler as router_handler
 from findings_router.securityhub import RecordingSecurityHub
 from findings_router_local.aws_local import local_aws_environment, moto_server, reset_moto
 from findings_router_local.pagerduty_receiver import PagerDutyReceiver
+from infra.definitions import state_table_definition
 from tests.builders import CONFIG_DIR
 
 ROUTING_KEY = "R0UT1NGKEY0000000000000000000001"
@@ -103,12 +104,7 @@ def local(moto_endpoint: str, tmp_path: Path, request: pytest.FixtureRequest) ->
         }
         with local_aws_environment(moto_endpoint, extra):
             ddb = boto3.client("dynamodb")
-            ddb.create_table(
-                TableName=TABLE,
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
+            ddb.create_table(**state_table_definition(TABLE))  # as the stack defines it
             secrets = boto3.client("secretsmanager")
             secrets.create_secret(
                 Name="findings-router/test/routing-key", SecretString=json.dumps({"routing_key": ROUTING_KEY})
