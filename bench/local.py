@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from bench.common import CONFIG_DIR, CountingSink
+from bench.common import CountingSink
 
 ROUTING_KEY = "R0UT1NGKEY0000000000000000000001"
 SECRET_NAME = "findings-router/bench/routing-key"
@@ -37,8 +37,10 @@ def create_table(ddb: Any, name: str) -> None:
 
 
 def write_policy(directory: Path, events_url: str, env: str = "prod") -> Path:
-    """The shipped policy for `env`, aimed at the local receiver and secret, with millisecond retry delays."""
-    data = yaml.safe_load((CONFIG_DIR / f"{env}.yaml").read_text(encoding="utf-8"))
+    """The bench policy for `env`, aimed at the local receiver and secret, with millisecond retry delays."""
+    from bench.workload import bench_policy_data
+
+    data = bench_policy_data(env)
     data["notifier"]["events_url"] = events_url
     data["notifier"]["routing_key_secret"] = SECRET_NAME
     data["notifier"]["retry"] = {"max_attempts": 4, "base_delay_seconds": 0.001, "max_delay_seconds": 0.01}
@@ -206,6 +208,7 @@ def local_router() -> Iterator[LocalRouter]:
         }
         with local_aws_environment(endpoint, extra):
             from aws_lambda_powertools.utilities import parameters
+
             from findings_router import handler
 
             ddb = boto3.client("dynamodb")

@@ -107,6 +107,36 @@ def test_scaling_bench():
     assert details["handler_profile_share_batch_10"]
 
 
+def test_cost_model_from_measured_inputs():
+    from bench import cost
+
+    results = [
+        {
+            "name": "throughput",
+            "details": {
+                "findings": 1000,
+                "dynamodb_calls": {"BatchGetItem": 100, "PutItem": 50, "UpdateItem": 40},
+                "batch_get_items_per_finding": 0.1,
+                "put_item_bytes_mean": 800,
+                "pagerduty_posts_per_finding": 0.04,
+                "securityhub_calls_per_finding": 0.04,
+                "log_bytes_per_finding": 800,
+            },
+        },
+        {
+            "name": "requests_per_finding",
+            "details": {"findings": 100, "aged_repeats": {"dynamodb_calls_by_operation": {"PutItem": 100}}},
+        },
+        {"name": "scaling", "details": {"handler_us_per_finding": {"10": 150.0}}},
+    ]
+    model = cost.model(results)
+    steady = model["usd_per_million_findings"]["findings_router_steady_state"]
+    aged = model["usd_per_million_findings"]["findings_router_resends_past_touch_interval"]
+    assert steady["total"] > 0 and aged["total"] > steady["total"]
+    assert model["usd_per_million_findings"]["api_destination_every_finding"]["total"] == 0.2
+    assert "total" in cost.render(model)
+
+
 def test_main_writes_results_and_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     fake = BenchResult(name="fake", title="t", figure="1.00x", target="<= 2x", passed=True, ratio=1.0, seconds=0.1)
     monkeypatch.setattr("bench.__main__.BENCHES", {"fake": lambda quick: [fake]})

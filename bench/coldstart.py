@@ -1,0 +1,248 @@
+"""Bench 2: cold start: importing the router handler in a fresh interpreter, against importing boto3 alone.
+
+Every sample is a new `python -c "..."` process (this venv's interpreter); its CPU time (user + system, from
+`os.wait4`) and its wall time, minus the medians of `python -c pass` measured in the same rounds. The headline
+is CPU time, which other processes' load on a shared machine does not inflate; wall time is reported beside it; the commands run interleaved, in a rotating order, for several
+rounds, and the medians are compared. `PYTHONDONTWRITEBYTECODE=1` is set machine-wide and the repository's
+`functions/` has no byte code, so the handler's own modules are imported from a byte-compiled copy in a temporary
+directory (as the deployed package ships them, see infra/function_package.py); the venv's packages are compiled.
+
+Also measured (no target): `get_runtime()` on top of the import (the rest of the first invocation's init: boto3,
+two clients, the policy file through pydantic), against `boto3.client("dynamodb")`; and the import from the
+uncompiled source tree. `python -X importtime` then says what costs what.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import CONFIG_DIR, FUNCTIONS_DIR, BenchResult, median
+
+TARGET = 1.5
+
+PRIMARY: dict[str, str] = {
+    "pass": "pass",
+    "boto3": "import boto3",
+    "handler": "import findings_router.handler",
+}
+# informational, sampled every third round
+SECONDARY: dict[str, str] = {
+    "boto3_client": "import boto3; boto3.client('dynamodb')",
+    "handler_init": "import findings_router.handler as h; h.get_runtime()",
+    "handler_init_no_writeback": "import findings_router.handler as h; h.get_runtime()",
+    "handler_source": "import findings_router.handler",
+}
+
+
+def compiled_copy(directory: Path) -> Path:
+    """functions/ copied and byte-compiled (unchecked-hash .pyc, like the deployed package)."""
+    target = directory / "functions"
+    shutil.copytree(FUNCTIONS_DIR, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", str(target)],
+        check=True,
+        capture_output=True,
+    )
+    return target
+
+
+def _env(pythonpath: Path, policy_file: Path = CONFIG_DIR / "prod.yaml") -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "PYTHONPATH": str(pythonpath),
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "eu-central-1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "POLICY_FILE": str(policy_file),
+            "STATE_TABLE_NAME": "findings-router-state-bench",
+        }
+    )
+    return env
+
+
+def _policy_without_writeback(directory: Path) -> Path | None:
+    """prod.yaml with the Security Hub write-back off (None if this policy has no such setting)."""
+    import yaml
+
+    data = yaml.safe_load((CONFIG_DIR / "prod.yaml").read_text(encoding="utf-8"))
+    if not isinstance(data.get("securityhub"), dict):
+        return None
+    data["securityhub"]["writeback"] = False
+    path = directory / "prod-no-writeback.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def _run(code: str, env: dict[str, str], *flags: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *flags, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tempfile.gettempdir(),
+    )
+
+
+def _sample(code: str, env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds = user + system) of one fresh interpreter running `code`."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=tempfile.gettempdir(),
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"python -c {code!r} exited with {proc.returncode}")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def parse_importtime(stderr: str) -> list[tuple[int, str, int, int]]:
+    """`-X importtime` lines → (depth, module, self µs, cumulative µs), in the order printed (post-order)."""
+    rows = []
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        self_us, cum_us, name = line[len("import time:") :].split("|", 2)
+        depth = (len(name) - len(name.lstrip(" "))) // 2
+        rows.append((depth, name.strip(), int(self_us), int(cum_us)))
+    return rows
+
+
+def importtime_report(code: str, env: dict[str, str], runs: int) -> dict[str, Any]:
+    """Median over `runs` of: total, direct imports of the handler, and self time per top-level package."""
+    totals: list[float] = []
+    direct: dict[str, list[int]] = {}
+    packages: dict[str, list[int]] = {}
+    for _ in range(runs):
+        rows = parse_importtime(_run(code, env, "-X", "importtime").stderr)
+        handler_row = next((i for i, r in enumerate(rows) if r[1] == "findings_router.handler"), None)
+        totals.append(sum(r[2] for r in rows))
+        if handler_row is not None:
+            depth = rows[handler_row][0]
+            # children of the handler: the lines just before it, one level deeper, back to its previous sibling
+            i = handler_row - 1
+            while i >= 0 and rows[i][0] > depth:
+                if rows[i][0] == depth + 1:
+                    direct.setdefault(rows[i][1], []).append(rows[i][3])
+                i -= 1
+        per_package: dict[str, int] = {}
+        for _, name, self_us, _ in rows:
+            top = name.split(".")[0]
+            per_package[top] = per_package.get(top, 0) + self_us
+        for top, us in per_package.items():
+            packages.setdefault(top, []).append(us)
+    ms = {k: median([float(x) for x in v]) / 1000 for k, v in direct.items()}
+    pk = {k: median([float(x) for x in v]) / 1000 for k, v in packages.items()}
+    return {
+        "total_ms": round(median(totals) / 1000, 1),
+        "handler_direct_imports_ms": {k: round(v, 1) for k, v in sorted(ms.items(), key=lambda kv: -kv[1])[:12]},
+        "self_time_by_package_ms": {k: round(v, 1) for k, v in sorted(pk.items(), key=lambda kv: -kv[1])[:15]},
+    }
+
+
+def run(rounds: int = 13, importtime_runs: int = 3, *, secondary: bool = True) -> BenchResult:
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="findings-router-coldstart-") as tmp:
+        compiled = compiled_copy(Path(tmp))
+        env = _env(compiled)
+        no_writeback = _policy_without_writeback(Path(tmp))
+        envs = {name: env for name in (*PRIMARY, *SECONDARY)}
+        envs["handler_source"] = _env(FUNCTIONS_DIR)
+        commands = {**PRIMARY, **(SECONDARY if secondary else {})}
+        if no_writeback is None or not secondary:
+            commands.pop("handler_init_no_writeback", None)
+        else:
+            envs["handler_init_no_writeback"] = _env(compiled, no_writeback)
+        # the handler must come from the compiled copy, not from the editable install's source tree
+        where = _run("import findings_router.handler as h; print(h.__file__)", env).stdout.strip()
+        if not where.startswith(str(compiled)):
+            raise RuntimeError(f"findings_router.handler imported from {where}, not from the compiled copy")
+        wall: dict[str, list[float]] = {name: [] for name in commands}
+        cpu: dict[str, list[float]] = {name: [] for name in commands}
+        for name, code in commands.items():  # warm the file system cache once
+            _sample(code, envs[name])
+        for r in range(rounds):
+            names = [n for n in commands if n in PRIMARY or r % 3 == 0]
+            shift = r % len(names)
+            for name in names[shift:] + names[:shift]:
+                w, c = _sample(commands[name], envs[name])
+                wall[name].append(w)
+                cpu[name].append(c)
+        report = importtime_report(PRIMARY["handler"], env, importtime_runs)
+        boto3_report = importtime_report(PRIMARY["boto3"], env, importtime_runs)
+        init_report = importtime_report(SECONDARY["handler_init"], env, importtime_runs) if secondary else None
+
+    def above_pass(samples: dict[str, list[float]]) -> dict[str, float]:
+        base = median(samples["pass"])
+        return {name: (median(v) - base) * 1000 for name, v in samples.items() if name != "pass"}
+
+    ms = above_pass(cpu)
+    wall_ms = above_pass(wall)
+    min_ratio = (min(cpu["handler"]) - min(cpu["pass"])) / (min(cpu["boto3"]) - min(cpu["pass"]))
+    importtime_ratio = report["total_ms"] / boto3_report["total_ms"]
+    ratio = ms["handler"] / ms["boto3"]
+    wall_ratio = wall_ms["handler"] / wall_ms["boto3"]
+    init_ratio = ms["handler_init"] / ms["boto3_client"] if secondary else None
+    writeback_client_ms = (
+        ms["handler_init"] - ms["handler_init_no_writeback"] if "handler_init_no_writeback" in ms else None
+    )
+    return BenchResult(
+        name="cold_start",
+        title="Cold start: import findings_router.handler vs import boto3 (fresh interpreter)",
+        figure=(
+            f"{ratio:.2f}x CPU ({ms['handler']:.0f} ms vs {ms['boto3']:.0f} ms above `python -c pass`); "
+            f"wall {wall_ratio:.2f}x"
+        ),
+        target=f"<= {TARGET:g}x",
+        passed=ratio <= TARGET,
+        ratio=ratio,
+        details={
+            "rounds": rounds,
+            "python": sys.version.split()[0],
+            "python_pass_cpu_ms": round(median(cpu["pass"]) * 1000, 1),
+            "python_pass_wall_ms": round(median(wall["pass"]) * 1000, 1),
+            "ms_above_pass": {k: round(v, 1) for k, v in ms.items()},
+            "wall_ms_above_pass": {k: round(v, 1) for k, v in wall_ms.items()},
+            "wall_ratio": round(wall_ratio, 3),
+            "ratio_of_minimum_cpu": round(min_ratio, 3),
+            "ratio_of_importtime_totals": round(importtime_ratio, 3),
+            "cpu_ms_samples": {
+                k: {
+                    "min": round(min(v) * 1000, 1),
+                    "median": round(median(v) * 1000, 1),
+                    "max": round(max(v) * 1000, 1),
+                }
+                for k, v in cpu.items()
+                if k in PRIMARY
+            },
+            "init_ratio_handler_get_runtime_vs_boto3_client": None if init_ratio is None else round(init_ratio, 2),
+            "securityhub_client_at_init_ms": None if writeback_client_ms is None else round(writeback_client_ms, 1),
+            "importtime_handler": report,
+            "importtime_boto3": boto3_report,
+            "importtime_handler_get_runtime": init_report,
+            "handler_imports_boto3": "boto3" in report["self_time_by_package_ms"],
+        },
+        notes=[
+            "ratio of CPU time (user + system of the child, os.wait4) above `python -c pass`; wall time is reported "
+            "too but on a shared machine it includes waiting for a CPU",
+            "handler = the module import only (what Lambda does at init); handler_init adds get_runtime() (boto3, the "
+            "DynamoDB and Security Hub clients, policy load) which runs in the first invocation",
+            "handler_source = from the uncompiled source tree: PYTHONDONTWRITEBYTECODE makes every run recompile",
+        ],
+        seconds=time.perf_counter() - started,
+    )
