@@ -117,12 +117,15 @@ def _router_logs_captured(captured: _CapturedLogs) -> Iterator[None]:
 
     stream_handler = handler.logger.registered_handler
     original = stream_handler.setStream(captured)  # type: ignore[attr-defined]
+    level = handler.logger.log_level
+    handler.logger.setLevel("DEBUG")  # the demo shows every decision, duplicates included
     try:
         # Powertools prints EMF metrics to stdout at the end of every invocation; keep them out of the demo.
         with contextlib.redirect_stdout(io.StringIO()):
             yield
     finally:
         stream_handler.setStream(original)  # type: ignore[attr-defined]
+        handler.logger.setLevel(level)
 
 
 def run_environment(

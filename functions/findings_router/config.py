@@ -133,12 +133,27 @@ class Dedup(_Strict):
         int, Field(ge=1, le=365, description="State items expire this long after their last write.")
     ] = 30
     touch_interval_hours: Annotated[
-        float, Field(ge=0.1, le=168, description="A repeat refreshes the item (TTL, last_seen) at most this often.")
-    ] = 12.0
+        float,
+        Field(
+            ge=0.1,
+            le=720,
+            description="A repeat refreshes the item (TTL, last_seen) at most this often. Security Hub re-sends "
+            "findings every 12-24 h, so a longer interval saves most repeat writes; at most half of ttl_days.",
+        ),
+    ] = 72.0
     fold_control_findings: bool = Field(
         default=True,
         description="One problem per (account, region, control id, resource) across standards and finding ids.",
     )
+
+    @model_validator(mode="after")
+    def _touch_before_expiry(self) -> Dedup:
+        if self.touch_interval_hours * 2 > self.ttl_days * 24:
+            raise ValueError(
+                f"touch_interval_hours ({self.touch_interval_hours:g}) must be at most half of ttl_days "
+                f"({self.ttl_days} days): an open episode must be refreshed before its item expires"
+            )
+        return self
 
 
 class Ingestion(_Strict):

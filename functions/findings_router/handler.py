@@ -104,8 +104,9 @@ def get_runtime() -> Runtime:
         if policy.securityhub.writeback:
             from findings_router.securityhub import BotoSecurityHub
 
+            # The client is created at the first write-back (pages are rare; most invocations never need it).
             writeback = BotoSecurityHub(
-                boto3.client("securityhub", config=Config(retries={"mode": "standard", "max_attempts": 6}))
+                lambda: boto3.client("securityhub", config=Config(retries={"mode": "standard", "max_attempts": 6}))
             )
         _runtime = Runtime(
             policy=policy,
@@ -135,6 +136,7 @@ class _Invocation:
     router: FindingsRouter
     now: dt.datetime
     parsed: dict[str, NormalizedEvent | Exception] = field(default_factory=dict)
+    outcomes: dict[str, int] = field(default_factory=dict)
 
 
 def _parse(body: str) -> NormalizedEvent:
@@ -148,7 +150,10 @@ def _parse(body: str) -> NormalizedEvent:
 def _log_routed(routed: Routed, message_id: str) -> None:
     f: Finding = routed.finding
     metrics.add_metric(name=METRIC_BY_OUTCOME[routed.decision.outcome], unit=MetricUnit.Count, value=1)
-    logger.info(
+    # Duplicates are most of the traffic and tell nobody anything: DEBUG (POWERTOOLS_LOG_LEVEL=DEBUG shows them);
+    # every other decision is one INFO line. The invocation's summary line counts them all.
+    log = logger.debug if routed.decision.outcome == "duplicate" else logger.info
+    log(
         "finding routed",
         extra={
             "finding_id": f.id,
@@ -192,7 +197,9 @@ def _record_handler(record: SQSRecord, inv: _Invocation) -> None:
     first_error: Exception | None = None
     for finding in parsed.findings:
         try:
-            _log_routed(inv.router.route(finding, inv.now), record.message_id)
+            routed = inv.router.route(finding, inv.now)
+            inv.outcomes[routed.decision.outcome] = inv.outcomes.get(routed.decision.outcome, 0) + 1
+            _log_routed(routed, record.message_id)
         except (DeliveryError, StateConflictError) as exc:
             permanent = getattr(exc, "permanent", False)
             _fail(
@@ -249,6 +256,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         record_handler=lambda record: _record_handler(record, inv),
         processor=processor,
         context=context,
+    )
+    logger.info(
+        "batch routed",
+        extra={"records": len(event.get("Records", [])), "findings": len(findings), **inv.outcomes},
     )
     if notifier.retries:
         # Retried deliveries that then succeeded (or failed back to SQS): a flaky on-call endpoint shows here.

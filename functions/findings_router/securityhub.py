@@ -70,9 +70,16 @@ class BotoSecurityHub:
         max_rounds: int = 3,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.client = client
+        """`client`: a boto3 `securityhub` client, or a callable that makes one when first needed."""
+        self._client = client
         self.max_rounds = max_rounds
         self._sleep = sleep
+
+    @property
+    def client(self) -> Any:
+        if callable(self._client) and not hasattr(self._client, "batch_update_findings"):
+            self._client = self._client()
+        return self._client
 
     def update(self, refs: Sequence[FindingRef], note: str, workflow: Workflow | None = None) -> WritebackResult:
         result = WritebackResult()

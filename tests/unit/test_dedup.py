@@ -44,7 +44,9 @@ def test_duplicates_refresh_the_item_once_per_touch_interval(prod_router):
     raw = asff()
     _route(router, raw)
     first = next(iter(store.items.values()))
-    _route(router, raw, NOW + dt.timedelta(hours=13))
+    _route(router, raw, NOW + dt.timedelta(hours=71))  # within the interval: no write
+    assert store.write_calls == 1
+    _route(router, raw, NOW + dt.timedelta(hours=73))
     touched = next(iter(store.items.values()))
     assert touched.expires_at > first.expires_at
     assert touched.seen_count == 2
