@@ -16,7 +16,6 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from findings_router.config import Policy
@@ -24,8 +23,6 @@ from infra.definitions import (
     ACK_MEMORY_MB,
     ACK_TIMEOUT_SECONDS,
     ACK_WEBHOOK_PATH,
-    ASYNC_RETRY_ATTEMPTS,
-    DEAD_LETTER_RETENTION_DAYS,
     EVENT_TARGET_MAX_EVENT_AGE_HOURS,
     EVENT_TARGET_RETRY_ATTEMPTS,
     PAGERDUTY_EVENTBRIDGE_DETAIL_TYPE,
@@ -35,7 +32,7 @@ from infra.definitions import (
     ack_function_environment,
     ack_handler,
 )
-from infra.router_function import acknowledge_pinned_runtime, function_log_group, grant_securityhub_writeback
+from infra.lambda_function import PythonFunction, grant_securityhub_writeback
 from infra.secrets import ReferencedSecret
 
 # The dedup store (store.py) reads in batches and writes conditionally: BatchGetItem, PutItem. Powertools'
@@ -50,7 +47,7 @@ ACK_STATE_TABLE_ACTIONS = (
 )
 
 
-class AckReceiver(Construct):
+class AckReceiver(PythonFunction):
     def __init__(
         self,
         scope: Construct,
@@ -61,55 +58,31 @@ class AckReceiver(Construct):
         table: dynamodb.ITable,
         code: lambda_.Code,
     ) -> None:
-        super().__init__(scope, construct_id)
         settings = policy.acknowledgements
         handler = ack_handler(policy)
         if handler is None:
             raise ValueError("acknowledgements.mode is none: there is no ack receiver to build")
-        self.mode = settings.mode
-        eventbridge = settings.mode == "eventbridge"
-
-        self.log_group = function_log_group(self, "LogGroup", name=names.ack_log_group, policy=policy)
-        self.role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"findings-router {policy.environment}: PagerDuty acknowledgements to state and Security Hub",
-        )
-        # Only EventBridge invokes asynchronously: events it could not deliver (EventBridge's retries) and events
-        # whose processing failed after Lambda's retries both end here, where an alarm watches them.
-        self.dead_letter_queue: sqs.Queue | None = None
-        if eventbridge:
-            self.dead_letter_queue = sqs.Queue(
-                self,
-                "DeadLetterQueue",
-                queue_name=names.ack_dead_letter_queue,
-                encryption=sqs.QueueEncryption.SQS_MANAGED,
-                enforce_ssl=True,
-                retention_period=Duration.days(DEAD_LETTER_RETENTION_DAYS),
-            )
-        self.function = lambda_.Function(
-            self,
-            "Function",
-            function_name=names.ack_function,
-            description=f"PagerDuty incident events to findings-router state and Security Hub ({policy.environment})",
-            runtime=lambda_.Runtime.PYTHON_3_12,
-            architecture=lambda_.Architecture.ARM_64,
-            handler=handler,
+        super().__init__(
+            scope,
+            construct_id,
+            policy=policy,
             code=code,
-            memory_size=ACK_MEMORY_MB,
-            timeout=Duration.seconds(ACK_TIMEOUT_SECONDS),
-            # Caps what a flood of (even unsigned) requests can cost; PagerDuty retries throttled deliveries.
-            reserved_concurrent_executions=settings.reserved_concurrency,
+            function_name=names.ack_function,
+            log_group_name=names.ack_log_group,
+            description=f"PagerDuty incident events to findings-router state and Security Hub ({policy.environment})",
+            role_description=f"findings-router {policy.environment}: PagerDuty acknowledgements to state and Security Hub",
+            handler=handler,
+            memory_mb=ACK_MEMORY_MB,
+            timeout_seconds=ACK_TIMEOUT_SECONDS,
             environment=ack_function_environment(policy, table.table_name),
-            role=self.role,
-            log_group=self.log_group,
-            dead_letter_queue=self.dead_letter_queue,
-            retry_attempts=ASYNC_RETRY_ATTEMPTS if eventbridge else None,
+            # Caps what a flood of (even unsigned) requests can cost; PagerDuty retries throttled deliveries.
+            reserved_concurrency=settings.reserved_concurrency,
+            # Only EventBridge invokes asynchronously: events it could not deliver (EventBridge's retries) and events
+            # whose processing failed after Lambda's retries both end in the dead-letter queue, where an alarm
+            # watches them.
+            dead_letter_queue_name=names.ack_dead_letter_queue if settings.mode == "eventbridge" else None,
         )
-        acknowledge_pinned_runtime(self.function)
-
-        self.log_group.grant_write(self.role)
+        self.mode = settings.mode
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="DedupStateAndIdempotency",

@@ -37,6 +37,30 @@ ALARM_PERIOD = Duration.minutes(5)
 ACK_METRICS = ("AcksRejected", "AcksMalformed")
 
 
+def _powertools_metrics(policy: Policy, names: tuple[str, ...], period: Duration) -> list[cloudwatch.IMetric]:
+    """Custom metrics the functions emit with Powertools: service from POWERTOOLS_SERVICE_NAME, environment from the
+    policy."""
+    return [
+        cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name=name,
+            dimensions_map={"service": POWERTOOLS_SERVICE_NAME, "environment": policy.environment},
+            statistic="Sum",
+            period=period,
+        )
+        for name in names
+    ]
+
+
+def _invocation_metrics(function: lambda_.IFunction, period: Duration) -> list[cloudwatch.IMetric]:
+    """Invocations, errors and throttles per `period`."""
+    return [
+        function.metric_invocations(period=period, statistic="Sum"),
+        function.metric_errors(period=period, statistic="Sum"),
+        function.metric_throttles(period=period, statistic="Sum"),
+    ]
+
+
 class Monitoring(Construct):
     def __init__(
         self,
@@ -91,41 +115,27 @@ class Monitoring(Construct):
         self._ack: AckReceiver | None = None
         self._meta: MetaAlerts | None = None
 
-        alarm = self.add_alarm
-        self.dead_letters_alarm = alarm(
+        self.dead_letters_alarm = self._dead_letters_alarm(
             "DeadLettersAlarm",
             "dead-letters",
             "Messages in the dead-letter queue: findings that could not be routed (see the router's logs for "
             "'dead-lettered'); redrive them once the cause is fixed.",
-            metric=dead_letter_queue.metric_approximate_number_of_messages_visible(
-                period=ALARM_PERIOD, statistic="Maximum"
-            ),
-            threshold=0,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            # SQS stops reporting metrics for a queue nobody touches; keep the last state instead of going OK
-            # while dead letters are still waiting.
-            treat_missing_data=cloudwatch.TreatMissingData.IGNORE,
+            dead_letter_queue,
         )
-        self.errors_alarm = alarm(
+        self.errors_alarm = self._errors_alarm(
             "FunctionErrorsAlarm",
             "function-errors",
             "The router function failed (crash, timeout, or bad configuration); its batch will be retried.",
-            metric=function.metric_errors(period=ALARM_PERIOD, statistic="Sum"),
-            threshold=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            function,
         )
-        self.throttles_alarm = alarm(
+        self.throttles_alarm = self._count_alarm(
             "FunctionThrottlesAlarm",
             "function-throttles",
             "The router function was throttled: findings wait, and throttled messages use up receive attempts.",
-            metric=function.metric_throttles(period=ALARM_PERIOD, statistic="Sum"),
-            threshold=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            function.metric_throttles(period=ALARM_PERIOD, statistic="Sum"),
         )
         max_age = policy.monitoring.oldest_message_age_seconds
-        self.oldest_message_alarm = alarm(
+        self.oldest_message_alarm = self.add_alarm(
             "OldestMessageAgeAlarm",
             "oldest-message-age",
             f"A finding has waited more than {max_age} s in the queue: the router is not keeping up or not running.",
@@ -203,22 +213,40 @@ class Monitoring(Construct):
         self.alarms.append(created)
         return created
 
-    def _errors_alarm(
-        self, construct_id: str, suffix: str, description: str, function: lambda_.IFunction, topic: sns.ITopic
+    def _count_alarm(
+        self,
+        construct_id: str,
+        suffix: str,
+        description: str,
+        metric: cloudwatch.IMetric,
+        topic: sns.ITopic | None = None,
     ) -> cloudwatch.Alarm:
+        """Fires when `metric`, a count summed over ALARM_PERIOD, reaches one; no data means nothing happened."""
         return self.add_alarm(
             construct_id,
             suffix,
             description,
-            metric=function.metric_errors(period=ALARM_PERIOD, statistic="Sum"),
+            metric=metric,
             threshold=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             topic=topic,
         )
 
+    def _errors_alarm(
+        self,
+        construct_id: str,
+        suffix: str,
+        description: str,
+        function: lambda_.IFunction,
+        topic: sns.ITopic | None = None,
+    ) -> cloudwatch.Alarm:
+        return self._count_alarm(
+            construct_id, suffix, description, function.metric_errors(period=ALARM_PERIOD, statistic="Sum"), topic
+        )
+
     def _dead_letters_alarm(
-        self, construct_id: str, suffix: str, description: str, queue: sqs.IQueue, topic: sns.ITopic
+        self, construct_id: str, suffix: str, description: str, queue: sqs.IQueue, topic: sns.ITopic | None = None
     ) -> cloudwatch.Alarm:
         return self.add_alarm(
             construct_id,
@@ -227,6 +255,8 @@ class Monitoring(Construct):
             metric=queue.metric_approximate_number_of_messages_visible(period=ALARM_PERIOD, statistic="Maximum"),
             threshold=0,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            # SQS stops reporting metrics for a queue nobody touches; keep the last state instead of going OK
+            # while dead letters are still waiting.
             treat_missing_data=cloudwatch.TreatMissingData.IGNORE,
             topic=topic,
         )
@@ -241,7 +271,6 @@ class Monitoring(Construct):
             "(and disables a subscription after repeated failures); EventBridge events are retried, then "
             "dead-lettered.",
             ack.function,
-            self.topic,
         )
         self.ack_dead_letters_alarm: cloudwatch.Alarm | None = None
         if ack.dead_letter_queue is not None:
@@ -251,7 +280,6 @@ class Monitoring(Construct):
                 "PagerDuty events from the partner event bus could not be processed: acknowledgements that did not "
                 "reach the state or Security Hub. Re-invoke the ack receiver with each message body once fixed.",
                 ack.dead_letter_queue,
-                self.topic,
             )
         self._ack = ack
 
@@ -281,23 +309,14 @@ class Monitoring(Construct):
         policy, names = self._policy, self._names
         queue, dead_letter_queue, function = self._queue, self._dead_letter_queue, self._function
         minute = Duration.minutes(1)
-        routing = [
-            cloudwatch.Metric(
-                namespace=METRICS_NAMESPACE,
-                metric_name=name,
-                # The handler's Powertools metrics: service from POWERTOOLS_SERVICE_NAME, environment from the policy.
-                dimensions_map={"service": POWERTOOLS_SERVICE_NAME, "environment": policy.environment},
-                statistic="Sum",
-                period=minute,
-            )
-            for name in ROUTING_METRICS
-        ]
         dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=names.dashboard)
         dashboard.add_widgets(
             cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms), width=24, height=3),
         )
         dashboard.add_widgets(
-            cloudwatch.GraphWidget(title="Routing decisions", left=routing, width=12),
+            cloudwatch.GraphWidget(
+                title="Routing decisions", left=_powertools_metrics(policy, ROUTING_METRICS, minute), width=12
+            ),
             cloudwatch.GraphWidget(
                 title="Queue",
                 left=[
@@ -312,15 +331,7 @@ class Monitoring(Construct):
             ),
         )
         dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Router function",
-                left=[
-                    function.metric_invocations(period=minute, statistic="Sum"),
-                    function.metric_errors(period=minute, statistic="Sum"),
-                    function.metric_throttles(period=minute, statistic="Sum"),
-                ],
-                width=12,
-            ),
+            cloudwatch.GraphWidget(title="Router function", left=_invocation_metrics(function, minute), width=12),
             cloudwatch.GraphWidget(
                 title="Router duration (ms)",
                 left=[
@@ -333,25 +344,11 @@ class Monitoring(Construct):
         ack, meta = self._ack, self._meta
         widgets: list[cloudwatch.IWidget] = []
         if ack is not None:
-            acks = [
-                cloudwatch.Metric(
-                    namespace=METRICS_NAMESPACE,
-                    metric_name=name,
-                    dimensions_map={"service": POWERTOOLS_SERVICE_NAME, "environment": policy.environment},
-                    statistic="Sum",
-                    period=minute,
-                )
-                for name in ACK_METRICS
-            ]
             widgets.append(
                 cloudwatch.GraphWidget(
                     title=f"Ack receiver ({ack.mode})",
-                    left=[
-                        ack.function.metric_invocations(period=minute, statistic="Sum"),
-                        ack.function.metric_errors(period=minute, statistic="Sum"),
-                        ack.function.metric_throttles(period=minute, statistic="Sum"),
-                    ],
-                    right=acks,
+                    left=_invocation_metrics(ack.function, minute),
+                    right=_powertools_metrics(policy, ACK_METRICS, minute),
                     width=12,
                 )
             )

@@ -1,201 +1,23 @@
-"""The router Lambda: Python 3.12 on arm64, its log group, and a role that can touch only what it needs.
-
-Also the pieces every findings-router function shares (the ack receiver and the meta-alert function use them too):
-the code asset, the explicit log group, the pinned-runtime acknowledgement, the Security Hub write-back grant.
-"""
+"""The router Lambda: Python 3.12 on arm64, its log group, and a role that can touch only what it needs."""
 
 from __future__ import annotations
 
-import json
-import sys
-from pathlib import Path
-from typing import Any
-
-import jsii
-from aws_cdk import (
-    Acknowledgment,
-    AssetHashType,
-    BundlingOptions,
-    Duration,
-    ILocalBundling,
-    RemovalPolicy,
-    Stack,
-    Validations,
-)
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from findings_router.config import Policy
-from infra.definitions import (
-    FUNCTION_HANDLER,
-    ResourceNames,
-    function_environment,
-    packaged_policy_path,
-)
-from infra.function_package import CONFIG_DIR, FUNCTIONS_DIR, FunctionPackage, find_target_python
+from infra.definitions import FUNCTION_HANDLER, ResourceNames, function_environment
+from infra.lambda_function import PythonFunction, grant_securityhub_writeback
 from infra.secrets import RoutingKeySecret
 
 # store.py reads in batches (BatchGetItem) and writes conditionally (PutItem); GetItem/UpdateItem cover single-item
 # reads and in-place updates of a dedup record. No Scan, Query or DeleteItem: nothing here needs them.
 STATE_TABLE_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
 
-# BatchUpdateFindings (ASFF) and BatchUpdateFindingsV2 (OCSF) are one IAM action. The Service Authorization Reference
-# lists two resource types for it: `hub` (arn:…:hub/default) and `hubv2` (arn:…:hubv2/<HubV2Id>, one per account and
-# region, its id generated when the new Security Hub is enabled and not known at synth).
-SECURITYHUB_WRITEBACK_ACTION = "securityhub:BatchUpdateFindings"
-HUB_V2_RESOURCE_NAME = "*"
 
-_RETENTION: dict[int, logs.RetentionDays] = {
-    1: logs.RetentionDays.ONE_DAY,
-    3: logs.RetentionDays.THREE_DAYS,
-    5: logs.RetentionDays.FIVE_DAYS,
-    7: logs.RetentionDays.ONE_WEEK,
-    14: logs.RetentionDays.TWO_WEEKS,
-    30: logs.RetentionDays.ONE_MONTH,
-    60: logs.RetentionDays.TWO_MONTHS,
-    90: logs.RetentionDays.THREE_MONTHS,
-    120: logs.RetentionDays.FOUR_MONTHS,
-    150: logs.RetentionDays.FIVE_MONTHS,
-    180: logs.RetentionDays.SIX_MONTHS,
-    365: logs.RetentionDays.ONE_YEAR,
-    400: logs.RetentionDays.THIRTEEN_MONTHS,
-    545: logs.RetentionDays.EIGHTEEN_MONTHS,
-    731: logs.RetentionDays.TWO_YEARS,
-    1096: logs.RetentionDays.THREE_YEARS,
-    1827: logs.RetentionDays.FIVE_YEARS,
-    2192: logs.RetentionDays.SIX_YEARS,
-    2557: logs.RetentionDays.SEVEN_YEARS,
-    2922: logs.RetentionDays.EIGHT_YEARS,
-    3288: logs.RetentionDays.NINE_YEARS,
-    3653: logs.RetentionDays.TEN_YEARS,
-}
-
-
-@jsii.implements(ILocalBundling)
-class _LocalPackageBuilder:
-    """CDK local bundling: builds the package in this process instead of a Docker container."""
-
-    def __init__(self, package: FunctionPackage) -> None:
-        self._package = package
-
-    # jsii hands the bundling options over positionally or by keyword depending on the caller; neither is needed.
-    def try_bundle(self, output_dir: str, *_options: Any, **_keyword_options: Any) -> bool:
-        target_python = None
-        if self._package.include_dependencies:
-            target_python = find_target_python()
-            if target_python is None:
-                print(
-                    "findings-router: no CPython 3.12 found (python3.12, pyenv or FINDINGS_ROUTER_PY312): the "
-                    "function package ships sources only, so every cold start compiles them",
-                    file=sys.stderr,
-                )
-        self._package.build(Path(output_dir), target_python=target_python)
-        return True
-
-
-def function_log_group(scope: Construct, construct_id: str, *, name: str, policy: Policy) -> logs.LogGroup:
-    """A function's log group, created by the stack rather than by Lambda on first write: retention and removal
-    are ours (function.log_retention_days; retained in production)."""
-    return logs.LogGroup(
-        scope,
-        construct_id,
-        log_group_name=name,
-        retention=_RETENTION[policy.function.log_retention_days],
-        removal_policy=RemovalPolicy.RETAIN if policy.production else RemovalPolicy.DESTROY,
-    )
-
-
-def acknowledge_pinned_runtime(function: lambda_.Function) -> None:
-    """cdk-nag L1 (not the newest Python runtime), on the CfnFunction only: no other resource inherits it."""
-    cfn_function = function.node.default_child
-    assert cfn_function is not None
-    Validations.of(cfn_function).acknowledge(
-        Acknowledgment(
-            id="AwsSolutions-L1",
-            reason=(
-                "python3.12 on purpose: the package is built from requirements-lambda.lock, resolved for CPython "
-                "3.12 on aarch64 (pydantic-core and PyYAML ship compiled wheels per Python version); a newer "
-                "runtime means re-resolving the lock and a deliberate redeploy, not a silent default change."
-            ),
-        )
-    )
-
-
-def _nag_flatten(value: Any) -> str:
-    """A resolved CloudFormation value as cdk-nag writes it in a finding id (its `flattenCfnReference`)."""
-    if isinstance(value, str):
-        return value.replace("${", "<").replace("}", ">")
-    if isinstance(value, dict) and "Fn::Join" in value:
-        delimiter, items = value["Fn::Join"]
-        return str(delimiter).join(_nag_flatten(item) for item in items)
-    if isinstance(value, dict) and "Ref" in value:
-        return f"<{_nag_flatten(value['Ref'])}>"
-    if isinstance(value, dict) and "Fn::GetAtt" in value:
-        resource, attribute = value["Fn::GetAtt"]
-        return f"<{_nag_flatten(resource)}.{_nag_flatten(attribute)}>"
-    return json.dumps(value, separators=(",", ":"))
-
-
-def grant_securityhub_writeback(role: iam.Role) -> iam.PolicyStatement:
-    """BatchUpdateFindings (V1 and V2) on this account's and region's hubs only; findings of member accounts are
-    updated through the administrator's hub, so no other account is named."""
-    stack = Stack.of(role)
-    hub_v2 = stack.format_arn(service="securityhub", resource="hubv2", resource_name=HUB_V2_RESOURCE_NAME)
-    statement = iam.PolicyStatement(
-        sid="UpdateFindingWorkflow",
-        actions=[SECURITYHUB_WRITEBACK_ACTION],
-        resources=[stack.format_arn(service="securityhub", resource="hub", resource_name="default"), hub_v2],
-    )
-    role.add_to_policy(statement)
-    default_policy = role.node.find_child("DefaultPolicy").node.default_child
-    assert default_policy is not None
-    Validations.of(default_policy).acknowledge(
-        Acknowledgment(
-            id=f"AwsSolutions-IAM5[Resource::{_nag_flatten(stack.resolve(hub_v2))}]",
-            reason=(
-                "BatchUpdateFindingsV2 (OCSF findings) is authorized on the account's hubv2 resource, whose ARN "
-                "ends in an id generated when the new Security Hub is enabled. There is one hubv2 per account and "
-                "region, and this ARN is pinned to the stack's own account and region, so the wildcard matches "
-                "exactly that one hub; the action is the single BatchUpdateFindings."
-            ),
-        )
-    )
-    return statement
-
-
-def function_code(policy: Policy, *, include_dependencies: bool, config_dir: Path = CONFIG_DIR) -> lambda_.Code:
-    """The function's code asset for one environment.
-
-    `include_dependencies=False` leaves out the third-party packages (no pip, no network): the stack then
-    synthesizes in milliseconds for tests, but such a package cannot run on Lambda.
-    """
-    package = FunctionPackage(
-        policy_file=config_dir / f"{policy.environment}.yaml",
-        packaged_policy_path=packaged_policy_path(policy),
-        include_dependencies=include_dependencies,
-    )
-    return lambda_.Code.from_asset(
-        str(FUNCTIONS_DIR),
-        # The package also holds the policy file and the dependencies, which live outside functions/: hash what
-        # was built, not the source directory, so a policy change always ships.
-        asset_hash_type=AssetHashType.OUTPUT,
-        bundling=BundlingOptions(
-            # Never pulled: local bundling always succeeds. This is the image Docker bundling would use.
-            image=lambda_.Runtime.PYTHON_3_12.bundling_image,
-            local=_LocalPackageBuilder(package),
-            # Only to tell the environments' bundling runs apart (CDK derives its temporary directory from these).
-            environment={
-                "FINDINGS_ROUTER_ENVIRONMENT": policy.environment,
-                "FINDINGS_ROUTER_DEPENDENCIES": "included" if include_dependencies else "left-out",
-            },
-        ),
-    )
-
-
-class RouterFunction(Construct):
+class RouterFunction(PythonFunction):
     def __init__(
         self,
         scope: Construct,
@@ -207,37 +29,23 @@ class RouterFunction(Construct):
         routing_key: RoutingKeySecret,
         code: lambda_.Code,
     ) -> None:
-        super().__init__(scope, construct_id)
         settings = policy.function
-
-        self.log_group = function_log_group(self, "LogGroup", name=names.log_group, policy=policy)
-        # Our own role instead of AWSLambdaBasicExecutionRole, whose log permissions cover every log group.
-        self.role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"findings-router {policy.environment}: route Security Hub findings",
-        )
-        self.function = lambda_.Function(
-            self,
-            "Function",
-            function_name=names.function,
-            description=f"Routes Security Hub findings to on-call ({policy.environment})",
-            runtime=lambda_.Runtime.PYTHON_3_12,
-            architecture=lambda_.Architecture.ARM_64,
-            handler=FUNCTION_HANDLER,
+        super().__init__(
+            scope,
+            construct_id,
+            policy=policy,
             code=code,
-            memory_size=settings.memory_mb,
-            timeout=Duration.seconds(settings.timeout_seconds),
-            # Caps concurrent invocations, and with them the rate of calls to PagerDuty.
-            reserved_concurrent_executions=settings.reserved_concurrency,
+            function_name=names.function,
+            log_group_name=names.log_group,
+            description=f"Routes Security Hub findings to on-call ({policy.environment})",
+            role_description=f"findings-router {policy.environment}: route Security Hub findings",
+            handler=FUNCTION_HANDLER,
+            memory_mb=settings.memory_mb,
+            timeout_seconds=settings.timeout_seconds,
             environment=function_environment(policy, table.table_name),
-            role=self.role,
-            log_group=self.log_group,
+            # Caps concurrent invocations, and with them the rate of calls to PagerDuty.
+            reserved_concurrency=settings.reserved_concurrency,
         )
-        acknowledge_pinned_runtime(self.function)
-
-        self.log_group.grant_write(self.role)
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="DedupStateReadWrite",

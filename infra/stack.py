@@ -13,9 +13,10 @@ from infra.ack_receiver import AckReceiver
 from infra.definitions import APP_NAME, deployment_problems, resource_names
 from infra.function_package import CONFIG_DIR
 from infra.ingestion import Ingestion
+from infra.lambda_function import function_code
 from infra.meta_alerts import MetaAlerts
 from infra.monitoring import Monitoring
-from infra.router_function import RouterFunction, function_code
+from infra.router_function import RouterFunction
 from infra.secrets import RoutingKeySecret
 from infra.state_table import StateTable
 
