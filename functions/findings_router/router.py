@@ -118,6 +118,9 @@ class FindingsRouter:
                 return Routed(finding, policy, decision, deliveries)
             if self.store.put(decision.new_state, decision.expected_version):
                 self._cache[key] = decision.new_state
+                if storm is not None and storm[0] == "open" and decision.sends and self.storms is not None:
+                    # Delivered and recorded: from now on the group's new problems fold into this incident.
+                    self.storms.mark_opened(decision.sends[0].incident_key)
                 if decision.outcome in ("page", "notify") and self.writeback is not None:
                     self._write_back(finding, decision)
                 return Routed(finding, policy, decision, deliveries)
@@ -134,10 +137,10 @@ class FindingsRouter:
         cfg = self.policy.policy.storm
         skey, _ = self._storm_group(finding, now)
         expires = window_start(now, cfg.window_minutes) + cfg.window_minutes * 60 + 86_400
-        count, samples = self.storms.increment(
+        count, samples, opened = self.storms.increment(
             skey, self.key_for(finding), finding.primary_resource_id, cfg.threshold, cfg.sample_size, expires
         )
-        return verdict(count, cfg.threshold), count, samples
+        return verdict(count, cfg.threshold, opened), count, samples
 
     def _apply_storm(
         self,

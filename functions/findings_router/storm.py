@@ -57,10 +57,13 @@ def meta_storm_key(environment: str) -> str:
     return META_STORM_PREFIX + hashlib.sha256(environment.encode()).hexdigest()[:16]
 
 
-def verdict(count: int, threshold: int) -> Verdict:
+def verdict(count: int, threshold: int, opened: bool = False) -> Verdict:
+    """`opened`: a storm incident for the group was delivered. Until then every new problem past the threshold
+    (re)opens it, so a delivery that failed (PagerDuty down mid-storm) is retried, not lost; PagerDuty's dedup_key
+    folds the repeats into one incident."""
     if count <= threshold:
         return "normal"
-    return "open" if count == threshold + 1 else "grouped"
+    return "grouped" if opened else "open"
 
 
 def is_report_point(count: int, threshold: int) -> bool:
@@ -72,10 +75,15 @@ def is_report_point(count: int, threshold: int) -> bool:
 
 
 class StormCounter(Protocol):
+    def mark_opened(self, key: str) -> None:
+        """The storm incident for `key` was delivered: later problems of the group are folded into it."""
+        ...
+
     def increment(
         self, key: str, member: str, sample: str, threshold: int, sample_size: int, expires_at: int
-    ) -> tuple[int, tuple[str, ...]]:
-        """Count new problem `member` (a dedup key) for storm `key`; return the count and the resources sampled.
+    ) -> tuple[int, tuple[str, ...], bool]:
+        """Count new problem `member` (a dedup key) for storm `key`; return the count, the resources sampled and
+        whether the storm incident was already delivered.
 
         Counting is idempotent per member up to `threshold + 1` (a retried message does not count twice, so a
         PagerDuty outage cannot fake a storm, and the invocation that opens a storm opens it again on retry);
@@ -88,10 +96,14 @@ class InMemoryStormCounter:
         self.members: dict[str, set[str]] = {}
         self.extra: dict[str, int] = {}
         self.samples: dict[str, list[str]] = {}
+        self.opened: set[str] = set()
+
+    def mark_opened(self, key: str) -> None:
+        self.opened.add(key)
 
     def increment(
         self, key: str, member: str, sample: str, threshold: int, sample_size: int, expires_at: int
-    ) -> tuple[int, tuple[str, ...]]:
+    ) -> tuple[int, tuple[str, ...], bool]:
         members = self.members.setdefault(key, set())
         if member in members or len(members) <= threshold:
             members.add(member)
@@ -101,7 +113,7 @@ class InMemoryStormCounter:
         samples = self.samples.setdefault(key, [])
         if len(samples) < sample_size and sample not in samples:
             samples.append(sample)
-        return count, tuple(samples)
+        return count, tuple(samples), key in self.opened
 
 
 class DynamoStormCounter:
@@ -111,9 +123,17 @@ class DynamoStormCounter:
         self.table_name = table_name
         self.client = client
 
+    def mark_opened(self, key: str) -> None:
+        self.client.update_item(
+            TableName=self.table_name,
+            Key={"pk": {"S": f"{key}#count"}},
+            UpdateExpression="SET opened = :t",
+            ExpressionAttributeValues={":t": {"BOOL": True}},
+        )
+
     def increment(
         self, key: str, member: str, sample: str, threshold: int, sample_size: int, expires_at: int
-    ) -> tuple[int, tuple[str, ...]]:
+    ) -> tuple[int, tuple[str, ...], bool]:
         pk = {"pk": {"S": f"{key}#count"}}
         try:
             response = self.client.update_item(
@@ -140,6 +160,7 @@ class DynamoStormCounter:
                 ReturnValues="ALL_NEW",
             )
         attributes = response["Attributes"]
+        opened = bool(attributes.get("opened", {}).get("BOOL", False))
         count = len(attributes.get("members", {}).get("SS", [])) + int(attributes.get("extra", {}).get("N", "0"))
         samples = [v["S"] for v in attributes.get("samples", {}).get("L", [])]
         if len(samples) < sample_size and sample not in samples:
@@ -151,4 +172,4 @@ class DynamoStormCounter:
                 ReturnValues="ALL_NEW",
             )
             samples = [v["S"] for v in response["Attributes"]["samples"]["L"]]
-        return count, tuple(samples[:sample_size])
+        return count, tuple(samples[:sample_size]), opened

@@ -99,7 +99,8 @@ def test_storm_grouping_can_be_switched_off():
 
 
 def test_verdicts_and_report_points():
-    assert [verdict(c, 10) for c in (1, 10, 11, 12, 500)] == ["normal", "normal", "open", "grouped", "grouped"]
+    assert [verdict(c, 10) for c in (1, 10, 11, 12, 500)] == ["normal", "normal", "open", "open", "open"]
+    assert [verdict(c, 10, opened=True) for c in (10, 11, 500)] == ["normal", "grouped", "grouped"]
     assert [c for c in range(1, 200) if is_report_point(c, 10)] == [20, 40, 80, 160]
 
 
@@ -125,8 +126,9 @@ def test_dynamodb_counter_is_idempotent_per_problem_and_bounded():
     assert counts == [1, 2, 3, 4, 5, 6]
     assert counter.increment("fr1-storm-x", "k1", "r1", 3, 2, 99)[0] == 6  # a member again: not counted twice
     assert counter.increment("fr1-storm-x", "k9", "r9", 3, 2, 99)[0] == 7  # past the threshold: display count only
-    assert counter.increment("fr1-storm-y", "k1", "r1", 3, 2, 99) == (1, ("r1",))
-    assert counter.increment("fr1-storm-y", "k1", "r1", 3, 2, 99) == (1, ("r1",))
+    assert counter.increment("fr1-storm-y", "k1", "r1", 3, 2, 99) == (1, ("r1",), False)
+    counter.mark_opened("fr1-storm-y")
+    assert counter.increment("fr1-storm-y", "k1", "r1", 3, 2, 99) == (1, ("r1",), True)
     item = client.get_item(TableName="t", Key={"pk": {"S": "fr1-storm-x#count"}})["Item"]
     assert len(item["members"]["SS"]) == 4  # the member set stops growing once the storm is open
     assert [s["S"] for s in item["samples"]["L"]] == ["r0", "r1"]
@@ -166,3 +168,24 @@ def test_pacing_past_the_budget_fails_back_to_sqs_instead_of_dropping():
     with pytest.raises(DeliveryError) as info:
         bucket.acquire(max_wait=5)
     assert not info.value.permanent and "paced" in str(info.value)
+
+
+def test_a_storm_incident_that_failed_to_deliver_is_opened_again_not_lost():
+    """PagerDuty is down at the very moment the storm opens: the next new problem opens it again."""
+    from findings_router.pagerduty import DeliveryError as Failure
+
+    store, storms, notifier = InMemoryDedupStore(), InMemoryStormCounter(), RecordingNotifier()
+    router = FindingsRouter(CompiledPolicy(load_policy(CONFIG_DIR / "prod.yaml")), store, notifier, storms=storms)
+    findings = flood(13, 13, 1, NOW, 10)
+    for at, finding in findings[:10]:
+        router.route(finding, at)
+    notifier.fail_with = Failure("PagerDuty 503", permanent=False)
+    with pytest.raises(Failure):
+        router.route(findings[10][1], findings[10][0])  # would open the storm: fails, message goes back to SQS
+    notifier.fail_with = None
+    outcome = router.route(findings[11][1], findings[11][0]).decision
+    assert outcome.outcome == "page" and "storm" in outcome.reason  # opened now
+    assert router.route(findings[10][1], findings[10][0]).decision.outcome == "duplicate"  # the retry folds in
+    assert router.route(findings[12][1], findings[12][0]).decision.outcome == "duplicate"
+    storm_triggers = {e["dedup_key"] for e in notifier.events if e["payload"].get("class") == "storm"}
+    assert len(storm_triggers) == 1
