@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from findings_router.config import Policy
 from findings_router.model import Finding, FindingError
-from findings_router.normalize import normalize_document
+from findings_router.normalize import clean_json_text, normalize_document
 from findings_router.pagerduty import RecordingNotifier
 from findings_router.policy import CompiledPolicy
 from findings_router.router import FindingsRouter, Routed
@@ -74,7 +74,7 @@ def read_documents(path: Path) -> Iterator[tuple[str, Any]]:
     """(position, parsed JSON) for a file holding one JSON document or JSON lines. Raises InputProblem-ish errors."""
     text = path.read_text(encoding="utf-8")
     try:
-        yield str(path), json.loads(text)
+        yield str(path), _load(text)
         return
     except json.JSONDecodeError as whole_error:
         lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
@@ -82,11 +82,20 @@ def read_documents(path: Path) -> Iterator[tuple[str, Any]]:
             raise ValueError(
                 f"line {whole_error.lineno} column {whole_error.colno}: not JSON: {whole_error.msg}"
             ) from None
+    except (ValueError, RecursionError) as exc:  # nesting too deep, an integer of thousands of digits
+        raise ValueError(f"not usable JSON: {type(exc).__name__}: {str(exc)[:200]}") from None
     for n, line in lines:
         try:
-            yield f"{path}:{n}", json.loads(line)
+            yield f"{path}:{n}", _load(line)
         except json.JSONDecodeError as exc:
             yield f"{path}:{n}", ValueError(f"column {exc.colno}: not JSON: {exc.msg}")
+        except (ValueError, RecursionError) as exc:
+            yield f"{path}:{n}", ValueError(f"not usable JSON: {type(exc).__name__}: {str(exc)[:200]}")
+
+
+def _load(text: str) -> Any:
+    value = json.loads(text)
+    return clean_json_text(value) if "\\u" in text else value
 
 
 class Replayer:
@@ -137,9 +146,13 @@ def finding_time(finding: Finding, default: dt.datetime) -> dt.datetime:
     if stamp:
         try:
             parsed = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-        except ValueError:
+            parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+            parsed.astimezone(dt.UTC)  # at the edge of time (year 1 or 9999 with an offset) this overflows
+        except (ValueError, OverflowError):
             return default
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+        if not 1970 <= parsed.year <= 9000:  # TTL arithmetic needs room on both sides
+            return default
+        return parsed
     return default
 
 

@@ -45,9 +45,10 @@ def verify_signature(raw_body: bytes, header: str | None, secrets: Iterable[byte
     if not offered:
         return False
     valid = False
+    candidates = [signature.encode("utf-8", "replace") for signature in offered]  # bytes: any header text compares
     for secret in secrets:
-        expected = hmac.new(secret, raw_body, hashlib.sha256).hexdigest()
-        for signature in offered:
+        expected = hmac.new(secret, raw_body, hashlib.sha256).hexdigest().encode()
+        for signature in candidates:
             # Compare every candidate (no early exit) so timing says nothing about which part matched.
             valid |= hmac.compare_digest(expected, signature)
     return valid
@@ -167,7 +168,9 @@ def parse_eventbridge_v2(detail: Any, event_id: str) -> IncidentEvent:
         if isinstance(agent, Mapping) and agent.get("type") == "user_reference"
         else None,
         alert_keys=tuple(
-            k for a in alerts or [] if isinstance(a, Mapping) and isinstance(k := a.get("alert_key"), str)
+            k
+            for a in (alerts if isinstance(alerts, list) else [])
+            if isinstance(a, Mapping) and isinstance(k := a.get("alert_key"), str)
         ),
     )
 

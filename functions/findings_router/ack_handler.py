@@ -11,6 +11,7 @@ Two entry points, chosen per environment (`acknowledgements.mode`):
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
 import json
@@ -35,6 +36,8 @@ from findings_router.ack import (
 )
 from findings_router.ack_processor import AckProcessor
 from findings_router.config import Policy, load_policy
+from findings_router.model import FindingError
+from findings_router.normalize import loads
 
 logger = Logger(service="findings-router-ack")
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "FindingsRouter"))
@@ -174,12 +177,22 @@ def _handle(event: IncidentEvent, runtime: AckRuntime, via: str) -> dict[str, An
     return result
 
 
+def _raw_body(event: dict[str, Any]) -> bytes:
+    """The exact bytes PagerDuty signed (Function URLs base64-encode bodies that are not text)."""
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body)
+        except ValueError:
+            return b""
+    return body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)
+
+
 @app.post(WEBHOOK_PATH)
 def pagerduty_webhook() -> Response:
     runtime = get_runtime()
     request = app.current_event
-    raw = request.decoded_body or ""
-    body_bytes = raw.encode() if isinstance(raw, str) else raw
+    body_bytes = _raw_body(request.raw_event)
     if len(body_bytes) > MAX_BODY_BYTES:
         metrics.add_metric(name="AcksMalformed", unit=MetricUnit.Count, value=1)
         logger.warning("webhook rejected: body too large", extra={"bytes": len(body_bytes)})
@@ -193,11 +206,11 @@ def pagerduty_webhook() -> Response:
         )
         return Response(401, "application/json", json.dumps({"error": "invalid signature"}))
     try:
-        body = json.loads(body_bytes)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        body = loads(body_bytes)
+    except FindingError as exc:
         metrics.add_metric(name="AcksMalformed", unit=MetricUnit.Count, value=1)
         logger.warning("webhook rejected: malformed body", extra={"error": str(exc)})
-        return Response(400, "application/json", json.dumps({"error": f"body is not JSON: {exc}"}))
+        return Response(400, "application/json", json.dumps({"error": f"body is {exc}"}))
     event_type = (
         body.get("event", {}).get("event_type")
         if isinstance(body, dict) and isinstance(body.get("event"), dict)

@@ -47,7 +47,8 @@ def dedup_key(finding: Finding, fold_control_findings: bool = True) -> str:
     else:
         basis = f"finding\n{finding.product_arn}\n{finding.id}"
     # 40 hex chars (160 bits): far below PagerDuty's 255-char dedup_key limit whatever the ARNs' length.
-    return KEY_PREFIX + hashlib.sha256(basis.encode()).hexdigest()[:40]
+    # surrogatepass: a lone surrogate in an id (possible in JSON) must still hash, not crash the batch.
+    return KEY_PREFIX + hashlib.sha256(basis.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
 def incident_key(key: str, severity: Severity, escalated: bool) -> str:

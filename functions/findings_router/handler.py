@@ -26,7 +26,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from findings_router.config import Policy, load_policy
 from findings_router.model import Finding, FindingError
-from findings_router.normalize import NormalizedEvent, normalize_event
+from findings_router.normalize import NormalizedEvent, loads, normalize_event
 from findings_router.pagerduty import DeliveryError, PagerDutyNotifier, TokenBucket
 from findings_router.policy import CompiledPolicy
 from findings_router.router import FindingsRouter, Routed, StateConflictError
@@ -141,9 +141,9 @@ class _Invocation:
 
 def _parse(body: str) -> NormalizedEvent:
     try:
-        event = json.loads(body)
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise MalformedEventError(f"message body is not JSON: {exc}") from exc
+        event = loads(body)
+    except FindingError as exc:
+        raise MalformedEventError(f"message body is {exc}") from None
     return normalize_event(event)
 
 

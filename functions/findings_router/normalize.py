@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
+import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,16 +106,46 @@ def _as_list(value: Any, finding_id: str | None, path: str) -> list[Any]:
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
+    """A finite number, or None: strings are parsed, and NaN, infinities and out-of-range integers are refused
+    (they would make the PagerDuty body invalid JSON or overflow)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
-    if isinstance(value, int | float):
-        return float(value)
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _fix_surrogates(text: str) -> str:
+    # JSON may carry lone UTF-16 surrogates ("\ud800"); they cannot be encoded as UTF-8 (hashing, logs, HTTP).
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def clean_json_text(value: Any) -> Any:
+    """Replace lone surrogates in every string of a decoded JSON value (cheap no-op when there are none)."""
     if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
+        return _fix_surrogates(value) if any("\ud800" <= c <= "\udfff" for c in value) else value
+    if isinstance(value, list):
+        return [clean_json_text(v) for v in value]
+    if isinstance(value, dict):
+        return {clean_json_text(k): clean_json_text(v) for k, v in value.items()}
+    return value
+
+
+def loads(text: str | bytes) -> Any:
+    """`json.loads` for untrusted input: every failure is a `FindingError`, and lone surrogates are replaced.
+
+    json.loads also raises RecursionError (deep nesting) and ValueError (integers of more than 4300 digits)."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError, TypeError) as exc:
+        raise FindingError(f"not JSON: {type(exc).__name__}: {str(exc)[:200]}") from None
+    raw = text if isinstance(text, str) else text.decode("utf-8", "replace")
+    return clean_json_text(value) if _SURROGATE_ESCAPE.search(raw) else value
 
 
 # --------------------------------------------------------------------------------------------- ASFF
@@ -244,7 +277,10 @@ def _ocsf_time(obj: Mapping[str, Any], key: str) -> str | None:
     epoch_ms = _number(obj.get(key))
     if epoch_ms is None:
         return None
-    return dt.datetime.fromtimestamp(epoch_ms / 1000, tz=dt.UTC).isoformat().replace("+00:00", "Z")
+    try:
+        return dt.datetime.fromtimestamp(epoch_ms / 1000, tz=dt.UTC).isoformat().replace("+00:00", "Z")
+    except (ValueError, OverflowError, OSError):  # outside datetime's range: not a usable time
+        return None
 
 
 def _ocsf_severity(finding: Mapping[str, Any], finding_id: str) -> Severity:
@@ -409,6 +445,8 @@ def normalize_event(event: Any) -> NormalizedEvent:
         raise FindingError(f"event must be a JSON object, got {type(event).__name__}")
     detail_type = event.get("detail-type")
     source = event.get("source")
+    if not isinstance(detail_type, str):
+        raise FindingError(f"detail-type must be a string, got {type(detail_type).__name__}", field="detail-type")
     if source != SECURITYHUB_SOURCE:
         raise FindingError(f"unexpected event source {source!r}", field="source")
     if detail_type in IGNORED_DETAIL_TYPES:
