@@ -260,4 +260,8 @@ def eventbridge_handler(event: dict[str, Any], context: LambdaContext) -> dict[s
             "eventbridge event ignored: not an incident event", extra={"error": str(exc), "id": event.get("id")}
         )
         return {"outcome": "rejected", "reason": str(exc)}
+    if not incident_event.webhook_id:  # without an id, a redelivery could not be recognised
+        metrics.add_metric(name="AcksMalformed", unit=MetricUnit.Count, value=1)
+        logger.warning("eventbridge event ignored: no message or event id")
+        return {"outcome": "rejected", "reason": "no message or event id"}
     return _handle(incident_event, runtime, "eventbridge")

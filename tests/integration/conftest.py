@@ -85,7 +85,8 @@ def json_logs(capsys: pytest.CaptureFixture[str]) -> Callable[[], list[dict[str,
 
     def read() -> list[dict[str, Any]]:
         out = capsys.readouterr().out
-        return [json.loads(line) for line in out.splitlines() if line.startswith('{"level"')]
+        # Split on "\n" only: Powertools writes U+2028 and \x85 unescaped, which str.splitlines() splits on.
+        return [json.loads(line) for line in out.split("\n") if line.startswith('{"level"')]
 
     return read
 
