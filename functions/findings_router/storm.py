@@ -135,6 +135,9 @@ class DynamoStormCounter:
         self, key: str, member: str, sample: str, threshold: int, sample_size: int, expires_at: int
     ) -> tuple[int, tuple[str, ...], bool]:
         pk = {"pk": {"S": f"{key}#count"}}
+        # One write per new problem. The member string carries the sampled resource, so the member set (capped at
+        # threshold + 1 by the condition) is also the sample, and a retried member is still counted once.
+        entry = f"{member}|{sample}"
         try:
             response = self.client.update_item(
                 TableName=self.table_name,
@@ -143,8 +146,8 @@ class DynamoStormCounter:
                 ConditionExpression="attribute_not_exists(#members) OR size(#members) <= :t OR contains(#members, :k)",
                 ExpressionAttributeNames={"#members": "members"},
                 ExpressionAttributeValues={
-                    ":m": {"SS": [member]},
-                    ":k": {"S": member},
+                    ":m": {"SS": [entry]},
+                    ":k": {"S": entry},
                     ":t": {"N": str(threshold)},
                     ":exp": {"N": str(expires_at)},
                 },
@@ -161,15 +164,7 @@ class DynamoStormCounter:
             )
         attributes = response["Attributes"]
         opened = bool(attributes.get("opened", {}).get("BOOL", False))
-        count = len(attributes.get("members", {}).get("SS", [])) + int(attributes.get("extra", {}).get("N", "0"))
-        samples = [v["S"] for v in attributes.get("samples", {}).get("L", [])]
-        if len(samples) < sample_size and sample not in samples:
-            response = self.client.update_item(
-                TableName=self.table_name,
-                Key=pk,
-                UpdateExpression="SET samples = list_append(if_not_exists(samples, :empty), :s)",
-                ExpressionAttributeValues={":empty": {"L": []}, ":s": {"L": [{"S": sample}]}},
-                ReturnValues="ALL_NEW",
-            )
-            samples = [v["S"] for v in response["Attributes"]["samples"]["L"]]
+        members = sorted(attributes.get("members", {}).get("SS", []))
+        count = len(members) + int(attributes.get("extra", {}).get("N", "0"))
+        samples = list(dict.fromkeys(m.split("|", 1)[-1] for m in members))
         return count, tuple(samples[:sample_size]), opened
