@@ -406,7 +406,3 @@ def load_policy_dir(config_dir: str | Path) -> dict[str, Policy]:
 
 def policy_path(config_dir: str | Path, environment: str) -> Path:
     return Path(config_dir) / f"{environment}.yaml"
-
-
-def policy_json_schema() -> dict[str, Any]:
-    return Policy.model_json_schema()
