@@ -1,0 +1,48 @@
+"""Meta-alerts end to end: CloudWatch alarm notifications (via SNS) page once per alarm and resolve on OK."""
+
+from __future__ import annotations
+
+import json
+
+from findings_router import alarm_handler
+from tests.builders import FakeLambdaContext
+from tests.integration.conftest import ROUTING_KEY
+
+ALARM = {
+    "AlarmName": "findings-router-prod-dlq-not-empty",
+    "AlarmDescription": "Findings were dead-lettered: some may not have paged.",
+    "AWSAccountId": "111122223333",
+    "NewStateValue": "ALARM",
+    "NewStateReason": "Threshold Crossed: 1 datapoint [3.0] was greater than the threshold (0.0).",
+    "StateChangeTime": "2026-11-21T12:00:00.000+0000",
+    "Region": "EU (Frankfurt)",
+    "AlarmArn": "arn:aws:cloudwatch:eu-central-1:111122223333:alarm:findings-router-prod-dlq-not-empty",
+}
+
+
+def sns(*messages: dict) -> dict:
+    return {
+        "Records": [
+            {"EventSource": "aws:sns", "Sns": {"Type": "Notification", "Message": json.dumps(m), "Subject": None}}
+            for m in messages
+        ]
+    }
+
+
+def test_an_alarm_pages_once_however_often_it_notifies_and_resolves_on_ok(local):
+    alarm_handler.reset()
+    try:
+        assert alarm_handler.lambda_handler(sns(ALARM), FakeLambdaContext()) == {"sent": 1}
+        alarm_handler.lambda_handler(sns(dict(ALARM, NewStateReason="still above")), FakeLambdaContext())
+        assert local.receiver.notifications == 1
+        [incident] = local.receiver.all_incidents
+        assert incident.severity == "critical" and "findings-router itself" in incident.summary
+        assert local.receiver.accepted[0]["routing_key"] == ROUTING_KEY
+        alarm_handler.lambda_handler(sns(dict(ALARM, NewStateValue="OK")), FakeLambdaContext())
+        assert incident.status == "resolved"
+        # Not an alarm (e.g. the subscription confirmation text): ignored, nothing sent.
+        assert alarm_handler.lambda_handler({"Records": [{"Sns": {"Message": "hello"}}]}, FakeLambdaContext()) == {
+            "sent": 0
+        }
+    finally:
+        alarm_handler.reset()
