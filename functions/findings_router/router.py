@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from findings_router.dedup import Decision, DedupState, Send, StormInfo, decide, dedup_key
 from findings_router.model import Finding
@@ -41,6 +41,14 @@ MAX_WRITE_CONFLICTS = 3
 
 class Notifier(Protocol):
     def send(self, send: Send, finding: Finding, ctx: NotifyContext) -> DeliveryResult: ...
+
+
+class _StormCount(NamedTuple):
+    kind: Verdict
+    problems: int  # new problems counted for the group in this window
+    samples: tuple[str, ...]
+    key: str  # the storm incident's dedup key
+    label: str  # the group, for people
 
 
 class StateConflictError(RuntimeError):
@@ -101,14 +109,14 @@ class FindingsRouter:
         if key not in self._cache:
             self.prefetch([finding])
         deliveries = 0
-        storm: tuple[Verdict, int, tuple[str, ...]] | None = None
+        storm: _StormCount | None = None
         for _ in range(MAX_WRITE_CONFLICTS):
             state = self._cache.get(key)
             decision = decide(finding, policy, state, key, now, self.policy.policy.dedup)
             if self.storms is not None and _opens_episode(decision):
                 if storm is None:  # count once, even if the write below has to be retried
-                    storm = self._count_storm(finding, now)
-                decision = self._apply_storm(finding, decision, now, *storm)
+                    storm = self._count_storm(finding, key, now)
+                decision = self._apply_storm(decision, storm)
             episode = decision.new_state.episode if decision.new_state else (state.episode if state else 0)
             ctx = NotifyContext(self.policy.environment, key, decision.reason, episode)
             for send in decision.sends:
@@ -118,7 +126,7 @@ class FindingsRouter:
                 return Routed(finding, policy, decision, deliveries)
             if self.store.put(decision.new_state, decision.expected_version):
                 self._cache[key] = decision.new_state
-                if storm is not None and storm[0] == "open" and decision.sends and self.storms is not None:
+                if storm is not None and storm.kind == "open" and decision.sends and self.storms is not None:
                     # Delivered and recorded: from now on the group's new problems fold into this incident.
                     self.storms.mark_opened(decision.sends[0].incident_key)
                 if decision.outcome in ("page", "notify") and self.writeback is not None:
@@ -127,35 +135,26 @@ class FindingsRouter:
             self._cache[key] = self.store.get_many([key]).get(key)
         raise StateConflictError(f"state for {key} changed {MAX_WRITE_CONFLICTS} times while routing {finding.id}")
 
-    def _storm_group(self, finding: Finding, now: dt.datetime) -> tuple[str, str]:
-        cfg = self.policy.policy.storm
-        values = group_values(finding, cfg.group_by)
-        return storm_key(values, window_start(now, cfg.window_minutes)), group_label(cfg.group_by, values)
-
-    def _count_storm(self, finding: Finding, now: dt.datetime) -> tuple[Verdict, int, tuple[str, ...]]:
+    def _count_storm(self, finding: Finding, key: str, now: dt.datetime) -> _StormCount:
+        """Count this new problem for its group and window (one shared write) and say what it means."""
         assert self.storms is not None
         cfg = self.policy.policy.storm
-        skey, _ = self._storm_group(finding, now)
-        expires = window_start(now, cfg.window_minutes) + cfg.window_minutes * 60 + 86_400
+        values = group_values(finding, cfg.group_by)
+        start = window_start(now, cfg.window_minutes)
+        skey = storm_key(values, start)
+        expires = start + cfg.window_minutes * 60 + 86_400
         count, samples, opened = self.storms.increment(
-            skey, self.key_for(finding), finding.primary_resource_id, cfg.threshold, cfg.sample_size, expires
+            skey, key, finding.primary_resource_id, cfg.threshold, cfg.sample_size, expires
         )
-        return verdict(count, cfg.threshold, opened), count, samples
+        kind = verdict(count, cfg.threshold, opened)
+        return _StormCount(kind, count, samples, skey, group_label(cfg.group_by, values))
 
-    def _apply_storm(
-        self,
-        finding: Finding,
-        decision: Decision,
-        now: dt.datetime,
-        kind: Verdict,
-        count: int,
-        samples: tuple[str, ...],
-    ) -> Decision:
+    def _apply_storm(self, decision: Decision, counted: _StormCount) -> Decision:
         """Turn a new episode's page into a storm page, or fold it into the open storm incident."""
+        kind, count, samples, skey, label = counted
         if kind == "normal" or decision.new_state is None:
             return decision
         cfg = self.policy.policy.storm
-        skey, label = self._storm_group(finding, now)
         first = decision.sends[0]
         info = StormInfo(skey, label, count, cfg.window_minutes, samples)
         state = dataclasses.replace(decision.new_state, incident_keys=(skey,))
