@@ -36,11 +36,11 @@ def create_table(ddb: Any, name: str) -> None:
     )
 
 
-def write_policy(directory: Path, events_url: str, env: str = "prod") -> Path:
+def write_policy(directory: Path, events_url: str, env: str = "prod", *, shipped_storms: bool = False) -> Path:
     """The bench policy for `env`, aimed at the local receiver and secret, with millisecond retry delays."""
     from bench.workload import bench_policy_data
 
-    data = bench_policy_data(env)
+    data = bench_policy_data(env, shipped_storms=shipped_storms)
     data["notifier"]["events_url"] = events_url
     data["notifier"]["routing_key_secret"] = SECRET_NAME
     data["notifier"]["retry"] = {"max_attempts": 4, "base_delay_seconds": 0.001, "max_delay_seconds": 0.01}
@@ -187,7 +187,7 @@ class LocalRouter:
 
 
 @contextlib.contextmanager
-def local_router() -> Iterator[LocalRouter]:
+def local_router(*, shipped_storms: bool = False) -> Iterator[LocalRouter]:
     """moto + local PagerDuty on 127.0.0.1, the table and secret created, the handler pointed at them."""
     import boto3
 
@@ -199,7 +199,7 @@ def local_router() -> Iterator[LocalRouter]:
         PagerDutyReceiver() as receiver,
         tempfile.TemporaryDirectory(prefix="findings-router-bench-") as tmp,
     ):
-        policy_file = write_policy(Path(tmp), receiver.url)
+        policy_file = write_policy(Path(tmp), receiver.url, shipped_storms=shipped_storms)
         extra = {
             "POLICY_FILE": str(policy_file),
             "STATE_TABLE_NAME": TABLE,

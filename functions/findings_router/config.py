@@ -198,7 +198,13 @@ class Storm(_Strict):
     )
     window_minutes: Annotated[int, Field(ge=1, le=1440)] = 5
     threshold: Annotated[
-        int, Field(ge=1, le=10_000, description="New problems per group and window that page individually.")
+        int,
+        Field(
+            ge=1,
+            # the counter keeps up to ~2x threshold member entries in one DynamoDB item (400 KB limit)
+            le=500,
+            description="New problems per group and window that page individually.",
+        ),
     ] = 10
     sample_size: Annotated[int, Field(ge=1, le=50, description="Resources listed in the storm incident.")] = 10
 

@@ -32,7 +32,7 @@ from findings_router.policy import CompiledPolicy
 from findings_router.router import FindingsRouter, Routed, StateConflictError
 from findings_router.securityhub import SecurityHubWriteback
 from findings_router.store import DynamoDedupStore
-from findings_router.storm import DynamoStormCounter, StormCounter
+from findings_router.storm import BufferedStormCounter, DynamoStormCounter, StormCounter
 
 logger = Logger(service="findings-router")
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "FindingsRouter"))
@@ -115,7 +115,10 @@ def get_runtime() -> Runtime:
             session=requests.Session(),
             events_url=os.environ.get("EVENTS_URL") or policy.notifier.events_url,
             writeback=writeback,
-            storms=DynamoStormCounter(os.environ["STATE_TABLE_NAME"], client),
+            # Held per container across invocations: a trickle of new findings writes no storm counter.
+            storms=BufferedStormCounter(
+                DynamoStormCounter(os.environ["STATE_TABLE_NAME"], client), policy.function.reserved_concurrency
+            ),
             # Reserved concurrency caps the containers; each takes an equal share of the per-key limit.
             pacer=TokenBucket(policy.pacing.events_per_minute / policy.function.reserved_concurrency),
         )

@@ -7,7 +7,10 @@ later ones are folded into the storm incident (its count is refreshed at 2x, 4x,
 the same dedup key, which PagerDuty appends to the open alert without notifying again). Every finding still gets its
 own dedup state, so it deduplicates and resolves as usual; a storm incident is resolved by the operator.
 
-The counter is shared by all invocations (an atomic ADD in DynamoDB), so exactly one invocation opens a storm.
+The count is shared by all invocations (an atomic, idempotent ADD in DynamoDB). Each execution environment holds a
+group's first few new problems in memory and writes them together (`BufferedStormCounter`), so the usual trickle of
+new findings costs no counter write; a storm is only declared from the shared count, and at most 2x `threshold`
+problems page individually before it opens, however many environments run.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from findings_router.dedup import KEY_PREFIX, STORM_PREFIX
 from findings_router.model import Finding
 
 META_STORM_PREFIX = f"{KEY_PREFIX}meta-storm-"
+MAX_SAMPLE_CHARS = 200
 Verdict = Literal["normal", "open", "grouped"]
 
 
@@ -91,12 +95,27 @@ class StormCounter(Protocol):
         ...
 
 
+class SharedStormCounter(StormCounter, Protocol):
+    def add(
+        self, key: str, entries: Sequence[tuple[str, str]], threshold: int, sample_size: int, expires_at: int
+    ) -> tuple[int, tuple[str, ...], bool]:
+        """`increment` for several (member, sample) pairs at once: one shared write."""
+        ...
+
+
+def _entry(member: str, sample: str) -> str:
+    # The member string carries the sampled resource, so the member set is also the sample. Resource ids are
+    # cut short so that threshold + a batch of entries always fits one DynamoDB item (400 KB).
+    return f"{member}|{sample[:MAX_SAMPLE_CHARS]}"
+
+
 class InMemoryStormCounter:
     def __init__(self) -> None:
         self.members: dict[str, set[str]] = {}
         self.extra: dict[str, int] = {}
         self.samples: dict[str, list[str]] = {}
         self.opened: set[str] = set()
+        self.writes = 0
 
     def mark_opened(self, key: str) -> None:
         self.opened.add(key)
@@ -104,15 +123,22 @@ class InMemoryStormCounter:
     def increment(
         self, key: str, member: str, sample: str, threshold: int, sample_size: int, expires_at: int
     ) -> tuple[int, tuple[str, ...], bool]:
+        return self.add(key, [(member, sample)], threshold, sample_size, expires_at)
+
+    def add(
+        self, key: str, entries: Sequence[tuple[str, str]], threshold: int, sample_size: int, expires_at: int
+    ) -> tuple[int, tuple[str, ...], bool]:
+        self.writes += 1
         members = self.members.setdefault(key, set())
-        if member in members or len(members) <= threshold:
-            members.add(member)
+        if len(members) <= threshold or (len(entries) == 1 and entries[0][0] in members):
+            members.update(m for m, _ in entries)
         else:
-            self.extra[key] = self.extra.get(key, 0) + 1
+            self.extra[key] = self.extra.get(key, 0) + len(entries)
         count = len(members) + self.extra.get(key, 0)
         samples = self.samples.setdefault(key, [])
-        if len(samples) < sample_size and sample not in samples:
-            samples.append(sample)
+        for _, sample in entries:
+            if len(samples) < sample_size and sample not in samples:
+                samples.append(sample)
         return count, tuple(samples), key in self.opened
 
 
@@ -134,23 +160,33 @@ class DynamoStormCounter:
     def increment(
         self, key: str, member: str, sample: str, threshold: int, sample_size: int, expires_at: int
     ) -> tuple[int, tuple[str, ...], bool]:
+        return self.add(key, [(member, sample)], threshold, sample_size, expires_at)
+
+    def add(
+        self, key: str, entries: Sequence[tuple[str, str]], threshold: int, sample_size: int, expires_at: int
+    ) -> tuple[int, tuple[str, ...], bool]:
         pk = {"pk": {"S": f"{key}#count"}}
-        # One write per new problem. The member string carries the sampled resource, so the member set (capped at
-        # threshold + 1 by the condition) is also the sample, and a retried member is still counted once.
-        entry = f"{member}|{sample}"
+        values = sorted({_entry(m, s) for m, s in entries})
+        # The member set grows until the storm is open (threshold + at most one batch of entries), so a retried
+        # member is counted once; past that only the displayed count grows.
+        condition = "attribute_not_exists(#members) OR size(#members) <= :t"
+        names = {"#members": "members"}
+        attribute_values: dict[str, Any] = {
+            ":m": {"SS": values},
+            ":t": {"N": str(threshold)},
+            ":exp": {"N": str(expires_at)},
+        }
+        if len(values) == 1:  # a single retried member (e.g. the storm's opener) is not counted twice either
+            condition += " OR contains(#members, :k)"
+            attribute_values[":k"] = {"S": values[0]}
         try:
             response = self.client.update_item(
                 TableName=self.table_name,
                 Key=pk,
                 UpdateExpression="ADD #members :m SET expires_at = if_not_exists(expires_at, :exp)",
-                ConditionExpression="attribute_not_exists(#members) OR size(#members) <= :t OR contains(#members, :k)",
-                ExpressionAttributeNames={"#members": "members"},
-                ExpressionAttributeValues={
-                    ":m": {"SS": [entry]},
-                    ":k": {"S": entry},
-                    ":t": {"N": str(threshold)},
-                    ":exp": {"N": str(expires_at)},
-                },
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=attribute_values,
                 ReturnValues="ALL_NEW",
             )
         except self.client.exceptions.ConditionalCheckFailedException:
@@ -158,8 +194,8 @@ class DynamoStormCounter:
             response = self.client.update_item(
                 TableName=self.table_name,
                 Key=pk,
-                UpdateExpression="ADD extra :one",
-                ExpressionAttributeValues={":one": {"N": "1"}},
+                UpdateExpression="ADD extra :n",
+                ExpressionAttributeValues={":n": {"N": str(len(values))}},
                 ReturnValues="ALL_NEW",
             )
         attributes = response["Attributes"]
@@ -168,3 +204,61 @@ class DynamoStormCounter:
         count = len(members) + int(attributes.get("extra", {}).get("N", "0"))
         samples = list(dict.fromkeys(m.split("|", 1)[-1] for m in members))
         return count, tuple(samples[:sample_size]), opened
+
+
+def flush_size(threshold: int, concurrency: int) -> int:
+    """How many new problems of a group one execution environment holds before writing them to the shared
+    counter: 1 + threshold // concurrency. With every environment holding at most that many less one, at most
+    `threshold` problems are uncounted at any time, so a storm opens after at most 2x threshold individual pages,
+    however many environments run. Thresholds below the concurrency stay exact (a write per problem)."""
+    return 1 + threshold // max(1, concurrency)
+
+
+class BufferedStormCounter:
+    """The execution environment's view of the shared counter: new problems of a group are held in memory and
+    written together, so the usual handful of new findings costs no counter write at all.
+
+    Storms are only ever declared from the shared counter's exact answer: as soon as this environment's
+    estimate (the shared count it last saw + what it holds) passes the threshold, or the group's storm is already
+    open, every new problem is written at once, exactly as without the buffer. What is held is lost with the
+    environment; those problems paged individually and are only missing from a storm's count. Lives as long as
+    the environment (one per Lambda container), forgets groups whose window is over."""
+
+    def __init__(self, shared: SharedStormCounter, concurrency: int) -> None:
+        self.shared = shared
+        self.concurrency = concurrency
+        self._held: dict[str, dict[str, str]] = {}  # storm key → member → sample, not written yet
+        self._seen: dict[str, tuple[int, tuple[str, ...], bool]] = {}  # storm key → the shared counter's last answer
+        self._expires: dict[str, int] = {}
+
+    def mark_opened(self, key: str) -> None:
+        self.shared.mark_opened(key)
+        count, samples, _ = self._seen.get(key, (0, (), False))
+        self._seen[key] = (count, samples, True)
+
+    def increment(
+        self, key: str, member: str, sample: str, threshold: int, sample_size: int, expires_at: int
+    ) -> tuple[int, tuple[str, ...], bool]:
+        self._forget_windows_before(expires_at)
+        self._expires[key] = expires_at
+        held = self._held.setdefault(key, {})
+        held.setdefault(member, sample)
+        seen, seen_samples, opened = self._seen.get(key, (0, (), False))
+        estimate = seen + len(held)
+        if opened or estimate > threshold or len(held) >= flush_size(threshold, self.concurrency):
+            answer = self.shared.add(key, list(held.items()), threshold, sample_size, expires_at)
+            held.clear()
+            self._seen[key] = answer
+            return answer
+        samples = tuple(dict.fromkeys((*seen_samples, *held.values())))[:sample_size]
+        return estimate, samples, False
+
+    def held(self) -> int:
+        """New problems counted here but not yet written (for tests and logs)."""
+        return sum(len(v) for v in self._held.values())
+
+    def _forget_windows_before(self, expires_at: int) -> None:
+        for key in [k for k, e in self._expires.items() if e < expires_at]:
+            self._held.pop(key, None)
+            self._seen.pop(key, None)
+            del self._expires[key]

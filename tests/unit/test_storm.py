@@ -7,6 +7,8 @@ from collections import Counter
 
 import boto3
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from moto import mock_aws
 
 from findings_router.config import load_policy
@@ -15,7 +17,14 @@ from findings_router.pagerduty import DeliveryError, RecordingNotifier, TokenBuc
 from findings_router.policy import CompiledPolicy
 from findings_router.router import FindingsRouter
 from findings_router.store import InMemoryDedupStore
-from findings_router.storm import DynamoStormCounter, InMemoryStormCounter, is_report_point, verdict
+from findings_router.storm import (
+    BufferedStormCounter,
+    DynamoStormCounter,
+    InMemoryStormCounter,
+    flush_size,
+    is_report_point,
+    verdict,
+)
 from tests.builders import CONFIG_DIR, NOW, control
 
 
@@ -34,9 +43,12 @@ def flood(n: int, resources: int, controls: int, start: dt.datetime, seconds: fl
     return out
 
 
-@pytest.fixture
-def prod():
-    store, storms, notifier = InMemoryDedupStore(), InMemoryStormCounter(), RecordingNotifier()
+@pytest.fixture(params=["exact", "buffered"])
+def prod(request):
+    """The prod policy with the exact shared counter, and with the Lambda's per-container buffer in front of it
+    (one container sees every problem, so both must page identically)."""
+    storms = InMemoryStormCounter() if request.param == "exact" else BufferedStormCounter(InMemoryStormCounter(), 2)
+    store, notifier = InMemoryDedupStore(), RecordingNotifier()
     router = FindingsRouter(CompiledPolicy(load_policy(CONFIG_DIR / "prod.yaml")), store, notifier, storms=storms)
     return router, store, notifier
 
@@ -190,3 +202,106 @@ def test_a_storm_incident_that_failed_to_deliver_is_opened_again_not_lost():
     assert router.route(findings[12][1], findings[12][0]).decision.outcome == "duplicate"
     storm_triggers = {e["dedup_key"] for e in notifier.events if e["payload"].get("class") == "storm"}
     assert len(storm_triggers) == 1
+
+
+# ------------------------------------------------------------------------ the per-container buffer
+
+PROD_CONCURRENCY = 2
+
+
+def test_a_trickle_of_new_findings_writes_no_storm_counter():
+    """Steady state: a handful of new problems per group and window cost no shared write at all."""
+    shared = InMemoryStormCounter()
+    buffered = BufferedStormCounter(shared, PROD_CONCURRENCY)
+    assert flush_size(10, PROD_CONCURRENCY) == 6
+    answers = [buffered.increment("s", f"k{i}", f"r{i}", 10, 3, 99) for i in range(5)]
+    assert [a[0] for a in answers] == [1, 2, 3, 4, 5] and shared.writes == 0 and buffered.held() == 5
+    assert answers[-1][1] == ("r0", "r1", "r2")
+    assert buffered.increment("s", "k5", "r5", 10, 3, 99)[0] == 6  # the sixth is written, with the five held
+    assert shared.writes == 1 and buffered.held() == 0 and len(shared.members["s"]) == 6
+
+
+def test_past_the_threshold_every_new_problem_is_written_and_the_storm_comes_from_the_shared_count():
+    shared = InMemoryStormCounter()
+    buffered = BufferedStormCounter(shared, PROD_CONCURRENCY)
+    for i in range(10):
+        buffered.increment("s", f"k{i}", f"r{i}", 10, 3, 99)
+    writes = shared.writes
+    count, _, opened = buffered.increment("s", "k10", "r10", 10, 3, 99)
+    assert (count, opened, shared.writes) == (11, False, writes + 1)  # verdict "open", from the shared counter
+    buffered.mark_opened("s")
+    assert buffered.increment("s", "k11", "r11", 10, 3, 99)[2] is True and shared.writes == writes + 2
+
+
+def test_a_retried_message_is_held_once():
+    shared = InMemoryStormCounter()
+    buffered = BufferedStormCounter(shared, PROD_CONCURRENCY)
+    assert [buffered.increment("s", "k1", "r1", 10, 3, 99)[0] for _ in range(3)] == [1, 1, 1]
+
+
+def test_a_new_window_forgets_what_the_last_one_held():
+    buffered = BufferedStormCounter(InMemoryStormCounter(), PROD_CONCURRENCY)
+    for i in range(4):
+        buffered.increment("old-window", f"k{i}", f"r{i}", 10, 3, expires_at=100)
+    assert buffered.increment("new-window", "k9", "r9", 10, 3, expires_at=400)[0] == 1
+    assert buffered.held() == 1
+
+
+def test_thresholds_below_the_concurrency_stay_exact():
+    shared = InMemoryStormCounter()
+    buffered = BufferedStormCounter(shared, concurrency=5)
+    assert flush_size(3, 5) == 1
+    buffered.increment("s", "k1", "r1", 3, 3, 99)
+    assert shared.writes == 1
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(
+    threshold=st.integers(1, 30),
+    concurrency=st.integers(1, 6),
+    schedule=st.lists(st.integers(0, 5), min_size=1, max_size=150),
+)
+def test_many_containers_never_fake_a_storm_and_page_at_most_twice_the_threshold(threshold, concurrency, schedule):
+    """Any interleaving of new problems over up to `concurrency` containers (Lambda's reserved concurrency caps
+    them): no storm before `threshold` distinct problems, at most 2x threshold individual pages, and a storm
+    surely opens once more than 2x threshold problems arrived."""
+    shared = InMemoryStormCounter()
+    containers = [BufferedStormCounter(shared, concurrency) for _ in range(concurrency)]
+    individual = opened_at = 0
+    for n, which in enumerate(schedule, start=1):
+        container = containers[which % concurrency]
+        count, _, opened = container.increment("s", f"k{n}", f"r{n}", threshold, 5, 99)
+        kind = verdict(count, threshold, opened)
+        if kind == "normal":
+            individual += 1
+            assert count <= n  # the count shown is never more than the problems that exist
+        else:
+            assert n > threshold  # never a storm that is not one
+            if kind == "open":
+                container.mark_opened("s")
+                opened_at = opened_at or n
+    assert individual <= 2 * threshold
+    if len(schedule) > 2 * threshold:
+        assert opened_at
+
+
+@mock_aws
+def test_dynamodb_counter_writes_held_problems_in_one_request():
+    client = boto3.client("dynamodb", region_name="eu-central-1")
+    client.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    counter = DynamoStormCounter("t", client)
+    assert counter.add("fr1-storm-x", [("k1", "r1"), ("k2", "r2"), ("k3", "r3")], 4, 2, 99) == (3, ("r1", "r2"), False)
+    assert counter.add("fr1-storm-x", [("k3", "r3"), ("k4", "r4")], 4, 2, 99)[0] == 4  # k3 again: counted once
+    assert counter.add("fr1-storm-x", [("k5", "r5"), ("k6", "r6")], 4, 2, 99)[0] == 6
+    assert counter.add("fr1-storm-x", [("k7", "r7"), ("k8", "r8")], 4, 2, 99)[0] == 8  # open: the display count
+    item = client.get_item(TableName="t", Key={"pk": {"S": "fr1-storm-x#count"}})["Item"]
+    assert len(item["members"]["SS"]) == 6
+    long_arn = "arn:aws:s3:::" + "b" * 1000
+    counter.add("fr1-storm-y", [("k1", long_arn)], 4, 2, 99)
+    item = client.get_item(TableName="t", Key={"pk": {"S": "fr1-storm-y#count"}})["Item"]
+    assert max(len(m) for m in item["members"]["SS"]) < 260  # threshold + a batch always fits one item
