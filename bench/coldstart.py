@@ -240,8 +240,9 @@ def run(rounds: int = 13, importtime_runs: int = 3, *, secondary: bool = True) -
         notes=[
             "ratio of CPU time (user + system of the child, os.wait4) above `python -c pass`; wall time is reported "
             "too but on a shared machine it includes waiting for a CPU",
-            "handler = the module import only (what Lambda does at init); handler_init adds get_runtime() (boto3, the "
-            "DynamoDB and Security Hub clients, policy load) which runs in the first invocation",
+            "handler = the module import as the bench defines it (outside Lambda); handler_init adds get_runtime() "
+            "(boto3, the DynamoDB client, the policy): in Lambda (AWS_LAMBDA_FUNCTION_NAME set) the import does both, "
+            "because the init phase runs with burst CPU while a 256 MB invocation gets about 1/7 of a vCPU",
             "handler_source = from the uncompiled source tree: PYTHONDONTWRITEBYTECODE makes every run recompile",
         ],
         seconds=time.perf_counter() - started,

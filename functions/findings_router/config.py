@@ -189,7 +189,9 @@ class Storm(_Strict):
 
     Within each `window_minutes`, the first `threshold` new problems of a group page as usual; the next one opens a
     single storm incident for the group (with the count and a sample of resources), and every further one is folded
-    into it. Nothing is dropped: each finding still gets its dedup state.
+    into it. Nothing is dropped: each finding still gets its dedup state. When several router containers share a
+    flood, each holds up to `threshold / function.reserved_concurrency` problems in memory before writing the shared
+    count (a trickle of new findings then costs no write), so up to 2x `threshold` may page before the storm opens.
     """
 
     enabled: bool = True

@@ -271,3 +271,15 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     if inv.router.writeback_failures:
         metrics.add_metric(name="WritebackErrors", unit=MetricUnit.Count, value=inv.router.writeback_failures)
     return response
+
+
+def _build_runtime_during_init() -> None:
+    """In Lambda, build the runtime while the module is imported: the init phase runs with burst CPU, whereas the
+    first invocation of a 256 MB function gets about a seventh of a vCPU, so boto3, the clients and the policy
+    cost several times longer there, delaying the first page. Elsewhere (tests, demo, replay) it is built on
+    first use, after the environment is set up."""
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") and os.environ.get("POLICY_FILE"):
+        get_runtime()
+
+
+_build_runtime_during_init()
