@@ -15,6 +15,7 @@ problems page individually before it opens, however many environments run.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 from collections.abc import Sequence
@@ -97,9 +98,17 @@ class StormCounter(Protocol):
 
 class SharedStormCounter(StormCounter, Protocol):
     def add(
-        self, key: str, entries: Sequence[tuple[str, str]], threshold: int, sample_size: int, expires_at: int
+        self,
+        key: str,
+        entries: Sequence[tuple[str, str]],
+        threshold: int,
+        sample_size: int,
+        expires_at: int,
+        *,
+        past_threshold: bool = False,
     ) -> tuple[int, tuple[str, ...], bool]:
-        """`increment` for several (member, sample) pairs at once: one shared write."""
+        """`increment` for several (member, sample) pairs at once: one shared write. `past_threshold`: the count
+        is known to be past the threshold, so the member set is full and only the displayed count grows."""
         ...
 
 
@@ -126,11 +135,18 @@ class InMemoryStormCounter:
         return self.add(key, [(member, sample)], threshold, sample_size, expires_at)
 
     def add(
-        self, key: str, entries: Sequence[tuple[str, str]], threshold: int, sample_size: int, expires_at: int
+        self,
+        key: str,
+        entries: Sequence[tuple[str, str]],
+        threshold: int,
+        sample_size: int,
+        expires_at: int,
+        *,
+        past_threshold: bool = False,
     ) -> tuple[int, tuple[str, ...], bool]:
         self.writes += 1
         members = self.members.setdefault(key, set())
-        if len(members) <= threshold or (len(entries) == 1 and entries[0][0] in members):
+        if not past_threshold and (len(members) <= threshold or (len(entries) == 1 and entries[0][0] in members)):
             members.update(m for m, _ in entries)
         else:
             self.extra[key] = self.extra.get(key, 0) + len(entries)
@@ -163,7 +179,14 @@ class DynamoStormCounter:
         return self.add(key, [(member, sample)], threshold, sample_size, expires_at)
 
     def add(
-        self, key: str, entries: Sequence[tuple[str, str]], threshold: int, sample_size: int, expires_at: int
+        self,
+        key: str,
+        entries: Sequence[tuple[str, str]],
+        threshold: int,
+        sample_size: int,
+        expires_at: int,
+        *,
+        past_threshold: bool = False,
     ) -> tuple[int, tuple[str, ...], bool]:
         pk = {"pk": {"S": f"{key}#count"}}
         values = sorted({_entry(m, s) for m, s in entries})
@@ -179,18 +202,20 @@ class DynamoStormCounter:
         if len(values) == 1:  # a single retried member (e.g. the storm's opener) is not counted twice either
             condition += " OR contains(#members, :k)"
             attribute_values[":k"] = {"S": values[0]}
-        try:
-            response = self.client.update_item(
-                TableName=self.table_name,
-                Key=pk,
-                UpdateExpression="ADD #members :m SET expires_at = if_not_exists(expires_at, :exp)",
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=attribute_values,
-                ReturnValues="ALL_NEW",
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            # The storm is open: only the displayed count grows (the member set stays small).
+        response = None
+        if not past_threshold:
+            with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):  # the set is full
+                response = self.client.update_item(
+                    TableName=self.table_name,
+                    Key=pk,
+                    UpdateExpression="ADD #members :m SET expires_at = if_not_exists(expires_at, :exp)",
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=attribute_values,
+                    ReturnValues="ALL_NEW",
+                )
+        if response is None:
+            # Past the threshold: only the displayed count grows (the member set stays small).
             response = self.client.update_item(
                 TableName=self.table_name,
                 Key=pk,
@@ -219,8 +244,9 @@ class BufferedStormCounter:
     written together, so the usual handful of new findings costs no counter write at all.
 
     Storms are only ever declared from the shared counter's exact answer: as soon as this environment's
-    estimate (the shared count it last saw + what it holds) passes the threshold, or the group's storm is already
-    open, every new problem is written at once, exactly as without the buffer. What is held is lost with the
+    estimate (the shared count it last saw + what it holds) passes the threshold, every new problem is written at
+    once, exactly as without the buffer, until the storm incident is delivered; from then on problems are folded
+    into it and held again (they only change the count it shows). What is held is lost with the
     environment; those problems paged individually and are only missing from a storm's count. Lives as long as
     the environment (one per Lambda container), forgets groups whose window is over."""
 
@@ -245,13 +271,17 @@ class BufferedStormCounter:
         held.setdefault(member, sample)
         seen, seen_samples, opened = self._seen.get(key, (0, (), False))
         estimate = seen + len(held)
-        if opened or estimate > threshold or len(held) >= flush_size(threshold, self.concurrency):
-            answer = self.shared.add(key, list(held.items()), threshold, sample_size, expires_at)
+        # Until the storm incident is known to be delivered, a count past the threshold must come from the shared
+        # counter (it opens the storm); once it is open, problems only add to its displayed count and are held too.
+        if (estimate > threshold and not opened) or len(held) >= flush_size(threshold, self.concurrency):
+            answer = self.shared.add(
+                key, list(held.items()), threshold, sample_size, expires_at, past_threshold=seen > threshold
+            )
             held.clear()
             self._seen[key] = answer
             return answer
         samples = tuple(dict.fromkeys((*seen_samples, *held.values())))[:sample_size]
-        return estimate, samples, False
+        return estimate, samples, opened
 
     def held(self) -> int:
         """New problems counted here but not yet written (for tests and logs)."""

@@ -194,3 +194,43 @@ def test_routing_key_is_cached_between_invocations(local):
         assert invoke(event(asff(severity="CRITICAL"))) == {"batchItemFailures": []}
     assert local.receiver.notifications == 3
     assert {e["routing_key"] for e in local.receiver.accepted} == {ROUTING_KEY}
+
+
+def test_a_flood_shared_by_two_lambda_containers_opens_one_storm_and_writes_counters_sparingly(local):
+    """Two execution environments (each with its own storm buffer) take turns on a flood of 60 new findings of
+    one group, against the real table: at most 2x the threshold page individually, one storm incident and one
+    meta-alert open, every finding keeps its state, and the shared counter is written far less than once per
+    finding. Then a trickle in the next window: held, no counter write."""
+    policy = router_handler.get_runtime().policy
+    threshold = policy.storm.threshold
+    containers = [router_handler.get_runtime()]
+    router_handler.reset_runtime()
+    router_handler.get_runtime().writeback = local.securityhub
+    containers.append(router_handler.get_runtime())
+    counter_writes = []
+    for runtime in containers:
+        runtime.store.client.meta.events.register(
+            "before-parameter-build.dynamodb.UpdateItem",
+            lambda params, **_: counter_writes.append(params["Key"]["pk"]["S"]),
+        )
+    findings = [asff(severity="CRITICAL") for _ in range(60)]
+    for i in range(0, len(findings), 5):
+        router_handler._runtime = containers[(i // 5) % 2]
+        assert invoke(*[event(f) for f in findings[i : i + 5]]) == {"batchItemFailures": []}
+
+    incidents = local.receiver.all_incidents
+    storms = [i for i in incidents if i.dedup_key.startswith("fr1-storm-")]
+    metas = [i for i in incidents if i.dedup_key.startswith("fr1-meta-storm-")]
+    individual = [i for i in incidents if i not in storms and i not in metas]
+    assert len(storms) == 1 and len(metas) == 1
+    assert threshold <= len(individual) <= 2 * threshold
+    assert storms[0].custom_details["new_problems_in_window"] > threshold
+    assert len(local.state_items()) == 60  # nothing lost: every finding deduplicates and resolves on its own
+    assert 0 < len(counter_writes) <= len(findings) // 4  # 12 here; it was 2 per problem past the threshold
+
+    counter_writes.clear()
+    router_handler._runtime = containers[0]
+    later = [asff(severity="CRITICAL", product="inspector") for _ in range(3)]
+    assert invoke(*[event(f) for f in later]) == {"batchItemFailures": []}
+    assert counter_writes == []  # a trickle of new findings: held in the container, no shared write
+    assert len(local.receiver.all_incidents) == len(incidents) + 3

@@ -221,7 +221,7 @@ def test_a_trickle_of_new_findings_writes_no_storm_counter():
     assert shared.writes == 1 and buffered.held() == 0 and len(shared.members["s"]) == 6
 
 
-def test_past_the_threshold_every_new_problem_is_written_and_the_storm_comes_from_the_shared_count():
+def test_the_storm_opens_from_the_shared_count_then_folded_problems_are_held_again():
     shared = InMemoryStormCounter()
     buffered = BufferedStormCounter(shared, PROD_CONCURRENCY)
     for i in range(10):
@@ -229,8 +229,14 @@ def test_past_the_threshold_every_new_problem_is_written_and_the_storm_comes_fro
     writes = shared.writes
     count, _, opened = buffered.increment("s", "k10", "r10", 10, 3, 99)
     assert (count, opened, shared.writes) == (11, False, writes + 1)  # verdict "open", from the shared counter
+    count, _, opened = buffered.increment("s", "k11", "r11", 10, 3, 99)
+    assert (count, opened, shared.writes) == (12, False, writes + 2)  # not delivered yet: opens again
     buffered.mark_opened("s")
-    assert buffered.increment("s", "k11", "r11", 10, 3, 99)[2] is True and shared.writes == writes + 2
+    answers = [buffered.increment("s", f"k{i}", f"r{i}", 10, 3, 99) for i in range(12, 18)]
+    assert [verdict(c, 10, o) for c, _, o in answers] == ["grouped"] * 6
+    assert [c for c, _, _ in answers] == [13, 14, 15, 16, 17, 18]
+    assert shared.writes == writes + 3  # six folded problems, one write (to the displayed count only)
+    assert len(shared.members["s"]) == 11 and shared.extra["s"] == 7  # the member set stops at the threshold
 
 
 def test_a_retried_message_is_held_once():
