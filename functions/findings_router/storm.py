@@ -118,7 +118,16 @@ def _entry(member: str, sample: str) -> str:
     return f"{member}|{sample[:MAX_SAMPLE_CHARS]}"
 
 
-class InMemoryStormCounter:
+class _CountsOneByAdding:
+    """`increment` as an `add` of one entry."""
+
+    def increment(
+        self: SharedStormCounter, key: str, member: str, sample: str, threshold: int, sample_size: int, expires_at: int
+    ) -> tuple[int, tuple[str, ...], bool]:
+        return self.add(key, [(member, sample)], threshold, sample_size, expires_at)
+
+
+class InMemoryStormCounter(_CountsOneByAdding):
     def __init__(self) -> None:
         self.members: dict[str, set[str]] = {}
         self.extra: dict[str, int] = {}
@@ -128,11 +137,6 @@ class InMemoryStormCounter:
 
     def mark_opened(self, key: str) -> None:
         self.opened.add(key)
-
-    def increment(
-        self, key: str, member: str, sample: str, threshold: int, sample_size: int, expires_at: int
-    ) -> tuple[int, tuple[str, ...], bool]:
-        return self.add(key, [(member, sample)], threshold, sample_size, expires_at)
 
     def add(
         self,
@@ -158,7 +162,7 @@ class InMemoryStormCounter:
         return count, tuple(samples), key in self.opened
 
 
-class DynamoStormCounter:
+class DynamoStormCounter(_CountsOneByAdding):
     """Counter items in the state table: `pk` = `<storm key>#count`, expiring a day after their window."""
 
     def __init__(self, table_name: str, client: Any) -> None:
@@ -172,11 +176,6 @@ class DynamoStormCounter:
             UpdateExpression="SET opened = :t",
             ExpressionAttributeValues={":t": {"BOOL": True}},
         )
-
-    def increment(
-        self, key: str, member: str, sample: str, threshold: int, sample_size: int, expires_at: int
-    ) -> tuple[int, tuple[str, ...], bool]:
-        return self.add(key, [(member, sample)], threshold, sample_size, expires_at)
 
     def add(
         self,

@@ -124,15 +124,22 @@ def test_in_memory_counter_counts_a_retried_member_once():
     assert counter.increment("s", "k3", "r3", 2, 5, 0)[0] == 3  # the opener, retried: opens again (PagerDuty dedups)
 
 
-@mock_aws
-def test_dynamodb_counter_is_idempotent_per_problem_and_bounded():
-    client = boto3.client("dynamodb", region_name="eu-central-1")
-    client.create_table(
-        TableName="t",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+@pytest.fixture
+def storm_table():
+    """A state table in moto (in process), named `t`; yields its client."""
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="eu-central-1")
+        client.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield client
+
+
+def test_dynamodb_counter_is_idempotent_per_problem_and_bounded(storm_table):
+    client = storm_table
     counter = DynamoStormCounter("t", client)
     counts = [counter.increment("fr1-storm-x", f"k{i}", f"r{i}", 3, 2, 99)[0] for i in range(6)]
     assert counts == [1, 2, 3, 4, 5, 6]
@@ -291,15 +298,8 @@ def test_many_containers_never_fake_a_storm_and_page_at_most_twice_the_threshold
         assert opened_at
 
 
-@mock_aws
-def test_dynamodb_counter_writes_held_problems_in_one_request():
-    client = boto3.client("dynamodb", region_name="eu-central-1")
-    client.create_table(
-        TableName="t",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+def test_dynamodb_counter_writes_held_problems_in_one_request(storm_table):
+    client = storm_table
     counter = DynamoStormCounter("t", client)
     assert counter.add("fr1-storm-x", [("k1", "r1"), ("k2", "r2"), ("k3", "r3")], 4, 2, 99) == (3, ("r1", "r2"), False)
     assert counter.add("fr1-storm-x", [("k3", "r3"), ("k4", "r4")], 4, 2, 99)[0] == 4  # k3 again: counted once
