@@ -36,6 +36,7 @@ from findings_router.ack import (
 )
 from findings_router.ack_processor import AckProcessor
 from findings_router.config import Policy, load_policy
+from findings_router.lambda_init import build_during_init
 from findings_router.model import FindingError
 from findings_router.normalize import loads
 
@@ -265,3 +266,6 @@ def eventbridge_handler(event: dict[str, Any], context: LambdaContext) -> dict[s
         logger.warning("eventbridge event ignored: no message or event id")
         return {"outcome": "rejected", "reason": "no message or event id"}
     return _handle(incident_event, runtime, "eventbridge")
+
+
+build_during_init(get_runtime)

@@ -25,6 +25,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from findings_router.config import Policy, load_policy
+from findings_router.lambda_init import build_during_init
 from findings_router.model import Finding, FindingError
 from findings_router.normalize import NormalizedEvent, loads, normalize_event
 from findings_router.pagerduty import DeliveryError, PagerDutyNotifier, TokenBucket
@@ -273,13 +274,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     return response
 
 
-def _build_runtime_during_init() -> None:
-    """In Lambda, build the runtime while the module is imported: the init phase runs with burst CPU, whereas the
-    first invocation of a 256 MB function gets about a seventh of a vCPU, so boto3, the clients and the policy
-    cost several times longer there, delaying the first page. Elsewhere (tests, demo, replay) it is built on
-    first use, after the environment is set up."""
-    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") and os.environ.get("POLICY_FILE"):
-        get_runtime()
-
-
-_build_runtime_during_init()
+build_during_init(get_runtime)

@@ -1,4 +1,5 @@
-"""The router handler in Lambda builds its runtime during the init phase (burst CPU), not in the first invocation."""
+"""In Lambda, the router and the acknowledgement receiver build their runtime during the init phase (burst CPU), not
+in their first invocation."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.builders import CONFIG_DIR
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
-PROBE = "import findings_router.handler as h; print('built' if h._runtime is not None else 'lazy')"
+PROBE = "import findings_router.{} as h; print('built' if h._runtime is not None else 'lazy')"
+HANDLERS = ["handler", "ack_handler"]
 
 
-def _import_handler(**env: str) -> str:
+def _import_handler(module: str, **env: str) -> str:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POLICY_FILE", "STATE_TABLE"))}
     base.update(
         PYTHONPATH=str(FUNCTIONS),
@@ -25,13 +29,17 @@ def _import_handler(**env: str) -> str:
         STATE_TABLE_NAME="findings-router-state-prod",
         **env,
     )
-    done = subprocess.run([sys.executable, "-c", PROBE], env=base, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE.format(module)], env=base, capture_output=True, text=True, check=True
+    )
     return done.stdout.strip()
 
 
-def test_in_lambda_the_runtime_is_built_at_import():
-    assert _import_handler(AWS_LAMBDA_FUNCTION_NAME="findings-router-prod") == "built"
+@pytest.mark.parametrize("module", HANDLERS)
+def test_in_lambda_the_runtime_is_built_at_import(module):
+    assert _import_handler(module, AWS_LAMBDA_FUNCTION_NAME="findings-router-prod") == "built"
 
 
-def test_outside_lambda_it_is_built_on_first_use():
-    assert _import_handler() == "lazy"
+@pytest.mark.parametrize("module", HANDLERS)
+def test_outside_lambda_it_is_built_on_first_use(module):
+    assert _import_handler(module) == "lazy"
