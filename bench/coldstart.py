@@ -69,16 +69,25 @@ def _env(pythonpath: Path, policy_file: Path = CONFIG_DIR / "prod.yaml") -> dict
     return env
 
 
-def _policy_without_writeback(directory: Path) -> Path | None:
-    """prod.yaml with the Security Hub write-back off (None if this policy has no such setting)."""
-    import yaml
+def packaged_policy(directory: Path) -> Path:
+    """prod's policy as the function package ships it (JSON, see infra/function_package.py)."""
+    from findings_router.config import load_policy, policy_json
 
-    data = yaml.safe_load((CONFIG_DIR / "prod.yaml").read_text(encoding="utf-8"))
-    if not isinstance(data.get("securityhub"), dict):
+    path = directory / "prod.json"
+    path.write_text(policy_json(load_policy(CONFIG_DIR / "prod.yaml")), encoding="utf-8")
+    return path
+
+
+def _policy_without_writeback(directory: Path) -> Path | None:
+    """The packaged prod policy with the Security Hub write-back off (None if this policy has no such setting)."""
+    from findings_router.config import load_policy, policy_json
+
+    policy = load_policy(CONFIG_DIR / "prod.yaml")
+    if not hasattr(policy, "securityhub"):
         return None
-    data["securityhub"]["writeback"] = False
-    path = directory / "prod-no-writeback.yaml"
-    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    policy = policy.model_copy(update={"securityhub": policy.securityhub.model_copy(update={"writeback": False})})
+    path = directory / "prod-no-writeback.json"
+    path.write_text(policy_json(policy), encoding="utf-8")
     return path
 
 
@@ -159,10 +168,10 @@ def run(rounds: int = 13, importtime_runs: int = 3, *, secondary: bool = True) -
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="findings-router-coldstart-") as tmp:
         compiled = compiled_copy(Path(tmp))
-        env = _env(compiled)
+        env = _env(compiled, packaged_policy(Path(tmp)))
         no_writeback = _policy_without_writeback(Path(tmp))
         envs = {name: env for name in (*PRIMARY, *SECONDARY)}
-        envs["handler_source"] = _env(FUNCTIONS_DIR)
+        envs["handler_source"] = _env(FUNCTIONS_DIR, packaged_policy(Path(tmp)))
         commands = {**PRIMARY, **(SECONDARY if secondary else {})}
         if no_writeback is None or not secondary:
             commands.pop("handler_init_no_writeback", None)

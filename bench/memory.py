@@ -124,7 +124,7 @@ def build_package(output: Path, *, include_dependencies: bool = True) -> dict[st
     target_python = find_target_python() if include_dependencies else None
     FunctionPackage(
         policy_file=CONFIG_DIR / "prod.yaml",
-        packaged_policy_path="config/prod.yaml",
+        packaged_policy_path="config/prod.json",
         include_dependencies=include_dependencies,
     ).build(output, target_python=target_python)
     return {"builder": "infra.function_package.FunctionPackage", "byte_compiled_with": target_python}

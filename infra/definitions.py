@@ -31,7 +31,7 @@ FUNCTION_HANDLER = "findings_router.handler.lambda_handler"
 FUNCTION_RUNTIME = "python3.12"
 FUNCTION_ARCHITECTURE = "arm64"
 LAMBDA_TASK_ROOT = "/var/task"
-# Inside the function package the policy file sits at config/<env>.yaml, next to the code.
+# Inside the function package the validated policy sits at config/<env>.json, next to the code (see policy_json).
 PACKAGED_CONFIG_DIR = "config"
 POWERTOOLS_SERVICE_NAME = APP_NAME
 METRICS_NAMESPACE = "FindingsRouter"
@@ -301,7 +301,7 @@ def queue_settings(policy: Policy) -> QueueSettings:
 
 def packaged_policy_path(policy: Policy) -> str:
     """Where the environment's policy file is inside the function package, relative to the package root."""
-    return f"{PACKAGED_CONFIG_DIR}/{policy.environment}.yaml"
+    return f"{PACKAGED_CONFIG_DIR}/{policy.environment}.json"
 
 
 def function_environment(policy: Policy, table_name: str) -> dict[str, str]:

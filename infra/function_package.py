@@ -1,8 +1,8 @@
 """Builds the router's Lambda package on this machine, without Docker.
 
 The package is: the third-party dependencies of `requirements-lambda.lock` (already resolved for CPython 3.12 on
-aarch64, installed from manylinux wheels), the code under `functions/`, and the environment's policy file at
-`config/<env>.yaml` (the function's POLICY_FILE).
+aarch64, installed from manylinux wheels), the code under `functions/`, and the environment's policy, validated from
+`config/<env>.yaml` and written as `config/<env>.json` (the function's POLICY_FILE).
 
 boto3/botocore stay in the package although the Lambda runtime ships them (with s3transfer, 28 MB of the 52 MB
 package): the runtime's SDK is whatever version AWS last put there and changes under a deployed function, while
@@ -27,6 +27,8 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from findings_router.config import load_policy, policy_json
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = REPO_ROOT / "functions"
@@ -200,7 +202,8 @@ class FunctionPackage:
         )
         policy_target = output_dir / self.packaged_policy_path
         policy_target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(self.policy_file, policy_target)
+        # Validated here (file:line errors) and shipped as JSON, which the function reads without a YAML parser.
+        policy_target.write_text(policy_json(load_policy(self.policy_file)), encoding="utf-8")
         if target_python is not None:
             for package in sorted(p for p in self.functions_dir.iterdir() if p.is_dir()):
                 if package.name not in ("__pycache__",):

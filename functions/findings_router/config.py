@@ -9,12 +9,15 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from findings_router.model import Severity
+
+if TYPE_CHECKING:
+    import yaml
 
 Action = Literal["page", "notify", "drop"]
 Urgency = Literal["high", "low"]
@@ -189,9 +192,10 @@ class Storm(_Strict):
 
     Within each `window_minutes`, the first `threshold` new problems of a group page as usual; the next one opens a
     single storm incident for the group (with the count and a sample of resources), and every further one is folded
-    into it. Nothing is dropped: each finding still gets its dedup state. When several router containers share a
-    flood, each holds up to `threshold / function.reserved_concurrency` problems in memory before writing the shared
-    count (a trickle of new findings then costs no write), so up to 2x `threshold` may page before the storm opens.
+    into it. Nothing is dropped: each finding still gets its dedup state. Each router container holds up to
+    `threshold / function.reserved_concurrency` (at most 5) new problems of a group in memory before writing the
+    shared count, so a trickle of new findings costs no write, and when several containers share a flood up to
+    2x `threshold` may page before the storm opens (5 more for each container Lambda adds late).
     """
 
     enabled: bool = True
@@ -334,6 +338,8 @@ class PolicyError(ValueError):
 
 
 def _line_index(node: yaml.Node, path: tuple[str | int, ...], out: dict[tuple[str | int, ...], int]) -> None:
+    import yaml
+
     out[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
@@ -353,8 +359,15 @@ def _format_loc(loc: tuple[str | int, ...]) -> str:
     return text or "(top level)"
 
 
+def _field_path(err: ErrorDetails) -> tuple[str | int, ...]:
+    # pydantic adds the union/function branch to loc (e.g. 'function-after[...]'); keep real path parts.
+    return tuple(p for p in err["loc"] if isinstance(p, int) or not str(p).startswith(("function-", "list[")))
+
+
 def parse_policy(text: str, source: str = "<policy>") -> Policy:
     """Validate policy YAML text. Raises `PolicyError` with file:line: field: message for each problem."""
+    import yaml  # only where YAML is read: the function package ships the policy as JSON (`policy_json`)
+
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -372,10 +385,7 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            # pydantic adds the union/function branch to loc (e.g. 'function-after[...]'); keep real path parts.
-            loc: tuple[str | int, ...] = tuple(
-                p for p in err["loc"] if isinstance(p, int) or not str(p).startswith(("function-", "list["))
-            )
+            loc = _field_path(err)
             probe = loc
             while probe and probe not in lines:
                 probe = probe[:-1]
@@ -384,12 +394,31 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
         raise PolicyError(source, problems) from None
 
 
+def policy_json(policy: Policy) -> str:
+    """The validated policy as the function package ships it: JSON, so the Lambda needs no YAML parser (PyYAML's
+    import and two parses were ~25 ms of every cold start). The runtime validates it again with the same model."""
+    return policy.model_dump_json(indent=1) + "\n"
+
+
+def parse_policy_json(text: str, source: str = "<policy>") -> Policy:
+    """Validate a policy written by `policy_json`. Raises `PolicyError` with file: field: message for each problem
+    (no line numbers: the reviewed YAML it was made from was validated, with lines, at synth)."""
+    try:
+        return Policy.model_validate_json(text)
+    except ValidationError as exc:
+        problems = [f"{source}: {_format_loc(_field_path(err))}: {err['msg']}" for err in exc.errors()]
+        raise PolicyError(source, problems) from None
+
+
 def load_policy(path: str | Path) -> Policy:
+    """A policy file: `config/<env>.yaml` as people write it, or the `.json` the function package ships."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PolicyError(str(path), [f"{path}: cannot read policy file: {exc.strerror}"]) from exc
+    if path.suffix == ".json":
+        return parse_policy_json(text, str(path))
     return parse_policy(text, str(path))
 
 

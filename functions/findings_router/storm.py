@@ -10,7 +10,8 @@ own dedup state, so it deduplicates and resolves as usual; a storm incident is r
 The count is shared by all invocations (an atomic, idempotent ADD in DynamoDB). Each execution environment holds a
 group's first few new problems in memory and writes them together (`BufferedStormCounter`), so the usual trickle of
 new findings costs no counter write; a storm is only declared from the shared count, and at most 2x `threshold`
-problems page individually before it opens, however many environments run.
+problems page individually before it opens while no more environments than the reserved concurrency take part
+(at most 5 more for each one Lambda adds late).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from findings_router.dedup import KEY_PREFIX, STORM_PREFIX
 from findings_router.model import Finding
 
 META_STORM_PREFIX = f"{KEY_PREFIX}meta-storm-"
-MAX_SAMPLE_CHARS = 200
+MAX_SAMPLE_BYTES = 200
+MAX_HELD = 5  # new problems of a group one container may page before it writes them to the shared count
 Verdict = Literal["normal", "open", "grouped"]
 
 
@@ -114,8 +116,10 @@ class SharedStormCounter(StormCounter, Protocol):
 
 def _entry(member: str, sample: str) -> str:
     # The member string carries the sampled resource, so the member set is also the sample. Resource ids are
-    # cut short so that threshold + a batch of entries always fits one DynamoDB item (400 KB).
-    return f"{member}|{sample[:MAX_SAMPLE_CHARS]}"
+    # cut to 200 UTF-8 bytes so that threshold (≤ 500) + one flush (≤ MAX_HELD + 1) entries always fit one DynamoDB
+    # item (400 KB): 506 x ~250 bytes.
+    cut = sample.encode()[:MAX_SAMPLE_BYTES].decode(errors="ignore")
+    return f"{member}|{cut}"
 
 
 class _CountsOneByAdding:
@@ -231,11 +235,12 @@ class DynamoStormCounter(_CountsOneByAdding):
 
 
 def flush_size(threshold: int, concurrency: int) -> int:
-    """How many new problems of a group one execution environment holds before writing them to the shared
-    counter: 1 + threshold // concurrency. With every environment holding at most that many less one, at most
-    `threshold` problems are uncounted at any time, so a storm opens after at most 2x threshold individual pages,
-    however many environments run. Thresholds below the concurrency stay exact (a write per problem)."""
-    return 1 + threshold // max(1, concurrency)
+    """How many new problems of a group one execution environment holds before it writes them to the shared
+    counter: 1 + threshold // concurrency, at most 1 + MAX_HELD. Every environment pages at most that many less one
+    before it learns the shared count, so a storm opens after at most threshold + that many per environment that
+    takes part: 2x threshold when `concurrency` environments share a flood. Thresholds below the concurrency stay
+    exact (a write per problem)."""
+    return 1 + min(MAX_HELD, threshold // max(1, concurrency))
 
 
 class BufferedStormCounter:
@@ -245,9 +250,11 @@ class BufferedStormCounter:
     Storms are only ever declared from the shared counter's exact answer: as soon as this environment's
     estimate (the shared count it last saw + what it holds) passes the threshold, every new problem is written at
     once, exactly as without the buffer, until the storm incident is delivered; from then on problems are folded
-    into it and held again (they only change the count it shows). What is held is lost with the
-    environment; those problems paged individually and are only missing from a storm's count. Lives as long as
-    the environment (one per Lambda container), forgets groups whose window is over."""
+    into it and held again (they only change the count it shows). What is held is lost with the environment (or
+    with a failed write: the messages that fail are retried and count again); it is only missing from a storm's
+    count. An environment that joins a flood late pages at most `flush_size - 1` problems before its first write
+    tells it the storm is open. Lives as long as the environment (one per Lambda container), forgets groups whose
+    window is over."""
 
     def __init__(self, shared: SharedStormCounter, concurrency: int) -> None:
         self.shared = shared
@@ -273,10 +280,9 @@ class BufferedStormCounter:
         # Until the storm incident is known to be delivered, a count past the threshold must come from the shared
         # counter (it opens the storm); once it is open, problems only add to its displayed count and are held too.
         if (estimate > threshold and not opened) or len(held) >= flush_size(threshold, self.concurrency):
-            answer = self.shared.add(
-                key, list(held.items()), threshold, sample_size, expires_at, past_threshold=seen > threshold
-            )
-            held.clear()
+            entries = list(held.items())
+            held.clear()  # even if the write fails: never an ever-growing batch that keeps failing
+            answer = self.shared.add(key, entries, threshold, sample_size, expires_at, past_threshold=seen > threshold)
             self._seen[key] = answer
             return answer
         samples = tuple(dict.fromkeys((*seen_samples, *held.values())))[:sample_size]

@@ -80,7 +80,7 @@ def test_function_environment_is_non_secret_and_points_into_the_package():
     policy = _policy()
     env = function_environment(policy, "findings-router-dev-state")
     assert env == {
-        "POLICY_FILE": f"{LAMBDA_TASK_ROOT}/config/dev.yaml",
+        "POLICY_FILE": f"{LAMBDA_TASK_ROOT}/config/dev.json",
         "STATE_TABLE_NAME": "findings-router-dev-state",
         "POWERTOOLS_SERVICE_NAME": "findings-router",
         "POWERTOOLS_METRICS_NAMESPACE": "FindingsRouter",
@@ -165,7 +165,7 @@ def test_ack_receiver_definitions():
 
 def test_meta_alert_definitions():
     policy = _policy()
-    assert meta_alert_environment(policy) == {"POLICY_FILE": f"{LAMBDA_TASK_ROOT}/config/dev.yaml"}
+    assert meta_alert_environment(policy) == {"POLICY_FILE": f"{LAMBDA_TASK_ROOT}/config/dev.json"}
     # Defaults: a 30 s budget and 5 s per request, plus 15 s.
     assert meta_alert_timeout_seconds(policy) == 50
     data = yaml.safe_load((REPO_ROOT / "config" / "dev.yaml").read_text())

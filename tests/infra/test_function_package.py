@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from findings_router.config import load_policy
 from infra.function_package import (
     TARGET_PLATFORMS,
     FunctionPackage,
@@ -21,6 +22,7 @@ from infra.function_package import (
     package_size,
     pip_install_command,
 )
+from tests.builders import CONFIG_DIR
 
 pytestmark = pytest.mark.infra
 
@@ -74,7 +76,7 @@ def functions_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def policy_file(tmp_path: Path) -> Path:
     path = tmp_path / "dev.yaml"
-    path.write_text("environment: dev\n")
+    path.write_text((CONFIG_DIR / "dev.yaml").read_text())
     return path
 
 
@@ -144,7 +146,7 @@ def test_package_with_dependencies(lock: Path, functions_dir: Path, policy_file:
     tools = FakeTools()
     package = FunctionPackage(
         policy_file=policy_file,
-        packaged_policy_path="config/dev.yaml",
+        packaged_policy_path="config/dev.json",
         functions_dir=functions_dir,
         lock_file=lock,
         cache_dir=tmp_path / "cache",
@@ -153,7 +155,8 @@ def test_package_with_dependencies(lock: Path, functions_dir: Path, policy_file:
     package.build(out, run=tools, target_python="/usr/bin/python3.12")
     assert (out / "pydantic" / "__init__.py").is_file()
     assert (out / "findings_router" / "handler.py").is_file()
-    assert (out / "config" / "dev.yaml").read_text() == "environment: dev\n"
+    # validated from the YAML and shipped as JSON, which loads (no YAML parser) into the very same policy
+    assert load_policy(out / "config" / "dev.json") == load_policy(policy_file)
     assert not (out / ".complete").exists()
     assert not (out / "findings_router" / "__pycache__" / "handler.cpython-311.pyc").exists()
     assert (out / "findings_router" / "__pycache__" / "handler.cpython-312.pyc").is_file()
@@ -169,7 +172,7 @@ def test_package_without_dependencies_runs_no_tool(functions_dir: Path, policy_f
     tools = FakeTools(fail=True)
     package = FunctionPackage(
         policy_file=policy_file,
-        packaged_policy_path="config/dev.yaml",
+        packaged_policy_path="config/dev.json",
         include_dependencies=False,
         functions_dir=functions_dir,
     )
@@ -177,7 +180,7 @@ def test_package_without_dependencies_runs_no_tool(functions_dir: Path, policy_f
     package.build(out, run=tools)
     assert tools.commands == []
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
-        "config/dev.yaml",
+        "config/dev.json",
         "findings_router/__init__.py",
         "findings_router/handler.py",
     ]

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from findings_router.config import load_policy
 from infra.definitions import (
     DEAD_LETTER_RETENTION_DAYS,
     FUNCTION_HANDLER,
@@ -378,14 +379,16 @@ def test_function_package_holds_code_and_policy_file(synthesized: SynthesizedSta
     asset = synthesized.asset_dir
     for module in ("handler.py", "ack_handler.py", "alarm_handler.py"):
         assert (asset / "findings_router" / module).is_file(), module
-    packaged_policy = asset / "config" / f"{synthesized.environment}.yaml"
-    assert packaged_policy.read_bytes() == (REPO_ROOT / "config" / f"{synthesized.environment}.yaml").read_bytes()
+    # The reviewed YAML, validated at synth and shipped as JSON: the very same policy, read without a YAML parser.
+    packaged_policy = asset / "config" / f"{synthesized.environment}.json"
+    assert load_policy(packaged_policy) == load_policy(REPO_ROOT / "config" / f"{synthesized.environment}.yaml")
+    assert not (asset / "config" / f"{synthesized.environment}.yaml").exists()
     # One package for every function of the stack: one asset, built once.
     functions = synthesized.resources("AWS::Lambda::Function").values()
     assert len({json.dumps(f["Properties"]["Code"], sort_keys=True) for f in functions}) == 1
     for function in functions:
         policy_file = function["Properties"]["Environment"]["Variables"]["POLICY_FILE"]
-        assert policy_file == f"/var/task/config/{synthesized.environment}.yaml"
+        assert policy_file == f"/var/task/config/{synthesized.environment}.json"
     assert not list(asset.rglob("__pycache__"))
     assert not (asset / "pydantic").exists()
 

@@ -17,7 +17,8 @@ PROBE = "import findings_router.{} as h; print('built' if h._runtime is not None
 HANDLERS = ["handler", "ack_handler"]
 
 
-def _import_handler(module: str, **env: str) -> str:
+def _run(code: str, **env: str) -> str:
+    """stdout of `code` in a fresh interpreter with the function's code and the prod policy (like Lambda's)."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POLICY_FILE", "STATE_TABLE"))}
     base.update(
         PYTHONPATH=str(FUNCTIONS),
@@ -27,12 +28,14 @@ def _import_handler(module: str, **env: str) -> str:
         AWS_EC2_METADATA_DISABLED="true",
         POLICY_FILE=str(CONFIG_DIR / "prod.yaml"),
         STATE_TABLE_NAME="findings-router-state-prod",
-        **env,
     )
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE.format(module)], env=base, capture_output=True, text=True, check=True
-    )
+    base.update(env)
+    done = subprocess.run([sys.executable, "-c", code], env=base, capture_output=True, text=True, check=True)
     return done.stdout.strip()
+
+
+def _import_handler(module: str, **env: str) -> str:
+    return _run(PROBE.format(module), **env)
 
 
 @pytest.mark.parametrize("module", HANDLERS)
@@ -43,3 +46,13 @@ def test_in_lambda_the_runtime_is_built_at_import(module):
 @pytest.mark.parametrize("module", HANDLERS)
 def test_outside_lambda_it_is_built_on_first_use(module):
     assert _import_handler(module) == "lazy"
+
+
+def test_the_packaged_json_policy_is_read_without_a_yaml_parser(tmp_path):
+    from findings_router.config import load_policy, policy_json
+
+    packaged = tmp_path / "prod.json"
+    packaged.write_text(policy_json(load_policy(CONFIG_DIR / "prod.yaml")))
+    probe = "import sys, findings_router.handler as h; print(h._runtime.policy.environment, 'yaml' in sys.modules)"
+    out = _run(probe, AWS_LAMBDA_FUNCTION_NAME="findings-router-prod", POLICY_FILE=str(packaged))
+    assert out.split() == ["prod", "False"]

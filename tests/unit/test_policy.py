@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
 
-from findings_router.config import PolicyError, load_policy, load_policy_dir, parse_policy
+from findings_router.config import PolicyError, load_policy, load_policy_dir, parse_policy, policy_json
 from findings_router.normalize import normalize_asff
 from findings_router.policy import CompiledPolicy
 from tests.builders import CONFIG_DIR, NOW, asff, control
@@ -153,3 +154,26 @@ def test_urgency_is_for_pages_only():
             "environment: t\nnotifier: {routing_key_secret: s}\nrules:\n  - {name: a, action: notify, urgency: high}\n",
             "t.yaml",
         )
+
+
+# ------------------------------------------------------------------------------ the packaged (JSON) policy
+
+
+@pytest.mark.parametrize("env", ["dev", "stg", "prod"])
+def test_the_packaged_json_policy_is_the_same_policy(env, tmp_path):
+    policy = load_policy(CONFIG_DIR / f"{env}.yaml")
+    packaged = tmp_path / f"{env}.json"
+    packaged.write_text(policy_json(policy))
+    assert load_policy(packaged) == policy
+
+
+def test_a_broken_packaged_policy_names_the_file_and_the_field(tmp_path):
+    data = json.loads(policy_json(load_policy(CONFIG_DIR / "prod.yaml")))
+    data["storm"]["threshold"] = 0
+    data["rules"][1]["match"]["severity"] = ["SEVERE"]
+    packaged = tmp_path / "prod.json"
+    packaged.write_text(json.dumps(data))
+    with pytest.raises(PolicyError) as info:
+        load_policy(packaged)
+    assert info.value.problems[0].startswith(f"{packaged}: rules[1].match.severity[0]: Input should be")
+    assert info.value.problems[1].startswith(f"{packaged}: storm.threshold: Input should be greater than")
