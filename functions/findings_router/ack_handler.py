@@ -36,7 +36,7 @@ from findings_router.ack import (
 )
 from findings_router.ack_processor import AckProcessor
 from findings_router.config import Policy, load_policy
-from findings_router.lambda_init import build_during_init
+from findings_router.lambda_init import build_during_init, secret_text
 from findings_router.model import FindingError
 from findings_router.normalize import loads
 
@@ -67,13 +67,8 @@ class AckRuntime:
     idempotency: Any  # its IdempotencyConfig, told each invocation's context (timeouts release the record)
 
     def signing_secrets(self) -> list[bytes]:
-        from aws_lambda_powertools.utilities import parameters
-
         name = self.policy.acknowledgements.signing_secret
-        if not name:
-            return []
-        secret = parameters.get_secret(name, max_age=300)
-        return signing_secrets_from(secret if isinstance(secret, str) else secret.decode())
+        return signing_secrets_from(secret_text(name)) if name else []
 
 
 _runtime: AckRuntime | None = None
@@ -85,17 +80,14 @@ def _alert_key_lookup(policy: Policy) -> Any:
     if not name:
         return None
     import requests
-    from aws_lambda_powertools.utilities import parameters
 
     session = requests.Session()
     base = policy.acknowledgements.rest_api_url.rstrip("/")
 
     def lookup(incident_id: str) -> list[str]:
-        token = parameters.get_secret(name, max_age=300)
-        token = token if isinstance(token, str) else token.decode()
         response = session.get(
             f"{base}/incidents/{incident_id}/alerts",
-            headers={"Authorization": f"Token token={token.strip()}", "Accept": "application/json"},
+            headers={"Authorization": f"Token token={secret_text(name).strip()}", "Accept": "application/json"},
             timeout=3,
         )
         response.raise_for_status()

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from findings_router.ack import AckDecision, IncidentEvent, apply_ack
-from findings_router.dedup import KEY_PREFIX, DedupState, base_key
+from findings_router.dedup import KEY_PREFIX, DedupState, _iso, base_key
 from findings_router.securityhub import FindingRef, SecurityHubWriteback
 from findings_router.store import DedupStore
 
@@ -66,7 +66,7 @@ class AckProcessor:
     def process(self, event: IncidentEvent, now: dt.datetime) -> AckResult:
         if not event.acted_on:
             return AckResult("no-op", f"{event.event_type} is not acted on")
-        now_iso = now.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        now_iso = _iso(now)
         state = self._find_state(event)
         if state is None:
             return AckResult("not-ours", f"incident {event.incident_id} has no findings-router dedup key here")

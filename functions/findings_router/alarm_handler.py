@@ -20,7 +20,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from findings_router.config import load_policy
 from findings_router.dedup import KEY_PREFIX
-from findings_router.pagerduty import SUMMARY_MAX, DeliveryError, PagerDutyNotifier
+from findings_router.lambda_init import secret_text
+from findings_router.pagerduty import SUMMARY_MAX, DeliveryError, PagerDutyNotifier, _truncate, routing_key_from_secret
 
 logger = Logger(service="findings-router-alarms")
 
@@ -73,7 +74,7 @@ def meta_event(change: AlarmChange, environment: str, routing_key: str, mode: st
         "event_action": "trigger",
         "dedup_key": key,
         "payload": {
-            "summary": summary if len(summary) <= SUMMARY_MAX else summary[: SUMMARY_MAX - 1] + "…",
+            "summary": _truncate(summary, SUMMARY_MAX),
             "source": f"findings-router-{environment}",
             # A router in trouble may be losing findings: as urgent as the worst finding (unless the
             # environment only wants a low-urgency notification, e.g. development).
@@ -103,18 +104,13 @@ _mode = "page"
 def _get_notifier() -> PagerDutyNotifier:
     global _notifier, _environment, _mode  # noqa: PLW0603  (one per execution environment)
     if _notifier is None:
-        from aws_lambda_powertools.utilities import parameters
-
-        from findings_router.handler import routing_key_from_secret
-
         policy = load_policy(os.environ["POLICY_FILE"])
         _environment = policy.environment
         _mode = policy.monitoring.meta_alerts
         secret_name = policy.notifier.routing_key_secret
 
         def routing_key() -> str:
-            value = parameters.get_secret(secret_name, max_age=300)
-            return routing_key_from_secret(value if isinstance(value, str) else value.decode())
+            return routing_key_from_secret(secret_text(secret_name))
 
         retry = policy.notifier.retry
         _notifier = PagerDutyNotifier(

@@ -12,7 +12,6 @@ endpoint, for local runs), POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,10 +24,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from findings_router.config import Policy, load_policy
-from findings_router.lambda_init import build_during_init
+from findings_router.lambda_init import build_during_init, secret_text
 from findings_router.model import Finding, FindingError
 from findings_router.normalize import NormalizedEvent, loads, normalize_event
-from findings_router.pagerduty import DeliveryError, PagerDutyNotifier, TokenBucket
+from findings_router.pagerduty import DeliveryError, PagerDutyNotifier, TokenBucket, routing_key_from_secret
 from findings_router.policy import CompiledPolicy
 from findings_router.router import FindingsRouter, Routed, StateConflictError
 from findings_router.securityhub import SecurityHubWriteback
@@ -54,18 +53,6 @@ class MalformedEventError(ValueError):
     """The message can never be routed as it is; it will end in the dead-letter queue."""
 
 
-def routing_key_from_secret(value: str) -> str:
-    """The secret is either the bare routing key or JSON with a `routing_key` field."""
-    value = value.strip()
-    if value.startswith("{"):
-        data = json.loads(value)
-        key = data.get("routing_key") if isinstance(data, dict) else None
-        if not isinstance(key, str) or not key:
-            raise ValueError("secret JSON has no routing_key string")
-        return key
-    return value
-
-
 @dataclass
 class Runtime:
     """What an execution environment builds once and reuses across invocations."""
@@ -80,10 +67,7 @@ class Runtime:
     pacer: TokenBucket  # this container's share of the PagerDuty rate limit, kept across invocations
 
     def routing_key(self) -> str:
-        from aws_lambda_powertools.utilities import parameters
-
-        secret = parameters.get_secret(self.policy.notifier.routing_key_secret, max_age=300)
-        return routing_key_from_secret(secret if isinstance(secret, str) else secret.decode())
+        return routing_key_from_secret(secret_text(self.policy.notifier.routing_key_secret))
 
 
 _runtime: Runtime | None = None

@@ -1,4 +1,4 @@
-"""Build an execution environment's runtime during Lambda's init phase, not in its first invocation."""
+"""What the Lambda entry points share: building the runtime during init, and reading secrets."""
 
 from __future__ import annotations
 
@@ -15,3 +15,11 @@ def build_during_init(build: Callable[[], object]) -> None:
     after the environment is set up."""
     if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") and os.environ.get("POLICY_FILE"):
         build()
+
+
+def secret_text(name: str) -> str:
+    """A Secrets Manager secret as text, cached for 5 minutes (a rotated secret is picked up)."""
+    from aws_lambda_powertools.utilities import parameters
+
+    value = parameters.get_secret(name, max_age=300)
+    return value if isinstance(value, str) else value.decode()

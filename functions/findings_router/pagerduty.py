@@ -13,6 +13,7 @@ pair pages (high urgency) and the second does not wake anyone (low urgency).
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import random
 import time
@@ -56,6 +57,18 @@ class DeliveryResult:
     status: int
     attempts: int
     dedup_key: str | None
+
+
+def routing_key_from_secret(value: str) -> str:
+    """The secret is either the bare routing key or JSON with a `routing_key` field."""
+    value = value.strip()
+    if value.startswith("{"):
+        data = json.loads(value)
+        key = data.get("routing_key") if isinstance(data, dict) else None
+        if not isinstance(key, str) or not key:
+            raise ValueError("secret JSON has no routing_key string")
+        return key
+    return value
 
 
 def pd_severity(severity: Severity, urgency: str) -> str:

@@ -56,3 +56,13 @@ def test_the_packaged_json_policy_is_read_without_a_yaml_parser(tmp_path):
     probe = "import sys, findings_router.handler as h; print(h._runtime.policy.environment, 'yaml' in sys.modules)"
     out = _run(probe, AWS_LAMBDA_FUNCTION_NAME="findings-router-prod", POLICY_FILE=str(packaged))
     assert out.split() == ["prod", "False"]
+
+
+def test_the_meta_alert_function_starts_with_only_its_own_environment():
+    """It has POLICY_FILE but no state table: it must not pull in (and so initialise) the router handler."""
+    probe = (
+        "import os, sys; del os.environ['STATE_TABLE_NAME']; "
+        "import findings_router.alarm_handler as a; a._get_notifier(); "
+        "print('findings_router.handler' in sys.modules)"
+    )
+    assert _run(probe, AWS_LAMBDA_FUNCTION_NAME="findings-router-prod-meta-alerts") == "False"
