@@ -15,6 +15,7 @@ from typing import Any
 
 from findings_router.config import Policy
 from findings_router.model import Severity
+from findings_router.normalize import SECURITYHUB_SOURCE
 
 APP_NAME = "findings-router"
 
@@ -28,8 +29,6 @@ STATE_TABLE_TTL_ATTRIBUTE = "expires_at"
 # ------------------------------------------------------------------------------------------ router function
 
 FUNCTION_HANDLER = "findings_router.handler.lambda_handler"
-FUNCTION_RUNTIME = "python3.12"
-FUNCTION_ARCHITECTURE = "arm64"
 LAMBDA_TASK_ROOT = "/var/task"
 # Inside the function package the validated policy sits at config/<env>.json, next to the code (see policy_json).
 PACKAGED_CONFIG_DIR = "config"
@@ -45,7 +44,6 @@ LOG_RETENTION_DAYS_ALLOWED = (
 
 # ------------------------------------------------------------------------------------------ ingestion
 
-SECURITYHUB_SOURCE = "aws.securityhub"
 DETAIL_TYPE_IMPORTED = "Security Hub Findings - Imported"
 DETAIL_TYPE_CUSTOM_ACTION = "Security Hub Findings - Custom Action"
 DETAIL_TYPE_IMPORTED_V2 = "Findings Imported V2"

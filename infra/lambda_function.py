@@ -29,7 +29,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from findings_router.config import Policy
+from findings_router.config import Policy, policy_path
 from infra.definitions import ASYNC_RETRY_ATTEMPTS, DEAD_LETTER_RETENTION_DAYS, packaged_policy_path
 from infra.function_package import CONFIG_DIR, FUNCTIONS_DIR, FunctionPackage, find_target_python
 
@@ -94,7 +94,7 @@ def function_code(policy: Policy, *, include_dependencies: bool, config_dir: Pat
     synthesizes in milliseconds for tests, but such a package cannot run on Lambda.
     """
     package = FunctionPackage(
-        policy_file=config_dir / f"{policy.environment}.yaml",
+        policy_file=policy_path(config_dir, policy.environment),
         packaged_policy_path=packaged_policy_path(policy),
         include_dependencies=include_dependencies,
     )

@@ -8,7 +8,7 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
-from findings_router.config import Policy
+from findings_router.config import Policy, policy_path
 from infra.ack_receiver import AckReceiver
 from infra.definitions import APP_NAME, deployment_problems, resource_names
 from infra.function_package import CONFIG_DIR
@@ -38,7 +38,7 @@ class FindingsRouterStack(Stack):
     ) -> None:
         problems = deployment_problems(policy)
         if problems:
-            source = config_dir / f"{policy.environment}.yaml"
+            source = policy_path(config_dir, policy.environment)
             raise InvalidDeploymentSettingsError("\n".join(f"{source}: {problem}" for problem in problems))
         super().__init__(
             scope,

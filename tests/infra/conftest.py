@@ -51,20 +51,23 @@ class Synthesis:
     stacks: dict[str, SynthesizedStack]
 
 
-@pytest.fixture(scope="session")
-def synthesis(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
+ENVIRONMENTS = sorted(p.stem for p in (REPO_ROOT / "config").glob("*.yaml"))
+
+
+def _synthesize(outdir: Path, **build_options: Any) -> dict[str, SynthesizedStack]:
+    """Every stack of `config_dir` (default: config/), built exactly as app.py builds them and synthesized once,
+    cdk-nag included, without dependency bundling; by environment."""
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     from aws_cdk import App
     from aws_cdk.assertions import Template
 
     from infra.application import build
 
-    outdir = tmp_path_factory.mktemp("cdk.out")
     # No account/region from the caller's shell: the synth must not depend on where the tests run.
     for name in ("CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION"):
         os.environ.pop(name, None)
     app = App(outdir=str(outdir), context=CDK_CONTEXT)
-    stacks = build(app, include_dependencies=False)
+    stacks = build(app, include_dependencies=False, **build_options)
     assembly = app.synth()  # raises if cdk-nag reports an unacknowledged finding
     result = {}
     for environment, stack in stacks.items():
@@ -80,15 +83,21 @@ def synthesis(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
             asset_dir=outdir / f"asset.{asset_hash}",
             stack=stack,
         )
-    return Synthesis(outdir=outdir, stacks=result)
+    return result
+
+
+@pytest.fixture(scope="session")
+def synthesis(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    return Synthesis(outdir=outdir, stacks=_synthesize(outdir))
 
 
 @pytest.fixture(scope="session")
 def environments() -> list[str]:
-    return sorted(p.stem for p in (REPO_ROOT / "config").glob("*.yaml"))
+    return ENVIRONMENTS
 
 
-@pytest.fixture(params=sorted(p.stem for p in (REPO_ROOT / "config").glob("*.yaml")))
+@pytest.fixture(params=ENVIRONMENTS)
 def synthesized(request: pytest.FixtureRequest, synthesis: Synthesis) -> SynthesizedStack:
     """Each environment's stack in turn."""
     return synthesis.stacks[request.param]
@@ -107,27 +116,11 @@ def _synthesize_one(
 ) -> SynthesizedStack:
     """One extra environment, built and synthesized (cdk-nag included) exactly as app.py does."""
     import yaml
-    from aws_cdk import App
-    from aws_cdk.assertions import Template
-
-    from infra.application import build
 
     config_dir = tmp_path_factory.mktemp("config")
     (config_dir / f"{environment}.yaml").write_text(yaml.safe_dump(data))
-    outdir = tmp_path_factory.mktemp(f"cdk.out.{environment}")
-    app = App(outdir=str(outdir), context=CDK_CONTEXT)
-    (stack,) = build(app, config_dir=config_dir, include_dependencies=False).values()
-    assembly = app.synth()  # raises if cdk-nag reports an unacknowledged finding
-    template = assembly.get_stack_by_name(stack.stack_name).template
-    function = next(v for v in template["Resources"].values() if v["Type"] == "AWS::Lambda::Function")
-    return SynthesizedStack(
-        environment=environment,
-        policy=stack.policy,
-        template=template,
-        assertions=Template.from_json(template),
-        asset_dir=outdir / f"asset.{function['Properties']['Code']['S3Key'].removesuffix('.zip')}",
-        stack=stack,
-    )
+    (stack,) = _synthesize(tmp_path_factory.mktemp(f"cdk.out.{environment}"), config_dir=config_dir).values()
+    return stack
 
 
 @pytest.fixture(scope="session")
