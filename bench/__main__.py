@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import RESULTS_FILE, BenchResult
+from findings_router_local import tables
 
 
 def _cpu(quick: bool) -> list[BenchResult]:
@@ -75,15 +76,8 @@ def _status(passed: bool | None) -> str:
 
 
 def render_table(results: list[BenchResult]) -> str:
-    rows = [("bench", "figure", "target", "result", "time")]
-    rows += [(r.name, r.figure, r.target, _status(r.passed), f"{r.seconds:.0f}s") for r in results]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for n, row in enumerate(rows):
-        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    rows = [(r.name, r.figure, r.target, _status(r.passed), f"{r.seconds:.0f}s") for r in results]
+    return tables.render_table(("bench", "figure", "target", "result", "time"), rows)
 
 
 def machine() -> dict[str, Any]:

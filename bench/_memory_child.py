@@ -59,7 +59,7 @@ def main() -> None:
         with open(sys.argv[3], encoding="utf-8") as f:
             event = json.load(f)
         runtime = handler.get_runtime()
-        if getattr(runtime, "writeback", None) is not None:
+        if runtime.writeback is not None:
             # moto has no BatchUpdateFindings: the recording twin stands in, as in the integration tests
             from findings_router.securityhub import RecordingSecurityHub
 

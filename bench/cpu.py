@@ -11,7 +11,6 @@ in-memory conditional write. Traffic is the steady state: 95% re-sends of findin
 from __future__ import annotations
 
 import cProfile
-import inspect
 import io
 import json
 import pstats
@@ -35,7 +34,6 @@ class PurePath:
     def __init__(self, known: list[dict[str, Any]]) -> None:
         from findings_router.pagerduty import RecordingNotifier
         from findings_router.policy import CompiledPolicy
-        from findings_router.router import FindingsRouter
         from findings_router.store import InMemoryDedupStore
 
         self._store_cls = InMemoryDedupStore
@@ -43,20 +41,16 @@ class PurePath:
         self.notifier = RecordingNotifier()
         self.known = known
         self.store = InMemoryDedupStore()
-        self._router_params = inspect.signature(FindingsRouter).parameters
         self.extra: dict[str, Any] = {}
         self._new_twins()
 
     def _new_twins(self) -> None:
-        """In-memory twins for the router's other boundaries, when this version of the router has them."""
-        if "writeback" in self._router_params:  # pages are written back to Security Hub (BatchUpdateFindings)
-            from findings_router.securityhub import RecordingSecurityHub
+        """In-memory twins for the router's other boundaries."""
+        from findings_router.securityhub import RecordingSecurityHub
+        from findings_router.storm import InMemoryStormCounter
 
-            self.extra["writeback"] = RecordingSecurityHub()
-        if "storms" in self._router_params:  # every new problem is counted per storm group (DynamoDB ADD)
-            from findings_router.storm import InMemoryStormCounter
-
-            self.extra["storms"] = InMemoryStormCounter()
+        self.extra["writeback"] = RecordingSecurityHub()  # pages are written back (BatchUpdateFindings)
+        self.extra["storms"] = InMemoryStormCounter()  # new problems are counted per storm group (DynamoDB ADD)
 
     def reset(self) -> None:
         """A fresh state table that already holds every known finding (routed once, untimed)."""

@@ -27,15 +27,6 @@ SECRET_NAME = "findings-router/bench/routing-key"
 TABLE = "findings-router-state-bench"
 
 
-def create_table(ddb: Any, name: str) -> None:
-    ddb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-
-
 def write_policy(directory: Path, events_url: str, env: str = "prod", *, shipped_storms: bool = False) -> Path:
     """The bench policy for `env`, aimed at the local receiver and secret, with millisecond retry delays."""
     from bench.workload import bench_policy_data
@@ -132,7 +123,7 @@ class LocalRouter:
         recording twin, whose updates are counted as the API calls the real adapter would make."""
         runtime = self.handler.get_runtime()
         self.calls.attach(runtime.store.client)
-        if self.hub is None and getattr(runtime, "writeback", None) is not None:
+        if self.hub is None and runtime.writeback is not None:
             from findings_router.securityhub import RecordingSecurityHub
 
             self.hub = RecordingSecurityHub()
@@ -193,6 +184,7 @@ def local_router(*, shipped_storms: bool = False) -> Iterator[LocalRouter]:
 
     from findings_router_local.aws_local import local_aws_environment, moto_server
     from findings_router_local.pagerduty_receiver import PagerDutyReceiver
+    from infra.definitions import state_table_definition
 
     with (
         moto_server() as endpoint,
@@ -212,7 +204,7 @@ def local_router(*, shipped_storms: bool = False) -> Iterator[LocalRouter]:
             from findings_router import handler
 
             ddb = boto3.client("dynamodb")
-            create_table(ddb, TABLE)
+            ddb.create_table(**state_table_definition(TABLE))  # as the stack defines it
             boto3.client("secretsmanager").create_secret(
                 Name=SECRET_NAME, SecretString=json.dumps({"routing_key": ROUTING_KEY})
             )

@@ -18,7 +18,6 @@ import contextlib
 import cProfile
 import json
 import math
-import os
 import pstats
 import tempfile
 import time
@@ -36,12 +35,8 @@ SIZES = (1, 10, 100, 1000)
 _dumps = json.dumps  # FakeSession.post's `json` argument shadows the module, as in requests
 SLOPE_TARGET = 1.1
 
-_FAKE_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "eu-central-1",
-    "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # never called: every boundary is an in-memory twin
+_UNUSED_ENDPOINT = "http://127.0.0.1:9"  # never called: every boundary is an in-memory twin
+_ENV = {
     "STATE_TABLE_NAME": "findings-router-state-bench-unused",
     "POWERTOOLS_METRICS_NAMESPACE": "FindingsRouterBench",
 }
@@ -80,48 +75,37 @@ def in_memory_handler() -> Iterator[Any]:
     The real PagerDutyNotifier runs (it builds and serializes every event) over a fake HTTP session; the state
     store, the storm counter and the Security Hub write-back are the in-memory twins; the routing key is fixed."""
     from findings_router import handler
+    from findings_router.securityhub import RecordingSecurityHub
     from findings_router.store import InMemoryDedupStore
+    from findings_router.storm import InMemoryStormCounter
+    from findings_router_local.aws_local import local_aws_environment
 
-    saved = {k: os.environ.get(k) for k in _FAKE_ENV}
-    tmp = tempfile.TemporaryDirectory(prefix="findings-router-scaling-")
-    policy_file = Path(tmp.name) / "prod.yaml"
-    policy_file.write_text(yaml.safe_dump(bench_policy_data("prod")), encoding="utf-8")
-    os.environ.update({**_FAKE_ENV, "POLICY_FILE": str(policy_file)})
-    sink = CountingSink()
-    log_handler = handler.logger.registered_handler
-    previous = log_handler.setStream(sink)  # type: ignore[attr-defined]
-    handler.reset_runtime()
-    try:
-        runtime = handler.get_runtime()
-        runtime.session = FakeSession()
-        runtime.routing_key = lambda: "R" * 32  # instead of Secrets Manager
+    with tempfile.TemporaryDirectory(prefix="findings-router-scaling-") as tmp:
+        policy_file = Path(tmp) / "prod.yaml"
+        policy_file.write_text(yaml.safe_dump(bench_policy_data("prod")), encoding="utf-8")
+        with local_aws_environment(_UNUSED_ENDPOINT, {**_ENV, "POLICY_FILE": str(policy_file)}):
+            sink = CountingSink()
+            log_handler = handler.logger.registered_handler
+            previous = log_handler.setStream(sink)  # type: ignore[attr-defined]
+            handler.reset_runtime()
+            try:
+                runtime = handler.get_runtime()
+                runtime.session = FakeSession()
+                runtime.routing_key = lambda: "R" * 32  # instead of Secrets Manager
 
-        def reset() -> None:
-            runtime.store = InMemoryDedupStore()
-            if getattr(runtime, "writeback", None) is not None:
-                from findings_router.securityhub import RecordingSecurityHub
+                def reset() -> None:
+                    runtime.store = InMemoryDedupStore()
+                    if runtime.writeback is not None:
+                        runtime.writeback = RecordingSecurityHub()
+                    runtime.storms = InMemoryStormCounter()
+                    runtime.pacer.tokens = runtime.pacer.capacity  # every measurement starts with the same allowance
 
-                runtime.writeback = RecordingSecurityHub()
-            if getattr(runtime, "storms", None) is not None:
-                from findings_router.storm import InMemoryStormCounter
-
-                runtime.storms = InMemoryStormCounter()
-            pacer = getattr(runtime, "pacer", None)
-            if pacer is not None and hasattr(pacer, "tokens") and hasattr(pacer, "capacity"):
-                pacer.tokens = pacer.capacity  # every measurement starts with the same pacing allowance
-
-        reset()
-        with contextlib.redirect_stdout(sink):  # type: ignore[type-var]
-            yield reset
-    finally:
-        handler.reset_runtime()
-        tmp.cleanup()
-        log_handler.setStream(previous)  # type: ignore[attr-defined]
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+                reset()
+                with contextlib.redirect_stdout(sink):  # type: ignore[type-var]
+                    yield reset
+            finally:
+                handler.reset_runtime()
+                log_handler.setStream(previous)  # type: ignore[attr-defined]
 
 
 def _handler_batches(events: list[dict[str, Any]], size: int) -> list[dict[str, Any]]:

@@ -25,7 +25,7 @@ from collections import Counter
 from typing import Any
 
 from bench.common import BenchResult, median, paired_ratios, spread
-from bench.local import create_table, local_router
+from bench.local import local_router
 from bench.workload import generate, steady_state, uniquify
 
 TARGET = 1.3
@@ -80,6 +80,8 @@ def run(findings: int = 2000, repetitions: int = 2, new_share: float = 0.05, rou
     import requests
     from botocore.config import Config
 
+    from infra.definitions import state_table_definition
+
     started = time.perf_counter()
     n_new = max(1, round(findings * new_share))
     n_known = max(1, round((findings - n_new) / rounds))
@@ -127,7 +129,7 @@ def run(findings: int = 2000, repetitions: int = 2, new_share: float = 0.05, rou
 
         # the baseline: its own client, table B holding the same state, one HTTP session
         table_b = f"{local.table}-baseline"
-        create_table(local.ddb, table_b)
+        local.ddb.create_table(**state_table_definition(table_b))
         client = boto3.client(
             "dynamodb",
             config=Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=5),

@@ -149,11 +149,9 @@ def run_environment(
         with _router_logs_captured(captured):
             demo.route_corpus()
             if receiver is not None:
-                demo.run.incidents = [
-                    i for i in receiver.all_incidents if i.routing_key == demo_routing_key(policy.environment)
-                ]
+                demo.take_incidents(receiver)
                 demo.operator_loop(receiver)
-                demo.security_hub_echoes()
+                demo.security_hub_echoes(receiver)
         demo.finish(captured)
         return demo.run
 
@@ -254,6 +252,11 @@ class EnvironmentDemo:
             )
             self.run.invocations += source.drain().invocations
 
+    def take_incidents(self, receiver: PagerDutyReceiver) -> None:
+        """The incidents the on-call receiver holds for this environment's routing key, so far."""
+        key = demo_routing_key(self.policy.environment)
+        self.run.incidents = [i for i in receiver.all_incidents if i.routing_key == key]
+
     def route_corpus(self) -> None:
         self._runtimes()
         started = time.monotonic()
@@ -296,7 +299,7 @@ class EnvironmentDemo:
                     (f"{action} #{incident.number}", agent, "EventBridge partner bus", "-", str(result.get("outcome")))
                 )
 
-    def security_hub_echoes(self) -> None:
+    def security_hub_echoes(self, receiver: PagerDutyReceiver) -> None:
         """Every write-back makes Security Hub re-emit the finding: feed those echoes back through the router."""
         by_id = {f["Id"]: f for e in self.corpus for f in e.get("detail", {}).get("findings", []) if "Id" in f}
         echoes = []
@@ -310,6 +313,7 @@ class EnvironmentDemo:
                     echoes.append(_imported_event(finding))
         before = len(self.run.incidents)
         self.deliver(echoes)
+        self.take_incidents(receiver)
         self.run.echoes = len(echoes)
         self.run.echo_pages = len(self.run.incidents) - before
 
@@ -514,9 +518,6 @@ def run_demo(config_dir: Path, events_url: str | None = None, out: TextIO | None
                 # PagerDuty has a bad few minutes at the start of every environment's day.
                 receiver.fail_next(*(FLAKY * 6))
             run = run_environment(policy, config_dir, events_url, corpus, endpoint, receiver, workdir)
-            if receiver is not None:
-                key = demo_routing_key(policy.environment)
-                run.incidents = [i for i in receiver.all_incidents if i.routing_key == key]
             run.delivered_events = sum(r.get("deliveries", 0) for r in run.routed)
             report(run, out, receiver is not None)
             runs.append(run)
