@@ -106,6 +106,20 @@ def event(*findings: dict[str, Any], detail_type: str = "Security Hub Findings -
     }
 
 
+# A CloudWatch alarm state change as the router's own alarms publish it to SNS (the message, decoded).
+ALARM = {
+    "AlarmName": "findings-router-prod-dlq-not-empty",
+    "AlarmDescription": "Findings were dead-lettered: some may not have paged.",
+    "AWSAccountId": "111122223333",
+    "NewStateValue": "ALARM",
+    "NewStateReason": "Threshold Crossed: 1 datapoint [3.0] was greater than the threshold (0.0).",
+    "StateChangeTime": "2026-11-21T12:00:00.000+0000",
+    "Region": "EU (Frankfurt)",
+    "AlarmArn": "arn:aws:cloudwatch:eu-central-1:111122223333:alarm:findings-router-prod-dlq-not-empty",
+    "OldStateValue": "OK",
+}
+
+
 def sqs_event(*bodies: Any, receive_count: int = 1) -> dict[str, Any]:
     """An SQS batch as Lambda delivers it; each body is an EventBridge event (dict) or a raw string."""
     records = []

@@ -43,6 +43,15 @@ class LocalStack:
     queue_url: str
     dlq_url: str
     securityhub: RecordingSecurityHub
+    policy_file: Path
+
+    def new_router_runtime(self) -> router_handler.Runtime:
+        """A new router runtime, as a fresh execution environment builds it (rereading the policy file), writing back
+        to the recording Security Hub."""
+        router_handler.reset_runtime()
+        runtime = router_handler.get_runtime()
+        runtime.writeback = self.securityhub
+        return runtime
 
     def state_items(self) -> list[dict[str, Any]]:
         """Dedup items only (storm counters and idempotency records share the table)."""
@@ -67,6 +76,13 @@ def write_policy(tmp_path: Path, env: str, events_url: str, secret: str) -> Path
     return path
 
 
+def json_log_lines(out: str) -> list[dict[str, Any]]:
+    """The router's and the ack receiver's JSON log lines in captured stdout."""
+    # Split on "\n" only (as CloudWatch does): Powertools writes U+2028 and \x85 unescaped, which str.splitlines()
+    # splits on.
+    return [json.loads(line) for line in out.split("\n") if line.startswith('{"level"')]
+
+
 class _CurrentStdout:
     """Writes to whatever sys.stdout is now (pytest swaps it per test; Powertools keeps the one of import time)."""
 
@@ -84,9 +100,7 @@ def json_logs(capsys: pytest.CaptureFixture[str]) -> Callable[[], list[dict[str,
         module.logger.registered_handler.setStream(_CurrentStdout())  # type: ignore[attr-defined]
 
     def read() -> list[dict[str, Any]]:
-        out = capsys.readouterr().out
-        # Split on "\n" only: Powertools writes U+2028 and \x85 unescaped, which str.splitlines() splits on.
-        return [json.loads(line) for line in out.split("\n") if line.startswith('{"level"')]
+        return json_log_lines(capsys.readouterr().out)
 
     return read
 
@@ -118,17 +132,17 @@ def local(moto_endpoint: str, tmp_path: Path, request: pytest.FixtureRequest) ->
                 QueueName="findings",
                 Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"})},
             )["QueueUrl"]
-            router_handler.reset_runtime()
             ack_handler.reset_runtime()
             from aws_lambda_powertools.utilities import parameters
 
             parameters.clear_caches()
             # moto has no BatchUpdateFindings: the Security Hub boundary is the recording twin here.
             hub = RecordingSecurityHub()
-            router_handler.get_runtime().writeback = hub
+            stack = LocalStack(moto_endpoint, ddb, sqs, secrets, receiver, queue_url, dlq_url, hub, policy_file)
+            stack.new_router_runtime()
             ack_handler.get_runtime().processor.writeback = hub
             try:
-                yield LocalStack(moto_endpoint, ddb, sqs, secrets, receiver, queue_url, dlq_url, hub)
+                yield stack
             finally:
                 router_handler.reset_runtime()
                 ack_handler.reset_runtime()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import copy
 import json
-from pathlib import Path
 
 import pytest
 import requests
@@ -13,10 +11,8 @@ from findings_router import ack_handler
 from findings_router import handler as router_handler
 from findings_router.ack import sign
 from findings_router_local.function_url import FunctionUrlServer
-from tests.builders import FakeLambdaContext, asff, event, sqs_event
+from tests.builders import FakeLambdaContext, asff, event, load_fixture, sqs_event
 from tests.integration.conftest import TABLE, WEBHOOK_SECRET
-
-PD = Path(__file__).parent.parent / "fixtures" / "pagerduty"
 
 
 @pytest.fixture
@@ -25,14 +21,13 @@ def receiver_url(local):
         yield server.url + ack_handler.WEBHOOK_PATH
 
 
-def page(finding) -> str:
+def page(local, finding) -> str:
     assert router_handler.lambda_handler(sqs_event(event(finding)), FakeLambdaContext()) == {"batchItemFailures": []}
-    return router_handler.get_runtime().store.get_many.__self__.client.scan(TableName=TABLE)["Items"][0]["pk"]["S"]
+    return local.state_items()[0]["pk"]["S"]
 
 
 def webhook_for(fixture: str, dedup_key: str | None, webhook_id: str = "01WEBHOOK") -> dict:
-    body = json.loads((PD / fixture).read_text())
-    body = copy.deepcopy(body)
+    body = load_fixture(f"pagerduty/{fixture}")
     body["event"]["id"] = webhook_id
     body["event"]["data"]["incident_key"] = dedup_key
     return body
@@ -62,7 +57,7 @@ def state(local, key):
 
 def test_signed_acknowledgement_lands_in_state_and_security_hub(local, receiver_url):
     finding = asff(severity="CRITICAL")
-    key = page(finding)
+    key = page(local, finding)
     response = post(receiver_url, webhook_for("webhook_incident_acknowledged.json", key))
     assert response.status_code == 200
     assert response.json() == {"outcome": "acknowledged"}
@@ -76,7 +71,7 @@ def test_signed_acknowledgement_lands_in_state_and_security_hub(local, receiver_
 
 
 def test_forged_or_unsigned_webhooks_get_401_and_change_nothing(local, receiver_url):
-    key = page(asff(severity="CRITICAL"))
+    key = page(local, asff(severity="CRITICAL"))
     body = webhook_for("webhook_incident_resolved.json", key)
     before = state(local, key)
     assert post(receiver_url, body, secret="not-the-secret").status_code == 401
@@ -114,7 +109,7 @@ def test_incident_that_is_not_ours_gets_200_and_a_log_line(local, receiver_url, 
 
 def test_the_same_webhook_delivered_twice_has_the_effect_of_one(local, receiver_url):
     finding = asff(severity="CRITICAL")
-    key = page(finding)
+    key = page(local, finding)
     body = webhook_for("webhook_incident_acknowledged.json", key, webhook_id="01SAME")
     assert post(receiver_url, body, webhook_id="01SAME").status_code == 200
     version = state(local, key)["version"]["N"]
@@ -126,7 +121,7 @@ def test_the_same_webhook_delivered_twice_has_the_effect_of_one(local, receiver_
 def test_write_back_echo_does_not_page_or_loop(local, receiver_url):
     """Every write-back makes Security Hub re-emit the finding; feed those echoes back in."""
     finding = asff(severity="CRITICAL")
-    key = page(finding)
+    key = page(local, finding)
     post(receiver_url, webhook_for("webhook_incident_acknowledged.json", key))
     post(receiver_url, webhook_for("webhook_incident_resolved.json", key, "02"), webhook_id="02")
     for update in list(local.securityhub.updates):
@@ -142,7 +137,7 @@ def test_write_back_echo_does_not_page_or_loop(local, receiver_url):
 
 def test_resolved_in_security_hub_first_then_operator_resolve_is_a_noop(local, receiver_url):
     finding = asff(severity="CRITICAL")
-    key = page(finding)
+    key = page(local, finding)
     router_handler.lambda_handler(sqs_event(event(dict(finding, RecordState="ARCHIVED"))), FakeLambdaContext())
     before = state(local, key)
     response = post(receiver_url, webhook_for("webhook_incident_resolved.json", key))
@@ -152,8 +147,8 @@ def test_resolved_in_security_hub_first_then_operator_resolve_is_a_noop(local, r
 
 def test_eventbridge_partner_bus_path(local):
     finding = asff(severity="CRITICAL")
-    key = page(finding)
-    ev = json.loads((PD / "eventbridge_incident_acknowledged.json").read_text())
+    key = page(local, finding)
+    ev = load_fixture("pagerduty/eventbridge_incident_acknowledged.json")
     ev["detail"]["incident"]["incident_key"] = key
     result = ack_handler.eventbridge_handler(ev, FakeLambdaContext())
     assert result["outcome"] == "acknowledged"
@@ -165,7 +160,7 @@ def test_eventbridge_partner_bus_path(local):
 
 def test_a_replayed_body_with_a_fresh_webhook_id_header_is_still_one_delivery(local, receiver_url):
     finding = asff(severity="CRITICAL")
-    key = page(finding)
+    key = page(local, finding)
     body = webhook_for("webhook_incident_acknowledged.json", key, webhook_id="01ORIGINAL")
     assert post(receiver_url, body, webhook_id="01ORIGINAL").status_code == 200
     assert post(receiver_url, body, webhook_id="99REPLAYED").status_code == 200

@@ -6,6 +6,7 @@ import io
 import json
 
 import pytest
+import yaml
 
 from findings_router import handler as router_handler
 from findings_router.config import load_policy
@@ -18,9 +19,7 @@ from tests.builders import FakeLambdaContext, asff, event, sqs_event
 
 def _queues(local, max_receive_count: int):
     """The findings queue and its DLQ under the names the stack gives them (so `redrive` finds them)."""
-    import os
-
-    policy = load_policy(os.environ["POLICY_FILE"])
+    policy = load_policy(local.policy_file)
     names = resource_names(policy)
     settings = queue_settings(policy)
     dlq = local.sqs.create_queue(QueueName=names.dead_letter_queue)["QueueUrl"]
@@ -52,17 +51,10 @@ def test_outage_then_recovery_delivers_every_page_exactly_once(local):
 
 
 def test_timeouts_are_retried_and_bounded(local):
-    import os
-    from pathlib import Path
-
-    import yaml
-
-    path = Path(os.environ["POLICY_FILE"])
-    data = yaml.safe_load(path.read_text())
+    data = yaml.safe_load(local.policy_file.read_text())
     data["notifier"]["retry"].update(timeout_seconds=0.2, max_attempts=3)
-    path.write_text(yaml.safe_dump(data))
-    router_handler.reset_runtime()
-    router_handler.get_runtime().writeback = local.securityhub
+    local.policy_file.write_text(yaml.safe_dump(data))
+    local.new_router_runtime()
     local.receiver.fail_next(Fault(500, hang=True), Fault(500, hang=True))
     response = router_handler.lambda_handler(sqs_event(event(asff(severity="CRITICAL"))), FakeLambdaContext())
     assert response == {"batchItemFailures": []}  # third attempt succeeded
@@ -132,13 +124,11 @@ def test_connection_refused_is_a_transient_error():
 
 
 def test_redrive_cli(local, capsys):
-    import os
-
     from findings_router_local.cli import main
 
     policy, queue, dlq = _queues(local, max_receive_count=2)
     local.sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(event(asff(severity="CRITICAL"))))
-    config_dir = os.path.dirname(os.environ["POLICY_FILE"])
+    config_dir = str(local.policy_file.parent)
     assert (
         main(["redrive", "--env", policy.environment, "--config-dir", config_dir, "--endpoint-url", local.endpoint])
         == 0

@@ -5,19 +5,8 @@ from __future__ import annotations
 import json
 
 from findings_router import alarm_handler
-from tests.builders import FakeLambdaContext
+from tests.builders import ALARM, FakeLambdaContext
 from tests.integration.conftest import ROUTING_KEY
-
-ALARM = {
-    "AlarmName": "findings-router-prod-dlq-not-empty",
-    "AlarmDescription": "Findings were dead-lettered: some may not have paged.",
-    "AWSAccountId": "111122223333",
-    "NewStateValue": "ALARM",
-    "NewStateReason": "Threshold Crossed: 1 datapoint [3.0] was greater than the threshold (0.0).",
-    "StateChangeTime": "2026-11-21T12:00:00.000+0000",
-    "Region": "EU (Frankfurt)",
-    "AlarmArn": "arn:aws:cloudwatch:eu-central-1:111122223333:alarm:findings-router-prod-dlq-not-empty",
-}
 
 
 def sns(*messages: dict) -> dict:

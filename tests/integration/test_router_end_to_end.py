@@ -124,7 +124,7 @@ def test_pagerduty_400_is_permanent_and_logged_with_reason(local, json_logs):
 
 def test_two_invocations_racing_on_one_key_page_once(local):
     """Both read "no state" before either writes; conditional writes let one win, the other turns duplicate."""
-    policy = load_policy(local_policy_path())
+    policy = load_policy(local.policy_file)
     barrier = threading.Barrier(2, timeout=10)
 
     class RacingStore(DynamoDedupStore):
@@ -159,12 +159,6 @@ def test_two_invocations_racing_on_one_key_page_once(local):
     [item] = local.state_items()
     assert item["notify_count"]["N"] == "1"
     assert item["version"]["N"] == "1"
-
-
-def local_policy_path():
-    import os
-
-    return os.environ["POLICY_FILE"]
 
 
 def test_legacy_control_findings_of_two_standards_page_once(local):
@@ -203,10 +197,7 @@ def test_a_flood_shared_by_two_lambda_containers_opens_one_storm_and_writes_coun
     finding. Then a trickle in the next window: held, no counter write."""
     policy = router_handler.get_runtime().policy
     threshold = policy.storm.threshold
-    containers = [router_handler.get_runtime()]
-    router_handler.reset_runtime()
-    router_handler.get_runtime().writeback = local.securityhub
-    containers.append(router_handler.get_runtime())
+    containers = [router_handler.get_runtime(), local.new_router_runtime()]
     counter_writes = []
     for runtime in containers:
         runtime.store.client.meta.events.register(

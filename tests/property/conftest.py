@@ -3,7 +3,6 @@ capture of every byte of log output, for the "no secret in any log line" checks.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ import pytest
 
 # Re-declared here (only a rootdir conftest may use `pytest_plugins`) so that the moto-backed properties run against
 # exactly the stack the integration tests use.
-from tests.integration.conftest import json_logs, local, moto_endpoint
+from tests.integration.conftest import json_log_lines, json_logs, local, moto_endpoint
 
 __all__ = ["Captured", "json_logs", "local", "logs", "moto_endpoint"]
 
@@ -39,8 +38,6 @@ def logs(
         out, err = capsys.readouterr()
         text = out + err + caplog.text
         caplog.clear()
-        # Split on "\n" only (as CloudWatch does): str.splitlines() also splits at \x85 or \u2028 inside a line.
-        lines = [json.loads(line) for line in out.split("\n") if line.startswith('{"level"')]
-        return Captured(text, lines)
+        return Captured(text, json_log_lines(out))
 
     return read

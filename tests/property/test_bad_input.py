@@ -67,7 +67,7 @@ from findings_router_local.cli import main as cli_main
 from findings_router_local.function_url import function_url_event
 from findings_router_local.pagerduty_receiver import Fault
 from findings_router_local.replay import Replayer
-from tests.builders import CONFIG_DIR, FIXTURES, NOW, FakeLambdaContext, asff, event, sqs_event
+from tests.builders import CONFIG_DIR, FIXTURES, NOW, FakeLambdaContext, asff, event, load_fixture, sqs_event
 from tests.integration.conftest import ROUTING_KEY, TABLE, WEBHOOK_SECRET
 from tests.property.conftest import Captured
 
@@ -221,7 +221,7 @@ def _webhook_docs() -> dict[str, Any]:
 
 WEBHOOK_DOCS = _webhook_docs()
 WEBHOOK_TEXTS = {n: json.dumps(d) for n, d in WEBHOOK_DOCS.items()}
-EB_EVENT = json.loads((PD_FIXTURES / "eventbridge_incident_acknowledged.json").read_text())
+EB_EVENT = load_fixture("pagerduty/eventbridge_incident_acknowledged.json")
 EB_EVENT["detail"]["incident"]["incident_key"] = TARGET_KEY
 
 
@@ -694,6 +694,8 @@ def eventbridge_details(*, loose: bool) -> st.SearchStrategy[Any]:
 
 webhooks = st.one_of(webhook_shapes(loose=True), webhook_shapes(loose=False))
 eventbridge_v2_details = st.one_of(eventbridge_details(loose=True), eventbridge_details(loose=False))
+# What the ack receiver's EventBridge path is given: shaped details, mutations of the real one, any JSON value.
+eventbridge_v2_inputs = st.one_of(eventbridge_v2_details, mutated({"eventbridge": EB_EVENT["detail"]}), json_values)
 
 
 def dumps(value: Any) -> str:
@@ -1085,7 +1087,7 @@ def test_webhook_receiver_answers_4xx_and_changes_nothing_without_a_valid_signat
 
 @settings(STACK, max_examples=15)
 @given(
-    detail=st.one_of(eventbridge_v2_details, mutated({"eventbridge": EB_EVENT["detail"]}), json_values),
+    detail=eventbridge_v2_inputs,
     event_id=st.text(max_size=20),
 )
 def test_eventbridge_ack_path_never_crashes(local, logs, paged_target, detail, event_id):
@@ -1124,7 +1126,7 @@ def test_parse_webhook_raises_only_webhook_error(body, header_id):
 
 @settings(PURE, max_examples=300)
 @given(
-    detail=st.one_of(eventbridge_v2_details, mutated({"eventbridge": EB_EVENT["detail"]}), json_values),
+    detail=eventbridge_v2_inputs,
     event_id=st.text(max_size=20),
 )
 def test_parse_eventbridge_v2_raises_only_webhook_error(detail, event_id):

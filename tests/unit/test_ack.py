@@ -16,7 +16,7 @@ from findings_router.policy import CompiledPolicy
 from findings_router.router import FindingsRouter, route_findings
 from findings_router.securityhub import RecordingSecurityHub
 from findings_router.store import InMemoryDedupStore
-from tests.builders import CONFIG_DIR, NOW, asff, control
+from tests.builders import CONFIG_DIR, NOW, asff, control, load_fixture
 
 SECRET = b"whsec-test-0123456789"
 
@@ -250,11 +250,9 @@ def test_apply_ack_is_pure():
 
 # ------------------------------------------------------------------------------- real-shaped deliveries
 
-PD_FIXTURES = __import__("pathlib").Path(__file__).parent.parent / "fixtures" / "pagerduty"
-
 
 def _pd(name):
-    return json.loads((PD_FIXTURES / name).read_text())
+    return load_fixture(f"pagerduty/{name}")
 
 
 def test_published_signature_test_vector():

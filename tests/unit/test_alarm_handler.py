@@ -8,18 +8,8 @@ import pytest
 
 from findings_router.alarm_handler import meta_dedup_key, meta_event, parse_alarm
 from findings_router_local.pagerduty_receiver import validate_event
+from tests.builders import ALARM
 
-ALARM = {
-    "AlarmName": "findings-router-prod-dlq-not-empty",
-    "AlarmDescription": "Findings were dead-lettered: some may not have paged.",
-    "AWSAccountId": "111122223333",
-    "NewStateValue": "ALARM",
-    "NewStateReason": "Threshold Crossed: 1 datapoint [3.0] was greater than the threshold (0.0).",
-    "StateChangeTime": "2026-11-21T12:00:00.000+0000",
-    "Region": "EU (Frankfurt)",
-    "AlarmArn": "arn:aws:cloudwatch:eu-central-1:111122223333:alarm:findings-router-prod-dlq-not-empty",
-    "OldStateValue": "OK",
-}
 KEY = "R" * 32
 
 

@@ -25,6 +25,7 @@ from findings_router.storm import (
     is_report_point,
     verdict,
 )
+from infra.definitions import state_table_definition
 from tests.builders import CONFIG_DIR, NOW, control
 
 
@@ -129,12 +130,7 @@ def storm_table():
     """A state table in moto (in process), named `t`; yields its client."""
     with mock_aws():
         client = boto3.client("dynamodb", region_name="eu-central-1")
-        client.create_table(
-            TableName="t",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        client.create_table(**state_table_definition("t"))
         yield client
 
 
@@ -192,15 +188,13 @@ def test_pacing_past_the_budget_fails_back_to_sqs_instead_of_dropping():
 
 def test_a_storm_incident_that_failed_to_deliver_is_opened_again_not_lost():
     """PagerDuty is down at the very moment the storm opens: the next new problem opens it again."""
-    from findings_router.pagerduty import DeliveryError as Failure
-
     store, storms, notifier = InMemoryDedupStore(), InMemoryStormCounter(), RecordingNotifier()
     router = FindingsRouter(CompiledPolicy(load_policy(CONFIG_DIR / "prod.yaml")), store, notifier, storms=storms)
     findings = flood(13, 13, 1, NOW, 10)
     for at, finding in findings[:10]:
         router.route(finding, at)
-    notifier.fail_with = Failure("PagerDuty 503", permanent=False)
-    with pytest.raises(Failure):
+    notifier.fail_with = DeliveryError("PagerDuty 503", permanent=False)
+    with pytest.raises(DeliveryError):
         router.route(findings[10][1], findings[10][0])  # would open the storm: fails, message goes back to SQS
     notifier.fail_with = None
     outcome = router.route(findings[11][1], findings[11][0]).decision
