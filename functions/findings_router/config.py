@@ -51,6 +51,11 @@ class Match(_Strict):
     min_cvss: Annotated[float, Field(ge=0, le=10)] | None = None
     cve_id: list[str] | None = None
     title: list[str] | None = None
+    sample: bool | None = Field(
+        default=None,
+        description="true: match only sample findings (GuardDuty `create-sample-findings`, ASFF `Sample: true`), "
+        "which otherwise never page or notify; false: only real findings.",
+    )
 
     @model_validator(mode="after")
     def _not_empty(self) -> Match:
@@ -281,6 +286,30 @@ class SecurityHubSettings(_Strict):
     )
 
 
+class CustomAction(_Strict):
+    """The Security Hub custom action through which an operator sends findings to on-call by hand.
+
+    Each stack creates its own (`AWS::SecurityHub::ActionTarget` with this id) and acts only on events of that
+    action (`…:action/custom/<id>`); other tools' custom actions (remediation, ticketing) change nothing.
+    """
+
+    id: Annotated[
+        str,
+        Field(
+            pattern=r"^[A-Za-z0-9]{1,20}$",
+            description="The action target's id: up to 20 letters and digits, unique per account and region, so "
+            "name it per environment (e.g. PageOnCallProd).",
+        ),
+    ]
+    mode: Literal["page", "notify", "policy"] = Field(
+        default="page",
+        description="page or notify whatever the rules say, or apply the rules as to any other finding.",
+    )
+
+
+ACCOUNT_WILDCARD = "*"
+
+
 class Policy(_Strict):
     """A whole `config/<env>.yaml`."""
 
@@ -294,12 +323,22 @@ class Policy(_Strict):
         default=None, description="Deploy only to this region (else the CLI's)."
     )
     description: str = Field(default="", description="Shown in the demo and the dashboard.")
+    accounts: Annotated[
+        list[Annotated[str, Field(pattern=r"^(\d{12}|\*)$")]],
+        Field(
+            min_length=1,
+            description="The AWS accounts whose findings belong to this environment (12-digit ids), or [\"*\"] for "
+            "every account. Findings of other accounts never page, change no state and get no write-back; two "
+            "environments of one config directory may not share an account.",
+        ),
+    ]
     notifier: PagerDutyNotifierConfig
     rules: Annotated[list[Rule], Field(min_length=1, description="Ordered; the first match decides.")]
     default_action: Action = Field(default="drop", description="When no rule matches.")
-    custom_action: Literal["page", "notify", "policy"] = Field(
-        default="page",
-        description="Findings an operator sends with a Security Hub custom action: page, notify, or apply the rules.",
+    custom_action: CustomAction | None = Field(
+        default=None,
+        description="This environment's Security Hub custom action (the stack creates it). Omit for none: then "
+        "no custom action event reaches on-call.",
     )
     suppressions: list[Suppression] = []
     dedup: Dedup = Dedup()
@@ -313,6 +352,35 @@ class Policy(_Strict):
     production: bool = Field(
         default=False, description="Stricter infrastructure: deletion protection and RETAIN on the state table."
     )
+
+    @field_validator("custom_action", mode="before")
+    @classmethod
+    def _custom_action_form(cls, value: object) -> object:
+        if isinstance(value, str):
+            raise ValueError(
+                f"custom_action is now an object naming this environment's own action: replace "
+                f"`custom_action: {value}` with `custom_action: {{id: PageOnCall<Env>, mode: "
+                f"{value if value in ('page', 'notify', 'policy') else 'page'}}}` (the stack creates the action; "
+                "events of other custom actions no longer page)"
+            )
+        return value
+
+    @field_validator("accounts")
+    @classmethod
+    def _accounts_form(cls, value: list[str]) -> list[str]:
+        if ACCOUNT_WILDCARD in value and len(value) > 1:
+            raise ValueError('use ["*"] alone for every account, or list 12-digit account ids')
+        if len(set(value)) != len(value):
+            raise ValueError("an account is listed twice")
+        return value
+
+    @property
+    def all_accounts(self) -> bool:
+        return self.accounts == [ACCOUNT_WILDCARD]
+
+    def in_scope(self, account: str) -> bool:
+        """Whether findings of `account` belong to this environment."""
+        return self.all_accounts or account in self.accounts
 
     @model_validator(mode="after")
     def _unique_names(self) -> Policy:
@@ -436,9 +504,40 @@ def load_policy_dir(config_dir: str | Path) -> dict[str, Policy]:
             problems.append(f"{file}:1: environment: {policy.environment!r} does not match the file name {file.stem!r}")
             continue
         policies[policy.environment] = policy
+    problems.extend(account_overlaps(policies, config_dir))
     if problems:
         raise PolicyError(str(config_dir), problems)
     return policies
+
+
+def _top_level_line(path: Path, key: str) -> int:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return 1
+    return next((n for n, line in enumerate(lines, 1) if line.startswith(f"{key}:")), 1)
+
+
+def account_overlaps(policies: dict[str, Policy], config_dir: str | Path) -> list[str]:
+    """A finding must belong to one environment: no two environments may list the same account (or `*`)."""
+    problems = []
+    envs = sorted(policies)
+    for i, a in enumerate(envs):
+        for b in envs[i + 1 :]:
+            pa, pb = policies[a], policies[b]
+            if pa.all_accounts or pb.all_accounts:
+                shared = "every account (one of them lists \"*\")"
+            else:
+                common = sorted(set(pa.accounts) & set(pb.accounts))
+                if not common:
+                    continue
+                shared = ", ".join(common)
+            path = policy_path(config_dir, b)
+            problems.append(
+                f"{path}:{_top_level_line(path, 'accounts')}: accounts: environments {a!r} and {b!r} share {shared}; "
+                "a finding must belong to one environment"
+            )
+    return problems
 
 
 def policy_path(config_dir: str | Path, environment: str) -> Path:

@@ -27,6 +27,9 @@ from findings_router.policy import PolicyDecision
 
 Outcome = Literal["page", "notify", "drop", "resolve", "duplicate"]
 EpisodeStatus = Literal["open", "acknowledged", "resolved"]
+# Who ended an episode: Security Hub (archived, PASSED, RESOLVED/SUPPRESSED), an operator in PagerDuty, or PagerDuty
+# itself (auto-resolve timeout, a resolve through an integration): never an operator's decision.
+ResolvedBy = Literal["securityhub", "operator", "pagerduty"]
 KEY_PREFIX = "fr1-"
 STORM_PREFIX = f"{KEY_PREFIX}storm-"
 SECURITYHUB_PRODUCT_SUFFIX = ":product/aws/securityhub"
@@ -82,10 +85,23 @@ class DedupState:
     account: str = ""
     finding_format: str = "asff"
     resolved_at: str | None = None
-    resolved_by: Literal["securityhub", "operator"] | None = None
+    resolved_by: ResolvedBy | None = None
     acknowledged_by: str | None = None
     acknowledged_at: str | None = None
     incident_id: str | None = None
+    # The newest finding time (ASFF UpdatedAt, OCSF finding_info.modified_time) this state reflects: an active copy
+    # that is not newer changes nothing (docs/dedup.md, "Order").
+    observed_at: str | None = None
+    # Incident keys recorded before their trigger was confirmed delivered (write-ahead): a retry re-sends them, and a
+    # resolution arriving meanwhile resolves them, so a crash after PagerDuty's 202 neither loses nor orphans a page.
+    pending: tuple[str, ...] = ()
+    # When this episode opened: on-call events that occurred before it belong to an earlier episode.
+    opened_at: str | None = None
+    # PagerDuty incident ids of this episode (one per incident key, learned from webhooks) and of earlier ones.
+    incident_ids: tuple[str, ...] = ()
+    past_incident_ids: tuple[str, ...] = ()
+    # Security Hub notes (JSON: {"id", "note", "workflow"}) recorded but not yet written: retried until they land.
+    outbox: tuple[str, ...] = ()
 
     @property
     def is_open(self) -> bool:

@@ -99,7 +99,9 @@ class Finding:
     remediation_text: str | None
     remediation_url: str | None
     note: str | None = None
-    custom_action: str | None = None
+    custom_action: str | None = None  # the custom action's name, when an operator sent the finding by hand
+    custom_action_arn: str | None = None  # …:action/custom/<id>: which action (ours, or another tool's)
+    sample: bool = False  # a sample finding (GuardDuty create-sample-findings, ASFF `Sample: true`)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @property

@@ -96,6 +96,9 @@ def compile_match(match: Match) -> Predicate:
     if match.title is not None:
         title = _patterns(match.title)
         checks.append(lambda f: title(f.title))
+    if match.sample is not None:
+        sample = match.sample
+        checks.append(lambda f: f.sample is sample)
 
     if len(checks) == 1:
         return checks[0]
@@ -112,6 +115,7 @@ class _CompiledRule:
     predicate: Predicate
     action: Action
     urgency: Urgency
+    takes_samples: bool  # only a rule that says `sample: true` may page or notify a sample finding
 
 
 @dataclass(frozen=True)
@@ -129,7 +133,13 @@ class CompiledPolicy:
         self.policy = policy
         self.environment = policy.environment
         self._rules = [
-            _CompiledRule(r.name, compile_match(r.match) if r.match else _always, r.action, r.effective_urgency)
+            _CompiledRule(
+                r.name,
+                compile_match(r.match) if r.match else _always,
+                r.action,
+                r.effective_urgency,
+                r.match is not None and r.match.sample is True,
+            )
             for r in policy.rules
         ]
         self._suppressions = [
@@ -143,9 +153,18 @@ class CompiledPolicy:
         for s in self._suppressions:
             if (s.expires is None or today <= s.expires) and s.predicate(finding):
                 return PolicyDecision("drop", "low", f"suppression {s.name} (owner {s.owner})")
+        skipped: _CompiledRule | None = None
         for r in self._rules:
             if r.predicate(finding):
+                if finding.sample and r.action != "drop" and not r.takes_samples:
+                    # `create-sample-findings` is run to test integrations: it must not wake anyone unless a rule
+                    # asks for samples explicitly.
+                    skipped = skipped or r
+                    continue
                 return PolicyDecision(r.action, r.urgency, f"rule {r.name}")
+        if finding.sample and (skipped is not None or self._default.action != "drop"):
+            would = f"rule {skipped.name} would {skipped.action}" if skipped else f"default_action {self._default.action}"
+            return PolicyDecision("drop", "low", f"sample finding: {would}, but no rule with `sample: true` matched")
         return self._default
 
     def expired_suppressions(self, now: dt.datetime) -> list[str]:

@@ -62,9 +62,9 @@ _S = (
     "account",
     "finding_format",
 )
-_OPT_S = ("resolved_at", "resolved_by", "acknowledged_by", "acknowledged_at", "incident_id")
+_OPT_S = ("resolved_at", "resolved_by", "acknowledged_by", "acknowledged_at", "incident_id", "observed_at", "opened_at")
 _N = ("episode", "seen_count", "notify_count", "version", "expires_at")
-_L = ("incident_keys", "members")
+_L = ("incident_keys", "members", "pending", "incident_ids", "past_incident_ids", "outbox")
 
 
 def state_to_item(state: DedupState) -> dict[str, Any]:
