@@ -64,6 +64,15 @@ def asff(
     return finding
 
 
+def updated(raw: dict[str, Any], minutes: float = 1, **fields: Any) -> dict[str, Any]:
+    """The provider's next version of an ASFF finding: `UpdatedAt` moved on by `minutes`, `fields` changed.
+
+    Security Hub bumps UpdatedAt whenever the provider changes a finding (a new severity, archived, PASSED, failing
+    again); the router ignores an active copy that is not newer than what it has seen."""
+    at = dt.datetime.fromisoformat(raw["UpdatedAt"].replace("Z", "+00:00")) + dt.timedelta(minutes=minutes)
+    return {**raw, "UpdatedAt": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"), **fields}
+
+
 def control(
     control_id: str = "S3.8",
     status: str = "FAILED",
@@ -92,7 +101,12 @@ def control(
     )
 
 
-def event(*findings: dict[str, Any], detail_type: str = "Security Hub Findings - Imported", **detail: Any) -> dict:
+def event(
+    *findings: dict[str, Any],
+    detail_type: str = "Security Hub Findings - Imported",
+    resources: list[str] | None = None,
+    **detail: Any,
+) -> dict:
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
@@ -101,9 +115,21 @@ def event(*findings: dict[str, Any], detail_type: str = "Security Hub Findings -
         "account": "111122223333",
         "time": "2026-11-21T10:00:00Z",
         "region": "eu-central-1",
-        "resources": [],
+        "resources": resources or [],
         "detail": {"findings": [copy.deepcopy(f) for f in findings], **detail},
     }
+
+
+def custom_action_event(*findings: dict[str, Any], action_id: str = "PageOnCallProd", **detail: Any) -> dict:
+    """A `Security Hub Findings - Custom Action` event of the action target `action_id` (prod's own by default)."""
+    detail.setdefault("actionName", action_id)
+    detail.setdefault("actionDescription", "Send the selected findings to on-call")
+    return event(
+        *findings,
+        detail_type="Security Hub Findings - Custom Action",
+        resources=[f"arn:aws:securityhub:eu-central-1:111122223333:action/custom/{action_id}"],
+        **detail,
+    )
 
 
 # A CloudWatch alarm state change as the router's own alarms publish it to SNS (the message, decoded).

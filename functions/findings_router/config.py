@@ -153,6 +153,16 @@ class Dedup(_Strict):
         default=True,
         description="One problem per (account, region, control id, resource) across standards and finding ids.",
     )
+    resolution_memory_days: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=365,
+            description="How long a resolution of a finding that had nothing open is remembered, so that an older "
+            "active copy (a late SQS delivery, a crashed attempt's retry, a redrive of a dead letter) does not page. "
+            "At least the dead-letter queue's retention (14 days) keeps redrives safe.",
+        ),
+    ] = 14
 
     @model_validator(mode="after")
     def _touch_before_expiry(self) -> Dedup:

@@ -11,6 +11,11 @@ state and a finding with its policy decision, `decide` returns what to send and 
   its TTL ahead of Security Hub's 12–24 h re-sends (a write per repeat would cost more than it tells).
 * Resolved in Security Hub (archived, PASSED, RESOLVED/SUPPRESSED) with an open episode → resolve every incident of
   the episode, once. A later active finding for the key opens a new episode.
+
+Order (EventBridge → SQS has none; crashes, retries and redrives reorder further): the state keeps the newest finding
+time it reflects (`observed_at`). An active copy that is not newer changes nothing; a resolution that is not older is
+applied, and is remembered even when nothing was open. Triggers are written ahead (`pending`) and confirmed after
+PagerDuty accepted them, so a crash in between is healed by the next copy, or resolved by a resolution.
 """
 
 from __future__ import annotations
@@ -147,6 +152,10 @@ class Decision:
     expected_version: int | None = (
         None  # version the stored item must still have; None with a new_state: must not exist
     )
+    # Write-ahead: when set, this state (the triggers in `pending`) is written before `sends`, and `new_state`
+    # (pending cleared, one version later) after them.
+    pending_state: DedupState | None = None
+    opens_episode: bool = False  # a new episode's first trigger (what storm counting counts)
 
 
 def _iso(now: dt.datetime) -> str:
@@ -167,6 +176,49 @@ def _with_member(members: tuple[str, ...], finding_id: str) -> tuple[str, ...]:
     return (*members, finding_id)[-MAX_MEMBERS:]
 
 
+def finding_time(finding: Finding) -> dt.datetime | None:
+    """When the provider last changed the finding (ASFF UpdatedAt, OCSF finding_info.modified_time), or None.
+
+    BatchUpdateFindings (people, tools, our own write-back) does not change it: an echo carries the time of the copy
+    it echoes, and a resolution set that way carries the time of the active copy before it."""
+    return _parse_time(finding.updated_at)
+
+
+def _parse_time(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
+
+
+def _time_iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _newest(state: DedupState | None, seen: dt.datetime | None) -> str | None:
+    """The later of the state's observed time and `seen`, as stored."""
+    current = state.observed_at if state is not None else None
+    if seen is None:
+        return current
+    known = _parse_time(current)
+    return _time_iso(seen) if known is None or seen > known else current
+
+
+MAX_PAST_INCIDENTS = 10
+
+
+def _write_ahead(
+    new: DedupState, triggers: tuple[str, ...], expected: int | None
+) -> tuple[DedupState, DedupState, int | None]:
+    """(state to write before sending, state to write after, the version the first write expects)."""
+    before = dataclasses.replace(new, pending=tuple(k for k in triggers if not is_shared_incident(k)))
+    after = dataclasses.replace(new, pending=(), version=new.version + 1)
+    return before, after, expected
+
+
 def decide(
     finding: Finding,
     policy: PolicyDecision,
@@ -179,21 +231,66 @@ def decide(
     now_iso = _iso(now)
     # A TTL'd item may still be readable for up to 48 h after expiry: treat it as absent.
     if state is not None and state.expires_at < now.timestamp():
-        state = dataclasses.replace(state, status="resolved") if state.is_open else state
+        # Gone as far as decisions go (what it reflected is older than anything DynamoDB still keeps); only its
+        # counters and earlier incidents carry over.
+        state = dataclasses.replace(state, status="resolved", observed_at=None, pending=())
 
+    seen = finding_time(finding)
+    known = _parse_time(state.observed_at) if state is not None else None
     if finding.is_resolved:
-        return _decide_resolution(finding, state, key, now, now_iso, cfg)
+        if state is not None and seen is not None and known is not None and seen < known:
+            # A resolution older than what the state reflects (a late copy, a redrive): the finding was active
+            # again after it.
+            return Decision(
+                "duplicate", f"{_resolution_reason(finding)}, but older than the state ({state.observed_at})", key
+            )
+        return _decide_resolution(finding, state, key, now, now_iso, cfg, seen)
+
+    if state is not None and state.is_open and state.pending:
+        # A trigger was recorded but its delivery never confirmed (a crash, a timeout): deliver it now. PagerDuty
+        # folds a repeated trigger of an open alert into that alert, so a page that did go out is not doubled.
+        urgency: Literal["high", "low"] = "high" if state.action == "page" else "low"
+        sends = tuple(Send("trigger", ik, state.severity, urgency) for ik in state.pending)
+        new = dataclasses.replace(
+            state, pending=(), version=state.version + 1, observed_at=_newest(state, seen), last_notified_at=now_iso
+        )
+        return Decision(
+            state.action,
+            f"delivering the recorded {state.action} of episode {state.episode}",
+            key,
+            sends,
+            new,
+            state.version,
+        )
+
+    custom_action = finding.custom_action is not None
+    if state is not None and known is not None and seen is not None and seen <= known and not custom_action:
+        # Not newer than what the state reflects: a re-send, an echo of a write-back (same UpdatedAt), or an older
+        # copy arriving late (SQS has no order; crashes, retries and redrives reorder further). Changes nothing,
+        # except that a new finding id of a folded control joins the open episode.
+        if state.is_open and finding.id not in state.members:
+            new = dataclasses.replace(state, members=_with_member(state.members, finding.id), version=state.version + 1)
+            return Decision("duplicate", f"episode {state.episode} already {state.status}", key, (), new, state.version)
+        why = "already resolved" if not state.is_open else f"episode {state.episode} already {state.status}"
+        return Decision("duplicate", f"not newer than the state ({state.observed_at}): {why}", key)
 
     if policy.action == "drop":
         return Decision("drop", policy.reason, key)
 
     action = policy.action
-    if state is not None and state.resolved_by == "operator" and finding.severity.rank <= state.severity.rank:
-        # An operator resolved the incident while Security Hub still reports the finding (and our own write-back
-        # re-emits it): that is not a new problem. Only a rise in severity, or Security Hub itself reporting the
-        # finding resolved and then failing again, opens a new episode.
+    if (
+        state is not None
+        and state.resolved_by in ("operator", "pagerduty")
+        and not state.is_open
+        and finding.severity.rank <= state.severity.rank
+    ):
+        # The incident was resolved in PagerDuty (by an operator, or automatically) while Security Hub still reports
+        # the finding (and our own write-back re-emits it): that is not a new problem. Only a rise in severity, or
+        # Security Hub itself reporting the finding resolved and then failing again, opens a new episode.
         return Decision(
-            "duplicate", f"resolved by an operator in episode {state.episode}; still active in Security Hub", key
+            "duplicate",
+            f"resolved in PagerDuty ({state.resolved_by}) in episode {state.episode}; still active in Security Hub",
+            key,
         )
     if state is None or not state.is_open:
         episode = state.episode + 1 if state else 1
@@ -217,10 +314,17 @@ def decide(
             expires_at=_expiry(now, cfg),
             account=finding.account,
             finding_format=finding.format.value,
+            observed_at=_newest(state, seen),
+            opened_at=now_iso,
+            past_incident_ids=((*state.past_incident_ids, *state.incident_ids)[-MAX_PAST_INCIDENTS:] if state else ()),
         )
-        reason = policy.reason if state is None else f"{policy.reason}; episode {episode} (reopened)"
+        reason = (
+            policy.reason if state is None or state.episode == 0 else f"{policy.reason}; episode {episode} (reopened)"
+        )
         send = Send("trigger", key, finding.severity, policy.urgency)
-        return Decision(action, reason, key, (send,), new, state.version if state else None)
+        expected = state.version if state else None
+        before, after, expected = _write_ahead(new, (key,), expected)
+        return Decision(action, reason, key, (send,), after, expected, before, opens_episode=True)
 
     rises = SEVERITY_RANK[finding.severity] > SEVERITY_RANK[state.severity]
     upgrade = action == "page" and state.action == "notify"
@@ -241,10 +345,12 @@ def decide(
             notify_count=state.notify_count + 1,
             version=state.version + 1,
             expires_at=_expiry(now, cfg),
+            observed_at=_newest(state, seen),
         )
         why = f"severity raised {state.severity.value}→{finding.severity.value}" if rises else "notify upgraded to page"
         send = Send("trigger", ikey, severity, policy.urgency, escalated_from=state.severity)
-        return Decision(new.action, f"{policy.reason}; {why}", key, (send,), new, state.version)
+        before, after, expected = _write_ahead(new, (ikey,), state.version)
+        return Decision(new.action, f"{policy.reason}; {why}", key, (send,), after, expected, before)
 
     members = _with_member(state.members, finding.id)
     stale = now - _parse_iso(state.last_seen) >= dt.timedelta(hours=cfg.touch_interval_hours)
@@ -256,6 +362,7 @@ def decide(
             seen_count=state.seen_count + 1,
             version=state.version + 1,
             expires_at=_expiry(now, cfg),
+            observed_at=_newest(state, seen),
         )
         return Decision("duplicate", f"episode {state.episode} already {state.status}", key, (), new, state.version)
     return Decision("duplicate", f"episode {state.episode} already {state.status}", key)
@@ -268,16 +375,57 @@ def _decide_resolution(
     now: dt.datetime,
     now_iso: str,
     cfg: Dedup,
+    seen: dt.datetime | None,
 ) -> Decision:
     why = _resolution_reason(finding)
     if state is None:
-        return Decision("drop", f"{why}; nothing was open", key)
+        # Remember the resolution for a while: an older active copy still in flight (two copies of a new finding, a
+        # crashed attempt, a redrive) must not page a problem Security Hub already reports gone.
+        memory = DedupState(
+            key=key,
+            status="resolved",
+            episode=0,
+            action="notify",
+            severity=finding.severity,
+            incident_keys=(),
+            members=(),
+            finding_id=finding.id,
+            product_arn=finding.product_arn,
+            title=finding.title[:200],
+            first_seen=now_iso,
+            last_seen=now_iso,
+            last_notified_at=now_iso,
+            seen_count=1,
+            notify_count=0,
+            version=1,
+            expires_at=int(now.timestamp()) + cfg.resolution_memory_days * 86400,
+            account=finding.account,
+            finding_format=finding.format.value,
+            resolved_at=now_iso,
+            resolved_by="securityhub",
+            observed_at=_time_iso(seen) if seen else None,
+        )
+        return Decision("drop", f"{why}; nothing was open", key, (), memory, None)
+    observed = _newest(state, seen)
     if not state.is_open:
-        if state.resolved_by == "operator":
+        if state.resolved_by in ("operator", "pagerduty"):
             # Now Security Hub agrees it is gone: a later failure is a new problem again.
-            new = dataclasses.replace(state, resolved_by="securityhub", version=state.version + 1, last_seen=now_iso)
+            new = dataclasses.replace(
+                state, resolved_by="securityhub", version=state.version + 1, last_seen=now_iso, observed_at=observed
+            )
             return Decision(
-                "duplicate", f"{why}; episode {state.episode} was resolved by an operator", key, (), new, state.version
+                "duplicate",
+                f"{why}; episode {state.episode} was resolved in PagerDuty ({state.resolved_by})",
+                key,
+                (),
+                new,
+                state.version,
+            )
+        if observed != state.observed_at:
+            # Keep the newest time: an active copy older than this resolution must not reopen the problem.
+            new = dataclasses.replace(state, version=state.version + 1, observed_at=observed)
+            return Decision(
+                "duplicate", f"{why}; episode {state.episode} already resolved", key, (), new, state.version
             )
         return Decision("duplicate", f"{why}; episode {state.episode} already resolved", key)
     remaining = tuple(m for m in state.members if m != finding.id)
@@ -292,13 +440,17 @@ def _decide_resolution(
         state,
         status="resolved",
         members=(),
+        pending=(),
         resolved_at=now_iso,
         resolved_by="securityhub",
         last_seen=now_iso,
         seen_count=state.seen_count + 1,
         version=state.version + 1,
         expires_at=_expiry(now, cfg),
+        observed_at=observed,
     )
+    # Every incident of the episode, pending ones included: a trigger recorded but never confirmed may have reached
+    # PagerDuty; resolving an alert that does not exist is harmless.
     sends = tuple(
         Send("resolve", ik, state.severity, "low") for ik in state.incident_keys if not is_shared_incident(ik)
     )

@@ -5,8 +5,13 @@ processor route record by record and report partial failures, so one bad message
 A message that fails comes back after the visibility timeout and, after `maxReceiveCount` tries, lands in the
 dead-letter queue; every failure is logged with its reason and the message id.
 
-Environment (non-secret only): POLICY_FILE, STATE_TABLE_NAME, optional EVENTS_URL (overrides the policy's
-endpoint, for local runs), POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE.
+A message that can never succeed (PagerDuty refused its event as invalid: a 4xx other than 429) is parked in the
+dead-letter queue at once, with the reason as message attributes, and not reported as failed: retrying it
+`maxReceiveCount` times would only delay the alarm. Its state keeps the trigger recorded, so the finding's next copy
+tries again once the cause is fixed (or `findings-router redrive` moves it back).
+
+Environment (non-secret only): POLICY_FILE, STATE_TABLE_NAME, DEAD_LETTER_QUEUE_URL, optional EVENTS_URL (overrides
+the policy's endpoint, for local runs), POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE.
 """
 
 from __future__ import annotations
@@ -65,6 +70,7 @@ class Runtime:
     writeback: SecurityHubWriteback | None  # local mode swaps in the recording twin (moto lacks the API)
     storms: StormCounter
     pacer: TokenBucket  # this container's share of the PagerDuty rate limit, kept across invocations
+    dead_letters: DeadLetterParking | None = None  # None: permanent errors are retried like any other
 
     def routing_key(self) -> str:
         return routing_key_from_secret(secret_text(self.policy.notifier.routing_key_secret))
@@ -107,8 +113,32 @@ def get_runtime() -> Runtime:
             # Reserved concurrency caps the containers; each takes an equal share of the per-key limit.
             pacer=TokenBucket(policy.pacing.events_per_minute / policy.function.reserved_concurrency),
         )
+        dlq_url = os.environ.get("DEAD_LETTER_QUEUE_URL")
+        if dlq_url:
+            _runtime.dead_letters = DeadLetterParking(
+                dlq_url, boto3.client("sqs", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+            )
         metrics.set_default_dimensions(environment=policy.environment)
     return _runtime
+
+
+class DeadLetterParking:
+    """Sends a message that can never succeed straight to the dead-letter queue, body unchanged (so a redrive works)."""
+
+    def __init__(self, queue_url: str, client: Any) -> None:
+        self.queue_url = queue_url
+        self.client = client
+
+    def park(self, record: SQSRecord, reason: str, error: str) -> None:
+        self.client.send_message(
+            QueueUrl=self.queue_url,
+            MessageBody=record.body,
+            MessageAttributes={
+                "reason": {"DataType": "String", "StringValue": reason},
+                "error": {"DataType": "String", "StringValue": error[:1000] or "-"},
+                "source_message_id": {"DataType": "String", "StringValue": record.message_id or "-"},
+            },
+        )
 
 
 def reset_runtime() -> None:
@@ -125,6 +155,7 @@ class _Invocation:
     now: dt.datetime
     parsed: dict[str, NormalizedEvent | Exception] = field(default_factory=dict)
     outcomes: dict[str, int] = field(default_factory=dict)
+    dead_letters: DeadLetterParking | None = None
 
 
 def _parse(body: str) -> NormalizedEvent:
@@ -183,19 +214,20 @@ def _record_handler(record: SQSRecord, inv: _Invocation) -> None:
         logger.info("event ignored", extra={"message_id": record.message_id, "reason": parsed.ignored_reason})
         return
     first_error: Exception | None = None
+    permanent: DeliveryError | None = None
     for finding in parsed.findings:
         try:
             routed = inv.router.route(finding, inv.now)
             inv.outcomes[routed.decision.outcome] = inv.outcomes.get(routed.decision.outcome, 0) + 1
             _log_routed(routed, record.message_id)
-        except (DeliveryError, StateConflictError) as exc:
-            permanent = getattr(exc, "permanent", False)
-            _fail(
-                record,
-                "permanent delivery error" if permanent else "delivery failed",
-                exc,
-                finding_id=finding.id,
-            )
+        except DeliveryError as exc:
+            if exc.permanent:
+                permanent = permanent or exc
+                continue
+            _fail(record, "delivery failed", exc, finding_id=finding.id)
+            first_error = first_error or exc
+        except StateConflictError as exc:
+            _fail(record, "delivery failed", exc, finding_id=finding.id)
             first_error = first_error or exc
         except Exception as exc:
             _fail(record, "unexpected error", exc, finding_id=finding.id, error_type=type(exc).__name__)
@@ -206,6 +238,33 @@ def _record_handler(record: SQSRecord, inv: _Invocation) -> None:
     if first_error is not None:
         # The good findings of this message went through; retrying them later is harmless (dedup).
         raise first_error
+    if permanent is not None:
+        _park(record, permanent, inv)
+
+
+def _park(record: SQSRecord, exc: DeliveryError, inv: _Invocation) -> None:
+    """A delivery PagerDuty refused as invalid: retrying cannot help, so dead-letter the message now."""
+    reason = "permanent delivery error"
+    if inv.dead_letters is None:
+        _fail(record, reason, exc)
+        raise exc
+    try:
+        inv.dead_letters.park(record, reason, str(exc))
+    except Exception as send_error:  # could not park it: let SQS retry (and dead-letter) it as usual
+        _fail(record, reason, exc, parking_error=str(send_error))
+        raise exc from send_error
+    metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="DeadLettered", unit=MetricUnit.Count, value=1)
+    logger.error(
+        "message dead-lettered at once: PagerDuty refused its event as invalid, retrying cannot help",
+        extra={
+            "message_id": record.message_id,
+            "receive_count": record.attributes.approximate_receive_count,
+            "reason": reason,
+            "status": exc.status,
+            "error": str(exc),
+        },
+    )
 
 
 @metrics.log_metrics
@@ -227,6 +286,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     inv = _Invocation(
         FindingsRouter(runtime.compiled, runtime.store, notifier, runtime.writeback, runtime.storms),
         dt.datetime.now(dt.UTC),
+        dead_letters=runtime.dead_letters,
     )
     findings: list[Finding] = []
     for raw in event.get("Records", []):

@@ -9,7 +9,8 @@ Formats (AWS docs "EventBridge event formats for Security Hub CSPM", "ASFF synta
   Vulnerability 2002).
 * ``Security Hub Insight Results`` carries no findings and is ignored.
 
-Unknown extra fields are ignored. A missing required field raises `FindingError` naming the field and finding id.
+Unknown extra fields are ignored. A missing required field, or an account id that is not 12 digits, raises
+`FindingError` naming the field and finding id.
 """
 
 from __future__ import annotations
@@ -67,6 +68,15 @@ _OCSF_COMPLIANCE_NAME = {
     "failed": "FAILED",
 }
 _OCSF_ACTIVITY_CLOSE = 3
+# An AWS account id is exactly 12 ASCII digits (API reference AwsSecurityFinding.AwsAccountId: "Length Constraints: 12";
+# the new Security Hub's cloud.account.uid is the same id). [0-9], not \d: \d also matches other scripts' digits.
+_ACCOUNT_ID = re.compile(r"[0-9]{12}")
+# The OCSF resource types of a whole account (ASFF's is AwsAccount, with Id "AWS::::Account:<id>").
+_ACCOUNT_RESOURCE_TYPES = frozenset({"AWS::::Account", "AwsAccount"})
+# GuardDuty's own sample flag as Security Hub flattens it into ASFF ProductFields (see `_asff_sample`).
+_GUARDDUTY_SAMPLE_KEY = "aws/guardduty/service/additionalInfo/sample"
+_GUARDDUTY_ADDITIONAL_INFO_KEY = "aws/guardduty/service/additionalInfo/value"
+_CUSTOM_ACTION_MARKER = ":action/custom/"
 
 
 @dataclass
@@ -117,6 +127,20 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _account(value: Any, finding_id: str, path: str) -> str:
+    """The account id at `path`: exactly 12 digits, else a malformed finding (missing is `_require`'s job)."""
+    if not isinstance(value, str) or not _ACCOUNT_ID.fullmatch(value):
+        raise FindingError(
+            f"malformed account id {str(value)[:40]!r} (expected 12 digits)", finding_id=finding_id, field=path
+        )
+    return value
+
+
+def _flag(value: Any) -> bool:
+    """A boolean flag that may arrive as JSON true or as the string "true" (ASFF ProductFields are all strings)."""
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
 def _fix_surrogates(text: str) -> str:
     # JSON may carry lone UTF-16 surrogates ("\ud800"); they cannot be encoded as UTF-8 (hashing, logs, HTTP).
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
@@ -151,18 +175,79 @@ def loads(text: str | bytes) -> Any:
 # --------------------------------------------------------------------------------------------- ASFF
 
 
-def _asff_severity(finding: Mapping[str, Any], finding_id: str) -> tuple[Severity, float]:
-    sev = _as_mapping(_require(finding, "Severity", finding_id), finding_id, "Severity")
+def _severity_of(sev: Mapping[str, Any], finding_id: str, path: str) -> tuple[Severity, float] | None:
+    """Label (preferred) or Normalized of one ASFF Severity object; None when it has neither."""
     label = sev.get("Label")
     normalized = _number(sev.get("Normalized"))
     if isinstance(label, str):
         severity = _LABELS.get(label.upper())
         if severity is None:
-            raise FindingError(f"unknown severity label {label!r}", finding_id=finding_id, field="Severity.Label")
+            raise FindingError(f"unknown severity label {label!r}", finding_id=finding_id, field=f"{path}.Label")
         return severity, normalized if normalized is not None else _LABEL_SCORE[severity]
     if normalized is not None:
         return Severity.from_normalized(normalized), normalized
+    return None
+
+
+def _provider_fields(finding: Mapping[str, Any]) -> Mapping[str, Any]:
+    value = finding.get("FindingProviderFields")
+    return value if isinstance(value, Mapping) else {}
+
+
+def _asff_severity(finding: Mapping[str, Any], finding_id: str) -> tuple[Severity, float]:
+    """The top-level Severity, else the provider's `FindingProviderFields.Severity`.
+
+    Providers are told to send Severity (and Types) inside FindingProviderFields; Security Hub copies them to the top
+    level, where a customer's BatchUpdateFindings override also lands, so the top level wins when it has a rating.
+    Exported or partner findings may carry only the FindingProviderFields form. Of that object only Label (and a
+    Normalized kept from history) is used: `Original` is the provider's own native string ("8", "High", "MODERATE"),
+    on no fixed scale, even when it happens to spell an ASFF label, so it is never read as one.
+    """
+    top = finding.get("Severity")
+    if top is not None and top != "":
+        found = _severity_of(_as_mapping(top, finding_id, "Severity"), finding_id, "Severity")
+        if found is not None:
+            return found
+    provider = _provider_fields(finding).get("Severity")
+    if provider is not None:
+        path = "FindingProviderFields.Severity"
+        found = _severity_of(_as_mapping(provider, finding_id, path), finding_id, path)
+        if found is not None:
+            return found
+    if top is None or top == "":
+        raise FindingError("missing required field", finding_id=finding_id, field="Severity")
     raise FindingError("missing required field", finding_id=finding_id, field="Severity.Label")
+
+
+def _asff_types(finding: Mapping[str, Any]) -> tuple[str, ...]:
+    """Top-level Types (which a customer may have overridden), else the provider's `FindingProviderFields.Types`."""
+    for types in (finding.get("Types"), _provider_fields(finding).get("Types")):
+        if isinstance(types, list) and types:
+            return tuple(str(t) for t in types)
+    return ()
+
+
+def _asff_sample(finding: Mapping[str, Any], product_fields: Mapping[str, Any]) -> bool:
+    """A sample (test) finding, which must never page anyone as if it were real.
+
+    * ASFF `Sample: true` (asff-top-level-attributes "Sample"; Macie's generated samples set it).
+    * GuardDuty samples (console "Generate sample findings", `create-sample-findings`) carry `"sample": true` in the
+      finding's `service.additionalInfo`; in ASFF Security Hub flattens that into ProductFields as
+      `aws/guardduty/service/additionalInfo/sample` = "true", next to the whole object as a JSON string in
+      `aws/guardduty/service/additionalInfo/value`. Both are read. Whether Security Hub also sets `Sample` on them
+      is not documented.
+    * Not the title: the "[SAMPLE]" prefix is shown by the GuardDuty console only, and Security Hub drops it.
+    """
+    if _flag(finding.get("Sample")) or _flag(product_fields.get(_GUARDDUTY_SAMPLE_KEY)):
+        return True
+    info = product_fields.get(_GUARDDUTY_ADDITIONAL_INFO_KEY)
+    if not isinstance(info, str) or '"sample"' not in info:  # cheap test first: parse only when it can match
+        return False
+    try:
+        parsed = json.loads(info)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(parsed, Mapping) and _flag(parsed.get("sample"))
 
 
 def _asff_resources(finding: Mapping[str, Any], finding_id: str) -> tuple[Resource, ...]:
@@ -212,7 +297,7 @@ def normalize_asff(finding: Any, *, event_region: str | None = None) -> Finding:
     if finding_id is None:
         raise FindingError("missing required field", field="Id")
     product_arn = str(_require(finding, "ProductArn", finding_id))
-    account = str(_require(finding, "AwsAccountId", finding_id))
+    account = _account(_require(finding, "AwsAccountId", finding_id), finding_id, "AwsAccountId")
     title = str(_require(finding, "Title", finding_id))
     severity, score = _asff_severity(finding, finding_id)
     resources = _asff_resources(finding, finding_id)
@@ -230,7 +315,6 @@ def normalize_asff(finding: Any, *, event_region: str | None = None) -> Finding:
     control_id = _str_or_none(compliance.get("SecurityControlId")) or _str_or_none(product_fields.get("ControlId"))
     if control_id is None and generator_id.startswith("security-control/"):
         control_id = generator_id.removeprefix("security-control/")
-    types = finding.get("Types") or ()
     return Finding(
         format=FindingFormat.ASFF,
         id=finding_id,
@@ -249,7 +333,7 @@ def normalize_asff(finding: Any, *, event_region: str | None = None) -> Finding:
         description=str(finding.get("Description") or ""),
         severity=severity,
         severity_score=score,
-        types=tuple(str(t) for t in types) if isinstance(types, list) else (),
+        types=_asff_types(finding),
         resources=resources,
         cve_ids=cves,
         max_cvss=max_cvss,
@@ -263,6 +347,7 @@ def normalize_asff(finding: Any, *, event_region: str | None = None) -> Finding:
         remediation_text=_str_or_none(remediation.get("Text")),
         remediation_url=_str_or_none(remediation.get("Url")),
         note=_str_or_none(note.get("Text")),
+        sample=_asff_sample(finding, product_fields),
         raw=dict(finding),
     )
 
@@ -297,31 +382,53 @@ def _ocsf_severity(finding: Mapping[str, Any], finding_id: str) -> Severity:
     return Severity.INFORMATIONAL
 
 
+def _ocsf_resource(res: Any, finding_id: str, path: str) -> tuple[str, Resource]:
+    """One OCSF resource object → (its raw uid, `Resource`)."""
+    res = _as_mapping(res, finding_id, path)
+    raw_tags = res.get("tags") or []
+    tags: list[tuple[str, str]] = []
+    if isinstance(raw_tags, Mapping):
+        tags = [(str(k), str(v)) for k, v in raw_tags.items()]
+    elif isinstance(raw_tags, list):
+        tags = [
+            (str(t.get("name")), str(t.get("value", "")))
+            for t in raw_tags
+            if isinstance(t, Mapping) and t.get("name") is not None
+        ]
+    uid = str(_require(res, "uid", finding_id, f"{path}.uid"))
+    alt = res.get("uid_alt")
+    resource_type = str(res.get("type") or "Other")
+    if isinstance(alt, str) and alt.startswith("arn:"):
+        # The new Security Hub puts the bare id (i-0abc) in uid and the ARN in uid_alt; ASFF uses the ARN.
+        resource_id = alt
+    elif resource_type in _ACCOUNT_RESOURCE_TYPES and _ACCOUNT_ID.fullmatch(uid):
+        # A whole account is the bare id in OCSF but "AWS::::Account:<id>" in ASFF (and in `primary_resource_id`).
+        resource_id = f"AWS::::Account:{uid}"
+    else:
+        resource_id = uid
+    return uid, Resource(type=resource_type, id=resource_id, region=_str_or_none(res.get("region")), tags=tuple(tags))
+
+
 def _ocsf_resources(finding: Mapping[str, Any], finding_id: str) -> tuple[Resource, ...]:
-    resources = []
-    for i, res in enumerate(_as_list(finding.get("resources"), finding_id, "resources")):
-        res = _as_mapping(res, finding_id, f"resources[{i}]")
-        raw_tags = res.get("tags") or []
-        tags: list[tuple[str, str]] = []
-        if isinstance(raw_tags, Mapping):
-            tags = [(str(k), str(v)) for k, v in raw_tags.items()]
-        elif isinstance(raw_tags, list):
-            tags = [
-                (str(t.get("name")), str(t.get("value", "")))
-                for t in raw_tags
-                if isinstance(t, Mapping) and t.get("name") is not None
-            ]
-        uid = str(_require(res, "uid", finding_id, f"resources[{i}].uid"))
-        alt = res.get("uid_alt")
-        resources.append(
-            Resource(
-                type=str(res.get("type") or "Other"),
-                # The new Security Hub puts the bare id (i-0abc) in uid and the ARN in uid_alt; ASFF uses the ARN.
-                id=alt if isinstance(alt, str) and alt.startswith("arn:") else uid,
-                region=_str_or_none(res.get("region")),
-                tags=tuple(tags),
-            )
-        )
+    """`resources[]` and the singular `resource`, deduplicated by id (raw uid or the id we keep).
+
+    OCSF 1.1/1.2 Compliance and Vulnerability Findings have a single `resource`; 1.3 deprecated it for the
+    `resources` list that Detection Findings always had (ocsf-schema events/findings/*.json). A producer may send
+    either or both. The list comes first: it is the current attribute, so its first entry is the primary resource.
+    """
+    entries: list[tuple[str, Any]] = [
+        (f"resources[{i}]", res) for i, res in enumerate(_as_list(finding.get("resources"), finding_id, "resources"))
+    ]
+    if finding.get("resource") is not None:
+        entries.append(("resource", finding["resource"]))
+    resources: list[Resource] = []
+    seen: set[str] = set()
+    for path, res in entries:
+        uid, resource = _ocsf_resource(res, finding_id, path)
+        if uid in seen or resource.id in seen:
+            continue
+        seen.update((uid, resource.id))
+        resources.append(resource)
     return tuple(resources)
 
 
@@ -366,7 +473,7 @@ def normalize_ocsf(finding: Any, *, event_region: str | None = None) -> Finding:
         raise FindingError("missing required field", finding_id=finding_id, field="metadata.product.uid")
     cloud = _as_mapping(_require(finding, "cloud", finding_id), finding_id, "cloud")
     account_obj = _as_mapping(_require(cloud, "account", finding_id, "cloud.account"), finding_id, "cloud.account")
-    account = str(_require(account_obj, "uid", finding_id, "cloud.account.uid"))
+    account = _account(_require(account_obj, "uid", finding_id, "cloud.account.uid"), finding_id, "cloud.account.uid")
     title = str(_require(info, "title", finding_id, "finding_info.title"))
     severity = _ocsf_severity(finding, finding_id)
     cves, max_cvss = _ocsf_vulnerabilities(finding, finding_id)
@@ -418,6 +525,9 @@ def normalize_ocsf(finding: Any, *, event_region: str | None = None) -> Finding:
         remediation_text=_str_or_none(remediation.get("desc")),
         remediation_url=refs[0] if isinstance(refs, list) and refs and isinstance(refs[0], str) else None,
         note=_str_or_none(finding.get("comment")),
+        # No sample flag: OCSF defines none, and neither the Security Hub OCSF docs nor the real V2 events seen show
+        # GuardDuty's `additionalInfo.sample` (or ASFF `Sample`) anywhere in `finding_info`, `metadata`, `unmapped`
+        # or `vendor_attributes`. Samples still arrive flagged on the ASFF pipeline.
         raw=dict(finding),
     )
 
@@ -464,8 +574,21 @@ def normalize_event(event: Any) -> NormalizedEvent:
     if detail_type == "Security Hub Findings - Custom Action":
         # An operator sent these by hand from the console: remember it, the policy may treat them as page requests.
         action = str(detail.get("actionName") or "custom-action")
-        out.findings = [dataclasses.replace(f, custom_action=action) for f in out.findings]
+        arn = custom_action_arn(event)
+        out.findings = [dataclasses.replace(f, custom_action=action, custom_action_arn=arn) for f in out.findings]
     return out
+
+
+def custom_action_arn(event: Mapping[str, Any]) -> str | None:
+    """The custom action's ARN (``arn:aws:securityhub:<region>:<account>:action/custom/<id>``), which Security Hub
+    puts in the event's ``resources``; None when absent (the event still normalizes)."""
+    resources = event.get("resources")
+    if not isinstance(resources, list):
+        return None
+    for resource in resources:
+        if isinstance(resource, str) and resource.startswith("arn:") and _CUSTOM_ACTION_MARKER in resource:
+            return resource
+    return None
 
 
 def normalize_document(doc: Any) -> NormalizedEvent:

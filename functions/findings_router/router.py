@@ -1,9 +1,15 @@
-"""`route_findings`: policy → dedup decision → delivery → conditional state write, for a batch of findings.
+"""`route_findings`: scope → policy → dedup decision → delivery → conditional state writes, for a batch of findings.
 
-Order per finding: send first, then write state conditionally. A crash between PagerDuty's 202 and the write
-makes the message come back; the retry sends the same dedup_key again, which PagerDuty folds into the open alert,
-and the write then lands. If the write loses a race (another invocation wrote the key first), the state is read
-again and the decision re-made, which turns our finding into a duplicate: both racers may have sent the same
+Scope first: a finding of an account outside the environment's `accounts`, or a custom action event of another
+tool's action, changes nothing at all.
+
+Order per finding that pages: record the trigger (`pending`, conditional write), send it, then confirm it
+(conditional write). A crash between PagerDuty's 202 and the confirmation leaves the trigger recorded: the message's
+retry (or the finding's next copy) sends the same dedup_key again, which PagerDuty folds into the open alert, and a
+resolution arriving meanwhile resolves it. If the confirmation finds the item changed (an acknowledgement, a racing
+copy, a resolution), it is re-read: our trigger is cleared from what the item holds now, or, when the episode
+ended meanwhile, resolved again. Resolves and duplicates are written after sending (sending them twice is harmless).
+If a write loses a race, the state is read again and the decision re-made: both racers may have sent the same
 trigger, and PagerDuty's dedup_key makes that one alert, one page.
 """
 
@@ -16,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
-from findings_router.dedup import Decision, DedupState, Send, StormInfo, decide, dedup_key
+from findings_router.dedup import Decision, DedupState, Send, StormInfo, decide, dedup_key, is_shared_incident
 from findings_router.model import Finding
 from findings_router.pagerduty import DeliveryResult, NotifyContext
 from findings_router.policy import CompiledPolicy, PolicyDecision
@@ -95,16 +101,37 @@ class FindingsRouter:
         for k in keys:
             self._cache[k] = found.get(k)
 
+    def out_of_scope(self, finding: Finding) -> str | None:
+        """Why this environment must leave `finding` alone entirely (no state, no page, no write-back), or None."""
+        policy = self.policy.policy
+        if not policy.in_scope(finding.account):
+            listed = ", ".join(policy.accounts[:5]) + (", …" if len(policy.accounts) > 5 else "")
+            return f"account {finding.account} is outside {policy.environment}'s account scope (accounts: {listed})"
+        if finding.custom_action is not None:
+            ours = policy.custom_action
+            arn = finding.custom_action_arn or ""
+            if ours is None or not arn.endswith(f":action/custom/{ours.id}"):
+                mine = f"action/custom/{ours.id}" if ours else "none configured"
+                return (
+                    f"custom action {arn or finding.custom_action!r} is not {policy.environment}'s "
+                    f"({mine}): another tool's action changes nothing"
+                )
+        return None
+
     def policy_for(self, finding: Finding, now: dt.datetime) -> PolicyDecision:
         decision = self.policy.evaluate(finding, now)
-        mode = self.policy.policy.custom_action
-        if finding.custom_action and mode != "policy" and not finding.is_resolved:
-            # An operator explicitly asked for this finding to reach on-call.
-            return PolicyDecision(mode, "high" if mode == "page" else "low", f"custom action {finding.custom_action}")
+        ours = self.policy.policy.custom_action
+        if finding.custom_action and ours is not None and ours.mode != "policy" and not finding.is_resolved:
+            # An operator explicitly asked, through this environment's own action, for the finding to reach on-call.
+            mode = ours.mode
+            return PolicyDecision(mode, "high" if mode == "page" else "low", f"custom action {ours.id}")
         return decision
 
     def route(self, finding: Finding, now: dt.datetime) -> Routed:
         key = self.key_for(finding)
+        foreign = self.out_of_scope(finding)
+        if foreign is not None:
+            return Routed(finding, PolicyDecision("drop", "low", foreign), Decision("drop", foreign, key), 0)
         policy = self.policy_for(finding, now)
         if key not in self._cache:
             self.prefetch([finding])
@@ -113,10 +140,19 @@ class FindingsRouter:
         for _ in range(MAX_WRITE_CONFLICTS):
             state = self._cache.get(key)
             decision = decide(finding, policy, state, key, now, self.policy.policy.dedup)
-            if self.storms is not None and _opens_episode(decision):
+            if self.storms is not None and decision.opens_episode:
                 if storm is None:  # count once, even if the write below has to be retried
                     storm = self._count_storm(finding, key, now)
                 decision = self._apply_storm(decision, storm)
+            expected = decision.expected_version
+            if decision.pending_state is not None:
+                # Write ahead: record the trigger before sending it, so that whatever happens after PagerDuty
+                # accepted it (a crash, a timeout, a resolution racing in) is seen by the next copy.
+                if not self.store.put(decision.pending_state, expected):
+                    self._cache[key] = self.store.get_many([key]).get(key)
+                    continue
+                self._cache[key] = decision.pending_state
+                expected = decision.pending_state.version
             episode = decision.new_state.episode if decision.new_state else (state.episode if state else 0)
             ctx = NotifyContext(self.policy.environment, key, decision.reason, episode)
             for send in decision.sends:
@@ -124,16 +160,49 @@ class FindingsRouter:
                 deliveries += 1
             if decision.new_state is None:
                 return Routed(finding, policy, decision, deliveries)
-            if self.store.put(decision.new_state, decision.expected_version):
+            if self.store.put(decision.new_state, expected):
                 self._cache[key] = decision.new_state
-                if storm is not None and storm.kind == "open" and decision.sends and self.storms is not None:
-                    # Delivered and recorded: from now on the group's new problems fold into this incident.
-                    self.storms.mark_opened(decision.sends[0].incident_key)
-                if decision.outcome in ("page", "notify") and self.writeback is not None:
-                    self._write_back(finding, decision)
+                self._after_recorded(finding, decision, storm)
                 return Routed(finding, policy, decision, deliveries)
+            if decision.pending_state is not None:
+                decision, sent = self._confirm(finding, decision, ctx)
+                return Routed(finding, policy, decision, deliveries + sent)
             self._cache[key] = self.store.get_many([key]).get(key)
         raise StateConflictError(f"state for {key} changed {MAX_WRITE_CONFLICTS} times while routing {finding.id}")
+
+    def _after_recorded(self, finding: Finding, decision: Decision, storm: _StormCount | None) -> None:
+        if storm is not None and storm.kind == "open" and decision.sends and self.storms is not None:
+            # Delivered and recorded: from now on the group's new problems fold into this incident.
+            self.storms.mark_opened(decision.sends[0].incident_key)
+        if decision.outcome in ("page", "notify") and self.writeback is not None and not finding.is_resolved:
+            self._write_back(finding, decision)
+
+    def _confirm(self, finding: Finding, decision: Decision, ctx: NotifyContext) -> tuple[Decision, int]:
+        """Our triggers were accepted, but the item changed since the write-ahead (an acknowledgement, a resolution,
+        a racing copy): clear them from `pending` in whatever the item holds now, or resolve them again if the
+        episode ended meanwhile (its resolve may have reached PagerDuty before our trigger)."""
+        assert decision.pending_state is not None
+        ours = decision.pending_state.pending
+        key = decision.key
+        for _ in range(MAX_WRITE_CONFLICTS):
+            current = self.store.get_many([key]).get(key)
+            self._cache[key] = current
+            if current is None or not current.is_open or current.episode != decision.pending_state.episode:
+                resolves = [k for k in ours if not is_shared_incident(k)]
+                for ik in resolves:
+                    self.notifier.send(Send("resolve", ik, decision.pending_state.severity, "low"), finding, ctx)
+                reason = f"{decision.reason}; the episode ended while the page was sent, so it was resolved again"
+                return dataclasses.replace(decision, outcome="resolve", reason=reason), len(resolves)
+            left = tuple(k for k in current.pending if k not in ours)
+            if left == current.pending:
+                return decision, 0  # another copy confirmed them already
+            confirmed = dataclasses.replace(current, pending=left, version=current.version + 1)
+            if self.store.put(confirmed, current.version):
+                self._cache[key] = confirmed
+                if self.writeback is not None and decision.outcome in ("page", "notify"):
+                    self._write_back(finding, decision)
+                return decision, 0
+        raise StateConflictError(f"state for {key} kept changing while confirming a page of {finding.id}")
 
     def _count_storm(self, finding: Finding, key: str, now: dt.datetime) -> _StormCount:
         """Count this new problem for its group and window (one shared write) and say what it means."""
@@ -157,7 +226,11 @@ class FindingsRouter:
         cfg = self.policy.policy.storm
         first = decision.sends[0]
         info = StormInfo(skey, label, count, cfg.window_minutes, samples)
-        state = dataclasses.replace(decision.new_state, incident_keys=(skey,))
+        # Storm incidents are shared and counted idempotently (a storm whose delivery failed is opened again by the
+        # next new problem): no write-ahead, the state is written once after the send.
+        version = (decision.expected_version or 0) + 1
+        state = dataclasses.replace(decision.new_state, incident_keys=(skey,), pending=(), version=version)
+        decision = dataclasses.replace(decision, pending_state=None)
         if kind == "open":
             sends: tuple[Send, ...] = (dataclasses.replace(first, incident_key=skey, storm=info),)
             meta_mode = self.policy.policy.monitoring.meta_alerts
@@ -200,17 +273,6 @@ class FindingsRouter:
             self.writeback_failures += 1
             return
         self.writeback_failures += len(result.failed)
-
-
-def _opens_episode(decision: Decision) -> bool:
-    """A new episode's first page or notification (not an escalation, not a resolve)."""
-    return (
-        decision.outcome in ("page", "notify")
-        and len(decision.sends) == 1
-        and decision.sends[0].event_action == "trigger"
-        and decision.sends[0].escalated_from is None
-        and decision.sends[0].incident_key == decision.key
-    )
 
 
 def route_findings(router: FindingsRouter, findings: list[Finding], now: dt.datetime) -> list[Routed]:

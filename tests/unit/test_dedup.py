@@ -13,7 +13,7 @@ from findings_router.pagerduty import RecordingNotifier
 from findings_router.policy import CompiledPolicy
 from findings_router.router import FindingsRouter, route_findings
 from findings_router.store import InMemoryDedupStore
-from tests.builders import CONFIG_DIR, NOW, asff, control
+from tests.builders import CONFIG_DIR, NOW, asff, control, updated
 
 
 @pytest.fixture
@@ -35,8 +35,8 @@ def test_same_finding_resent_50_times_pages_once(prod_router):
     assert outcomes[0] == "page"
     assert set(outcomes[1:]) == {"duplicate"}
     assert [e["event_action"] for e in notifier.events] == ["trigger"]
-    # Repeats inside the touch interval cost no write at all.
-    assert store.write_calls == 1
+    # The page costs two writes (recorded ahead, then confirmed); repeats inside the touch interval cost none.
+    assert store.write_calls == 2
 
 
 def test_duplicates_refresh_the_item_once_per_touch_interval(prod_router):
@@ -44,20 +44,21 @@ def test_duplicates_refresh_the_item_once_per_touch_interval(prod_router):
     raw = asff()
     _route(router, raw)
     first = next(iter(store.items.values()))
-    _route(router, raw, NOW + dt.timedelta(hours=71))  # within the interval: no write
-    assert store.write_calls == 1
-    _route(router, raw, NOW + dt.timedelta(hours=73))
+    assert store.write_calls == 2  # the page: recorded ahead, then confirmed
+    _route(router, updated(raw, 60 * 71), NOW + dt.timedelta(hours=71))  # within the interval: no write
+    assert store.write_calls == 2
+    _route(router, updated(raw, 60 * 73), NOW + dt.timedelta(hours=73))
     touched = next(iter(store.items.values()))
     assert touched.expires_at > first.expires_at
     assert touched.seen_count == 2
-    assert store.write_calls == 2
+    assert store.write_calls == 3
 
 
 def test_rising_severity_pages_again_with_its_own_incident(prod_router):
     router, _, notifier = prod_router
     raw = asff(severity="HIGH")
     assert _route(router, raw).outcome == "page"
-    raised = dict(raw, Severity={"Label": "CRITICAL"})
+    raised = updated(raw, Severity={"Label": "CRITICAL"})
     decision = _route(router, raised)
     assert decision.outcome == "page"
     assert "HIGH→CRITICAL" in decision.reason
@@ -70,7 +71,7 @@ def test_rising_severity_pages_again_with_its_own_incident(prod_router):
     # Re-sent at the raised severity: nothing more.
     assert _route(router, raised).outcome == "duplicate"
     # Falling back is not news.
-    assert _route(router, raw).outcome == "duplicate"
+    assert _route(router, updated(raised, Severity={"Label": "HIGH"})).outcome == "duplicate"
     assert len(notifier.events) == 2
 
 
@@ -78,8 +79,8 @@ def test_archived_sends_one_resolve_for_every_incident_of_the_episode(prod_route
     router, _, notifier = prod_router
     raw = asff(severity="HIGH")
     _route(router, raw)
-    _route(router, dict(raw, Severity={"Label": "CRITICAL"}))
-    archived = dict(raw, RecordState="ARCHIVED")
+    _route(router, updated(raw, Severity={"Label": "CRITICAL"}))
+    archived = updated(raw, 2, RecordState="ARCHIVED")
     assert _route(router, archived).outcome == "resolve"
     assert _route(router, archived).outcome == "duplicate"
     resolves = [e for e in notifier.events if e["event_action"] == "resolve"]
@@ -90,9 +91,11 @@ def test_resolved_finding_that_fails_again_opens_a_new_episode(prod_router):
     router, store, notifier = prod_router
     failed = control("S3.8", "FAILED")
     assert _route(router, failed).outcome == "page"
-    passed = dict(failed, Compliance={"Status": "PASSED", "SecurityControlId": "S3.8"}, Workflow={"Status": "RESOLVED"})
+    passed = updated(
+        failed, Compliance={"Status": "PASSED", "SecurityControlId": "S3.8"}, Workflow={"Status": "RESOLVED"}
+    )
     assert _route(router, passed).outcome == "resolve"
-    assert _route(router, failed).outcome == "page"
+    assert _route(router, updated(failed, 60)).outcome == "page"
     state = next(iter(store.items.values()))
     assert state.episode == 2
     assert state.status == "open"
@@ -152,7 +155,7 @@ def test_notify_upgraded_to_page_pages(prod_router):
     assert _route(router, raw).outcome == "notify"
     assert notifier.events[0]["payload"]["severity"] == "warning"
     # Same severity, but a new CVSS score now makes the prod policy page it.
-    raw2 = dict(raw, Vulnerabilities=[{"Id": "CVE-2026-0001", "Cvss": [{"BaseScore": 9.1}]}])
+    raw2 = updated(raw, Vulnerabilities=[{"Id": "CVE-2026-0001", "Cvss": [{"BaseScore": 9.1}]}])
     decision = _route(router, raw2)
     assert decision.outcome == "page"
     assert notifier.events[-1]["payload"]["severity"] == "error"
@@ -176,12 +179,11 @@ def test_expired_item_is_treated_as_absent(prod_router):
 
 def test_custom_action_pages_even_when_policy_drops(prod_router):
     from findings_router.normalize import normalize_event
-    from tests.builders import event
+    from tests.builders import custom_action_event
 
     router, _, notifier = prod_router
-    ev = event(asff(severity="LOW"), detail_type="Security Hub Findings - Custom Action", actionName="page-oncall")
-    [finding] = normalize_event(ev).findings
+    [finding] = normalize_event(custom_action_event(asff(severity="LOW"))).findings
     [routed] = route_findings(router, [finding], NOW)
     assert routed.decision.outcome == "page"
-    assert "custom action page-oncall" in routed.decision.reason
+    assert "custom action PageOnCallProd" in routed.decision.reason
     assert len(notifier.events) == 1

@@ -60,6 +60,7 @@ def test_prod_pages_cvss_9_whatever_the_label():
 def test_every_condition(tmp_path: Path):
     text = """
 environment: t
+accounts: ["*"]
 notifier: {routing_key_secret: s}
 rules:
   - {name: sev, match: {severity: [LOW]}, action: page}
@@ -101,13 +102,13 @@ default_action: drop
 
 
 def test_suppression_wins_until_it_expires():
-    raw = control("IAM.6", severity="CRITICAL", account="444455556666")
-    raw["AwsAccountId"] = "444455556666"
+    raw = control("IAM.6", severity="CRITICAL")
+    raw["AwsAccountId"] = "111122224444"
     assert _decide("prod", raw).action == "drop"
-    assert "suppression sandbox-account-root-mfa" in _decide("prod", raw).reason
+    assert "suppression firmware-signing-account-root-mfa" in _decide("prod", raw).reason
     after = dt.datetime(2027, 4, 1, tzinfo=dt.UTC)
     assert _decide("prod", raw, after).action == "page"
-    assert _policy("prod").expired_suppressions(after) == ["sandbox-account-root-mfa"]
+    assert _policy("prod").expired_suppressions(after) == ["firmware-signing-account-root-mfa"]
 
 
 def test_shipped_config_dir_is_valid():
@@ -119,13 +120,13 @@ def test_shipped_config_dir_is_valid():
     [
         (
             ("severity: [HIGH, CRITICAL]", "severity: [HIGH, CRITCAL]"),
-            ":29: rules[1].match.severity[1]: Input should be",
+            ":33: rules[1].match.severity[1]: Input should be",
         ),
-        (("    urgency: high\n  - name: high", "    urgency: loud\n  - name: high"), ":26: rules[0].urgency:"),
-        (("      min_cvss: 9.0", "      min_cvss: 11"), ":24: rules[0].match.min_cvss: Input should be less than"),
-        (("      min_cvss: 9.0", "      min_cvs: 9.0"), ":24: rules[0].match.min_cvs: Extra inputs are not permitted"),
-        (("    expires: 2027-03-31", "    expires: someday"), ":47: suppressions[0].expires:"),
-        (("  routing_key_secret: findings", "  routing_key_secretz: findings"), ":12: notifier.routing_key_secretz"),
+        (("    urgency: high\n  - name: high", "    urgency: loud\n  - name: high"), ":30: rules[0].urgency:"),
+        (("      min_cvss: 9.0", "      min_cvss: 11"), ":28: rules[0].match.min_cvss: Input should be less than"),
+        (("      min_cvss: 9.0", "      min_cvs: 9.0"), ":28: rules[0].match.min_cvs: Extra inputs are not permitted"),
+        (("    expires: 2027-03-31", "    expires: someday"), ":56: suppressions[0].expires:"),
+        (("  routing_key_secret: findings", "  routing_key_secretz: findings"), ":16: notifier.routing_key_secretz"),
     ],
 )
 def test_invalid_file_names_file_line_and_field(broken, expected):
@@ -151,7 +152,8 @@ def test_file_name_must_match_environment(tmp_path: Path):
 def test_urgency_is_for_pages_only():
     with pytest.raises(PolicyError, match="urgency applies to action 'page' only"):
         parse_policy(
-            "environment: t\nnotifier: {routing_key_secret: s}\nrules:\n  - {name: a, action: notify, urgency: high}\n",
+            'environment: t\naccounts: ["*"]\nnotifier: {routing_key_secret: s}\n'
+            "rules:\n  - {name: a, action: notify, urgency: high}\n",
             "t.yaml",
         )
 
@@ -177,3 +179,63 @@ def test_a_broken_packaged_policy_names_the_file_and_the_field(tmp_path):
         load_policy(packaged)
     assert info.value.problems[0].startswith(f"{packaged}: rules[1].match.severity[0]: Input should be")
     assert info.value.problems[1].startswith(f"{packaged}: storm.threshold: Input should be greater than")
+
+
+# ------------------------------------------------------------------------------ accounts, custom action, samples
+
+MINIMAL = "environment: {env}\naccounts: {accounts}\nnotifier: {{routing_key_secret: s}}\nrules:\n  - {{name: a, action: page}}\n"
+
+
+def test_accounts_are_required_and_twelve_digits_or_star():
+    with pytest.raises(PolicyError, match=r"t.yaml:1: accounts: Field required"):
+        parse_policy(
+            "environment: t\nnotifier: {routing_key_secret: s}\nrules:\n  - {name: a, action: page}\n", "t.yaml"
+        )
+    with pytest.raises(PolicyError, match=r"t.yaml:2: accounts\[0\]: String should match"):
+        parse_policy(MINIMAL.format(env="t", accounts='["1234"]'), "t.yaml")
+    with pytest.raises(PolicyError, match=r'use \["\*"\] alone'):
+        parse_policy(MINIMAL.format(env="t", accounts='["*", "111122223333"]'), "t.yaml")
+    assert parse_policy(MINIMAL.format(env="t", accounts='["*"]'), "t.yaml").in_scope("999988887777")
+    scoped = parse_policy(MINIMAL.format(env="t", accounts='["111122223333"]'), "t.yaml")
+    assert scoped.in_scope("111122223333") and not scoped.in_scope("999988887777")
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "shared"),
+    [
+        ('["111122223333", "222233334444"]', '["222233334444"]', "share 222233334444"),
+        ('["*"]', '["222233334444"]', "share every account"),
+    ],
+)
+def test_two_environments_may_not_share_an_account(tmp_path: Path, a, b, shared):
+    (tmp_path / "prod.yaml").write_text(MINIMAL.format(env="prod", accounts=a))
+    (tmp_path / "stg.yaml").write_text("# staging\n" + MINIMAL.format(env="stg", accounts=b))
+    with pytest.raises(PolicyError) as info:
+        load_policy_dir(tmp_path)
+    [problem] = info.value.problems
+    assert problem.startswith(f"{tmp_path / 'stg.yaml'}:3: accounts: environments 'prod' and 'stg' {shared}")
+
+
+def test_the_old_custom_action_string_says_how_to_migrate():
+    text = MINIMAL.format(env="t", accounts='["*"]') + "custom_action: notify\n"
+    with pytest.raises(
+        PolicyError, match=r"t.yaml:6: custom_action: .*custom_action: \{id: PageOnCall<Env>, mode: notify\}"
+    ):
+        parse_policy(text, "t.yaml")
+    with pytest.raises(PolicyError, match=r"custom_action.id: String should match pattern"):
+        parse_policy(MINIMAL.format(env="t", accounts='["*"]') + "custom_action: {id: page-on-call}\n", "t.yaml")
+
+
+def test_sample_findings_page_only_through_a_rule_that_asks_for_samples():
+    sample = asff(severity="CRITICAL", Sample=True)
+    decision = _decide("prod", sample)
+    assert decision.action == "drop"
+    assert decision.reason.startswith("sample finding: rule high-and-critical would page")
+    assert _decide("prod", dict(sample, Sample=False)).action == "page"
+    text = MINIMAL.format(env="t", accounts='["*"]').replace(
+        "rules:\n", "rules:\n  - {name: samples-to-test-service, match: {sample: true}, action: notify}\n"
+    )
+    policy = CompiledPolicy(parse_policy(text, "t.yaml"))
+    tested = policy.evaluate(normalize_asff(sample), NOW)
+    assert (tested.action, tested.reason) == ("notify", "rule samples-to-test-service")
+    assert policy.evaluate(normalize_asff(asff(severity="LOW")), NOW).reason == "rule a"
