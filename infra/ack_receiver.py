@@ -10,6 +10,8 @@ Created when `acknowledgements.mode` is not "none". One Lambda from the router's
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Duration, Fn
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
@@ -27,24 +29,43 @@ from infra.definitions import (
     EVENT_TARGET_RETRY_ATTEMPTS,
     PAGERDUTY_EVENTBRIDGE_DETAIL_TYPE,
     PAGERDUTY_PARTNER_SOURCE_PREFIX,
+    STATE_KEY_PATTERN,
+    STORM_KEY_PATTERN,
     ResourceNames,
     ack_event_pattern,
     ack_function_environment,
     ack_handler,
+    ack_idempotency_key_pattern,
+    ack_workflow_status,
 )
 from infra.lambda_function import PythonFunction, grant_securityhub_writeback
-from infra.secrets import ReferencedSecret
+from infra.secrets import ReferencedSecret, RoutingKeySecret
 
-# The dedup store (store.py) reads in batches and writes conditionally: BatchGetItem, PutItem. Powertools'
-# idempotency layer keeps one record per webhook in the same table: GetItem, PutItem, UpdateItem, DeleteItem
-# (the record of a failed run is deleted so the retry runs again). No Scan, no Query.
-ACK_STATE_TABLE_ACTIONS = (
-    "dynamodb:BatchGetItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-)
+# The dedup state (store.py DynamoDedupStore): batched reads (BatchGetItem), single reads (GetItem) and conditional
+# writes (PutItem) of `fr1-…` items. Never the router's storm counters (`fr1-storm-…`).
+ACK_STATE_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem")
+# Powertools' idempotency layer keeps one record per webhook in the same table: GetItem, PutItem (the conditional
+# lock), UpdateItem (the result), DeleteItem (the record of a failed run, so the retry runs again).
+ACK_IDEMPOTENCY_ACTIONS = ("dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+# No Scan, no Query: their LeadingKeys would not bound what they read.
+
+LEADING_KEYS = "dynamodb:LeadingKeys"
+
+
+def leading_keys_condition(like: str, *, not_like: str | None = None) -> dict[str, dict[str, Any]]:
+    """Items whose partition key matches `like` (and not `not_like`), for single-item and batch item actions.
+
+    DynamoDB: "you must use the ForAllValues modifier when using LeadingKeys" (every key of a batch must match);
+    ForAllValues is also true when the request has no such key, so `Null: false` requires one (IAM user guide,
+    multivalued context keys).
+    """
+    condition: dict[str, dict[str, Any]] = {
+        "Null": {LEADING_KEYS: "false"},
+        "ForAllValues:StringLike": {LEADING_KEYS: [like]},
+    }
+    if not_like is not None:
+        condition["ForAllValues:StringNotLike"] = {LEADING_KEYS: [not_like]}
+    return condition
 
 
 class AckReceiver(PythonFunction):
@@ -56,6 +77,7 @@ class AckReceiver(PythonFunction):
         policy: Policy,
         names: ResourceNames,
         table: dynamodb.ITable,
+        routing_key: RoutingKeySecret,
         code: lambda_.Code,
     ) -> None:
         settings = policy.acknowledgements
@@ -85,9 +107,18 @@ class AckReceiver(PythonFunction):
         self.mode = settings.mode
         self.role.add_to_policy(
             iam.PolicyStatement(
-                sid="DedupStateAndIdempotency",
-                actions=list(ACK_STATE_TABLE_ACTIONS),
+                sid="DedupState",
+                actions=list(ACK_STATE_ACTIONS),
                 resources=[table.table_arn],
+                conditions=leading_keys_condition(STATE_KEY_PATTERN, not_like=STORM_KEY_PATTERN),
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="IdempotencyRecords",
+                actions=list(ACK_IDEMPOTENCY_ACTIONS),
+                resources=[table.table_arn],
+                conditions=leading_keys_condition(ack_idempotency_key_pattern(names)),
             )
         )
         self.secrets: list[ReferencedSecret] = []
@@ -109,9 +140,11 @@ class AckReceiver(PythonFunction):
             )
         for secret in self.secrets:
             secret.grant_read(self.role)
+        # PagerDuty Events API v2 resolves for an episode's sibling incidents, with the notifier's routing key.
+        routing_key.grant_read(self.role)
         if policy.securityhub.writeback:
-            # Notes on acknowledge/resolve, workflow RESOLVED when resolve_workflow_on_operator_resolve.
-            grant_securityhub_writeback(self.role)
+            # Notes on acknowledge/resolve; workflow RESOLVED only with resolve_workflow_on_operator_resolve.
+            grant_securityhub_writeback(self.role, workflow_status=ack_workflow_status(policy))
 
         self.function_url: lambda_.FunctionUrl | None = None
         self.webhook_url: str | None = None

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from findings_router.config import Policy
+from findings_router.dedup import KEY_PREFIX, STORM_PREFIX
 from findings_router.model import Severity
 from findings_router.normalize import SECURITYHUB_SOURCE
+from findings_router.securityhub import OCSF_STATUS, Workflow
 
 APP_NAME = "findings-router"
 
@@ -188,6 +190,43 @@ def resource_names(policy: Policy) -> ResourceNames:
 
 # ------------------------------------------------------------------------------------------ event pattern
 
+# EventBridge's default quota for the size of an event pattern, in characters (adjustable to 4096 on request).
+EVENT_PATTERN_MAX_CHARS = 2048
+# The longest ARN Security Hub can give this stack's action target (partition, region and account at their longest),
+# used to size the pattern at synth: the deployed pattern holds the real ARN, resolved by CloudFormation.
+_LONGEST_ACTION_TARGET_ARN_PREFIX = "arn:aws-iso-b:securityhub:ap-southeast-5:123456789012:action/custom/"
+
+
+def action_target_arn(action_id: str, *, region: str, account: str, partition: str = "aws") -> str:
+    """The ARN of a Security Hub custom action target (`AWS::SecurityHub::ActionTarget`), the value Security Hub puts
+    in `resources` of the action's `Security Hub Findings - Custom Action` events."""
+    return f"arn:{partition}:securityhub:{region}:{account}:action/custom/{action_id}"
+
+
+def action_target_properties(policy: Policy) -> dict[str, str] | None:
+    """`AWS::SecurityHub::ActionTarget` properties of the environment's own custom action; None without one.
+
+    The console lists the action by its Name (Security Hub: at most 20 characters) under Actions, with the
+    Description next to it: both say what choosing it does, for which environment.
+    """
+    action = policy.custom_action
+    if action is None:
+        return None
+    env = policy.environment
+    verb = {"page": "Page", "notify": "Notify", "policy": "Send to"}[action.mode]
+    # "Page on-call prod"; an environment name too long for that keeps its name and drops "on-call".
+    name = next(n for n in (f"{verb} on-call {env}", f"{verb} {env}", f"{verb} on-call") if len(n) <= 20)
+    effect = {
+        "page": f"findings-router: pages the {env} on-call engineer in PagerDuty (high urgency) for each selected "
+        "active finding, whatever its severity or the policy rules.",
+        "notify": f"findings-router: notifies the {env} on-call engineer in PagerDuty at low urgency (no page) for "
+        "each selected active finding, whatever its severity or the policy rules.",
+        "policy": f"findings-router: sends the selected findings to the {env} routing policy, whose rules decide "
+        "whether on-call is paged, notified or not told.",
+    }[action.mode]
+    scope = "" if policy.all_accounts else f" Ignores findings of accounts outside {env}."
+    return {"Id": action.id, "Name": name, "Description": effect + scope}
+
 
 def _severity_conditions_asff(labels: list[Severity]) -> list[dict[str, Any]]:
     return [{"Severity": {"Label": [label.value for label in labels]}}]
@@ -202,42 +241,84 @@ def _severity_conditions_ocsf(labels: list[Severity]) -> list[dict[str, Any]]:
     ]
 
 
+def _accounts(policy: Policy) -> list[str] | None:
+    # Sorted so the synthesized template does not change with the order of accounts in the YAML file.
+    return None if policy.all_accounts else sorted(policy.accounts)
+
+
 def detail_types(policy: Policy) -> list[str]:
-    types = [DETAIL_TYPE_IMPORTED, DETAIL_TYPE_CUSTOM_ACTION]
+    types = [DETAIL_TYPE_IMPORTED]
+    if policy.custom_action is not None:
+        types.append(DETAIL_TYPE_CUSTOM_ACTION)
     if policy.ingestion.include_ocsf:
         types.append(DETAIL_TYPE_IMPORTED_V2)
     return types
 
 
-def event_pattern(policy: Policy) -> dict[str, Any]:
+def _branch(detail_type: str, findings: dict[str, Any], **top_level: list[Any]) -> dict[str, Any]:
+    branch: dict[str, Any] = {"detail-type": [detail_type], **top_level}
+    if findings:
+        branch["detail"] = {"findings": findings}
+    return branch
+
+
+def event_pattern(policy: Policy, *, action_target_arn: str | None = None) -> dict[str, Any]:
     """The EventBridge pattern of the ingestion rule (default bus).
 
-    Without `ingestion.severity_labels` every finding event passes and the policy decides. With it, an event
-    passes when any of its findings has one of those labels *or* is a resolution (archived, PASSED,
-    RESOLVED/SUPPRESSED, OCSF equivalents), so incidents still resolve. Custom Action events always pass: an
-    operator sent them by hand, whatever their severity. Matching descends into the `detail.findings` array
-    (any element). Insight Results and other detail-types never match: they carry no findings.
+    Only findings of the environment's `accounts` pass: ASFF `AwsAccountId`, OCSF `cloud.account.uid` (no condition
+    for ["*"]). With `ingestion.severity_labels`, such a finding must also have one of those labels *or* be a
+    resolution (archived, PASSED, RESOLVED/SUPPRESSED, OCSF equivalents), so incidents still resolve. Custom Action
+    events pass only for the environment's own action target (`action_target_arn`, required when the policy has
+    `custom_action`) and whatever their severity: an operator sent them by hand. Without `custom_action` no Custom
+    Action event passes. Insight Results and other detail-types never match: they carry no findings.
+
+    Matching descends into the `detail.findings` array: an object pattern matches when one element matches all of
+    it ("array consistency", Event Ruler's `rulesForJSONEvent`), so the account and the label or resolution must be
+    those of the same finding. `$or` compiles into one sub-pattern per branch (nested `$or`s multiply), and needs at
+    least two branches: a single remaining branch is written without it.
+
+    The action target is matched by its exact ARN, not by a `suffix` on `:action/custom/<id>`: the rule is on this
+    account's and region's default bus, where only this stack's action target has that ARN, while a suffix would
+    also admit the same id's events forwarded from another account's or region's bus. The ARN is an argument so
+    this stays plain data: the stack passes CloudFormation's value for its action target, tests a literal ARN.
     """
+    accounts = _accounts(policy)
     labels = policy.ingestion.severity_labels
-    if not labels:
-        return {"source": [SECURITYHUB_SOURCE], "detail-type": detail_types(policy)}
     # Sorted so the synthesized template does not change with the order of labels in the YAML file.
-    ordered = sorted(set(labels), key=lambda s: s.rank)
-    branches: list[dict[str, Any]] = [
-        {"detail-type": [DETAIL_TYPE_CUSTOM_ACTION]},
-        {
-            "detail-type": [DETAIL_TYPE_IMPORTED],
-            "detail": {"findings": {"$or": [*_severity_conditions_asff(ordered), *ASFF_RESOLUTION_CONDITIONS]}},
-        },
-    ]
+    ordered = sorted(set(labels), key=lambda s: s.rank) if labels else []
+    asff_account: dict[str, Any] = {"AwsAccountId": accounts} if accounts else {}
+    ocsf_account: dict[str, Any] = {"cloud": {"account": {"uid": accounts}}} if accounts else {}
+
+    imported = dict(asff_account)
+    if ordered:
+        imported["$or"] = [*_severity_conditions_asff(ordered), *ASFF_RESOLUTION_CONDITIONS]
+    branches = [_branch(DETAIL_TYPE_IMPORTED, imported)]
+    if policy.custom_action is not None:
+        if action_target_arn is None:
+            raise ValueError("the policy has a custom_action: event_pattern needs its action_target_arn")
+        branches.append(_branch(DETAIL_TYPE_CUSTOM_ACTION, dict(asff_account), resources=[action_target_arn]))
     if policy.ingestion.include_ocsf:
-        branches.append(
-            {
-                "detail-type": [DETAIL_TYPE_IMPORTED_V2],
-                "detail": {"findings": {"$or": [*_severity_conditions_ocsf(ordered), *OCSF_RESOLUTION_CONDITIONS]}},
-            }
-        )
-    return {"source": [SECURITYHUB_SOURCE], "$or": branches}
+        imported_v2 = dict(ocsf_account)
+        if ordered:
+            imported_v2["$or"] = [*_severity_conditions_ocsf(ordered), *OCSF_RESOLUTION_CONDITIONS]
+        branches.append(_branch(DETAIL_TYPE_IMPORTED_V2, imported_v2))
+
+    # Branches that only name a detail-type (no account or severity condition) are one branch.
+    plain = [b for b in branches if set(b) == {"detail-type"}]
+    conditioned = [b for b in branches if set(b) != {"detail-type"}]
+    if plain:
+        conditioned.insert(0, {"detail-type": [t for b in plain for t in b["detail-type"]]})
+    if len(conditioned) == 1:
+        return {"source": [SECURITYHUB_SOURCE], **conditioned[0]}
+    return {"source": [SECURITYHUB_SOURCE], "$or": conditioned}
+
+
+def event_pattern_size(policy: Policy) -> int:
+    """Characters of the deployed pattern at most (JSON with spaces; the action target's ARN at its longest)."""
+    arn = None
+    if policy.custom_action is not None:
+        arn = _LONGEST_ACTION_TARGET_ARN_PREFIX + policy.custom_action.id
+    return len(json.dumps(event_pattern(policy, action_target_arn=arn)))
 
 
 # ------------------------------------------------------------------------------------------ queues
@@ -302,8 +383,7 @@ def packaged_policy_path(policy: Policy) -> str:
     return f"{PACKAGED_CONFIG_DIR}/{policy.environment}.json"
 
 
-def function_environment(policy: Policy, table_name: str) -> dict[str, str]:
-    """The router's environment variables. Non-secret only: the routing key is read from Secrets Manager."""
+def _base_environment(policy: Policy, table_name: str) -> dict[str, str]:
     return {
         "POLICY_FILE": f"{LAMBDA_TASK_ROOT}/{packaged_policy_path(policy)}",
         "STATE_TABLE_NAME": table_name,
@@ -312,17 +392,109 @@ def function_environment(policy: Policy, table_name: str) -> dict[str, str]:
     }
 
 
+def function_environment(policy: Policy, table_name: str, *, dead_letter_queue_url: str) -> dict[str, str]:
+    """The router's environment variables. Non-secret only: the routing key is read from Secrets Manager.
+
+    `DEAD_LETTER_QUEUE_URL` is the ingestion dead-letter queue (`ResourceNames.dead_letter_queue`): the router parks a
+    message whose delivery failed permanently there at once, instead of letting it be received
+    `ingestion.max_receive_count` times first.
+    """
+    return {**_base_environment(policy, table_name), "DEAD_LETTER_QUEUE_URL": dead_letter_queue_url}
+
+
 def ack_handler(policy: Policy) -> str | None:
     """The ack receiver's handler for the environment's acknowledgements.mode; None when there is no receiver."""
     return ACK_HANDLERS.get(policy.acknowledgements.mode)
 
 
 def ack_function_environment(policy: Policy, table_name: str) -> dict[str, str]:
-    """The ack receiver's environment: the router's (same policy file, same table, same metrics namespace).
+    """The ack receiver's environment: the router's (same policy file, same table, same metrics namespace) but for
+    the dead-letter queue, which only the router writes to.
 
     The dedup state and Powertools' idempotency records share the table (key `pk`, expiry `expires_at`).
     """
-    return function_environment(policy, table_name)
+    return _base_environment(policy, table_name)
+
+
+# ------------------------------------------------------------------------------------------ Security Hub write-back
+
+# securityhub:BatchUpdateFindings authorizes BatchUpdateFindings (ASFF) and BatchUpdateFindingsV2 (OCSF). Its condition
+# keys (Service Authorization Reference, AWS Security Hub) are `securityhub:ASFFSyntaxPath/<ASFF field>` and
+# `securityhub:OCSFSyntaxPath/<field>` (SeverityId, StatusId, Comment), "the specified fields and values in the
+# request", type String; a `Null` condition tests whether the request sets a field (user guide "BatchUpdateFindings
+# for customers"; API reference BatchUpdateFindingsV2). Field paths as AWS's own managed policy
+# AWSSystemsManagerOpsDataSyncServiceRolePolicy (v2) writes them.
+ASFF_KEY = "securityhub:ASFFSyntaxPath/"
+OCSF_KEY = "securityhub:OCSFSyntaxPath/"
+ASFF_WORKFLOW_STATUS = "Workflow.Status"
+OCSF_STATUS_ID = "StatusId"
+# Every other field customers can update (ASFF: Confidence, Criticality, Note, RelatedFindings, Severity, Types,
+# UserDefinedFields, VerificationState, Workflow; OCSF: Comment, SeverityId, StatusId). The functions write only
+# the note / comment and, depending on the function, one workflow status.
+ASFF_FIELDS_NEVER_WRITTEN = (
+    "Confidence",
+    "Criticality",
+    "RelatedFindings",
+    "Severity.Label",
+    "Severity.Normalized",
+    "Severity.Product",
+    "Types",
+    "UserDefinedFields.key",
+    "UserDefinedFields.value",
+    "VerificationState",
+)
+OCSF_FIELDS_NEVER_WRITTEN = ("SeverityId",)
+
+
+def securityhub_writeback_condition(workflow_status: Workflow | None) -> dict[str, dict[str, str]]:
+    """The IAM condition of a BatchUpdateFindings grant that lets a function write a note (ASFF `Note`, OCSF
+    `Comment`) and, when `workflow_status` is given, that one workflow status (ASFF `Workflow.Status`, OCSF `StatusId`
+    as findings_router.securityhub maps it), and nothing else.
+
+    In an Allow statement: every key of one operator must hold, so `Null: "true"` on each other field means "the
+    request sets none of them"; `StringEqualsIfExists` lets a note-only request through and pins the status when
+    one is set. (The user guide writes the same restriction as one Deny statement per field with `Null: "false"`.)
+    """
+    forbidden = [ASFF_KEY + field for field in ASFF_FIELDS_NEVER_WRITTEN]
+    forbidden += [OCSF_KEY + field for field in OCSF_FIELDS_NEVER_WRITTEN]
+    if workflow_status is None:
+        forbidden += [ASFF_KEY + ASFF_WORKFLOW_STATUS, OCSF_KEY + OCSF_STATUS_ID]
+    condition: dict[str, dict[str, str]] = {"Null": {key: "true" for key in forbidden}}
+    if workflow_status is not None:
+        condition["StringEqualsIfExists"] = {
+            ASFF_KEY + ASFF_WORKFLOW_STATUS: workflow_status,
+            OCSF_KEY + OCSF_STATUS_ID: str(OCSF_STATUS[workflow_status]),
+        }
+    return condition
+
+
+# The router marks the findings it paged NOTIFIED (a notification gets a note only).
+ROUTER_WORKFLOW_STATUS: Workflow = "NOTIFIED"
+
+
+def ack_workflow_status(policy: Policy) -> Workflow | None:
+    """The ack receiver resolves findings only with securityhub.resolve_workflow_on_operator_resolve."""
+    return "RESOLVED" if policy.securityhub.resolve_workflow_on_operator_resolve else None
+
+
+# ------------------------------------------------------------------------------------------ state table keys
+
+# The dedup state's items: `fr1-` and a hash (findings_router.dedup.dedup_key); the storm counters, which only the
+# router reads and writes, are `fr1-storm-…` (findings_router.storm.storm_key). IAM `StringLike` patterns of
+# `dynamodb:LeadingKeys` (`*` matches any run of characters).
+STATE_KEY_PATTERN = f"{KEY_PREFIX}*"
+STORM_KEY_PATTERN = f"{STORM_PREFIX}*"
+# Powertools' idempotency records (DynamoDBPersistenceLayer with the default key layout): the partition key is
+# "<AWS_LAMBDA_FUNCTION_NAME>.<module>.<qualname>#<hash of the idempotency key>" of the function wrapped by
+# `idempotent_function` (aws_lambda_powertools/utilities/idempotency/persistence/base.py: `configure` and
+# `_get_hashed_idempotency_key`; base.py passes f"{function.__module__}.{function.__qualname__}"). In
+# findings_router.ack_handler that function is `process`, defined inside `get_runtime`.
+ACK_IDEMPOTENT_FUNCTION = "findings_router.ack_handler.get_runtime.<locals>.process"
+
+
+def ack_idempotency_key_pattern(names: ResourceNames) -> str:
+    """`dynamodb:LeadingKeys` pattern of the ack receiver's idempotency records (only its own function's)."""
+    return f"{names.ack_function}.{ACK_IDEMPOTENT_FUNCTION}#*"
 
 
 def ack_event_pattern() -> dict[str, Any]:
@@ -384,4 +556,12 @@ def deployment_problems(policy: Policy) -> list[str]:
     if days not in LOG_RETENTION_DAYS_ALLOWED:
         allowed = ", ".join(str(d) for d in LOG_RETENTION_DAYS_ALLOWED)
         problems.append(f"function.log_retention_days: {days} is not a CloudWatch Logs retention period ({allowed})")
+    size = event_pattern_size(policy)
+    if size > EVENT_PATTERN_MAX_CHARS:
+        # Each account id appears once per finding type (ASFF, custom action, OCSF) in the ingestion rule's pattern.
+        problems.append(
+            f"accounts: {len(policy.accounts)} accounts make the ingestion rule's event pattern {size} characters, "
+            f"above EventBridge's {EVENT_PATTERN_MAX_CHARS}-character quota: list fewer accounts (split the "
+            "environment), or drop ingestion.severity_labels or ingestion.include_ocsf"
+        )
     return problems

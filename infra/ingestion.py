@@ -1,8 +1,12 @@
-"""Ingestion: Security Hub finding events on the default bus → an encrypted queue → the router function."""
+"""Ingestion: Security Hub finding events on the default bus → an encrypted queue → the router function.
+
+Also the environment's own Security Hub custom action (when the policy has `custom_action`): the rule admits only
+that action's events.
+"""
 
 from __future__ import annotations
 
-from aws_cdk import Annotations, Duration
+from aws_cdk import Acknowledgment, Annotations, CfnResource, Duration, Token, Validations
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
@@ -11,7 +15,21 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from findings_router.config import Policy
-from infra.definitions import SECURITYHUB_SOURCE, ResourceNames, detail_types, event_pattern, queue_settings
+from infra.definitions import (
+    SECURITYHUB_SOURCE,
+    ResourceNames,
+    action_target_properties,
+    detail_types,
+    event_pattern,
+    queue_settings,
+)
+
+# aws-cdk-lib's CfnActionTarget (L1) is newer than the pinned aws-cdk-lib for Python (2.275.0): the resource is
+# declared as a plain CfnResource with the type's documented properties (Id, Name, Description; Fn::GetAtt
+# ActionTargetArn). The same release's synth-time "CloudFormation Validate" plugin has no schema for the type either
+# and reports F3006 (unknown resource type): acknowledged on this one resource (ACTION_TARGET_UNKNOWN_TYPE).
+ACTION_TARGET_TYPE = "AWS::SecurityHub::ActionTarget"
+ACTION_TARGET_UNKNOWN_TYPE = "CloudFormation-Validate::F3006"
 
 
 class Ingestion(Construct):
@@ -39,6 +57,26 @@ class Ingestion(Construct):
                 queue=self.dead_letter_queue, max_receive_count=self.settings.max_receive_count
             ),
         )
+        # The environment's own custom action: operators choose it in the Security Hub console (Actions), Security Hub
+        # sends the selected findings as `Security Hub Findings - Custom Action` events whose `resources` hold its ARN.
+        self.action_target: CfnResource | None = None
+        self.action_target_arn: str | None = None
+        properties = action_target_properties(policy)
+        if properties is not None:
+            self.action_target = CfnResource(self, "CustomAction", type=ACTION_TARGET_TYPE, properties=properties)
+            Validations.of(self.action_target).acknowledge(
+                Acknowledgment(
+                    id=ACTION_TARGET_UNKNOWN_TYPE,
+                    reason=(
+                        "AWS::SecurityHub::ActionTarget is a published CloudFormation resource type (Template "
+                        "Reference; registry schema with Id, Name, Description and the read-only ActionTargetArn, "
+                        "also in cfn-lint's schemas, which test_cfn_lint_is_clean runs), but aws-cdk-lib 2.275.0 "
+                        "ships neither its L1 class nor its schema. Drop this when aws-cdk-lib >= 2.276.0 "
+                        "(securityhub.CfnActionTarget) is locked."
+                    ),
+                )
+            )
+            self.action_target_arn = Token.as_string(self.action_target.get_att("ActionTargetArn"))
         self.rule = events.Rule(
             self,
             "SecurityHubFindingsRule",
@@ -50,7 +88,7 @@ class Ingestion(Construct):
         )
         cfn_rule = self.rule.node.default_child
         assert isinstance(cfn_rule, events.CfnRule)
-        cfn_rule.event_pattern = event_pattern(policy)
+        cfn_rule.event_pattern = event_pattern(policy, action_target_arn=self.action_target_arn)
         self.rule.add_target(
             targets.SqsQueue(
                 self.queue,

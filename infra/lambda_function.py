@@ -30,7 +30,13 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from findings_router.config import Policy, policy_path
-from infra.definitions import ASYNC_RETRY_ATTEMPTS, DEAD_LETTER_RETENTION_DAYS, packaged_policy_path
+from findings_router.securityhub import Workflow
+from infra.definitions import (
+    ASYNC_RETRY_ATTEMPTS,
+    DEAD_LETTER_RETENTION_DAYS,
+    packaged_policy_path,
+    securityhub_writeback_condition,
+)
 from infra.function_package import CONFIG_DIR, FUNCTIONS_DIR, FunctionPackage, find_target_python
 
 # BatchUpdateFindings (ASFF) and BatchUpdateFindingsV2 (OCSF) are one IAM action. The Service Authorization Reference
@@ -159,15 +165,23 @@ def _nag_flatten(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def grant_securityhub_writeback(role: iam.Role) -> iam.PolicyStatement:
-    """BatchUpdateFindings (V1 and V2) on this account's and region's hubs only; findings of member accounts are
-    updated through the administrator's hub, so no other account is named."""
+def grant_securityhub_writeback(role: iam.Role, *, workflow_status: Workflow | None) -> iam.PolicyStatement:
+    """BatchUpdateFindings (V1 and V2) on this account's and region's hubs only, for a note / comment and at most
+    `workflow_status` (definitions.securityhub_writeback_condition): no severity, types, user-defined fields, etc.
+
+    Findings of member accounts are updated through the administrator's hub, so no other account is named. Which
+    account's findings may be updated is not expressible: BatchUpdateFindings has no condition key for it (only
+    aws:ResourceTag and the ASFF/OCSF field paths; securityhub:TargetAccount is BatchImportFindings' alone, and the
+    finding identifiers are not field paths). Limiting write-back to the environment's `accounts` is the functions'
+    job (Policy.in_scope before every update).
+    """
     stack = Stack.of(role)
     hub_v2 = stack.format_arn(service="securityhub", resource="hubv2", resource_name=HUB_V2_RESOURCE_NAME)
     statement = iam.PolicyStatement(
         sid="UpdateFindingWorkflow",
         actions=[SECURITYHUB_WRITEBACK_ACTION],
         resources=[stack.format_arn(service="securityhub", resource="hub", resource_name="default"), hub_v2],
+        conditions=securityhub_writeback_condition(workflow_status),
     )
     role.add_to_policy(statement)
     default_policy = role.node.find_child("DefaultPolicy").node.default_child
@@ -179,7 +193,8 @@ def grant_securityhub_writeback(role: iam.Role) -> iam.PolicyStatement:
                 "BatchUpdateFindingsV2 (OCSF findings) is authorized on the account's hubv2 resource, whose ARN "
                 "ends in an id generated when the new Security Hub is enabled. There is one hubv2 per account and "
                 "region, and this ARN is pinned to the stack's own account and region, so the wildcard matches "
-                "exactly that one hub; the action is the single BatchUpdateFindings."
+                "exactly that one hub; the action is the single BatchUpdateFindings, and its conditions allow a "
+                "note and at most one workflow status, no other finding field."
             ),
         )
     )

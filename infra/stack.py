@@ -66,13 +66,20 @@ class FindingsRouterStack(Stack):
             names=names,
             table=self.state.table,
             routing_key=self.routing_key,
+            dead_letter_queue=self.ingestion.dead_letter_queue,
             code=code,
         )
         self.ingestion.connect(self.router.function)
         self.ack_receiver: AckReceiver | None = None
         if policy.acknowledgements.mode != "none":
             self.ack_receiver = AckReceiver(
-                self, "AckReceiver", policy=policy, names=names, table=self.state.table, code=code
+                self,
+                "AckReceiver",
+                policy=policy,
+                names=names,
+                table=self.state.table,
+                routing_key=self.routing_key,
+                code=code,
             )
         self.monitoring = Monitoring(
             self,
@@ -104,6 +111,13 @@ class FindingsRouterStack(Stack):
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
         CfnOutput(self, "MetaAlarmTopicArn", value=self.monitoring.meta_topic.topic_arn)
         CfnOutput(self, "MetaAlertFunctionName", value=self.meta_alerts.function.function_name)
+        if self.ingestion.action_target_arn is not None:
+            CfnOutput(
+                self,
+                "CustomActionArn",
+                value=self.ingestion.action_target_arn,
+                description="This environment's Security Hub custom action (console: select findings, Actions)",
+            )
         if self.ack_receiver is not None:
             CfnOutput(self, "AckReceiverFunctionName", value=self.ack_receiver.function.function_name)
             if self.ack_receiver.webhook_url is not None:

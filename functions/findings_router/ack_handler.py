@@ -3,10 +3,21 @@
 Two entry points, chosen per environment (`acknowledgements.mode`):
 * `function_url_handler`, behind a Lambda Function URL, for PagerDuty Webhooks v3 (POST /webhooks/pagerduty):
   verifies `X-PagerDuty-Signature` before anything else (401 and no side effect when it does not match), answers
-  400 for a body that is not an incident webhook, 200 for incidents that are not ours (logged), and deduplicates
-  deliveries on the webhook id (`X-Webhook-Id`): PagerDuty delivers at least once.
+  413 for a body over 256 KB, 400 for a body that is not an incident webhook, 200 for a signed event that is not
+  about an incident (the test ping), for incidents that are not ours (logged) and for stale events (older than
+  `ack.MAX_EVENT_AGE`: a replayed capture; no side effect). Deliveries are deduplicated on the signed body's event
+  id: PagerDuty delivers at least once.
 * `eventbridge_handler`, for the same events delivered to an EventBridge partner event bus (no public endpoint;
   EventBridge and IAM authenticate the source, so there is no signature).
+
+Answering in time (PagerDuty waits 5 s, then retries; tests/fixtures/pagerduty/FACTS.md §3): each Function URL
+request gets a `Deadline` of `ANSWER_WITHIN_SECONDS` from when the Function URL received it (init included), capped by
+the Lambda's remaining time; the AWS clients have short timeouts and few attempts. Work that does not fit, or fails
+(Security Hub throttling, 5xx, AccessDenied; PagerDuty unavailable), stays in the state item's outbox and the answer
+is 503: PagerDuty delivers the webhook again (it retries 5xx; any other 4xx would drop it and count towards disabling
+the subscription). A failed run raises inside the idempotency layer, which then deletes its record (Powertools:
+"unhandled exception deletes the record"), so only a fully carried-out event is remembered as done. On the
+EventBridge path the invocation fails instead, and Lambda's asynchronous retries deliver the event again.
 """
 
 from __future__ import annotations
@@ -16,6 +27,7 @@ import dataclasses
 import datetime as dt
 import json
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +38,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from findings_router.ack import (
     MAX_BODY_BYTES,
+    MAX_EVENT_AGE,
     SIGNATURE_HEADER,
     WEBHOOK_ID_HEADER,
     IncidentEvent,
@@ -34,7 +47,7 @@ from findings_router.ack import (
     parse_webhook,
     verify_signature,
 )
-from findings_router.ack_processor import AckProcessor
+from findings_router.ack_processor import AckProcessor, Deadline, EventsApiResolver, RetryLater
 from findings_router.config import Policy, load_policy
 from findings_router.lambda_init import build_during_init, secret_text
 from findings_router.model import FindingError
@@ -45,6 +58,15 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Find
 app = LambdaFunctionUrlResolver()
 WEBHOOK_PATH = "/webhooks/pagerduty"
 DEDUP_WINDOW_SECONDS = 3 * 24 * 3600  # PagerDuty retries a delivery for up to 48 h
+# A replayed body must meet the staleness check before its idempotency record expires.
+assert MAX_EVENT_AGE.total_seconds() < DEDUP_WINDOW_SECONDS
+# PagerDuty waits 5 s for the answer (FACTS.md §3); keep 1 s for the Function URL and the idempotency record.
+ANSWER_WITHIN_SECONDS = 4.0
+LAMBDA_MARGIN_SECONDS = 1.0  # before the Lambda's own timeout (the EventBridge path has no 5 s limit)
+# The ack receiver's AWS clients: a slow call must fail fast and leave its work in the outbox, not run past the
+# answer. (connect s, read s, attempts; botocore's `standard` mode counts the first try among the attempts.)
+DYNAMODB_TIMEOUTS = (0.5, 1.0, 3)
+SECURITYHUB_TIMEOUTS = (1.0, 1.5, 2)
 
 
 def signing_secrets_from(value: str) -> list[bytes]:
@@ -107,23 +129,46 @@ def get_runtime() -> AckRuntime:
         )
         from botocore.config import Config
 
+        from findings_router.pagerduty import PagerDutyNotifier, routing_key_from_secret
         from findings_router.securityhub import BotoSecurityHub
         from findings_router.store import DynamoDedupStore
 
+        def tight(connect: float, read: float, attempts: int) -> Config:
+            return Config(
+                connect_timeout=connect, read_timeout=read, retries={"mode": "standard", "max_attempts": attempts}
+            )
+
         policy = load_policy(os.environ["POLICY_FILE"])
         table = os.environ["STATE_TABLE_NAME"]
-        retries = Config(retries={"mode": "standard", "max_attempts": 6}, connect_timeout=2, read_timeout=3)
+        dynamodb = tight(*DYNAMODB_TIMEOUTS)
         writeback = (
-            BotoSecurityHub(boto3.client("securityhub", config=retries)) if policy.securityhub.writeback else None
+            # One round: an unprocessed finding is retried through the outbox and a redelivery, not in line.
+            BotoSecurityHub(boto3.client("securityhub", config=tight(*SECURITYHUB_TIMEOUTS)), max_rounds=1)
+            if policy.securityhub.writeback
+            else None
+        )
+        secret = policy.notifier.routing_key_secret
+        # Sibling incidents of an escalated episode are resolved through the router's own integration.
+        notifier = PagerDutyNotifier(
+            policy.notifier.events_url,
+            lambda: routing_key_from_secret(secret_text(secret)),
+            max_attempts=2,
+            base_delay=0.1,
+            max_delay=0.3,
+            budget_seconds=2.0,
+            timeout_seconds=1.0,
         )
         processor = AckProcessor(
-            DynamoDedupStore(table, boto3.client("dynamodb", config=retries)),
+            DynamoDedupStore(table, boto3.client("dynamodb", config=dynamodb)),
             writeback,
             resolve_workflow_on_operator_resolve=policy.securityhub.resolve_workflow_on_operator_resolve,
             alert_keys=_alert_key_lookup(policy),
+            resolver=EventsApiResolver(notifier),
         )
         # Deliveries are at least once: one idempotency record per webhook id, in the state table.
-        persistence = DynamoDBPersistenceLayer(table_name=table, key_attr="pk", expiry_attr="expires_at")
+        persistence = DynamoDBPersistenceLayer(
+            table_name=table, key_attr="pk", expiry_attr="expires_at", boto_config=dynamodb
+        )
         config = IdempotencyConfig(
             event_key_jmespath="webhook_id",
             expires_after_seconds=DEDUP_WINDOW_SECONDS,
@@ -131,8 +176,9 @@ def get_runtime() -> AckRuntime:
             response_hook=lambda response, _record: {**response, "duplicate_delivery": True},
         )
 
-        def process(event: dict[str, Any]) -> dict[str, Any]:
-            result = processor.process(IncidentEvent(**event), dt.datetime.now(dt.UTC))
+        def process(event: dict[str, Any], deadline: Deadline | None = None) -> dict[str, Any]:
+            """Raises `RetryLater` when work is left: the idempotency layer then forgets this run."""
+            result = processor.process(IncidentEvent(**event), dt.datetime.now(dt.UTC), deadline)
             return dataclasses.asdict(result) | {"duplicate_delivery": False}
 
         _runtime = AckRuntime(
@@ -152,22 +198,58 @@ def reset_runtime() -> None:
     metrics.clear_metrics()
 
 
-def _handle(event: IncidentEvent, runtime: AckRuntime, via: str) -> dict[str, Any]:
-    result: dict[str, Any] = runtime.process_once(event=dataclasses.asdict(event))
-    metrics.add_metric(name=f"Acks{str(result['outcome']).title().replace('-', '')}", unit=MetricUnit.Count, value=1)
-    logger.info(
-        "incident event processed",
-        extra={
-            "via": via,
-            "webhook_id": event.webhook_id,
-            "event_type": event.event_type,
-            "incident_id": event.incident_id,
-            "incident_key": event.incident_key,
-            "agent": event.agent,
-            **{k: v for k, v in result.items() if k != "note"},
-        },
-    )
+def _metric(outcome: str) -> None:
+    metrics.add_metric(name=f"Acks{outcome.title().replace('-', '')}", unit=MetricUnit.Count, value=1)
+
+
+def _handle(event: IncidentEvent, runtime: AckRuntime, via: str, deadline: Deadline) -> dict[str, Any]:
+    """Process once per event id. Raises `RetryLater` (logged) when the event must be delivered again."""
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+
+    about = {
+        "via": via,
+        "webhook_id": event.webhook_id,
+        "event_type": event.event_type,
+        "incident_id": event.incident_id,
+        "incident_key": event.incident_key,
+        "agent": event.agent,
+        "agent_type": event.agent_type,
+    }
+    try:
+        result: dict[str, Any] = runtime.process_once(event=dataclasses.asdict(event), deadline=deadline)
+    except RetryLater as exc:
+        _metric("retry")
+        done = dataclasses.asdict(exc.result) if exc.result is not None else {}
+        logger.warning(
+            "incident event to be delivered again",
+            extra={**about, "reason": str(exc), **{k: v for k, v in done.items() if k not in ("note", "reason")}},
+        )
+        raise
+    except IdempotencyAlreadyInProgressError:
+        # A redelivery while the first delivery still runs: it must come again, not be dropped.
+        _metric("retry")
+        logger.warning("incident event already being processed", extra=about)
+        raise RetryLater("the same event is being processed") from None
+    _metric(str(result["outcome"]))
+    logger.info("incident event processed", extra={**about, **{k: v for k, v in result.items() if k != "note"}})
     return result
+
+
+def function_url_deadline(request: dict[str, Any], context: Any, clock: Any = time.time) -> Deadline:
+    """`ANSWER_WITHIN_SECONDS` from when the Function URL received the request (`requestContext.timeEpoch`, so a cold
+    start's init counts), and never past the Lambda's own remaining time."""
+    budget = ANSWER_WITHIN_SECONDS
+    received = (request.get("requestContext") or {}).get("timeEpoch")
+    if isinstance(received, int | float) and not isinstance(received, bool):
+        budget -= min(max(clock() - received / 1000, 0.0), budget)  # clamped: clocks of two hosts
+    return Deadline(max(0.0, min(budget, _remaining_seconds(context) - LAMBDA_MARGIN_SECONDS)))
+
+
+def _remaining_seconds(context: Any) -> float:
+    try:
+        return float(context.get_remaining_time_in_millis()) / 1000
+    except (AttributeError, TypeError, ValueError):
+        return float("inf")
 
 
 def _raw_body(event: dict[str, Any]) -> bytes:
@@ -224,14 +306,20 @@ def pagerduty_webhook() -> Response:
     if not event.webhook_id:
         metrics.add_metric(name="AcksMalformed", unit=MetricUnit.Count, value=1)
         return Response(400, "application/json", json.dumps({"error": "no webhook id (X-Webhook-Id or event.id)"}))
-    result = _handle(event, runtime, "webhook")
+    try:
+        result = _handle(event, runtime, "webhook", app.context.get("deadline") or Deadline(ANSWER_WITHIN_SECONDS))
+    except RetryLater:
+        # 5xx: PagerDuty retries (for up to 48 h); a 4xx would drop the webhook and count towards disabling us.
+        return Response(503, "application/json", json.dumps({"outcome": "retry"}))
     return Response(200, "application/json", json.dumps({"outcome": result["outcome"]}))
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def function_url_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    deadline = function_url_deadline(event, context)
     get_runtime().idempotency.register_lambda_context(context)
+    app.append_context(deadline=deadline)
     return app.resolve(event, context)
 
 
@@ -241,7 +329,9 @@ def eventbridge_handler(event: dict[str, Any], context: LambdaContext) -> dict[s
     """PagerDuty's events from an EventBridge partner event bus (`detail-type` "PagerDuty Webhook").
 
     PagerDuty's EventBridge integration sends V2 webhook messages, not V3 events: see `parse_eventbridge_v2`.
+    Raises `RetryLater` when work is left (the failed invocation is retried by Lambda's asynchronous retries).
     """
+    deadline = Deadline(max(0.0, _remaining_seconds(context) - LAMBDA_MARGIN_SECONDS))
     runtime = get_runtime()
     runtime.idempotency.register_lambda_context(context)
     try:
@@ -257,7 +347,7 @@ def eventbridge_handler(event: dict[str, Any], context: LambdaContext) -> dict[s
         metrics.add_metric(name="AcksMalformed", unit=MetricUnit.Count, value=1)
         logger.warning("eventbridge event ignored: no message or event id")
         return {"outcome": "rejected", "reason": "no message or event id"}
-    return _handle(incident_event, runtime, "eventbridge")
+    return _handle(incident_event, runtime, "eventbridge", deadline)
 
 
 build_during_init(get_runtime)

@@ -1,27 +1,102 @@
-"""Apply a PagerDuty incident event to our state and write it back to Security Hub.
+"""Apply a PagerDuty incident event to our state, then carry out what it leaves in the state's outbox.
 
-Shared by the Function URL receiver and the EventBridge (partner event bus) path. Adapters come in:
-the dedup store, the Security Hub write-back, and an optional lookup of an incident's alert keys for incidents
-without an `incident_key` (grouped alerts).
+Shared by the Function URL receiver and the EventBridge (partner event bus) path. Adapters come in: the dedup store,
+the Security Hub write-back, the Events API sender that resolves sibling incidents (`IncidentResolver`), and an
+optional lookup of an incident's alert keys for incidents without an `incident_key` (grouped alerts).
+
+Order, so that no note is ever lost and none is written twice:
+1. A stale event (a replay: `ack.stale_reason`) changes nothing.
+2. The decision (`ack.apply_ack`) and its work, a Security Hub note and the sibling resolves, are written in one
+   conditional write: the state change and the outbox entry (keyed by the webhook id) land together or not at all.
+3. Every outbox entry of the item is carried out (this event's and any left by an earlier one), and the finished
+   ones are cleared (conditional write).
+4. If anything is left (Security Hub throttling, a 5xx, AccessDenied, PagerDuty unavailable, or the deadline), the
+   event raises `RetryLater`: the receiver answers 5xx, so PagerDuty delivers it again, and the idempotency layer
+   does not record a failed run as done. The redelivery's decision is a no-op (the state already changed), and it
+   drains the outbox.
+
+Time: every step checks the `Deadline` first. Nothing is committed without `COMMIT_RESERVE` seconds left, and no
+outbox entry is started without `ENTRY_RESERVE`; what does not fit stays in the outbox for the redelivery.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
-from findings_router.ack import AckDecision, IncidentEvent, apply_ack
+from findings_router.ack import AckDecision, IncidentEvent, OutboxEntry, apply_ack, stale_reason
 from findings_router.dedup import KEY_PREFIX, DedupState, _iso, base_key
-from findings_router.securityhub import FindingRef, SecurityHubWriteback
+from findings_router.pagerduty import DeliveryError
+from findings_router.securityhub import TRANSIENT_ERRORS, FindingRef, SecurityHubWriteback
 from findings_router.store import DedupStore
 
 logger = logging.getLogger(__name__)
 MAX_WRITE_CONFLICTS = 3
+COMMIT_RESERVE = 1.0  # seconds: a conditional PutItem, with the ack receiver's 1 s read timeout
+ENTRY_RESERVE = 1.0  # seconds: start an outbox entry (Events API resolves, a BatchUpdateFindings) only with this left
 
 # incident id → the alert keys (our dedup keys) of its alerts; PagerDuty REST `GET /incidents/{id}/alerts`.
 AlertKeyLookup = Callable[[str], list[str]]
+
+
+class IncidentResolver(Protocol):
+    """Resolves one PagerDuty alert by its dedup key (Events API v2). Raises `DeliveryError`: permanent (400, the
+    resolve is dropped) or not (kept in the outbox, retried)."""
+
+    def resolve(self, incident_key: str) -> None: ...
+
+
+class EventsApiResolver:
+    """`IncidentResolver` over `PagerDutyNotifier.post`: `{"routing_key", "event_action": "resolve", "dedup_key"}`."""
+
+    def __init__(self, notifier: Any) -> None:
+        self.notifier = notifier  # a PagerDutyNotifier (its routing key from the notifier's secret)
+
+    def resolve(self, incident_key: str) -> None:
+        body = {"routing_key": self.notifier.routing_key(), "event_action": "resolve", "dedup_key": incident_key}
+        self.notifier.post(body)
+
+
+class RecordingResolver:
+    """In-memory twin of `EventsApiResolver`: records the Events API bodies; fails on demand."""
+
+    def __init__(self, routing_key: str = "R" * 32) -> None:
+        self.routing_key = routing_key
+        self.events: list[dict[str, Any]] = []
+        self.fail_with: DeliveryError | None = None
+
+    def resolve(self, incident_key: str) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.events.append({"routing_key": self.routing_key, "event_action": "resolve", "dedup_key": incident_key})
+
+    @property
+    def resolved(self) -> list[str]:
+        return [e["dedup_key"] for e in self.events]
+
+
+class Deadline:
+    """When the answer is due. `Deadline(None)` never passes (tests, tools)."""
+
+    def __init__(self, seconds: float | None, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._end = None if seconds is None else clock() + seconds
+
+    def left(self) -> float:
+        return float("inf") if self._end is None else self._end - self._clock()
+
+
+class RetryLater(Exception):
+    """The event is not (fully) carried out yet: answer so that it is delivered again (5xx, or a failed invocation)."""
+
+    def __init__(self, message: str, result: AckResult | None = None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 def refs_for_state(state: DedupState) -> list[FindingRef]:
@@ -32,11 +107,22 @@ def refs_for_state(state: DedupState) -> list[FindingRef]:
 
 @dataclass(frozen=True)
 class AckResult:
-    outcome: str  # acknowledged | unacknowledged | resolved | reopened | noted | no-op | not-ours
+    outcome: str  # acknowledged | unacknowledged | resolved | reopened | merged | noted | no-op | not-ours | stale
     reason: str
     dedup_key: str | None = None
     note: str | None = None
-    writeback_failed: int = 0
+    writeback_failed: int = 0  # findings Security Hub refused for good (FindingNotFound, InvalidInput …)
+    resolved_siblings: int = 0  # Events API resolves sent
+    outbox_written: int = 0  # outbox entries carried out and cleared (this event's and earlier ones)
+    outbox_pending: int = 0  # entries left for a redelivery
+
+
+@dataclass
+class _Drain:
+    written: int = 0
+    pending: int = 0
+    failed: int = 0
+    resolved: int = 0
 
 
 class AckProcessor:
@@ -47,15 +133,17 @@ class AckProcessor:
         *,
         resolve_workflow_on_operator_resolve: bool = False,
         alert_keys: AlertKeyLookup | None = None,
+        resolver: IncidentResolver | None = None,
     ) -> None:
         self.store = store
         self.writeback = writeback
         self.resolve_workflow = resolve_workflow_on_operator_resolve
         self.alert_keys = alert_keys
+        self.resolver = resolver
 
-    def _find_state(self, event: IncidentEvent) -> DedupState | None:
+    def _find_state(self, event: IncidentEvent, lookup: bool = True) -> DedupState | None:
         keys = [event.dedup_key] if event.dedup_key else []
-        if not keys and self.alert_keys is not None:  # a REST lookup, only when the delivery did not say
+        if not keys and lookup and self.alert_keys is not None:  # a REST lookup, only when the delivery did not say
             # Incidents with grouped alerts have no incident_key: their alerts' alert_key are our dedup keys.
             keys = [base_key(k) for k in self.alert_keys(event.incident_id) if k.startswith(KEY_PREFIX)]
         if not keys:
@@ -63,29 +151,127 @@ class AckProcessor:
         found = self.store.get_many(keys)
         return next((found[k] for k in keys if k in found), None)
 
-    def process(self, event: IncidentEvent, now: dt.datetime) -> AckResult:
+    def process(self, event: IncidentEvent, now: dt.datetime, deadline: Deadline | None = None) -> AckResult:
+        """Apply `event`; raises `RetryLater` when work is left for a redelivery."""
+        deadline = deadline or Deadline(None)
+        stale = stale_reason(event, now)
+        if stale is not None:
+            return AckResult("stale", stale, event.dedup_key)
         if not event.acted_on:
-            return AckResult("no-op", f"{event.event_type} is not acted on")
-        now_iso = _iso(now)
+            # Nothing to apply, but work left by an earlier event of the key is still carried out.
+            state = self._find_state(event, lookup=False)
+            drained = self._drain(state, deadline) if state is not None else _Drain()
+            return self._finish(AckResult("no-op", f"{event.event_type} is not acted on", event.dedup_key), drained)
         state = self._find_state(event)
         if state is None:
             return AckResult("not-ours", f"incident {event.incident_id} has no findings-router dedup key here")
         decision: AckDecision | None = None
         for _ in range(MAX_WRITE_CONFLICTS):
-            decision = apply_ack(state, event, now_iso, self.resolve_workflow)
-            if decision.new_state is None or self.store.put(decision.new_state, state.version):
+            decision = apply_ack(state, event, _iso(now), self.resolve_workflow, notes=self.writeback is not None)
+            if decision.new_state is None:
+                break
+            if deadline.left() < COMMIT_RESERVE:
+                raise RetryLater(f"{deadline.left():.1f} s left: too little to record {event.event_type}")
+            if self.store.put(decision.new_state, state.version):
+                state = decision.new_state
                 break
             reread = self.store.get_many([state.key]).get(state.key)
             if reread is None:
                 return AckResult("not-ours", "state disappeared", state.key)
             state = reread
         else:
-            raise RuntimeError(f"state for {state.key} kept changing while applying {event.event_type}")
+            raise RetryLater(f"state for {state.key} kept changing while applying {event.event_type}")
         assert decision is not None
-        failed = 0
-        if decision.note and self.writeback is not None:
-            result = self.writeback.update(
-                refs_for_state(state), decision.note, "RESOLVED" if decision.workflow_resolved else None
+        result = AckResult(decision.outcome, decision.reason, state.key, decision.note)
+        return self._finish(result, self._drain(state, deadline))
+
+    @staticmethod
+    def _finish(result: AckResult, drained: _Drain) -> AckResult:
+        result = dataclasses.replace(
+            result,
+            writeback_failed=drained.failed,
+            resolved_siblings=drained.resolved,
+            outbox_written=drained.written,
+            outbox_pending=drained.pending,
+        )
+        if drained.pending:
+            raise RetryLater(f"{drained.pending} outbox entr{'y' if drained.pending == 1 else 'ies'} left", result)
+        return result
+
+    # ------------------------------------------------------------------------------------------ outbox
+
+    def _drain(self, state: DedupState, deadline: Deadline) -> _Drain:
+        """Carry out the outbox entries of `state`, then clear the finished ones."""
+        drained = _Drain()
+        finished: list[str] = []
+        for raw in state.outbox:
+            entry = OutboxEntry.from_json(raw)
+            if entry is None:
+                logger.warning("unreadable outbox entry dropped", extra={"dedup_key": state.key, "entry": raw[:200]})
+                finished.append(raw)
+                continue
+            if deadline.left() < ENTRY_RESERVE:
+                drained.pending += 1
+                continue
+            if self._carry_out(state, entry, drained) == "retry":
+                drained.pending += 1
+            else:
+                finished.append(raw)
+                drained.written += 1
+        if finished:
+            self._clear(state, finished)
+        return drained
+
+    def _carry_out(self, state: DedupState, entry: OutboxEntry, drained: _Drain) -> Literal["done", "retry"]:
+        """Resolves first, the note last: a retry may resolve again (harmless), but a written note is never redone."""
+        for key in entry.resolve:
+            if self.resolver is None:
+                logger.warning("no Events API sender: sibling incident left open", extra={"incident_key": key})
+                continue
+            try:
+                self.resolver.resolve(key)
+            except DeliveryError as exc:
+                if exc.permanent:  # a 400: sending it again cannot help
+                    logger.warning("sibling resolve rejected", extra={"incident_key": key, "error": str(exc)})
+                    continue
+                logger.warning(
+                    "sibling resolve failed; kept in the outbox", extra={"incident_key": key, "error": str(exc)}
+                )
+                return "retry"
+            except Exception as exc:  # the routing key's secret unreadable (AccessDenied until granted) …
+                logger.warning(
+                    "sibling resolve failed; kept in the outbox",
+                    extra={"incident_key": key, "error": f"{type(exc).__name__}: {exc}"},
+                )
+                return "retry"
+            drained.resolved += 1
+        if entry.note is None or self.writeback is None:
+            return "done"
+        try:
+            written = self.writeback.update(refs_for_state(state), entry.note, entry.workflow)
+        except Exception as exc:  # throttled past retries, 5xx, timeouts, AccessDenied: all worth a redelivery
+            logger.warning(
+                "security hub write-back failed; kept in the outbox",
+                extra={"dedup_key": state.key, "entry": entry.id, "error": f"{type(exc).__name__}: {exc}"},
             )
-            failed = len(result.failed)
-        return AckResult(decision.outcome, decision.reason, state.key, decision.note, failed)
+            return "retry"
+        transient = [ref for ref, code in written.failed if code in TRANSIENT_ERRORS]
+        if transient:
+            return "retry"  # the whole update again: a note written twice on a finding is the same note
+        drained.failed += len(written.failed)  # FindingNotFound, InvalidInput …: retrying cannot help
+        return "done"
+
+    def _clear(self, state: DedupState, finished: list[str]) -> None:
+        """Remove `finished` from the item's outbox, whatever else changed meanwhile."""
+        current: DedupState | None = state
+        for _ in range(MAX_WRITE_CONFLICTS):
+            if current is None:
+                return
+            left = tuple(raw for raw in current.outbox if raw not in finished)
+            if left == current.outbox:
+                return
+            if self.store.put(dataclasses.replace(current, outbox=left, version=current.version + 1), current.version):
+                return
+            current = self.store.get_many([state.key]).get(state.key)
+        # Left in place, the entries are carried out again by the next event: a note written twice, never lost.
+        logger.warning("outbox not cleared: the item kept changing", extra={"dedup_key": state.key})

@@ -337,7 +337,7 @@ class Policy(_Strict):
         list[Annotated[str, Field(pattern=r"^(\d{12}|\*)$")]],
         Field(
             min_length=1,
-            description="The AWS accounts whose findings belong to this environment (12-digit ids), or [\"*\"] for "
+            description='The AWS accounts whose findings belong to this environment (12-digit ids), or ["*"] for '
             "every account. Findings of other accounts never page, change no state and get no write-back; two "
             "environments of one config directory may not share an account.",
         ),
@@ -536,7 +536,7 @@ def account_overlaps(policies: dict[str, Policy], config_dir: str | Path) -> lis
         for b in envs[i + 1 :]:
             pa, pb = policies[a], policies[b]
             if pa.all_accounts or pb.all_accounts:
-                shared = "every account (one of them lists \"*\")"
+                shared = 'every account (one of them lists "*")'
             else:
                 common = sorted(set(pa.accounts) & set(pb.accounts))
                 if not common:

@@ -189,9 +189,9 @@ def _parse_time(value: str | None) -> dt.datetime | None:
         return None
     try:
         parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return (parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+    except (ValueError, OverflowError):  # not a time, or at the edge of datetime's range: no usable order
         return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
 
 
 def _time_iso(value: dt.datetime) -> str:
@@ -226,8 +226,13 @@ def decide(
     key: str,
     now: dt.datetime,
     cfg: Dedup,
+    in_flight_seconds: float = 120.0,
 ) -> Decision:
-    """The whole dedup decision for one finding. The caller sends `sends`, then writes `new_state` conditionally."""
+    """The whole dedup decision for one finding. The caller writes `pending_state` (if any) conditionally, sends
+    `sends`, then writes `new_state` conditionally.
+
+    `in_flight_seconds`: how long an invocation may still be sending a recorded trigger (the function's timeout);
+    a trigger recorded more recently than that is another invocation's, still in flight."""
     now_iso = _iso(now)
     # A TTL'd item may still be readable for up to 48 h after expiry: treat it as absent.
     if state is not None and state.expires_at < now.timestamp():
@@ -247,6 +252,11 @@ def decide(
         return _decide_resolution(finding, state, key, now, now_iso, cfg, seen)
 
     if state is not None and state.is_open and state.pending:
+        recorded = _parse_time(state.last_notified_at)
+        if recorded is not None and (now - recorded).total_seconds() < in_flight_seconds:
+            # Another invocation recorded it moments ago and is sending it now: leave it to that one. If that one
+            # died, its message comes back after the visibility timeout (longer than this) and delivers it.
+            return Decision("duplicate", f"{state.action} of episode {state.episode} is being sent", key)
         # A trigger was recorded but its delivery never confirmed (a crash, a timeout): deliver it now. PagerDuty
         # folds a repeated trigger of an open alert into that alert, so a page that did go out is not doubled.
         urgency: Literal["high", "low"] = "high" if state.action == "page" else "low"

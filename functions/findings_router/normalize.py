@@ -129,11 +129,10 @@ def _number(value: Any) -> float | None:
 
 def _account(value: Any, finding_id: str, path: str) -> str:
     """The account id at `path`: exactly 12 digits, else a malformed finding (missing is `_require`'s job)."""
-    if not isinstance(value, str) or not _ACCOUNT_ID.fullmatch(value):
-        raise FindingError(
-            f"malformed account id {str(value)[:40]!r} (expected 12 digits)", finding_id=finding_id, field=path
-        )
-    return value
+    if isinstance(value, str) and _ACCOUNT_ID.fullmatch(value):
+        return value
+    shown = repr(value[:40]) if isinstance(value, str) else f"of type {type(value).__name__}"
+    raise FindingError(f"malformed account id {shown} (expected 12 digits)", finding_id=finding_id, field=path)
 
 
 def _flag(value: Any) -> bool:
@@ -526,8 +525,8 @@ def normalize_ocsf(finding: Any, *, event_region: str | None = None) -> Finding:
         remediation_url=refs[0] if isinstance(refs, list) and refs and isinstance(refs[0], str) else None,
         note=_str_or_none(finding.get("comment")),
         # No sample flag: OCSF defines none, and neither the Security Hub OCSF docs nor the real V2 events seen show
-        # GuardDuty's `additionalInfo.sample` (or ASFF `Sample`) anywhere in `finding_info`, `metadata`, `unmapped`
-        # or `vendor_attributes`. Samples still arrive flagged on the ASFF pipeline.
+        # GuardDuty's `additionalInfo.sample` (or ASFF `Sample`) in `finding_info`, `metadata`, `unmapped` or
+        # `vendor_attributes`. So a sample that reaches us only as OCSF is not recognized; its ASFF copy is.
         raw=dict(finding),
     )
 
@@ -574,12 +573,12 @@ def normalize_event(event: Any) -> NormalizedEvent:
     if detail_type == "Security Hub Findings - Custom Action":
         # An operator sent these by hand from the console: remember it, the policy may treat them as page requests.
         action = str(detail.get("actionName") or "custom-action")
-        arn = custom_action_arn(event)
+        arn = _custom_action_arn(event)
         out.findings = [dataclasses.replace(f, custom_action=action, custom_action_arn=arn) for f in out.findings]
     return out
 
 
-def custom_action_arn(event: Mapping[str, Any]) -> str | None:
+def _custom_action_arn(event: Mapping[str, Any]) -> str | None:
     """The custom action's ARN (``arn:aws:securityhub:<region>:<account>:action/custom/<id>``), which Security Hub
     puts in the event's ``resources``; None when absent (the event still normalizes)."""
     resources = event.get("resources")

@@ -163,7 +163,9 @@ class CompiledPolicy:
                     continue
                 return PolicyDecision(r.action, r.urgency, f"rule {r.name}")
         if finding.sample and (skipped is not None or self._default.action != "drop"):
-            would = f"rule {skipped.name} would {skipped.action}" if skipped else f"default_action {self._default.action}"
+            would = (
+                f"rule {skipped.name} would {skipped.action}" if skipped else f"default_action {self._default.action}"
+            )
             return PolicyDecision("drop", "low", f"sample finding: {would}, but no rule with `sample: true` matched")
         return self._default
 

@@ -113,7 +113,7 @@ class FindingsRouter:
             if ours is None or not arn.endswith(f":action/custom/{ours.id}"):
                 mine = f"action/custom/{ours.id}" if ours else "none configured"
                 return (
-                    f"custom action {arn or finding.custom_action!r} is not {policy.environment}'s "
+                    f"custom action {arn or repr(finding.custom_action)} is not {policy.environment}'s "
                     f"({mine}): another tool's action changes nothing"
                 )
         return None
@@ -139,7 +139,9 @@ class FindingsRouter:
         storm: _StormCount | None = None
         for _ in range(MAX_WRITE_CONFLICTS):
             state = self._cache.get(key)
-            decision = decide(finding, policy, state, key, now, self.policy.policy.dedup)
+            decision = decide(
+                finding, policy, state, key, now, self.policy.policy.dedup, self.policy.policy.function.timeout_seconds
+            )
             if self.storms is not None and decision.opens_episode:
                 if storm is None:  # count once, even if the write below has to be retried
                     storm = self._count_storm(finding, key, now)

@@ -25,7 +25,11 @@ logger = logging.getLogger(__name__)
 CHUNK = 100
 NOTE_MAX = 512  # ASFF Note.Text and OCSF Comment are both limited to 512 characters
 UPDATED_BY = "findings-router"
-TRANSIENT_ERRORS = frozenset({"ConcurrentUpdateError", "InternalFailure", "ThrottlingException"})
+# UnprocessedFindings error codes worth another round: BatchUpdateFindings (ASFF) and BatchUpdateFindingsV2 (OCSF,
+# whose model lists ResourceNotFoundException | ValidationException | InternalServerException | ConflictException).
+TRANSIENT_ERRORS = frozenset(
+    {"ConcurrentUpdateError", "InternalFailure", "ThrottlingException", "ConflictException", "InternalServerException"}
+)
 Workflow = Literal["NOTIFIED", "RESOLVED"]
 # OCSF status_id for BatchUpdateFindingsV2: 2 In Progress (≈ NOTIFIED), 4 Resolved.
 OCSF_STATUS = {"NOTIFIED": 2, "RESOLVED": 4}

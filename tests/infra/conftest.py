@@ -156,11 +156,13 @@ def variant(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedStack:
 
 @pytest.fixture(scope="session")
 def no_acks(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedStack:
-    """acknowledgements.mode none (the model's default), with write-back, in a pinned account and region."""
+    """acknowledgements.mode none (the model's default), with write-back, in a pinned account and region; every
+    account's findings (accounts ["*"]) and no custom action."""
     import yaml
 
     data = yaml.safe_load((REPO_ROOT / "config" / "stg.yaml").read_text())
-    data.update(environment="noacks", account=VARIANT_ACCOUNT, region="eu-west-1")
+    data.update(environment="noacks", account=VARIANT_ACCOUNT, region="eu-west-1", accounts=["*"])
     data.pop("acknowledgements")
+    data.pop("custom_action")
     data["notifier"]["retry"] = {"budget_seconds": 600, "timeout_seconds": 30}
     return _synthesize_one(tmp_path_factory, "noacks", data)

@@ -17,6 +17,10 @@ Semantics implemented (AWS "Event patterns" and "Content filtering" docs, Event 
 * `exists` and every other operator look at leaf values only: an object is not a value, so {"exists": true} on a
   field holding an object does not match, and a missing field matches only {"exists": false}.
 Anything else (cidr, unknown operators, malformed operands) raises `PatternError` instead of guessing.
+
+`expand` compiles a pattern the way Event Ruler's JsonRuleCompiler does: every `$or` forks the pattern into one
+sub-pattern per branch (nested and sibling `$or`s multiply), and the pattern matches when any sub-pattern does. The
+number of sub-patterns is what a rule costs EventBridge; `matches` and `any(matches(p) for p in expand(...))` agree.
 """
 
 from __future__ import annotations
@@ -46,6 +50,41 @@ def matches(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
     """Whether `event` matches `pattern`. Validates the pattern first."""
     validate(pattern)
     return _match_object(pattern, event)
+
+
+# ------------------------------------------------------------------------------------------ $or expansion
+
+
+def expand(pattern: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The `$or`-free sub-patterns of `pattern` (Event Ruler: one "match branch" per path through the `$or`s)."""
+    validate(pattern)
+    return _expand(pattern)
+
+
+def _expand(pattern: Mapping[str, Any]) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = [{}]
+    for key, value in pattern.items():
+        if key == "$or":
+            options = [sub for branch in value for sub in _expand(branch)]
+        elif isinstance(value, Mapping):
+            options = [{key: sub} for sub in _expand(value)]
+        else:
+            options = [{key: value}]
+        results = [_merge(result, option) for result in results for option in options]
+    return results
+
+
+def _merge(left: Mapping[str, Any], right: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(left)
+    for key, value in right.items():
+        if key not in merged:
+            merged[key] = value
+        elif isinstance(merged[key], Mapping) and isinstance(value, Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            # The same field both beside an `$or` and in one of its branches: not modelled here.
+            raise PatternError(f"{key}: given both inside and beside an $or")
+    return merged
 
 
 # ------------------------------------------------------------------------------------------ validation

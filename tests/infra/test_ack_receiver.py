@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from infra.ack_receiver import ACK_STATE_TABLE_ACTIONS
+from infra.ack_receiver import ACK_IDEMPOTENCY_ACTIONS, ACK_STATE_ACTIONS
 from infra.definitions import (
     ACK_HANDLERS,
+    ACK_IDEMPOTENT_FUNCTION,
     ACK_MEMORY_MB,
     ACK_TIMEOUT_SECONDS,
     ACK_WEBHOOK_PATH,
@@ -21,7 +22,9 @@ from infra.definitions import (
     SECONDS_PER_DAY,
     ack_event_pattern,
     ack_function_environment,
+    ack_workflow_status,
     resource_names,
+    securityhub_writeback_condition,
 )
 from tests.builders import load_fixture
 from tests.infra.conftest import Synthesis, SynthesizedStack
@@ -221,15 +224,18 @@ def _expected_ack_grants(stack: SynthesizedStack) -> dict[str, list[Any]]:
     expected: dict[str, list[Any]] = {
         "logs:CreateLogStream": [_arn(log_group)],
         "logs:PutLogEvents": [_arn(log_group)],
-        **{action: [_arn(table)] for action in ACK_STATE_TABLE_ACTIONS},
     }
+    # Two statements on the table (dedup state, idempotency records), each with its own key condition.
+    for action in (*ACK_STATE_ACTIONS, *ACK_IDEMPOTENCY_ACTIONS):
+        expected.setdefault(action, []).append(_arn(table))
     secrets = []
     if settings.mode == "function_url":
         secrets.append(secret_arn(stack, settings.signing_secret))
     if settings.rest_api_token_secret:
         secrets.append(secret_arn(stack, settings.rest_api_token_secret))
-    if secrets:
-        expected["secretsmanager:GetSecretValue"] = secrets
+    # The notifier's routing key: Events API v2 resolves of an episode's sibling incidents.
+    secrets.append(secret_arn(stack, policy.notifier.routing_key_secret))
+    expected["secretsmanager:GetSecretValue"] = secrets
     if policy.securityhub.writeback:
         expected["securityhub:BatchUpdateFindings"] = hub_arns(stack)
     if settings.mode == "eventbridge":
@@ -238,23 +244,124 @@ def _expected_ack_grants(stack: SynthesizedStack) -> dict[str, list[Any]]:
     return expected
 
 
+def _key_condition(like: str, not_like: str | None = None) -> dict[str, Any]:
+    condition: dict[str, Any] = {
+        "Null": {"dynamodb:LeadingKeys": "false"},
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [like]},
+    }
+    if not_like:
+        condition["ForAllValues:StringNotLike"] = {"dynamodb:LeadingKeys": [not_like]}
+    return condition
+
+
+def _expected_ack_conditions(stack: SynthesizedStack) -> dict[str, dict[str, Any]]:
+    names = resource_names(stack.policy)
+    conditions = {
+        # Dedup state items only, never the router's storm counters.
+        "DedupState": _key_condition("fr1-*", "fr1-storm-*"),
+        # Powertools' records of this function only: "<function name>.<module>.<qualname>#<hash>".
+        "IdempotencyRecords": _key_condition(f"{names.ack_function}.{ACK_IDEMPOTENT_FUNCTION}#*"),
+    }
+    if stack.policy.securityhub.writeback:
+        conditions["UpdateFindingWorkflow"] = securityhub_writeback_condition(ack_workflow_status(stack.policy))
+    return conditions
+
+
 def test_ack_role_is_least_privilege(synthesized: SynthesizedStack):
     role = synthesized.properties(_ack_function(synthesized))["Role"]["Fn::GetAtt"][0]
-    assert granted(synthesized, role) == _expected_ack_grants(synthesized)
-    assert set(ACK_STATE_TABLE_ACTIONS) == {
+    assert granted(synthesized, role, _expected_ack_conditions(synthesized)) == _expected_ack_grants(synthesized)
+    assert set(ACK_STATE_ACTIONS) == {
         "dynamodb:BatchGetItem",  # DynamoDedupStore.get_many
-        "dynamodb:PutItem",  # DynamoDedupStore.put (conditional) and Powertools' idempotency record
+        "dynamodb:GetItem",  # single state reads
+        "dynamodb:PutItem",  # DynamoDedupStore.put (conditional)
+    }
+    assert set(ACK_IDEMPOTENCY_ACTIONS) == {
         "dynamodb:GetItem",  # Powertools: the record of a repeated delivery
+        "dynamodb:PutItem",  # Powertools: the in-progress record (conditional)
         "dynamodb:UpdateItem",  # Powertools: the record's result once processed
         "dynamodb:DeleteItem",  # Powertools: the record of a failed run, so the retry runs again
     }
 
 
+@pytest.mark.parametrize(("resolve", "status"), [(True, "RESOLVED"), (False, None)])
+def test_ack_receiver_writes_back_notes_and_resolved_only_when_configured(synthesis: Synthesis, resolve, status):
+    # dev and stg resolve the workflow when an operator resolves; prod only writes notes.
+    asff, ocsf = "securityhub:ASFFSyntaxPath/", "securityhub:OCSFSyntaxPath/"
+    stacks = [
+        s
+        for s in synthesis.stacks.values()
+        if s.policy.securityhub.writeback and s.policy.securityhub.resolve_workflow_on_operator_resolve is resolve
+    ]
+    assert stacks
+    for stack in stacks:
+        role = stack.properties(_ack_function(stack))["Role"]["Fn::GetAtt"][0]
+        (statement,) = [
+            st
+            for p in stack.resources("AWS::IAM::Policy").values()
+            if {"Ref": role} in p["Properties"]["Roles"]
+            for st in p["Properties"]["PolicyDocument"]["Statement"]
+            if st.get("Sid") == "UpdateFindingWorkflow"
+        ]
+        condition = statement["Condition"]
+        if status is None:
+            assert condition["Null"][f"{asff}Workflow.Status"] == "true"
+            assert condition["Null"][f"{ocsf}StatusId"] == "true"
+            assert "StringEqualsIfExists" not in condition
+        else:
+            assert condition["StringEqualsIfExists"] == {f"{asff}Workflow.Status": status, f"{ocsf}StatusId": "4"}
+        assert f"{asff}Note.Text" not in condition["Null"] and f"{ocsf}Comment" not in condition["Null"]
+
+
+def test_ack_receiver_reads_the_routing_key(synthesized: SynthesizedStack):
+    from aws_cdk.assertions import Match
+
+    role = synthesized.properties(_ack_function(synthesized))["Role"]["Fn::GetAtt"][0]
+    synthesized.assertions.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "Roles": [{"Ref": role}],
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Sid": "ReadRoutingKey",
+                            "Action": "secretsmanager:GetSecretValue",
+                            "Effect": "Allow",
+                            "Resource": secret_arn(synthesized, synthesized.policy.notifier.routing_key_secret),
+                        }
+                    ]
+                )
+            },
+        },
+    )
+
+
+def test_ack_receiver_table_access_is_limited_to_its_keys(synthesized: SynthesizedStack):
+    from aws_cdk.assertions import Match
+
+    role = synthesized.properties(_ack_function(synthesized))["Role"]["Fn::GetAtt"][0]
+    conditions = _expected_ack_conditions(synthesized)
+    synthesized.assertions.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "Roles": [{"Ref": role}],
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like({"Sid": "DedupState", "Condition": conditions["DedupState"]}),
+                        Match.object_like({"Sid": "IdempotencyRecords", "Condition": conditions["IdempotencyRecords"]}),
+                    ]
+                )
+            },
+        },
+    )
+
+
 def test_ack_role_with_rest_api_key_and_without_writeback(variant: SynthesizedStack):
     role = variant.properties(_ack_function(variant))["Role"]["Fn::GetAtt"][0]
-    grants = granted(variant, role)
+    grants = granted(variant, role, _expected_ack_conditions(variant))
     assert grants == _expected_ack_grants(variant)
-    assert len(grants["secretsmanager:GetSecretValue"]) == 2
+    assert len(grants["secretsmanager:GetSecretValue"]) == 3  # signing secret, REST API key, routing key
     assert "securityhub:BatchUpdateFindings" not in grants
 
 
@@ -271,3 +378,47 @@ def test_mode_none_builds_no_ack_receiver(no_acks: SynthesizedStack):
     assert [r["Properties"]["Name"] for r in rules] == [names.rule]
     assert "ack-receiver" not in json.dumps(no_acks.template)
     assert "AckReceiverFunctionName" not in no_acks.template["Outputs"]
+
+
+def test_idempotency_key_pattern_matches_the_keys_powertools_writes(monkeypatch: pytest.MonkeyPatch):
+    """The IAM pattern is only right while ack_handler wraps the same function and Powertools keeps its key layout."""
+    import re
+
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
+
+    from findings_router import ack_handler
+    from infra.definitions import ack_idempotency_key_pattern
+    from tests.infra.conftest import REPO_ROOT
+
+    names = resource_names(_shipped_policy("prod"))
+    for name, value in {
+        "POLICY_FILE": str(REPO_ROOT / "config" / "prod.yaml"),
+        "STATE_TABLE_NAME": names.state_table,
+        "AWS_LAMBDA_FUNCTION_NAME": names.ack_function,
+        "AWS_DEFAULT_REGION": "eu-central-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
+        monkeypatch.setenv(name, value)
+    ack_handler.reset_runtime()
+    try:
+        wrapped = ack_handler.get_runtime().process_once.__wrapped__
+    finally:
+        ack_handler.reset_runtime()
+    assert f"{wrapped.__module__}.{wrapped.__qualname__}" == ACK_IDEMPOTENT_FUNCTION
+    # What Powertools' persistence layer makes of it (idempotent_function configures it the same way).
+    layer = DynamoDBPersistenceLayer(table_name=names.state_table, key_attr="pk")
+    layer.configure(IdempotencyConfig(event_key_jmespath="webhook_id"), function_name=ACK_IDEMPOTENT_FUNCTION)
+    key = layer._get_hashed_idempotency_key({"webhook_id": "01WEBHOOK"})
+    assert key is not None
+    pattern = ack_idempotency_key_pattern(names)
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)  # IAM StringLike
+    assert re.fullmatch(regex, key), (pattern, key)
+    assert not key.startswith("fr1-")
+
+
+def _shipped_policy(environment: str):
+    from findings_router.config import load_policy
+    from tests.infra.conftest import REPO_ROOT
+
+    return load_policy(REPO_ROOT / "config" / f"{environment}.yaml")

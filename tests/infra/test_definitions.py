@@ -11,12 +11,19 @@ import yaml
 from findings_router.config import Policy
 from infra.definitions import (
     ACK_HANDLERS,
+    ACK_IDEMPOTENT_FUNCTION,
     LAMBDA_TASK_ROOT,
     QUEUE_RETENTION_DAYS,
+    ROUTER_WORKFLOW_STATUS,
     SECONDS_PER_DAY,
+    STATE_KEY_PATTERN,
+    STORM_KEY_PATTERN,
     ack_event_pattern,
     ack_function_environment,
     ack_handler,
+    ack_idempotency_key_pattern,
+    ack_workflow_status,
+    action_target_properties,
     deployment_problems,
     function_environment,
     meta_alert_environment,
@@ -24,11 +31,14 @@ from infra.definitions import (
     packaged_policy_path,
     queue_settings,
     resource_names,
+    securityhub_writeback_condition,
     stack_name,
     state_table_definition,
     state_table_ttl_specification,
 )
 from tests.infra.conftest import REPO_ROOT
+
+DLQ_URL = "https://sqs.eu-central-1.amazonaws.com/111122223333/findings-router-dev-findings-dlq"
 
 pytestmark = pytest.mark.infra
 
@@ -78,12 +88,14 @@ def test_names_fit_aws_limits_for_the_longest_environment_name():
 
 def test_function_environment_is_non_secret_and_points_into_the_package():
     policy = _policy()
-    env = function_environment(policy, "findings-router-dev-state")
+    env = function_environment(policy, "findings-router-dev-state", dead_letter_queue_url=DLQ_URL)
     assert env == {
         "POLICY_FILE": f"{LAMBDA_TASK_ROOT}/config/dev.json",
         "STATE_TABLE_NAME": "findings-router-dev-state",
         "POWERTOOLS_SERVICE_NAME": "findings-router",
         "POWERTOOLS_METRICS_NAMESPACE": "FindingsRouter",
+        # The router parks messages that can never be delivered in the ingestion DLQ itself.
+        "DEAD_LETTER_QUEUE_URL": DLQ_URL,
     }
     assert env["POLICY_FILE"] == f"{LAMBDA_TASK_ROOT}/{packaged_policy_path(policy)}"
 
@@ -155,8 +167,10 @@ def test_ack_receiver_definitions():
         acknowledgements={"mode": "eventbridge", "partner_event_source": "aws.partner/pagerduty.com/x"}
     )
     assert ack_handler(eventbridge) == "findings_router.ack_handler.eventbridge_handler"
-    # The same environment as the router: the ack handler reads the same policy file and table.
-    assert ack_function_environment(_policy(), "t") == function_environment(_policy(), "t")
+    # The same environment as the router (same policy file and table), but no dead-letter queue: only the router
+    # parks messages there.
+    router = function_environment(_policy(), "t", dead_letter_queue_url=DLQ_URL)
+    assert ack_function_environment(_policy(), "t") == {k: v for k, v in router.items() if k != "DEAD_LETTER_QUEUE_URL"}
     assert ack_event_pattern() == {
         "source": [{"prefix": "aws.partner/pagerduty.com/"}],
         "detail-type": ["PagerDuty Webhook"],
@@ -190,3 +204,96 @@ def test_rest_api_key_is_only_sent_over_https():
         "acknowledgements.rest_api_url: http://api.pagerduty.com must be an https:// URL"
     ]
     assert deployment_problems(_policy(acknowledgements={"rest_api_token_secret": "pd-rest"})) == []
+
+
+# ------------------------------------------------------------------------------------------ custom action
+
+
+@pytest.mark.parametrize("mode", ["page", "notify", "policy"])
+@pytest.mark.parametrize("environment", ["prod", "staging", "a" * 16])
+def test_action_target_tells_operators_what_it_does(mode, environment):
+    policy = _policy(environment, custom_action={"id": "PageOnCallX", "mode": mode})
+    properties = action_target_properties(policy)
+    assert properties is not None
+    assert properties["Id"] == "PageOnCallX"
+    # Security Hub: Name up to 20 characters; the console shows the Description next to it (up to 256).
+    assert 0 < len(properties["Name"]) <= 20
+    assert 0 < len(properties["Description"]) <= 256
+    verb = {"page": "Page", "notify": "Notify", "policy": "Send to"}[mode]
+    assert properties["Name"].startswith(verb)
+    assert environment in properties["Description"]
+    assert "on-call" in properties["Description"]
+    if len(f"{verb} on-call {environment}") <= 20:
+        assert properties["Name"] == f"{verb} on-call {environment}"
+    if mode == "notify":
+        assert "low urgency" in properties["Description"]
+
+
+def test_shipped_action_targets():
+    from findings_router.config import load_policy
+
+    names = {
+        env: action_target_properties(load_policy(REPO_ROOT / "config" / f"{env}.yaml")) for env in ("dev", "prod")
+    }
+    assert names["prod"] is not None and names["prod"]["Name"] == "Page on-call prod"
+    assert names["dev"] is not None and names["dev"]["Name"] == "Notify on-call dev"
+    data = yaml.safe_load((REPO_ROOT / "config" / "dev.yaml").read_text())
+    data.pop("custom_action")
+    assert action_target_properties(Policy.model_validate(data)) is None
+
+
+# ------------------------------------------------------------------------------------------ IAM conditions
+
+
+def test_securityhub_writeback_condition_allows_a_note_and_one_status():
+    asff, ocsf = "securityhub:ASFFSyntaxPath/", "securityhub:OCSFSyntaxPath/"
+    router = securityhub_writeback_condition(ROUTER_WORKFLOW_STATUS)
+    assert router["StringEqualsIfExists"] == {f"{asff}Workflow.Status": "NOTIFIED", f"{ocsf}StatusId": "2"}
+    forbidden = set(router["Null"])
+    assert all(value == "true" for value in router["Null"].values())
+    assert {f"{asff}Severity.Label", f"{asff}Types", f"{asff}VerificationState", f"{ocsf}SeverityId"} <= forbidden
+    # The note (ASFF Note.Text / Note.UpdatedBy, OCSF Comment) and the allowed status are never forbidden.
+    for allowed in ("Note.Text", "Note.UpdatedBy", "Workflow.Status"):
+        assert f"{asff}{allowed}" not in forbidden
+    assert f"{ocsf}Comment" not in forbidden and f"{ocsf}StatusId" not in forbidden
+    # A note only: both status fields must be absent.
+    note_only = securityhub_writeback_condition(None)
+    assert "StringEqualsIfExists" not in note_only
+    assert set(note_only["Null"]) == forbidden | {f"{asff}Workflow.Status", f"{ocsf}StatusId"}
+    resolve = securityhub_writeback_condition("RESOLVED")
+    assert resolve["StringEqualsIfExists"] == {f"{asff}Workflow.Status": "RESOLVED", f"{ocsf}StatusId": "4"}
+
+
+def test_statuses_match_what_the_functions_write():
+    from findings_router.securityhub import OCSF_STATUS
+
+    assert ROUTER_WORKFLOW_STATUS in OCSF_STATUS
+    assert ack_workflow_status(_policy(securityhub={"resolve_workflow_on_operator_resolve": True})) == "RESOLVED"
+    assert ack_workflow_status(_policy(securityhub={"resolve_workflow_on_operator_resolve": False})) is None
+
+
+def _iam_like(pattern: str, value: str) -> bool:
+    """IAM StringLike: `*` any run of characters, `?` one character, everything else literal."""
+    import re
+
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, flags=re.DOTALL) is not None
+
+
+def test_state_key_patterns_select_dedup_state_but_not_storm_counters():
+    from findings_router.dedup import dedup_key
+    from findings_router.normalize import normalize_event
+    from findings_router.storm import storm_key
+    from tests.builders import asff, event
+
+    (finding,) = normalize_event(event(asff())).findings
+    state = dedup_key(finding)
+    storm = storm_key(["GuardDuty", "111122223333"], 1_800_000_000)
+    assert _iam_like(STATE_KEY_PATTERN, state) and not _iam_like(STORM_KEY_PATTERN, state)
+    assert _iam_like(STATE_KEY_PATTERN, storm) and _iam_like(STORM_KEY_PATTERN, storm)
+    names = resource_names(_policy())
+    idempotency = f"{names.ack_function}.{ACK_IDEMPOTENT_FUNCTION}#0123456789abcdef0123456789abcdef"
+    assert _iam_like(ack_idempotency_key_pattern(names), idempotency)
+    assert not _iam_like(STATE_KEY_PATTERN, idempotency)
+    for key in (state, storm, f"{resource_names(_policy('other')).ack_function}.{ACK_IDEMPOTENT_FUNCTION}#00"):
+        assert not _iam_like(ack_idempotency_key_pattern(names), key)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.builders import load_fixture
-from tests.infra.eventbridge_matcher import PatternError, matches, validate
+from tests.infra.eventbridge_matcher import PatternError, expand, matches, validate
 
 pytestmark = pytest.mark.infra
 
@@ -103,6 +103,24 @@ EC2_EVENT = {
             {"$or": [{"source": ["x"]}, {"$or": [{"source": ["y"]}, {"detail": {"tags": ["prod"]}}]}]},
             True,
         ),
+        # $or beside a field inside an array of objects: each compiled branch is matched against one element, so
+        # the sibling and the branch must hold for the same element (Anna Smith yes; Anna with Jones's name no).
+        (
+            {"detail": {"employees": {"firstName": ["Anna"], "$or": [{"lastName": ["Smith"]}, {"lastName": ["X"]}]}}},
+            True,
+        ),
+        (
+            {"detail": {"employees": {"firstName": ["Anna"], "$or": [{"lastName": ["Doe"]}, {"lastName": ["X"]}]}}},
+            False,
+        ),
+        # A top-level array of strings and a field of an array of objects are independent of each other.
+        (
+            {
+                "resources": ["arn:aws:ec2:us-west-1:123456789012:instance/i-1234567890abcdef0"],
+                "detail": {"employees": {"lastName": ["Smith"]}},
+            },
+            True,
+        ),
     ],
 )
 def test_documented_semantics(pattern, expected):
@@ -145,3 +163,64 @@ def test_security_hub_documentation_example_descends_into_findings():
 
     assert matches(pattern(["CRITICAL", "HIGH"]), event)
     assert not matches(pattern(["INFORMATIONAL", "LOW"]), event)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "branches"),
+    [
+        ({"source": ["aws.ec2"]}, [{"source": ["aws.ec2"]}]),
+        # Event Ruler's JsonRuleCompiler example: source && (metricName || (metricType && namespace) || scope).
+        (
+            {
+                "source": ["aws.cloudwatch"],
+                "$or": [
+                    {"metricName": ["CPUUtilization"]},
+                    {"metricType": ["MetricType"], "namespace": ["AWS/EC2"]},
+                    {"scope": ["Service"]},
+                ],
+            },
+            [
+                {"source": ["aws.cloudwatch"], "metricName": ["CPUUtilization"]},
+                {"source": ["aws.cloudwatch"], "metricType": ["MetricType"], "namespace": ["AWS/EC2"]},
+                {"source": ["aws.cloudwatch"], "scope": ["Service"]},
+            ],
+        ),
+        # Nested: the inner $or's branches keep the outer branch's fields; parallel $ors multiply.
+        (
+            {
+                "$or": [{"a": [1]}, {"b": [2], "detail": {"$or": [{"c": [3]}, {"d": [4]}]}}],
+                "detail": {"$or": [{"e": [5]}, {"f": [6]}]},
+            },
+            [
+                {"a": [1], "detail": {"e": [5]}},
+                {"a": [1], "detail": {"f": [6]}},
+                {"b": [2], "detail": {"c": [3], "e": [5]}},
+                {"b": [2], "detail": {"c": [3], "f": [6]}},
+                {"b": [2], "detail": {"d": [4], "e": [5]}},
+                {"b": [2], "detail": {"d": [4], "f": [6]}},
+            ],
+        ),
+    ],
+)
+def test_expand_compiles_or_into_branches(pattern, branches):
+    assert expand(pattern) == branches
+    for branch in branches:
+        assert "$or" not in str(branch)
+
+
+def test_expand_refuses_a_field_given_beside_and_inside_an_or():
+    with pytest.raises(PatternError):
+        expand({"source": ["a"], "$or": [{"source": ["b"]}, {"region": ["c"]}]})
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        {"source": ["aws.ec2"], "$or": [{"region": ["eu-west-1"]}, {"detail": {"c-count": [5]}}]},
+        {"detail": {"employees": {"firstName": ["Anna"], "$or": [{"lastName": ["Doe"]}, {"lastName": ["Smith"]}]}}},
+        {"detail": {"employees": {"firstName": ["John"], "$or": [{"lastName": ["Smith"]}, {"lastName": ["X"]}]}}},
+        {"$or": [{"source": ["x"]}, {"$or": [{"source": ["y"]}, {"detail": {"tags": ["prod"]}}]}]},
+    ],
+)
+def test_expanded_branches_match_exactly_when_the_pattern_does(pattern):
+    assert matches(pattern, EC2_EVENT) is any(matches(branch, EC2_EVENT) for branch in expand(pattern))

@@ -12,15 +12,19 @@ from findings_router.config import load_policy
 from infra.definitions import (
     DEAD_LETTER_RETENTION_DAYS,
     FUNCTION_HANDLER,
+    ROUTER_WORKFLOW_STATUS,
     SECONDS_PER_DAY,
     STATE_TABLE_PARTITION_KEY,
     STATE_TABLE_TTL_ATTRIBUTE,
+    action_target_properties,
     event_pattern,
     function_environment,
     queue_settings,
     resource_names,
+    securityhub_writeback_condition,
     state_table_definition,
 )
+from infra.ingestion import ACTION_TARGET_TYPE, ACTION_TARGET_UNKNOWN_TYPE
 from infra.router_function import STATE_TABLE_ACTIONS
 from tests.infra.conftest import REPO_ROOT, Synthesis, SynthesizedStack
 
@@ -84,6 +88,20 @@ def hub_arns(stack: SynthesizedStack | None = None) -> list[Any]:
     return [stack_arn(stack, "securityhub", "hub/default"), stack_arn(stack, "securityhub", "hubv2/*")]
 
 
+def action_target_id(stack: SynthesizedStack) -> str | None:
+    """Logical id of the stack's custom action (AWS::SecurityHub::ActionTarget), None without one."""
+    ids = list(stack.resources(ACTION_TARGET_TYPE))
+    assert len(ids) <= 1
+    return ids[0] if ids else None
+
+
+def deployed_event_pattern(stack: SynthesizedStack) -> dict[str, Any]:
+    """definitions.event_pattern as the stack deploys it: the action target's ARN from CloudFormation."""
+    target = action_target_id(stack)
+    arn = {"Fn::GetAtt": [target, "ActionTargetArn"]} if target else None
+    return event_pattern(stack.policy, action_target_arn=arn)  # type: ignore[arg-type]
+
+
 # ------------------------------------------------------------------------------------------ whole app
 
 
@@ -109,6 +127,9 @@ def expected_acknowledgements(stack: SynthesizedStack) -> set[tuple[str, str]]:
     root = f"/{stack.stack.stack_name}"
     functions = ["Router", "MetaAlerts"] + (["AckReceiver"] if stack.policy.acknowledgements.mode != "none" else [])
     expected = {(f"{root}/{f}/Function/Resource", "Annotation::AwsSolutions-L1") for f in functions}
+    if stack.policy.custom_action is not None:
+        # aws-cdk-lib 2.275.0's own template validation has no schema for AWS::SecurityHub::ActionTarget.
+        expected.add((f"{root}/Ingestion/CustomAction", ACTION_TARGET_UNKNOWN_TYPE))
     if stack.policy.securityhub.writeback:
         pinned = stack.policy.account and stack.policy.region
         hub_v2 = (
@@ -208,6 +229,62 @@ def test_stack_environment_and_protection(synthesized: SynthesizedStack):
     assert ("AckReceiverFunctionName" in outputs) is (mode != "none")
     assert ("PagerDutyWebhookUrl" in outputs) is (mode == "function_url")
     assert ("PagerDutyEventsRuleName" in outputs) is (mode == "eventbridge")
+    assert ("CustomActionArn" in outputs) is (synthesized.policy.custom_action is not None)
+
+
+# ------------------------------------------------------------------------------------------ custom action
+
+
+def test_each_stack_creates_its_own_custom_action(synthesized: SynthesizedStack):
+    from aws_cdk.assertions import Match
+
+    policy = synthesized.policy
+    assert policy.custom_action is not None  # every shipped environment has one
+    expected = action_target_properties(policy)
+    assert expected is not None
+    synthesized.assertions.resource_count_is(ACTION_TARGET_TYPE, 1)
+    synthesized.assertions.has_resource_properties(
+        ACTION_TARGET_TYPE,
+        {
+            "Id": policy.custom_action.id,
+            # e.g. "Page on-call prod", and a description saying who is paged (or notified) for which environment.
+            "Name": Match.string_like_regexp(rf"^(Page|Notify) on-call {policy.environment}$"),
+            "Description": Match.string_like_regexp(rf"(pages|notifies) the {policy.environment} on-call engineer"),
+        },
+    )
+    properties = synthesized.properties(action_target_id(synthesized))  # type: ignore[arg-type]
+    assert properties == expected
+    assert len(properties["Name"]) <= 20 and len(properties["Description"]) <= 256
+    verb = {"page": "pages", "notify": "notifies"}[policy.custom_action.mode]
+    assert verb in properties["Description"]
+    synthesized.assertions.has_output(
+        "CustomActionArn", {"Value": {"Fn::GetAtt": [action_target_id(synthesized), "ActionTargetArn"]}}
+    )
+
+
+def test_the_rule_admits_only_the_stacks_own_custom_action(synthesized: SynthesizedStack):
+    from aws_cdk.assertions import Match
+
+    target = action_target_id(synthesized)
+    synthesized.assertions.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "Name": resource_names(synthesized.policy).rule,
+            "EventPattern": Match.object_like(
+                {
+                    "$or": Match.array_with(
+                        [
+                            {
+                                "detail-type": ["Security Hub Findings - Custom Action"],
+                                "resources": [{"Fn::GetAtt": [target, "ActionTargetArn"]}],
+                                "detail": {"findings": {"AwsAccountId": sorted(synthesized.policy.accounts)}},
+                            }
+                        ]
+                    )
+                }
+            ),
+        },
+    )
 
 
 # ------------------------------------------------------------------------------------------ state table
@@ -243,7 +320,7 @@ def test_state_table(synthesized: SynthesizedStack):
 def test_rule_pattern_is_the_definitions_pattern_on_the_default_bus(synthesized: SynthesizedStack):
     rule_id = synthesized.named("AWS::Events::Rule", "Name", resource_names(synthesized.policy).rule)
     rule = synthesized.properties(rule_id)
-    assert rule["EventPattern"] == event_pattern(synthesized.policy)
+    assert rule["EventPattern"] == deployed_event_pattern(synthesized)
     assert "EventBusName" not in rule  # the default bus, where Security Hub publishes
     assert rule["State"] == "ENABLED"
     main, dlq = _queue_ids(synthesized)
@@ -333,7 +410,12 @@ def test_router_function(synthesized: SynthesizedStack):
     assert function["MemorySize"] == policy.function.memory_mb
     assert function["Timeout"] == policy.function.timeout_seconds
     assert function["ReservedConcurrentExecutions"] == policy.function.reserved_concurrency
-    assert function["Environment"]["Variables"] == function_environment(policy, table_ref)  # type: ignore[arg-type]
+    _, dlq = _queue_ids(synthesized)
+    assert function["Environment"]["Variables"] == function_environment(
+        policy,
+        table_ref,  # type: ignore[arg-type]
+        dead_letter_queue_url={"Ref": dlq},  # type: ignore[arg-type]
+    )
     assert function["LoggingConfig"] == {"LogGroup": {"Ref": ids["log_group"]}}
     assert function["Role"] == _arn(ids["role"])
 
@@ -348,6 +430,7 @@ def test_environment_variables_hold_no_secret(synthesized: SynthesizedStack):
             "STATE_TABLE_NAME",
             "POWERTOOLS_SERVICE_NAME",
             "POWERTOOLS_METRICS_NAMESPACE",
+            "DEAD_LETTER_QUEUE_URL",
         }
         assert "POLICY_FILE" in variables
         assert not any("KEY" in name or "SECRET" in name or "TOKEN" in name for name in variables)
@@ -431,16 +514,26 @@ def test_no_identity_policy_grants_wildcards(synthesized: SynthesizedStack):
                 assert "*" not in json.dumps(resource), resource
 
 
-def granted(stack: SynthesizedStack, role: str) -> dict[str, list[Any]]:
-    """Action → resources of the one identity policy attached to `role` (and no inline policies)."""
+def granted(
+    stack: SynthesizedStack, role: str, conditions: dict[str, dict[str, Any]] | None = None
+) -> dict[str, list[Any]]:
+    """Action → resources of the one identity policy attached to `role` (and no inline policies).
+
+    `conditions`: the exact Condition of each statement (by Sid) that has one; every other statement has none.
+    """
     (policy,) = [p for p in stack.resources("AWS::IAM::Policy").values() if {"Ref": role} in p["Properties"]["Roles"]]
     assert "Policies" not in stack.properties(role)
+    expected_conditions = conditions or {}
+    seen: set[str] = set()
     result: dict[str, list[Any]] = {}
     for statement in _statements(policy["Properties"]["PolicyDocument"]):
         assert statement["Effect"] == "Allow"
-        assert "Condition" not in statement
+        sid = statement.get("Sid", "")
+        assert statement.get("Condition") == expected_conditions.get(sid), sid
+        seen.add(sid)
         for action in _as_list(statement["Action"]):
             result.setdefault(action, []).extend(_as_list(statement["Resource"]))
+    assert set(expected_conditions) <= seen
     return result
 
 
@@ -455,7 +548,7 @@ def test_router_role_is_least_privilege(synthesized: SynthesizedStack):
     table = _logical_id(synthesized, "AWS::DynamoDB::Table")
     ids = _router_ids(synthesized)
     log_group = ids["log_group"]
-    main, _ = _queue_ids(synthesized)
+    main, dlq = _queue_ids(synthesized)
     expected = {
         "logs:CreateLogStream": [_arn(log_group)],
         "logs:PutLogEvents": [_arn(log_group)],
@@ -472,10 +565,14 @@ def test_router_role_is_least_privilege(synthesized: SynthesizedStack):
                 "sqs:ReceiveMessage",
             )
         },
+        # Only SendMessage on the DLQ: the router parks undeliverable messages there at once.
+        "sqs:SendMessage": [_arn(dlq)],
     }
+    conditions = {"UpdateFindingWorkflow": securityhub_writeback_condition(ROUTER_WORKFLOW_STATUS)}
     if not synthesized.policy.securityhub.writeback:
         del expected["securityhub:BatchUpdateFindings"]
-    assert granted(synthesized, ids["role"]) == expected
+        conditions = {}
+    assert granted(synthesized, ids["role"], conditions) == expected
     assert set(STATE_TABLE_ACTIONS) == {
         "dynamodb:BatchGetItem",
         "dynamodb:GetItem",
@@ -591,3 +688,75 @@ def test_dashboard(synthesized: SynthesizedStack):
     for alarm in synthesized.resources("AWS::CloudWatch::Alarm"):
         assert alarm in body
     assert ("AcksRejected" in body) is (synthesized.policy.acknowledgements.mode != "none")
+
+
+def test_router_may_write_only_notes_and_notified_back(synthesized: SynthesizedStack):
+    from aws_cdk.assertions import Match
+
+    asff, ocsf = "securityhub:ASFFSyntaxPath/", "securityhub:OCSFSyntaxPath/"
+    synthesized.assertions.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "Roles": [{"Ref": _router_ids(synthesized)["role"]}],
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Sid": "UpdateFindingWorkflow",
+                                "Action": "securityhub:BatchUpdateFindings",
+                                "Condition": {
+                                    "Null": Match.object_like(
+                                        {f"{asff}Severity.Label": "true", f"{ocsf}SeverityId": "true"}
+                                    ),
+                                    "StringEqualsIfExists": {
+                                        f"{asff}Workflow.Status": "NOTIFIED",
+                                        f"{ocsf}StatusId": "2",
+                                    },
+                                },
+                            }
+                        )
+                    ]
+                )
+            },
+        },
+    )
+
+
+def test_router_knows_its_dead_letter_queue_and_may_only_send_to_it(synthesized: SynthesizedStack):
+    from aws_cdk.assertions import Match
+
+    _, dlq = _queue_ids(synthesized)
+    ids = _router_ids(synthesized)
+    synthesized.assertions.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "FunctionName": resource_names(synthesized.policy).function,
+            "Environment": {"Variables": Match.object_like({"DEAD_LETTER_QUEUE_URL": {"Ref": dlq}})},
+        },
+    )
+    synthesized.assertions.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "Roles": [{"Ref": ids["role"]}],
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Sid": "ParkInDeadLetterQueue",
+                            "Action": "sqs:SendMessage",
+                            "Effect": "Allow",
+                            "Resource": _arn(dlq),
+                        }
+                    ]
+                )
+            },
+        },
+    )
+    # No other function may write to the ingestion DLQ (EventBridge's own delivery goes through the queue policy).
+    for policy in synthesized.resources("AWS::IAM::Policy").values():
+        if {"Ref": ids["role"]} in policy["Properties"]["Roles"]:
+            continue
+        assert _arn(dlq) not in [
+            r for s in _statements(policy["Properties"]["PolicyDocument"]) for r in _as_list(s["Resource"])
+        ]

@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from findings_router.config import Policy
-from infra.definitions import deployment_problems, event_pattern, queue_settings
+from infra.definitions import DETAIL_TYPE_CUSTOM_ACTION, deployment_problems, queue_settings
+from infra.ingestion import ACTION_TARGET_TYPE, ACTION_TARGET_UNKNOWN_TYPE
 from infra.stack import FindingsRouterStack, InvalidDeploymentSettingsError
 from tests.infra.conftest import (
     REPO_ROOT,
@@ -19,7 +20,7 @@ from tests.infra.conftest import (
     VARIANT_SIGNING_SECRET_ARN,
     SynthesizedStack,
 )
-from tests.infra.test_stack import acknowledgements, expected_acknowledgements
+from tests.infra.test_stack import acknowledgements, deployed_event_pattern, expected_acknowledgements
 
 pytestmark = pytest.mark.infra
 
@@ -41,9 +42,11 @@ def test_secret_by_complete_arn_is_granted_exactly(variant: SynthesizedStack):
     rest_api_key_arn = (
         f"arn:aws:secretsmanager:eu-central-1:{VARIANT_ACCOUNT}:secret:{VARIANT_REST_API_TOKEN_SECRET}-??????"
     )
-    # The router and the meta-alert function read the routing key; the ack receiver its two secrets.
+    # The router, the meta-alert function and the ack receiver (resolves of sibling incidents) read the routing key;
+    # the ack receiver also its two secrets.
     assert sorted((s["Sid"], json.dumps(s["Resource"])) for s in reads) == sorted(
         [
+            ("ReadRoutingKey", json.dumps(VARIANT_SECRET_ARN)),
             ("ReadRoutingKey", json.dumps(VARIANT_SECRET_ARN)),
             ("ReadRoutingKey", json.dumps(VARIANT_SECRET_ARN)),
             ("ReadWebhookSigningSecret", json.dumps(VARIANT_SIGNING_SECRET_ARN)),
@@ -89,8 +92,21 @@ def test_large_batches_get_a_batching_window_and_concurrency_follows_reservation
 def test_ocsf_off_and_pre_filtered_pattern(variant: SynthesizedStack):
     (rule,) = variant.resources("AWS::Events::Rule").values()
     pattern = rule["Properties"]["EventPattern"]
-    assert pattern == event_pattern(variant.policy)
+    assert pattern == deployed_event_pattern(variant)
     assert "Findings Imported V2" not in json.dumps(pattern)
+
+
+def test_every_account_and_no_custom_action(no_acks: SynthesizedStack):
+    # accounts ["*"], no custom_action: no action target, no output, and the rule has neither an account condition
+    # nor a Custom Action branch (such events never match).
+    assert no_acks.policy.all_accounts and no_acks.policy.custom_action is None
+    no_acks.assertions.resource_count_is(ACTION_TARGET_TYPE, 0)
+    assert "CustomActionArn" not in no_acks.template["Outputs"]
+    (rule,) = no_acks.resources("AWS::Events::Rule").values()
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern == deployed_event_pattern(no_acks)
+    assert DETAIL_TYPE_CUSTOM_ACTION not in json.dumps(pattern)
+    assert "AwsAccountId" not in json.dumps(pattern) and "cloud" not in json.dumps(pattern)
 
 
 def test_production_retains_state(variant: SynthesizedStack):
@@ -137,5 +153,9 @@ def test_cdk_nag_acknowledgements_of_the_extra_environments(variant: Synthesized
         "arn:aws:securityhub:eu-west-1:111122223333:hubv2/*" in rule
         for _, rule in acknowledgements(no_acks.asset_dir.parent, no_acks)
     )
-    # No securityhub grant without write-back, so nothing to acknowledge but the pinned runtime.
-    assert {rule for _, rule in acknowledgements(variant.asset_dir.parent, variant)} == {"Annotation::AwsSolutions-L1"}
+    # No securityhub grant without write-back, so nothing to acknowledge but the pinned runtime (and the action
+    # target's type, unknown to aws-cdk-lib 2.275.0's template validation).
+    assert {rule for _, rule in acknowledgements(variant.asset_dir.parent, variant)} == {
+        "Annotation::AwsSolutions-L1",
+        ACTION_TARGET_UNKNOWN_TYPE,
+    }

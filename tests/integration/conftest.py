@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -66,6 +67,8 @@ class LocalStack:
 def write_policy(tmp_path: Path, env: str, events_url: str, secret: str) -> Path:
     """The shipped policy for `env`, pointed at the local receiver and secret, with millisecond retry delays."""
     data = yaml.safe_load((CONFIG_DIR / f"{env}.yaml").read_text())
+    # The fixtures span the platform's accounts; scope has its own tests (tests/unit/test_order.py, the demo).
+    data["accounts"] = ["*"]
     data["notifier"]["events_url"] = events_url
     data["notifier"]["routing_key_secret"] = secret
     data["notifier"]["retry"] = {"max_attempts": 4, "base_delay_seconds": 0.001, "max_delay_seconds": 0.01}
@@ -74,6 +77,20 @@ def write_policy(tmp_path: Path, env: str, events_url: str, secret: str) -> Path
     path = tmp_path / f"{env}.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+def age_pending(local, minutes: float = 15) -> None:
+    """Make recorded triggers look as old as a message's return after the visibility timeout."""
+    import datetime as dt
+
+    then = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes)).isoformat(timespec="seconds")
+    for item in local.state_items():
+        local.dynamodb.update_item(
+            TableName=TABLE,
+            Key={"pk": item["pk"]},
+            UpdateExpression="SET last_notified_at = :t",
+            ExpressionAttributeValues={":t": {"S": then.replace("+00:00", "Z")}},
+        )
 
 
 def json_log_lines(out: str) -> list[dict[str, Any]]:
@@ -116,6 +133,7 @@ def local(moto_endpoint: str, tmp_path: Path, request: pytest.FixtureRequest) ->
             "STATE_TABLE_NAME": TABLE,
             "POWERTOOLS_METRICS_NAMESPACE": "FindingsRouterTest",
             "POWERTOOLS_SERVICE_NAME": "findings-router",
+            "DEAD_LETTER_QUEUE_URL": "",  # set below, once the queue exists
         }
         with local_aws_environment(moto_endpoint, extra):
             ddb = boto3.client("dynamodb")
@@ -132,6 +150,7 @@ def local(moto_endpoint: str, tmp_path: Path, request: pytest.FixtureRequest) ->
                 QueueName="findings",
                 Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"})},
             )["QueueUrl"]
+            os.environ["DEAD_LETTER_QUEUE_URL"] = dlq_url  # as the stack sets it: permanent errors parked at once
             ack_handler.reset_runtime()
             from aws_lambda_powertools.utilities import parameters
 

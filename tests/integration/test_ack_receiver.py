@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import time
+from collections.abc import Sequence
 
 import pytest
 import requests
@@ -10,9 +13,16 @@ import requests
 from findings_router import ack_handler
 from findings_router import handler as router_handler
 from findings_router.ack import sign
-from findings_router_local.function_url import FunctionUrlServer
-from tests.builders import FakeLambdaContext, asff, event, load_fixture, sqs_event
+from findings_router.securityhub import FindingRef, RecordingSecurityHub, Workflow, WritebackResult
+from findings_router_local.function_url import FunctionUrlServer, function_url_event
+from tests.builders import FakeLambdaContext, asff, event, load_fixture, sqs_event, updated
 from tests.integration.conftest import TABLE, WEBHOOK_SECRET
+
+
+def just_now(offset_seconds: float = 0.0) -> str:
+    """PagerDuty's `occurred_at` form; the receiver runs on the real clock and rejects stale events."""
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=offset_seconds)
+    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @pytest.fixture
@@ -26,11 +36,25 @@ def page(local, finding) -> str:
     return local.state_items()[0]["pk"]["S"]
 
 
-def webhook_for(fixture: str, dedup_key: str | None, webhook_id: str = "01WEBHOOK") -> dict:
+def webhook_for(
+    fixture: str, dedup_key: str | None, webhook_id: str = "01WEBHOOK", *, incident_id: str | None = None
+) -> dict:
+    """A fixture delivery about `dedup_key`, happening now (after the page)."""
     body = load_fixture(f"pagerduty/{fixture}")
     body["event"]["id"] = webhook_id
+    body["event"]["occurred_at"] = just_now()
     body["event"]["data"]["incident_key"] = dedup_key
+    if incident_id:
+        body["event"]["data"]["id"] = incident_id
     return body
+
+
+def eventbridge_for(fixture: str, dedup_key: str) -> dict:
+    ev = load_fixture(f"pagerduty/{fixture}")
+    ev["detail"]["incident"]["incident_key"] = dedup_key
+    ev["detail"]["incident"]["alerts"] = [{"alert_key": dedup_key}]
+    ev["detail"]["log_entries"][0]["created_at"] = just_now()
+    return ev
 
 
 def post(
@@ -148,8 +172,7 @@ def test_resolved_in_security_hub_first_then_operator_resolve_is_a_noop(local, r
 def test_eventbridge_partner_bus_path(local):
     finding = asff(severity="CRITICAL")
     key = page(local, finding)
-    ev = load_fixture("pagerduty/eventbridge_incident_acknowledged.json")
-    ev["detail"]["incident"]["incident_key"] = key
+    ev = eventbridge_for("eventbridge_incident_acknowledged.json", key)
     result = ack_handler.eventbridge_handler(ev, FakeLambdaContext())
     assert result["outcome"] == "acknowledged"
     assert state(local, key)["status"]["S"] == "acknowledged"
@@ -173,7 +196,7 @@ def test_signed_non_incident_events_such_as_the_test_ping_are_acknowledged(local
             "id": "01PING",
             "event_type": "pagey.ping",
             "resource_type": "pagey",
-            "occurred_at": "2026-11-21T12:00:00Z",
+            "occurred_at": just_now(),
             "data": {"message": "Hello from your friend Pagey!", "type": "ping"},
         }
     }
@@ -181,3 +204,154 @@ def test_signed_non_incident_events_such_as_the_test_ping_are_acknowledged(local
     assert response.status_code == 200
     assert response.json() == {"outcome": "ignored"}
     assert post(receiver_url, ping, secret="wrong").status_code == 401  # still verified first
+
+
+# ----------------------------------------------------------------- episodes, replays, siblings, the outbox, time
+
+
+class FlakySecurityHub(RecordingSecurityHub):
+    """Security Hub refusing the first `failures` write-backs (AccessDenied until IAM is fixed, throttling …)."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def update(self, refs: Sequence[FindingRef], note: str, workflow: Workflow | None = None) -> WritebackResult:
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError(
+                "An error occurred (AccessDeniedException) when calling the BatchUpdateFindings operation"
+            )
+        return super().update(refs, note, workflow)
+
+
+def test_a_replayed_old_capture_gets_200_stale_and_changes_nothing(local, receiver_url):
+    """A correctly signed body captured days ago (its idempotency record long expired) is not acted on."""
+    key = page(local, asff(severity="CRITICAL"))
+    captured = webhook_for("webhook_incident_resolved.json", key, "01CAPTURED")
+    captured["event"]["occurred_at"] = just_now(-3 * 24 * 3600)
+    before = state(local, key)
+    response = post(receiver_url, captured, webhook_id="01CAPTURED")
+    assert (response.status_code, response.json()) == (200, {"outcome": "stale"})
+    assert state(local, key) == before and len(local.securityhub.updates) == 1
+
+
+def test_a_failed_write_back_answers_503_and_the_redelivery_lands_the_note_once(local, receiver_url):
+    finding = asff(severity="CRITICAL")
+    key = page(local, finding)
+    flaky = FlakySecurityHub(failures=1)
+    ack_handler.get_runtime().processor.writeback = flaky
+    body = webhook_for("webhook_incident_acknowledged.json", key, "01ACK")
+    first = post(receiver_url, body, webhook_id="01ACK")
+    assert (first.status_code, first.json()) == (503, {"outcome": "retry"})  # PagerDuty retries a 5xx
+    item = state(local, key)
+    assert item["status"]["S"] == "acknowledged" and len(item["outbox"]["L"]) == 1  # recorded with the change
+    assert flaky.updates == []
+    # PagerDuty's retry of the same webhook is not answered from the idempotency record: it carries the note out.
+    second = post(receiver_url, body, webhook_id="01ACK")
+    assert (second.status_code, second.json()) == (200, {"outcome": "no-op"})
+    assert state(local, key)["outbox"]["L"] == []
+    assert [n.split(" by ")[0] for n in flaky.notes_for(finding["Id"])] == ["Acknowledged"]
+    # Delivered once more: the stored result, nothing written again.
+    assert post(receiver_url, body, webhook_id="01ACK").status_code == 200
+    assert len(flaky.updates) == 1
+
+
+def test_resolving_one_incident_of_an_escalated_episode_resolves_its_sibling_in_pagerduty(local, receiver_url):
+    finding = asff(severity="HIGH")
+    key = page(local, finding)
+    escalated = updated(finding, Severity={"Label": "CRITICAL"})
+    assert router_handler.lambda_handler(sqs_event(event(escalated)), FakeLambdaContext()) == {"batchItemFailures": []}
+    keys = [k["S"] for k in state(local, key)["incident_keys"]["L"]]
+    assert len(keys) == 2, keys
+    sibling = keys[1]
+    before = len(local.receiver.accepted)
+    response = post(receiver_url, webhook_for("webhook_incident_resolved.json", key, "01RES"), webhook_id="01RES")
+    assert response.json() == {"outcome": "resolved"}
+    sent = local.receiver.accepted[before:]
+    assert [(e["event_action"], e["dedup_key"]) for e in sent] == [("resolve", sibling)]
+    assert not local.receiver.incidents[sibling].is_open
+    # PagerDuty's echo: the sibling incident resolved through the Events API. Nothing more happens.
+    echo = webhook_for("webhook_incident_resolved_by_integration.json", sibling, "01ECHO", incident_id="QSIBLING")
+    item = state(local, key)
+    assert post(receiver_url, echo, webhook_id="01ECHO").json() == {"outcome": "no-op"}
+    assert state(local, key) == item and len(local.receiver.accepted) == before + 1
+
+
+def test_pagerduty_resolving_by_itself_leaves_the_workflow_alone(local, receiver_url):
+    finding = asff(severity="CRITICAL")
+    key = page(local, finding)
+    body = webhook_for("webhook_incident_resolved_auto_timeout.json", key, "01AUTO")
+    assert post(receiver_url, body, webhook_id="01AUTO").json() == {"outcome": "resolved"}
+    assert state(local, key)["resolved_by"]["S"] == "pagerduty"
+    update = local.securityhub.updates[-1]
+    assert update.note.startswith("Resolved automatically by PagerDuty") and update.workflow is None
+
+
+def test_a_merge_keeps_the_episode_open(local, receiver_url):
+    key = page(local, asff(severity="CRITICAL"))
+    body = webhook_for("webhook_incident_resolved_merged.json", key, "01MERGE")
+    assert post(receiver_url, body, webhook_id="01MERGE").json() == {"outcome": "merged"}
+    item = state(local, key)
+    assert item["status"]["S"] == "open"
+    assert "Q1Z8K3M5T7R2VX" in [i["S"] for i in item["incident_ids"]["L"]]
+    assert "was merged into PagerDuty incident Q1Z8K3M5T7R2VX" in local.securityhub.updates[-1].note
+
+
+def test_an_event_of_an_earlier_episode_changes_nothing(local, receiver_url):
+    key = page(local, asff(severity="CRITICAL"))
+    # What the router records when it opens episode 2 (moving episode 1's incidents to past_incident_ids).
+    local.dynamodb.update_item(
+        TableName=TABLE,
+        Key={"pk": {"S": key}},
+        UpdateExpression="SET past_incident_ids = :p, opened_at = :o",
+        ExpressionAttributeValues={":p": {"L": [{"S": "QEPISODE1"}]}, ":o": {"S": just_now(-60)}},
+    )
+    before = state(local, key)
+    late = webhook_for("webhook_incident_resolved.json", key, "01LATE", incident_id="QEPISODE1")
+    assert post(receiver_url, late, webhook_id="01LATE").json() == {"outcome": "no-op"}
+    # An unknown incident whose event happened before this episode opened: episode 1's too.
+    older = webhook_for("webhook_incident_resolved_by_integration.json", key, "01OLDER", incident_id="QUNKNOWN")
+    older["event"]["occurred_at"] = just_now(-120)
+    assert post(receiver_url, older, webhook_id="01OLDER").json() == {"outcome": "no-op"}
+    assert state(local, key) == before and len(local.securityhub.updates) == 1
+
+
+def test_a_request_already_past_its_deadline_is_answered_503_without_a_change(local):
+    key = page(local, asff(severity="CRITICAL"))
+    body = json.dumps(webhook_for("webhook_incident_acknowledged.json", key, "01SLOW")).encode()
+    headers = {"X-PagerDuty-Signature": sign(body, WEBHOOK_SECRET.encode()), "Content-Type": "application/json"}
+    request = function_url_event("POST", ack_handler.WEBHOOK_PATH, headers, body, "203.0.113.7")
+    request["requestContext"]["timeEpoch"] -= 3_500  # received 3.5 s ago (a slow cold start): 0.5 s are left
+    before = state(local, key)
+    response = ack_handler.function_url_handler(request, FakeLambdaContext())
+    assert response["statusCode"] == 503
+    assert state(local, key) == before
+    # Retried in time, it goes through.
+    request["requestContext"]["timeEpoch"] = int(time.time() * 1000)
+    assert ack_handler.function_url_handler(request, FakeLambdaContext())["statusCode"] == 200
+    assert state(local, key)["status"]["S"] == "acknowledged"
+
+
+def test_the_deadline_counts_from_the_request_and_respects_the_lambda_timeout():
+    request = {"requestContext": {"timeEpoch": 1_000_000}}
+    deadline = ack_handler.function_url_deadline(request, FakeLambdaContext(), clock=lambda: 1_001.0)
+    assert 2.9 < deadline.left() <= 3.0  # 4 s from receipt, 1 s already gone
+    short = ack_handler.function_url_deadline(request, FakeLambdaContext(remaining_ms=2_500), clock=lambda: 1_000.0)
+    assert 1.4 < short.left() <= 1.5  # the Lambda's own end, less a margin
+    skewed = ack_handler.function_url_deadline(request, FakeLambdaContext(), clock=lambda: 990.0)
+    assert 3.9 < skewed.left() <= 4.0  # a receipt "in the future" (clock skew) counts as now
+
+
+def test_eventbridge_auto_resolve_and_retry(local):
+    finding = asff(severity="CRITICAL")
+    key = page(local, finding)
+    ack_handler.get_runtime().processor.writeback = flaky = FlakySecurityHub(failures=1)
+    ev = eventbridge_for("eventbridge_incident_resolved_timeout.json", key)
+    with pytest.raises(Exception, match="outbox entry left"):  # the invocation fails: Lambda retries it
+        ack_handler.eventbridge_handler(ev, FakeLambdaContext())
+    result = ack_handler.eventbridge_handler(ev, FakeLambdaContext())
+    assert (result["outcome"], result["duplicate_delivery"]) == ("no-op", False)
+    assert state(local, key)["resolved_by"]["S"] == "pagerduty"
+    [note] = flaky.notes_for(finding["Id"])
+    assert note.startswith("Resolved automatically by PagerDuty") and "auto-resolve timeout" in note

@@ -15,6 +15,7 @@ from findings_router_local.pagerduty_receiver import Fault
 from findings_router_local.redrive import redrive
 from infra.definitions import queue_settings, resource_names
 from tests.builders import FakeLambdaContext, asff, event, sqs_event
+from tests.integration.conftest import age_pending
 
 
 def _queues(local, max_receive_count: int):
@@ -68,7 +69,7 @@ def test_crash_between_pagerdutys_202_and_the_state_write_does_not_page_twice(lo
     crashes = []
 
     def crash_once(state, expected_version):
-        if not crashes:
+        if not crashes and not state.pending:  # the write that confirms the delivered trigger
             crashes.append(state.key)
             raise RuntimeError("Lambda killed after PagerDuty answered 202")
         return real_put(state, expected_version)
@@ -77,14 +78,17 @@ def test_crash_between_pagerdutys_202_and_the_state_write_does_not_page_twice(lo
     batch = sqs_event(event(asff(severity="CRITICAL")))
     first = router_handler.lambda_handler(batch, FakeLambdaContext())
     assert len(first["batchItemFailures"]) == 1  # the message goes back to SQS
-    assert local.state_items() == []
-    second = router_handler.lambda_handler(batch, FakeLambdaContext())  # SQS redelivers the same message
+    [recorded] = local.state_items()
+    assert [k["S"] for k in recorded["pending"]["L"]] == [recorded["pk"]["S"]]  # written ahead, not confirmed
+    age_pending(local)  # SQS redelivers the same message after the visibility timeout
+    second = router_handler.lambda_handler(batch, FakeLambdaContext())
     assert second == {"batchItemFailures": []}
     [incident] = local.receiver.all_incidents
     assert incident.trigger_count == 2  # the repeat reached PagerDuty...
     assert local.receiver.notifications == 1  # ...and PagerDuty's dedup_key folded it: one page
     [item] = local.state_items()
     assert item["pk"]["S"] == incident.dedup_key and item["status"]["S"] == "open"  # state converged
+    assert item["pending"]["L"] == []
 
 
 def test_exhausted_messages_are_dead_lettered_and_redrive_brings_them_back(local):

@@ -14,8 +14,8 @@ from findings_router.router import FindingsRouter, route_findings
 from findings_router.store import DynamoDedupStore
 from findings_router_local.aws_local import SqsEventSource
 from findings_router_local.pagerduty_receiver import Fault
-from tests.builders import NOW, FakeLambdaContext, asff, control, event, sqs_event
-from tests.integration.conftest import ROUTING_KEY, TABLE
+from tests.builders import NOW, FakeLambdaContext, asff, control, event, sqs_event, updated
+from tests.integration.conftest import ROUTING_KEY, TABLE, age_pending
 
 
 def invoke(*bodies, **kw):
@@ -40,7 +40,7 @@ def test_one_finding_resent_50_times_pages_once(local):
 def test_raised_severity_pages_again(local):
     finding = asff(severity="HIGH")
     invoke(event(finding))
-    invoke(event(dict(finding, Severity={"Label": "CRITICAL"})))
+    invoke(event(updated(finding, Severity={"Label": "CRITICAL"})))
     assert local.receiver.notifications == 2
     severities = [i.severity for i in local.receiver.all_incidents]
     assert severities == ["error", "critical"]
@@ -49,7 +49,7 @@ def test_raised_severity_pages_again(local):
 def test_archived_finding_sends_one_resolve(local):
     finding = asff(severity="HIGH")
     invoke(event(finding))
-    archived = dict(finding, RecordState="ARCHIVED")
+    archived = updated(finding, RecordState="ARCHIVED")
     invoke(event(archived), event(archived))
     invoke(event(archived))
     actions = [e["event_action"] for e in local.receiver.accepted]
@@ -100,26 +100,41 @@ def test_pagerduty_outage_fails_message_back_then_delivers_once(local):
     }
     response = router_handler.lambda_handler(ev, FakeLambdaContext())
     assert len(response["batchItemFailures"]) == 1
-    assert local.state_items() == []  # nothing recorded as paged
+    [recorded] = local.state_items()  # the trigger is recorded ahead, as not yet delivered
+    assert [k["S"] for k in recorded["pending"]["L"]] == [recorded["pk"]["S"]]
+    age_pending(local)  # the message comes back after the visibility timeout
     local.receiver.reset()  # PagerDuty recovers
     local.sqs.change_message_visibility(
         QueueUrl=local.queue_url, ReceiptHandle=messages[0]["ReceiptHandle"], VisibilityTimeout=0
     )
     source.drain()
     assert local.receiver.notifications == 1
-    assert len(local.state_items()) == 1
+    [item] = local.state_items()
+    assert item["pending"]["L"] == []
 
 
-def test_pagerduty_400_is_permanent_and_logged_with_reason(local, json_logs):
+def test_pagerduty_400_parks_the_message_in_the_dead_letter_queue_at_once(local, json_logs):
     local.receiver.fail_next(Fault(status=400))
-    response = invoke(event(asff(severity="CRITICAL")))
-    assert len(response["batchItemFailures"]) == 1
+    body = event(asff(severity="CRITICAL"))
+    response = invoke(body)
+    assert response == {"batchItemFailures": []}  # not retried through SQS: retrying cannot help
     logs = json_logs()
     [failure] = [r for r in logs if r["level"] == "ERROR"]
     assert "PagerDuty rejected the event (400)" in failure["error"]
     assert failure["reason"] == "permanent delivery error"
+    assert "dead-lettered at once" in failure["message"]
     assert len(local.receiver.requests) == 1  # not retried
     assert ROUTING_KEY not in json.dumps(logs)
+    [dead] = local.sqs.receive_message(QueueUrl=local.dlq_url, MessageAttributeNames=["All"], MaxNumberOfMessages=10)[
+        "Messages"
+    ]
+    assert json.loads(dead["Body"]) == body  # unchanged, so a redrive works once the cause is fixed
+    assert dead["MessageAttributes"]["reason"]["StringValue"] == "permanent delivery error"
+    assert "400" in dead["MessageAttributes"]["error"]["StringValue"]
+    # The trigger stays recorded: the finding's next copy (or the redrive) delivers it once PagerDuty accepts it.
+    age_pending(local)
+    assert invoke(body) == {"batchItemFailures": []}
+    assert local.receiver.notifications == 1
 
 
 def test_two_invocations_racing_on_one_key_page_once(local):
@@ -156,9 +171,11 @@ def test_two_invocations_racing_on_one_key_page_once(local):
     outcomes = sorted(r.decision.outcome for r in results)
     assert outcomes == ["duplicate", "page"]
     assert local.receiver.notifications == 1
+    assert len(local.receiver.accepted) == 1  # the loser found the trigger recorded and in flight: not re-sent
     [item] = local.state_items()
     assert item["notify_count"]["N"] == "1"
-    assert item["version"]["N"] == "1"
+    assert item["version"]["N"] == "2"  # recorded ahead, then confirmed
+    assert item["pending"]["L"] == []
 
 
 def test_legacy_control_findings_of_two_standards_page_once(local):

@@ -431,11 +431,18 @@ def shaped(required: dict[str, Any], optional: dict[str, Any], *, loose: bool = 
 
 
 ids = st.text(min_size=1, max_size=30)
+account_ids = st.from_regex(r"[0-9]{12}", fullmatch=True)  # what normalize accepts as an account id
 texts = st.text(max_size=30)
 numbers = st.one_of(st.integers(), st.floats(), EXTREME_NUMBERS)
 stamps = st.sampled_from(
     ["2026-11-21T10:00:00Z", "2026-11-21T10:00:00.000+02:00", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"]
 )
+PRODUCT_FIELD_KEYS = [
+    "ControlId",
+    "aws/securityhub/ProductName",
+    "aws/guardduty/service/additionalInfo/sample",  # GuardDuty's sample flag, flattened
+    "aws/guardduty/service/additionalInfo/value",  # the same object as a JSON string
+]
 PRODUCT_ARNS = [
     "arn:aws:securityhub:eu-central-1::product/aws/guardduty",
     "arn:aws:securityhub:eu-central-1::product/aws/securityhub",
@@ -465,7 +472,8 @@ def asff_findings(*, loose: bool) -> st.SearchStrategy[Any]:
         {
             "Id": req(ids),
             "ProductArn": req(st.sampled_from(PRODUCT_ARNS)),
-            "AwsAccountId": req(st.sampled_from(["111122223333", "444455556666"]), ids),
+            # Accepted: exactly 12 digits (normalize rejects any other account id as malformed).
+            "AwsAccountId": req(st.sampled_from(["111122223333", "444455556666"]), ids if loose else account_ids),
             "Title": req(texts.filter(bool)),
             "Severity": req(severity),
             "Resources": req(st.lists(resource, max_size=3)),
@@ -477,7 +485,20 @@ def asff_findings(*, loose: bool) -> st.SearchStrategy[Any]:
             "ProductName": anything(texts),
             "CompanyName": anything(texts),
             "Description": anything(texts),
-            "ProductFields": req(st.dictionaries(st.sampled_from(["ControlId", "aws/securityhub/ProductName"]), texts)),
+            "ProductFields": req(st.dictionaries(st.sampled_from(PRODUCT_FIELD_KEYS), texts)),
+            # Read only when the top level has no rating / no types, so anything goes even in accepted findings.
+            "FindingProviderFields": anything(
+                shaped(
+                    {},
+                    {
+                        "Severity": anything(
+                            shaped({}, {"Label": anything(labels), "Normalized": score, "Original": anything(texts)})
+                        ),
+                        "Types": anything(st.lists(anything(texts), max_size=2)),
+                    },
+                )
+            ),
+            "Sample": anything(st.booleans()),
             "Compliance": req(
                 shaped(
                     {},
@@ -547,7 +568,7 @@ def ocsf_findings(*, loose: bool) -> st.SearchStrategy[Any]:
         loose=loose,
     )
     cloud = shaped(
-        {"account": req(shaped({"uid": req(st.just("444455556666"), ids)}, {}, loose=loose))},
+        {"account": req(shaped({"uid": req(st.just("444455556666"), ids if loose else account_ids)}, {}, loose=loose))},
         {"region": anything(texts)},
         loose=loose,
     )
@@ -597,6 +618,7 @@ def ocsf_findings(*, loose: bool) -> st.SearchStrategy[Any]:
                 )
             ),
             "resources": req(st.lists(resource, max_size=3)),
+            "resource": req(resource),  # OCSF 1.1/1.2 Compliance and Vulnerability Findings: one resource
             "vulnerabilities": req(st.lists(vulnerability, max_size=2)),
             "comment": anything(texts),
         },

@@ -1,22 +1,42 @@
-"""PagerDuty webhooks v3: signatures, parsing, and what each incident event does to an episode."""
+"""PagerDuty webhooks v3: signatures, parsing, and what each incident event does to an episode.
+
+Episodes, replays, sibling incidents, who resolved, merges, the outbox and the deadline: see the sections below."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
+from collections.abc import Sequence
 
 import pytest
 
-from findings_router.ack import IncidentEvent, WebhookError, apply_ack, parse_webhook, sign, verify_signature
-from findings_router.ack_processor import AckProcessor
+from findings_router.ack import (
+    CLOCK_SKEW,
+    MAX_EVENT_AGE,
+    IncidentEvent,
+    OutboxEntry,
+    WebhookError,
+    apply_ack,
+    earlier_episode,
+    parse_eventbridge_v2,
+    parse_webhook,
+    sibling_keys,
+    sign,
+    stale_reason,
+    verify_signature,
+)
+from findings_router.ack_processor import AckProcessor, Deadline, RecordingResolver, RetryLater
 from findings_router.config import load_policy
+from findings_router.dedup import DedupState
+from findings_router.model import Severity
 from findings_router.normalize import normalize_asff
-from findings_router.pagerduty import RecordingNotifier
+from findings_router.pagerduty import DeliveryError, RecordingNotifier
 from findings_router.policy import CompiledPolicy
 from findings_router.router import FindingsRouter, route_findings
-from findings_router.securityhub import RecordingSecurityHub
+from findings_router.securityhub import FindingRef, RecordingSecurityHub, Workflow, WritebackResult
 from findings_router.store import InMemoryDedupStore
-from tests.builders import CONFIG_DIR, NOW, asff, control, load_fixture
+from tests.builders import CONFIG_DIR, NOW, asff, control, load_fixture, updated
 
 SECRET = b"whsec-test-0123456789"
 
@@ -28,17 +48,19 @@ def webhook(
     agent: str | None = "Ada Operator",
     number: int = 42,
     wid: str = "01ABC",
+    incident_id: str = "Q1INCIDENT",
+    occurred_at: str = "2026-11-21T12:05:00.000Z",
 ) -> dict:
     return {
         "event": {
             "id": wid,
             "event_type": event_type,
             "resource_type": "incident",
-            "occurred_at": "2026-11-21T12:05:00.000Z",
+            "occurred_at": occurred_at,
             "agent": {"id": "PUSER1", "type": "user_reference", "summary": agent} if agent else None,
             "client": None,
             "data": {
-                "id": "Q1INCIDENT",
+                "id": incident_id,
                 "type": "incident",
                 "number": number,
                 "status": event_type.removeprefix("incident."),
@@ -116,7 +138,7 @@ def world():
     store = InMemoryDedupStore()
     hub = RecordingSecurityHub()
     router = FindingsRouter(CompiledPolicy(load_policy(CONFIG_DIR / "prod.yaml")), store, RecordingNotifier(), hub)
-    acks = AckProcessor(store, hub)
+    acks = AckProcessor(store, hub, resolver=RecordingResolver())
     return router, store, hub, acks
 
 
@@ -150,6 +172,7 @@ def test_acknowledge_then_resolve_by_operator(world):
     result = acks.process(parse_webhook(webhook("incident.resolved", key, wid="02")), NOW)
     assert result.outcome == "resolved"
     assert store.items[key].resolved_by == "operator"
+    assert store.items[key].outbox == ()  # both notes written, and cleared from the item
     assert hub.updates[-1].workflow is None  # prod does not set RESOLVED on an operator's resolve
 
 
@@ -178,10 +201,10 @@ def test_operator_resolved_then_securityhub_resolves_then_fails_again_pages(worl
     failed = control("S3.8", "FAILED")
     key = _page(router, failed).key
     acks.process(parse_webhook(webhook("incident.resolved", key)), NOW)
-    passed = dict(failed, Compliance={"Status": "PASSED", "SecurityControlId": "S3.8"})
+    passed = updated(failed, Compliance={"Status": "PASSED", "SecurityControlId": "S3.8"})
     assert _page(router, passed).outcome == "duplicate"
     assert store.items[key].resolved_by == "securityhub"
-    assert _page(router, failed).outcome == "page"
+    assert _page(router, updated(failed, minutes=2)).outcome == "page"
     assert store.items[key].episode == 2
 
 
@@ -190,7 +213,7 @@ def test_rising_severity_after_operator_resolve_pages(world):
     raw = asff(severity="HIGH")
     key = _page(router, raw).key
     acks.process(parse_webhook(webhook("incident.resolved", key)), NOW)
-    assert _page(router, dict(raw, Severity={"Label": "CRITICAL"})).outcome == "page"
+    assert _page(router, updated(raw, Severity={"Label": "CRITICAL"})).outcome == "page"
 
 
 def test_resolved_in_securityhub_first_makes_the_later_webhook_a_noop(world):
@@ -246,6 +269,9 @@ def test_apply_ack_is_pure():
     decision = apply_ack(state, event, "2026-11-21T00:00:00Z", False)
     assert decision.new_state is not None and decision.new_state.version == 4
     assert decision.new_state.acknowledged_by == "PagerDuty" and state.status == "open"
+    assert decision.new_state.incident_ids == ("Q",) and decision.new_state.incident_id == "Q"
+    assert [OutboxEntry.from_json(e) for e in decision.new_state.outbox] == [decision.outbox_entry]
+    assert state.outbox == () and state.incident_ids == ()
 
 
 # ------------------------------------------------------------------------------- real-shaped deliveries
@@ -294,3 +320,436 @@ def test_eventbridge_partner_delivery_parses_as_the_same_event():
     assert event.agent == "Dana Whitfield"
     assert event.dedup_key == "fr1-51b3ee29247fa504b3f1bcafcabfd3be8a540eca"
     assert event.incident_number == 4217
+
+
+# =============================================================================== episodes, replays, who resolved
+
+KEY = "fr1-" + "e" * 40
+ESCALATED = f"{KEY}~4"
+STORM = "fr1-storm-" + "5" * 40
+OPENED = "2026-11-21T12:00:00Z"
+
+
+def episode(**changes) -> DedupState:
+    """Episode 2 of KEY, opened at 12:00, with incident Q2 known and Q1 from episode 1."""
+    base = DedupState(
+        key=KEY,
+        status="open",
+        episode=2,
+        action="page",
+        severity=Severity.HIGH,
+        incident_keys=(KEY,),
+        members=("finding-1",),
+        finding_id="finding-1",
+        product_arn="arn:aws:securityhub:eu-central-1::product/aws/guardduty",
+        title="t",
+        first_seen="2026-11-20T09:00:00Z",
+        last_seen=OPENED,
+        last_notified_at=OPENED,
+        seen_count=3,
+        notify_count=2,
+        version=7,
+        expires_at=int(NOW.timestamp()) + 86400,
+        account="111122223333",
+        opened_at=OPENED,
+        incident_ids=("Q2",),
+        past_incident_ids=("Q1",),
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def incident_event(
+    event_type: str = "incident.resolved",
+    incident_id: str = "Q2",
+    *,
+    occurred_at: str = "2026-11-21T12:05:00.000Z",
+    incident_key: str | None = KEY,
+    agent: str | None = "Ada Operator",
+    agent_type: str | None = "user_reference",
+    wid: str = "W1",
+    **fields,
+) -> IncidentEvent:
+    return IncidentEvent(
+        wid,
+        event_type,
+        occurred_at,
+        incident_id,
+        7,
+        None,
+        incident_key,
+        None,
+        "",
+        agent,
+        agent_type=agent_type,
+        **fields,
+    )
+
+
+def decide(state: DedupState, event: IncidentEvent, resolve_workflow: bool = False):
+    return apply_ack(state, event, "2026-11-21T12:06:00Z", resolve_workflow)
+
+
+# ------------------------------------------------------------------------------------ A: bound to its episode
+
+
+@pytest.mark.parametrize("event_type", ["incident.acknowledged", "incident.resolved", "incident.reopened"])
+def test_an_event_of_an_earlier_episodes_incident_changes_nothing(event_type):
+    decision = decide(episode(), incident_event(event_type, "Q1"))
+    assert decision.outcome == "no-op" and decision.new_state is None and decision.note is None
+    assert "Q1" in decision.reason and "before episode 2" in decision.reason
+
+
+def test_a_late_resolve_of_episode_1_does_not_resolve_episode_2():
+    """Episode 1's incident resolved by a person, or PagerDuty's echo of our own Events-API resolve, arriving late."""
+    state = episode()
+    by_person = incident_event("incident.resolved", "Q1")
+    echo = incident_event("incident.resolved", "Q1", agent="Events API V2", agent_type="inbound_integration_reference")
+    for event in (by_person, echo):
+        assert decide(state, event).new_state is None
+    # Its id never learned (no webhook of episode 1 arrived in time): it occurred before episode 2 opened.
+    unknown = episode(past_incident_ids=())
+    late_echo = dataclasses.replace(echo, occurred_at="2026-11-21T11:59:40.000Z")
+    decision = decide(unknown, late_echo)
+    assert decision.outcome == "no-op" and "before episode 2 opened" in decision.reason
+
+
+def test_an_unknown_incident_is_placed_by_when_its_event_occurred():
+    state = episode(incident_ids=())
+    skew = int(CLOCK_SKEW.total_seconds())
+    just_before = f"2026-11-21T11:59:{60 - skew + 1:02d}.000Z"  # inside the clock-skew margin
+    too_early = f"2026-11-21T11:59:{60 - skew - 1:02d}.000Z"
+    assert earlier_episode(state, incident_event(incident_id="Q3", occurred_at=just_before)) is None
+    assert earlier_episode(state, incident_event(incident_id="Q3", occurred_at=too_early))
+    assert earlier_episode(state, incident_event(incident_id="Q3", occurred_at="garbage"))
+    # A known incident of this episode is accepted whatever the time says; old items without opened_at as well.
+    assert earlier_episode(episode(), incident_event(incident_id="Q2", occurred_at=too_early)) is None
+    assert earlier_episode(episode(opened_at=None, incident_ids=()), incident_event(incident_id="Q3")) is None
+
+
+def test_an_accepted_event_records_its_incident_in_the_episode():
+    state = episode(incident_ids=(), incident_id="Q-OLD")  # incident_id of an item written before incident_ids
+    ack = decide(state, incident_event("incident.acknowledged", "Q2"))
+    assert ack.outcome == "acknowledged"
+    assert ack.new_state.incident_ids == ("Q2",) and ack.new_state.incident_id == "Q2"
+    escalation = decide(ack.new_state, incident_event("incident.escalated", "Q3", incident_key=ESCALATED, wid="W2"))
+    assert escalation.outcome == "noted" and escalation.new_state.incident_ids == ("Q2", "Q3")
+    assert escalation.new_state.incident_id == "Q2"
+    assert decide(escalation.new_state, incident_event("incident.escalated", "Q3", wid="W3")).outcome == "no-op"
+
+
+# ------------------------------------------------------------------------------------ B: replays
+
+
+def test_stale_events_are_recognised():
+    fresh = incident_event(occurred_at=(NOW - MAX_EVENT_AGE + dt.timedelta(minutes=1)).isoformat())
+    assert stale_reason(fresh, NOW) is None
+    for occurred_at in ("", "yesterday", (NOW - MAX_EVENT_AGE - dt.timedelta(minutes=1)).isoformat()):
+        assert stale_reason(incident_event(occurred_at=occurred_at), NOW)
+
+
+def test_a_replayed_capture_changes_nothing(world):
+    """A signed body captured once and sent again after its idempotency record expired (72 h)."""
+    router, store, hub, acks = world
+    key = _page(router, asff(severity="HIGH")).key
+    before = (store.items[key], len(hub.updates))
+    captured = webhook("incident.resolved", key, occurred_at="2026-11-18T09:00:00.000Z")  # 75 h before NOW
+    result = acks.process(parse_webhook(captured), NOW)
+    assert result.outcome == "stale" and "replay" in result.reason
+    assert (store.items[key], len(hub.updates)) == before
+    missing = webhook("incident.resolved", key, occurred_at="")
+    assert acks.process(parse_webhook(missing), NOW).outcome == "stale"
+    assert (store.items[key], len(hub.updates)) == before
+
+
+# ------------------------------------------------------------------------------------ C: escalated episodes
+
+
+def test_sibling_keys_are_the_other_own_incidents():
+    state = episode(incident_keys=(KEY, ESCALATED, STORM))
+    assert sibling_keys(state, incident_event(incident_key=KEY)) == (ESCALATED,)
+    assert sibling_keys(state, incident_event(incident_key=ESCALATED)) == (KEY,)
+    assert sibling_keys(state, incident_event(incident_key=None)) == (KEY, ESCALATED)  # grouped: which is unknown
+    assert sibling_keys(episode(incident_keys=(KEY, STORM)), incident_event(incident_key=None)) == ()
+    assert sibling_keys(episode(), incident_event(incident_key=KEY)) == ()
+
+
+def _processor(state: DedupState, hub=None, resolver=None, resolve_workflow: bool = False):
+    store = InMemoryDedupStore()
+    store.items[state.key] = state
+    hub = hub if hub is not None else RecordingSecurityHub()
+    resolver = resolver if resolver is not None else RecordingResolver()
+    acks = AckProcessor(store, hub, resolver=resolver, resolve_workflow_on_operator_resolve=resolve_workflow)
+    return store, hub, resolver, acks
+
+
+def test_resolving_one_incident_of_an_escalated_episode_resolves_the_others():
+    store, hub, resolver, acks = _processor(episode(incident_keys=(KEY, ESCALATED, STORM), incident_ids=("Q2",)))
+    result = acks.process(incident_event("incident.resolved", "Q2", incident_key=KEY), NOW)
+    assert (result.outcome, result.resolved_siblings) == ("resolved", 1)
+    assert resolver.events == [{"routing_key": "R" * 32, "event_action": "resolve", "dedup_key": ESCALATED}]
+    assert store.items[KEY].status == "resolved" and store.items[KEY].outbox == ()
+    assert len(hub.updates) == 1 and "other incident" in hub.updates[0].note
+    # PagerDuty's echo of that resolve (the escalation incident, never seen before): nothing more happens.
+    before = store.items[KEY]
+    echo = incident_event(
+        "incident.resolved",
+        "Q3",
+        incident_key=ESCALATED,
+        agent="Events API V2",
+        agent_type="inbound_integration_reference",
+    )
+    assert acks.process(dataclasses.replace(echo, webhook_id="W2"), NOW).outcome == "no-op"
+    assert store.items[KEY] == before and len(hub.updates) == 1 and len(resolver.events) == 1
+
+
+# ------------------------------------------------------------------------------------ D: who resolved
+
+
+@pytest.mark.parametrize(
+    ("agent", "agent_type", "channel", "how"),
+    [
+        ("Events API V2", "inbound_integration_reference", None, "through the integration Events API V2"),
+        ("Security Findings", "service_reference", None, "its service Security Findings"),
+        ("Security Findings", "service_reference", "timeout", "auto-resolve timeout"),
+        (None, None, None, "automation"),
+    ],
+)
+def test_pagerduty_resolving_by_itself_is_not_an_operator(agent, agent_type, channel, how):
+    event = incident_event(agent=agent, agent_type=agent_type, agent_channel=channel)
+    decision = decide(episode(), event, resolve_workflow=True)
+    assert decision.outcome == "resolved"
+    assert decision.new_state.resolved_by == "pagerduty" and decision.new_state.status == "resolved"
+    assert decision.note.startswith("Resolved automatically by PagerDuty") and how in decision.note
+    assert decision.workflow_resolved is False and decision.outbox_entry.workflow is None
+
+
+def test_a_person_resolving_is_an_operator():
+    decision = decide(episode(), incident_event(agent="Li Wei"), resolve_workflow=True)
+    assert decision.new_state.resolved_by == "operator"
+    assert decision.note.startswith("Resolved by Li Wei") and decision.outbox_entry.workflow == "RESOLVED"
+
+
+def test_real_shaped_resolves_say_who_resolved():
+    person = parse_webhook(_pd("webhook_incident_resolved.json"))
+    integration = parse_webhook(_pd("webhook_incident_resolved_by_integration.json"))
+    timeout = parse_webhook(_pd("webhook_incident_resolved_auto_timeout.json"))
+    assert (person.by_person, person.agent_type) == (True, "user_reference")
+    assert (integration.by_person, integration.agent) == (False, "Events API V2")
+    assert (timeout.by_person, timeout.agent_type) == (False, "service_reference")
+    v2 = _pd("eventbridge_incident_resolved_timeout.json")
+    event = parse_eventbridge_v2(v2["detail"], v2["id"])
+    assert (event.event_type, event.by_person, event.agent_channel) == ("incident.resolved", False, "timeout")
+    decision = decide(episode(incident_ids=(event.incident_id,)), dataclasses.replace(event, occurred_at=OPENED))
+    assert decision.new_state.resolved_by == "pagerduty" and "auto-resolve timeout" in decision.note
+
+
+def test_a_merge_keeps_the_episode_open_and_records_the_target():
+    merged = parse_webhook(_pd("webhook_incident_resolved_merged.json"))
+    assert (merged.merged, merged.merged_into, merged.by_person) == (True, "Q1Z8K3M5T7R2VX", True)
+    state = episode(incident_keys=(KEY, ESCALATED), incident_ids=("Q2C6H9L3P7T1XB",), opened_at=None)
+    decision = decide(state, merged)
+    assert decision.outcome == "merged" and decision.resolve_keys == ()
+    assert decision.new_state.status == "open" and decision.new_state.resolved_by is None
+    assert decision.new_state.incident_ids == ("Q2C6H9L3P7T1XB", "Q1Z8K3M5T7R2VX")
+    assert "merged into PagerDuty incident Q1Z8K3M5T7R2VX" in decision.note and decision.outbox_entry.workflow is None
+    # The target incident's later events belong to the episode; its resolve ends it.
+    target = incident_event("incident.resolved", "Q1Z8K3M5T7R2VX", occurred_at="2026-11-12T10:00:00Z")
+    assert decide(decision.new_state, target).new_state.status == "resolved"
+
+
+def test_a_v2_merge_without_a_target_still_keeps_the_episode_open():
+    message = _pd("eventbridge_incident_resolved_timeout.json")
+    message["detail"]["incident"]["resolve_reason"] = "merged"
+    event = parse_eventbridge_v2(message["detail"], message["id"])
+    assert (event.merged, event.merged_into) == (True, None)
+    decision = decide(episode(incident_ids=(event.incident_id,)), dataclasses.replace(event, occurred_at=OPENED))
+    assert decision.outcome == "merged" and decision.new_state.status == "open"
+
+
+def test_a_merged_episode_is_still_resolved_by_security_hub(world):
+    """The merge moved our alert into another incident: the router's resolve for our dedup key resolves it there."""
+    router, store, _, acks = world
+    raw = asff(severity="HIGH")
+    key = _page(router, raw).key
+    merge = webhook("incident.resolved", key, wid="M1")
+    merge["event"]["data"]["resolve_reason"] = {"type": "merge_resolve_reason", "incident": {"id": "QTARGET"}}
+    assert acks.process(parse_webhook(merge), NOW).outcome == "merged"
+    assert store.items[key].is_open and "QTARGET" in store.items[key].incident_ids
+    archived = _page(router, updated(raw, RecordState="ARCHIVED"), NOW + dt.timedelta(minutes=10))
+    assert archived.outcome == "resolve" and [s.incident_key for s in archived.sends] == [key]
+
+
+def test_an_automatic_resolve_can_be_reopened_by_a_person():
+    resolved = decide(episode(), incident_event(agent=None, agent_type=None)).new_state
+    reopened = decide(resolved, incident_event("incident.reopened", wid="W2"))
+    assert reopened.outcome == "reopened" and reopened.new_state.status == "open"
+    assert reopened.new_state.resolved_by is None and reopened.new_state.resolved_at is None
+
+
+# ------------------------------------------------------------------------------------ E: the outbox
+
+
+class FlakySecurityHub(RecordingSecurityHub):
+    """Fails the first `failures` updates: raising `error`, or answering `unprocessed` for every finding."""
+
+    def __init__(self, failures: int = 1, error: Exception | None = None, unprocessed: str | None = None) -> None:
+        super().__init__()
+        self.failures = failures
+        self.error = error or RuntimeError("AccessDeniedException: not authorized to BatchUpdateFindings")
+        self.unprocessed = unprocessed
+        self.calls = 0
+
+    def update(self, refs: Sequence[FindingRef], note: str, workflow: Workflow | None = None) -> WritebackResult:
+        self.calls += 1
+        if self.failures:
+            self.failures -= 1
+            if self.unprocessed is None:
+                raise self.error
+            return WritebackResult(0, [(r, self.unprocessed) for r in refs])
+        return super().update(refs, note, workflow)
+
+
+def test_the_note_is_recorded_with_the_state_change():
+    decision = decide(episode(outbox=('{"id":"EARLIER","note":"n","workflow":null,"resolve":[]}',)), incident_event())
+    entries = [OutboxEntry.from_json(e) for e in decision.new_state.outbox]
+    assert [e.id for e in entries] == ["EARLIER", "W1"]
+    assert entries[1] == OutboxEntry("W1", decision.note, None, ())
+
+
+def test_an_event_whose_entry_is_pending_was_applied_already():
+    """Even an event that changes no status (a merge), delivered again while its note waits, adds no second entry."""
+    merge = incident_event(merged=True, merged_into="Q9")
+    first = decide(episode(), merge)
+    assert first.outcome == "merged" and len(first.new_state.outbox) == 1
+    again = decide(first.new_state, merge)
+    assert again.outcome == "no-op" and again.new_state is None and "pending" in again.reason
+
+
+def test_a_failed_write_back_is_retried_by_the_redelivery_and_lands_once():
+    store, hub, _, acks = _processor(episode(), hub=FlakySecurityHub(failures=1))
+    ack = incident_event("incident.acknowledged")
+    with pytest.raises(RetryLater) as raised:
+        acks.process(ack, NOW)
+    assert raised.value.result.outcome == "acknowledged" and raised.value.result.outbox_pending == 1
+    state = store.items[KEY]
+    assert state.status == "acknowledged" and [OutboxEntry.from_json(e).id for e in state.outbox] == ["W1"]
+    assert hub.updates == []
+    # PagerDuty delivers the same webhook again (the 5xx): the state is as it was, the note is written now.
+    result = acks.process(ack, NOW)
+    assert (result.outcome, result.outbox_written) == ("no-op", 1)
+    assert store.items[KEY].outbox == () and [u.note for u in hub.updates] == [state_note(state)]
+    # A third delivery writes nothing more.
+    assert acks.process(ack, NOW).outbox_written == 0 and len(hub.updates) == 1
+
+
+def state_note(state: DedupState) -> str:
+    [raw] = state.outbox
+    entry = OutboxEntry.from_json(raw)
+    assert entry is not None and entry.note
+    return entry.note
+
+
+def test_a_later_event_for_the_key_drains_what_an_earlier_one_left():
+    store, hub, _, acks = _processor(episode(), hub=FlakySecurityHub(failures=1))
+    with pytest.raises(RetryLater):
+        acks.process(incident_event("incident.acknowledged", wid="W1"), NOW)
+    result = acks.process(incident_event("incident.resolved", wid="W2"), NOW)
+    assert (result.outcome, result.outbox_written) == ("resolved", 2)
+    assert [u.note.split(" by ")[0] for u in hub.updates] == ["Acknowledged", "Resolved"]
+    assert store.items[KEY].outbox == ()
+    # An event we do not act on, or one of an earlier episode, still drains.
+    for later in (
+        incident_event("incident.priority_updated", wid="W3"),
+        incident_event("incident.acknowledged", "Q1", wid="W4"),  # of episode 1
+    ):
+        store, hub, _, acks = _processor(episode(), hub=FlakySecurityHub(failures=1))
+        with pytest.raises(RetryLater):
+            acks.process(incident_event("incident.acknowledged"), NOW)
+        result = acks.process(later, NOW)
+        assert (result.outcome, result.outbox_written) == ("no-op", 1)
+        assert len(hub.updates) == 1 and hub.updates[0].note.startswith("Acknowledged")
+
+
+def test_transient_unprocessed_findings_are_retried_and_permanent_ones_are_not():
+    _, hub, _, acks = _processor(episode(), hub=FlakySecurityHub(failures=1, unprocessed="ThrottlingException"))
+    with pytest.raises(RetryLater):
+        acks.process(incident_event("incident.acknowledged"), NOW)
+    store, hub, _, acks = _processor(episode(), hub=FlakySecurityHub(failures=1, unprocessed="FindingNotFound"))
+    result = acks.process(incident_event("incident.acknowledged"), NOW)
+    assert result.writeback_failed == 1 and store.items[KEY].outbox == () and hub.calls == 1
+
+
+def test_a_failed_sibling_resolve_is_retried_before_the_note_is_written():
+    resolver = RecordingResolver()
+    resolver.fail_with = DeliveryError("PagerDuty unavailable", permanent=False)
+    store, hub, _, acks = _processor(episode(incident_keys=(KEY, ESCALATED)), resolver=resolver)
+    with pytest.raises(RetryLater):
+        acks.process(incident_event(), NOW)
+    assert store.items[KEY].status == "resolved" and hub.updates == []  # the note waits for the resolves
+    resolver.fail_with = None
+    acks.process(incident_event(), NOW)
+    assert resolver.resolved == [ESCALATED] and len(hub.updates) == 1 and store.items[KEY].outbox == ()
+
+
+def test_an_unreadable_routing_key_keeps_the_resolve_for_later():
+    class NoSecret(RecordingResolver):
+        def resolve(self, incident_key: str) -> None:
+            raise RuntimeError("AccessDeniedException: secretsmanager:GetSecretValue")
+
+    store, hub, _, acks = _processor(episode(incident_keys=(KEY, ESCALATED)), resolver=NoSecret())
+    with pytest.raises(RetryLater):
+        acks.process(incident_event(), NOW)
+    assert len(store.items[KEY].outbox) == 1 and hub.updates == []
+
+
+def test_a_rejected_sibling_resolve_is_not_retried():
+    resolver = RecordingResolver()
+    resolver.fail_with = DeliveryError("400 invalid routing key", permanent=True)
+    store, hub, _, acks = _processor(episode(incident_keys=(KEY, ESCALATED)), resolver=resolver)
+    assert acks.process(incident_event(), NOW).outcome == "resolved"
+    assert len(hub.updates) == 1 and store.items[KEY].outbox == ()
+
+
+# ------------------------------------------------------------------------------------ F: the deadline
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class SlowStore(InMemoryDedupStore):
+    """Every write takes `seconds` of the fake clock."""
+
+    def __init__(self, clock: Clock, seconds: float) -> None:
+        super().__init__()
+        self.clock, self.seconds = clock, seconds
+
+    def put(self, state: DedupState, expected_version: int | None) -> bool:
+        self.clock.now += self.seconds
+        return super().put(state, expected_version)
+
+
+def test_nothing_is_committed_without_time_to_commit():
+    store, hub, _, acks = _processor(episode())
+    with pytest.raises(RetryLater):
+        acks.process(incident_event("incident.acknowledged"), NOW, Deadline(0.2))
+    assert store.items[KEY] == episode() and hub.updates == []
+
+
+def test_work_past_the_deadline_stays_in_the_outbox_for_the_redelivery():
+    clock = Clock()
+    store = SlowStore(clock, seconds=1.0)
+    store.items[KEY] = episode()
+    hub = RecordingSecurityHub()
+    acks = AckProcessor(store, hub, resolver=RecordingResolver())
+    ack = incident_event("incident.acknowledged")
+    with pytest.raises(RetryLater) as raised:
+        acks.process(ack, NOW, Deadline(1.5, clock=clock))  # the write leaves 0.5 s: too little for Security Hub
+    assert raised.value.result.outbox_pending == 1 and hub.updates == []
+    assert store.items[KEY].status == "acknowledged" and len(store.items[KEY].outbox) == 1
+    assert acks.process(ack, NOW, Deadline(4.0, clock=clock)).outbox_written == 1
+    assert len(hub.updates) == 1 and store.items[KEY].outbox == ()

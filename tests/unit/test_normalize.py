@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from findings_router.dedup import dedup_key
 from findings_router.model import FindingError, FindingFormat, Severity
-from findings_router.normalize import normalize_document, normalize_event
-from tests.builders import asff, event, load_fixture
+from findings_router.normalize import normalize_asff, normalize_document, normalize_event
+from tests.builders import FIXTURES, asff, control, event, load_fixture
+
+CUSTOM_ACTION = "Security Hub Findings - Custom Action"
 
 
 def one(name: str):
@@ -203,3 +207,215 @@ def test_get_findings_output_and_bare_findings():
 def test_unknown_document_is_an_error():
     with pytest.raises(FindingError, match="not a Security Hub event"):
         normalize_document({"hello": "world"})
+
+
+# ---------------------------------------------------- severity and types from FindingProviderFields
+
+
+PROVIDER_ONLY = {"Severity": {"Label": "CRITICAL", "Original": "9.8"}, "Types": ["Effects/Data Exfiltration"]}
+
+
+@pytest.mark.parametrize("top_level", [None, {}, {"Original": "HIGH"}, {"Product": 8}])
+def test_severity_falls_back_to_finding_provider_fields(top_level):
+    f = normalize_asff(asff(Severity=top_level, FindingProviderFields=PROVIDER_ONLY))
+    assert f.severity is Severity.CRITICAL
+    assert f.severity_score == 90.0
+
+
+def test_top_level_severity_and_types_win_over_finding_provider_fields():
+    # The top level holds a customer's BatchUpdateFindings override; FindingProviderFields the provider's original.
+    f = normalize_asff(asff(severity="LOW", Types=["TTPs/Discovery"], FindingProviderFields=PROVIDER_ONLY))
+    assert f.severity is Severity.LOW
+    assert f.types == ("TTPs/Discovery",)
+
+
+def test_provider_normalized_is_used_when_it_has_no_label():
+    f = normalize_asff(asff(Severity=None, FindingProviderFields={"Severity": {"Normalized": 75}}))
+    assert f.severity is Severity.HIGH
+
+
+def test_provider_original_is_never_read_as_a_label():
+    # Original is the provider's own string (GuardDuty "8", Prowler "critical"): no scale to map from.
+    bad = asff(Severity=None, FindingProviderFields={"Severity": {"Original": "CRITICAL"}})
+    [error] = normalize_event(event(bad)).errors
+    assert error.field == "Severity" and error.finding_id == bad["Id"]
+
+
+def test_an_unknown_provider_label_names_the_provider_field():
+    bad = asff(Severity=None, FindingProviderFields={"Severity": {"Label": "SEVERE"}})
+    [error] = normalize_event(event(bad)).errors
+    assert error.field == "FindingProviderFields.Severity.Label"
+
+
+@pytest.mark.parametrize("top_level", [None, []])
+def test_types_fall_back_to_finding_provider_fields(top_level):
+    f = normalize_asff(asff(Types=top_level, FindingProviderFields=PROVIDER_ONLY))
+    assert f.types == ("Effects/Data Exfiltration",)
+
+
+def test_partner_finding_with_only_finding_provider_fields():
+    # The BatchImportFindings request body a partner sends: Severity and Types only inside FindingProviderFields.
+    out = normalize_document(load_fixture("batch_import_findings_provider_fields_only.json"))
+    assert out.errors == []
+    [f] = out.findings
+    assert f.severity is Severity.HIGH  # the Label; Original "7.5" is the partner's own score
+    assert f.types == ("Software and Configuration Checks/AWS Security Best Practices",)
+    assert f.product_arn.endswith(":product/111122223333/default")
+
+
+# ------------------------------------------------------------------ OCSF singular `resource`
+
+
+def test_ocsf_singular_resource_gives_the_same_primary_resource_as_the_asff_copy():
+    asff_copy = one("asff_control_s3_failed.json")
+    ocsf_copy = one("ocsf_control_s3_failed_singular_resource.json")  # OCSF 1.1 Compliance Finding: `resource`
+    assert ocsf_copy.format is FindingFormat.OCSF and ocsf_copy.id == asff_copy.id
+    assert ocsf_copy.primary_resource_id == asff_copy.primary_resource_id == "arn:aws:s3:::iot-telemetry-raw"
+    assert ocsf_copy.resources[0].tag("team") == "data-platform"
+    assert dedup_key(ocsf_copy) == dedup_key(asff_copy)
+
+
+def test_ocsf_resource_and_resources_are_both_read_and_deduplicated():
+    kms = {"type": "AWS::KMS::Key", "uid": "arn:aws:kms:eu-central-1:111122223333:key/1a2b3c4d"}
+    bare_bucket = {"type": "AWS::S3::Bucket", "uid": "iot-telemetry-raw"}  # the same bucket as `resource`, no ARN
+    ev = load_fixture("ocsf_control_s3_failed_singular_resource.json")
+    finding = ev["detail"]["findings"][0]
+    finding["resources"] = [kms]
+    [both] = normalize_event(copy.deepcopy(ev)).findings
+    assert both.resource_ids == (kms["uid"], "arn:aws:s3:::iot-telemetry-raw")  # the list first, then `resource`
+    finding["resources"] = [kms, bare_bucket]
+    [deduplicated] = normalize_event(ev).findings
+    assert deduplicated.resource_ids == (kms["uid"], "iot-telemetry-raw")
+
+
+@pytest.mark.parametrize(("resource", "field"), [("iot-telemetry-raw", "resource"), ({"type": "x"}, "resource.uid")])
+def test_ocsf_malformed_singular_resource(resource, field):
+    ev = load_fixture("ocsf_control_s3_failed_singular_resource.json")
+    ev["detail"]["findings"][0]["resource"] = resource
+    [error] = normalize_event(ev).errors
+    assert error.field == field
+    assert error.finding_id == ev["detail"]["findings"][0]["finding_info"]["uid"]
+
+
+def test_ocsf_account_resource_matches_the_asff_account_resource():
+    # ASFF names a whole account "AWS::::Account:<id>"; the new Security Hub gives the bare id with that type.
+    ocsf_copy = one("ocsf_control_compliance_failed.json")  # IAM.6 on AWS::::Account 111122223333
+    asff_copy = control("IAM.6", severity="CRITICAL")
+    asff_copy["Resources"] = [
+        {"Type": "AwsAccount", "Id": "AWS::::Account:111122223333", "Partition": "aws", "Region": "eu-central-1"}
+    ]
+    asff_finding = normalize_asff(asff_copy)
+    assert ocsf_copy.primary_resource_id == asff_finding.primary_resource_id == "AWS::::Account:111122223333"
+    assert dedup_key(ocsf_copy) == dedup_key(asff_finding)
+
+
+# ------------------------------------------------------------------------------ account ids
+
+
+BAD_ACCOUNTS = [
+    "11112222333",  # 11 digits
+    "1111222233334",  # 13
+    "11112222333a",
+    " 111122223333",
+    "111122223333\n",
+    "١١١١٢٢٢٢٣٣٣٣",  # Arabic-Indic digits: str.isdigit() and \d say yes
+    111122223333,  # a number, not the documented string
+]
+
+
+@pytest.mark.parametrize("account", BAD_ACCOUNTS)
+def test_asff_account_id_must_be_12_digits(account):
+    bad = asff(AwsAccountId=account)
+    result = normalize_event(event(asff(), bad))
+    assert len(result.findings) == 1
+    [error] = result.errors
+    assert error.field == "AwsAccountId" and error.finding_id == bad["Id"]
+    assert "AwsAccountId" in str(error) and bad["Id"] in str(error) and "12 digits" in str(error)
+
+
+@pytest.mark.parametrize("account", BAD_ACCOUNTS)
+def test_ocsf_account_id_must_be_12_digits(account):
+    ev = load_fixture("ocsf_guardduty_detection.json")
+    finding = ev["detail"]["findings"][0]
+    finding["cloud"]["account"]["uid"] = account
+    [error] = normalize_event(ev).errors
+    assert error.field == "cloud.account.uid" and error.finding_id == finding["finding_info"]["uid"]
+
+
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in FIXTURES.glob("*.json") if p.name.startswith(("asff_", "ocsf_")))
+)
+def test_every_fixture_account_is_accepted(name):
+    result = normalize_document(load_fixture(name))  # asff_missing_required_field.json lacks its account: not malformed
+    assert not [e for e in result.errors if "malformed account id" in str(e)]
+
+
+# ------------------------------------------------------------------------------ sample findings
+
+
+def test_guardduty_sample_finding_is_flagged():
+    # GuardDuty's `service.additionalInfo.sample`, as Security Hub flattens it into ProductFields. No `Sample` key.
+    f = one("asff_guardduty_sample.json")
+    assert f.sample
+    assert not one("asff_guardduty_ssh_bruteforce.json").sample  # `Sample: false`, empty additionalInfo
+
+
+GD_SAMPLE_KEY = "aws/guardduty/service/additionalInfo/sample"
+GD_INFO_KEY = "aws/guardduty/service/additionalInfo/value"
+
+
+@pytest.mark.parametrize(
+    ("fields", "sample"),
+    [
+        ({"Sample": True}, True),  # ASFF's own flag (Macie samples set it)
+        ({"Sample": False}, False),
+        ({"ProductFields": {GD_SAMPLE_KEY: "true"}}, True),
+        ({"ProductFields": {GD_SAMPLE_KEY: "false"}}, False),
+        ({"ProductFields": {GD_INFO_KEY: '{"sample":true}'}}, True),
+        ({"ProductFields": {GD_INFO_KEY: '{"unusual":"Rostelecom","sample":false}'}}, False),
+        ({"ProductFields": {GD_INFO_KEY: '{"sample": tru'}}, False),  # broken JSON: not a sample, not an error
+        ({"ProductFields": {GD_INFO_KEY: '["sample", true]'}}, False),
+        ({"Title": "[SAMPLE] Unprotected port on EC2 instance i-99999999 is being probed"}, False),  # title alone
+    ],
+)
+def test_sample_signals(fields, sample):
+    result = normalize_event(event(asff(**fields)))
+    assert result.errors == []
+    assert result.findings[0].sample is sample
+
+
+def test_ocsf_findings_are_never_flagged_as_samples():
+    # Nothing in the new Security Hub's OCSF findings is documented to mark a sample.
+    assert not one("ocsf_guardduty_detection.json").sample
+
+
+# ------------------------------------------------------------------------------ custom actions
+
+
+def test_custom_action_arn_comes_from_the_event_resources():
+    result = normalize_event(load_fixture("asff_custom_action_two_findings.json"))
+    arns = {f.custom_action_arn for f in result.findings}
+    assert arns == {"arn:aws:securityhub:eu-central-1:111122223333:action/custom/page-oncall"}
+
+
+def test_custom_action_arn_is_the_entry_naming_the_action():
+    action = "arn:aws:securityhub:eu-central-1:111122223333:action/custom/page-oncall"
+    ev = event(asff(), detail_type=CUSTOM_ACTION, actionName="page-oncall")
+    ev["resources"] = ["arn:aws:securityhub:eu-central-1::product/aws/guardduty/x", 7, action]
+    [f] = normalize_event(ev).findings
+    assert f.custom_action == "page-oncall" and f.custom_action_arn == action
+
+
+@pytest.mark.parametrize("resources", [[], ["arn:aws:securityhub:eu-central-1::product/aws/guardduty"], None, "x"])
+def test_custom_action_without_its_arn_still_normalizes(resources):
+    ev = event(asff(), detail_type=CUSTOM_ACTION, actionName="page-oncall")
+    ev["resources"] = resources
+    result = normalize_event(ev)
+    assert result.errors == []
+    [f] = result.findings
+    assert f.custom_action == "page-oncall" and f.custom_action_arn is None
+
+
+def test_imported_findings_have_no_custom_action():
+    f = one("asff_guardduty_ssh_bruteforce.json")
+    assert f.custom_action is None and f.custom_action_arn is None

@@ -90,14 +90,23 @@ def test_table_output_and_summary(capsys):
     code, out, _ = replay(
         capsys,
         "--env",
-        "dev",
+        "prod",
         str(FIXTURES / "asff_control_legacy_two_standards.json"),
         str(FIXTURES / "asff_control_s3_failed.json"),
     )
     assert code == 0
     header = out.splitlines()[0].split()
     assert header == list(COLUMNS)
-    assert "3 findings: 0 page, 1 notify, 0 resolve, 1 duplicate, 1 drop" in out
+    assert "3 findings: 2 page, 0 notify, 0 resolve, 1 duplicate, 0 drop" in out
+
+
+def test_findings_of_other_environments_accounts_are_dropped_with_the_scope_as_reason(capsys):
+    # The fixtures are production's account (111122223333): development's router must leave them alone.
+    code, out, _ = replay(capsys, "--env", "dev", "--format", "json", str(FIXTURES / "asff_control_s3_failed.json"))
+    assert code == 0
+    [record] = records(out)
+    assert record["decision"] == "drop"
+    assert record["reason"].startswith("account 111122223333 is outside dev's account scope (accounts: 444455556666)")
 
 
 def test_unknown_environment(capsys):

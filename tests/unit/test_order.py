@@ -1,0 +1,303 @@
+"""Events out of order, crashes between any two steps, and what belongs to this environment at all.
+
+SQS has no order, and crashes, retries and redrives reorder further. Each test interleaves copies of one finding the
+way SQS can, with an in-memory PagerDuty that counts incidents, and checks what the operator sees: one page per
+episode, one resolve, nothing left open.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from findings_router.config import load_policy
+from findings_router.dedup import DedupState, Send
+from findings_router.model import Finding
+from findings_router.normalize import normalize_asff, normalize_event
+from findings_router.pagerduty import DeliveryResult, NotifyContext, RecordingNotifier
+from findings_router.policy import CompiledPolicy
+from findings_router.router import FindingsRouter, Routed
+from findings_router.securityhub import RecordingSecurityHub
+from findings_router.store import InMemoryDedupStore
+from tests.builders import CONFIG_DIR, NOW, asff, control, custom_action_event, updated
+
+
+class Crash(Exception):
+    """The Lambda container died here."""
+
+
+class PagerDutyModel(RecordingNotifier):
+    """Records events like the twin, and keeps PagerDuty's view: alerts open per dedup_key, incidents ever opened."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: set[str] = set()
+        self.incidents: dict[str, int] = {}
+        self.on_send: Callable[[Send], None] | None = None
+
+    def send(self, send: Send, finding: Finding, ctx: NotifyContext) -> DeliveryResult:
+        result = super().send(send, finding, ctx)
+        if send.event_action == "trigger" and send.incident_key not in self.open:
+            self.open.add(send.incident_key)
+            self.incidents[send.incident_key] = self.incidents.get(send.incident_key, 0) + 1
+        elif send.event_action == "resolve":
+            self.open.discard(send.incident_key)
+        if self.on_send is not None:
+            hook, self.on_send = self.on_send, None
+            hook(send)
+        return result
+
+    @property
+    def triggers(self) -> list[str]:
+        return [e["dedup_key"] for e in self.events if e["event_action"] == "trigger"]
+
+
+class CrashingStore(InMemoryDedupStore):
+    """Dies on the first write for which `crash_when(state)` is true (before writing it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.crash_when: Callable[[DedupState], bool] | None = None
+
+    def put(self, state: DedupState, expected_version: int | None) -> bool:
+        if self.crash_when is not None and self.crash_when(state):
+            self.crash_when = None
+            raise Crash
+        return super().put(state, expected_version)
+
+
+@pytest.fixture
+def world() -> tuple[CrashingStore, PagerDutyModel, RecordingSecurityHub]:
+    return CrashingStore(), PagerDutyModel(), RecordingSecurityHub()
+
+
+def _router(world: tuple[CrashingStore, PagerDutyModel, RecordingSecurityHub], env: str = "prod") -> FindingsRouter:
+    """A fresh invocation (its own cache) over the shared table, PagerDuty and Security Hub."""
+    store, pagerduty, securityhub = world
+    return FindingsRouter(CompiledPolicy(load_policy(CONFIG_DIR / f"{env}.yaml")), store, pagerduty, securityhub)
+
+
+# SQS hands a message whose invocation died back after the visibility timeout (6 function timeouts).
+REDELIVERED = NOW + dt.timedelta(minutes=12)
+
+
+def _route(world: Any, raw: dict[str, Any] | Finding, now: dt.datetime = NOW) -> Routed:
+    finding = raw if isinstance(raw, Finding) else normalize_asff(raw)
+    return _router(world).route(finding, now)
+
+
+def _resolved(raw: dict[str, Any], minutes: float = 0) -> dict[str, Any]:
+    """Security Hub's copy after someone set Workflow RESOLVED (BatchUpdateFindings keeps UpdatedAt)."""
+    return updated(raw, minutes, Workflow={"Status": "RESOLVED"})
+
+
+# ------------------------------------------------------------------------------------------------ order
+
+
+def test_an_older_or_equal_active_copy_changes_nothing():
+    _store, pagerduty, _securityhub = world = (CrashingStore(), PagerDutyModel(), RecordingSecurityHub())
+    first = asff(severity="HIGH")
+    newer = updated(first, 10, Severity={"Label": "CRITICAL"})
+    assert _route(world, newer).decision.outcome == "page"
+    assert _route(world, first).decision.outcome == "duplicate"  # older copy, lower severity: not a change
+    echo = dict(newer, Note={"Text": "Paged on-call", "UpdatedBy": "findings-router"}, Workflow={"Status": "NOTIFIED"})
+    routed = _route(world, echo)  # our own write-back re-emitted: same UpdatedAt
+    assert routed.decision.outcome == "duplicate"
+    assert "not newer than the state" in routed.decision.reason
+    assert len(pagerduty.triggers) == 1
+
+
+def test_a_resolution_with_nothing_open_is_remembered_so_an_older_copy_does_not_page(world):
+    store, pagerduty, securityhub = world
+    active = asff(severity="HIGH")
+    archived = updated(active, 5, RecordState="ARCHIVED")
+    assert _route(world, archived).decision.outcome == "drop"
+    [memory] = store.items.values()
+    assert (memory.status, memory.episode, memory.observed_at) == ("resolved", 0, "2026-11-21T10:05:00.000Z")
+    assert memory.expires_at - NOW.timestamp() == pytest.approx(14 * 86400)  # dedup.resolution_memory_days
+    assert _route(world, active).decision.outcome == "duplicate"  # older active copy, arriving late
+    assert pagerduty.events == [] and securityhub.updates == []
+    # The provider reports it again later: a new problem, episode 1.
+    again = _route(world, updated(active, 60))
+    assert again.decision.outcome == "page"
+    assert "reopened" not in again.decision.reason
+    assert next(iter(store.items.values())).episode == 1
+
+
+def test_a_resolution_older_than_the_state_is_ignored(world):
+    _, pagerduty, _ = world
+    active = asff(severity="HIGH")
+    archived_earlier = updated(active, -5, RecordState="ARCHIVED")
+    _route(world, active)
+    routed = _route(world, archived_earlier)
+    assert routed.decision.outcome == "duplicate"
+    assert "older than the state" in routed.decision.reason
+    assert pagerduty.open == {routed.decision.key}
+
+
+def test_a_second_stale_copy_after_a_resolution_does_not_open_a_new_episode(world):
+    """Issue 11, 4(a): copy 1 pages, Security Hub archives it, copy 2 (as old as copy 1) arrives late."""
+    store, pagerduty, _ = world
+    copy = asff(severity="HIGH")
+    assert _route(world, copy).decision.outcome == "page"
+    assert _route(world, updated(copy, 3, RecordState="ARCHIVED")).decision.outcome == "resolve"
+    assert _route(world, copy).decision.outcome == "duplicate"
+    assert pagerduty.open == set()
+    assert list(pagerduty.incidents.values()) == [1]
+    assert next(iter(store.items.values())).episode == 1
+
+
+def test_workflow_resolved_then_a_late_active_copy_never_sets_notified(world):
+    """Issue 11, 4(b): a person sets RESOLVED (UpdatedAt unchanged); the late active copy must not page or
+    write NOTIFIED over RESOLVED (Security Hub would re-emit the finding as active and the incident stay open)."""
+    _store, pagerduty, securityhub = world
+    copy = control("S3.8", severity="CRITICAL")
+    assert _route(world, _resolved(copy)).decision.outcome == "drop"
+    assert _route(world, copy).decision.outcome == "duplicate"
+    assert pagerduty.events == []
+    assert securityhub.updates == []
+
+
+# ------------------------------------------------------------------------------------------------ crashes
+
+
+def test_crash_after_pagerduty_accepted_then_a_resolution_resolves_the_page(world):
+    """Issue 11, 4: the first attempt dies between PagerDuty's 202 and the state write; Security Hub then
+    archives the finding within the visibility timeout; then the retry and a second copy arrive."""
+    store, pagerduty, securityhub = world
+    copy = asff(severity="HIGH")
+    store.crash_when = lambda state: not state.pending and state.status == "open"  # the confirming write
+    with pytest.raises(Crash):
+        _route(world, copy)
+    assert pagerduty.triggers and pagerduty.open  # PagerDuty paged; we did not record it as delivered
+    assert _route(world, updated(copy, 2, RecordState="ARCHIVED")).decision.outcome == "resolve"
+    assert _route(world, copy).decision.outcome == "duplicate"  # the crashed message's retry
+    assert _route(world, copy).decision.outcome == "duplicate"  # the second copy
+    assert pagerduty.open == set()
+    assert list(pagerduty.incidents.values()) == [1]
+    assert [u.workflow for u in securityhub.updates] == []  # never NOTIFIED on a finding Security Hub archived
+
+
+def test_crash_after_pagerduty_accepted_then_the_retry_confirms_without_a_second_incident(world):
+    store, pagerduty, securityhub = world
+    copy = asff(severity="HIGH")
+    store.crash_when = lambda state: not state.pending and state.status == "open"
+    with pytest.raises(Crash):
+        _route(world, copy)
+    # A second copy while the first invocation may still be sending: left to it.
+    assert "is being sent" in _route(world, copy).decision.reason
+    retry = _route(world, copy, REDELIVERED)
+    assert retry.decision.outcome == "page"
+    assert "delivering the recorded page" in retry.decision.reason
+    [state] = store.items.values()
+    assert state.pending == ()
+    assert list(pagerduty.incidents.values()) == [1]  # the repeated trigger folded into the open alert
+    assert len(pagerduty.triggers) == 2
+    assert _route(world, copy, REDELIVERED).decision.outcome == "duplicate"
+    assert [u.workflow for u in securityhub.updates] == ["NOTIFIED"]
+
+
+def test_crash_before_the_write_ahead_sends_nothing_and_the_retry_pages_once(world):
+    store, pagerduty, _ = world
+    copy = asff(severity="HIGH")
+    store.crash_when = lambda state: bool(state.pending)
+    with pytest.raises(Crash):
+        _route(world, copy)
+    assert pagerduty.events == [] and store.items == {}
+    assert _route(world, copy).decision.outcome == "page"
+    assert list(pagerduty.incidents.values()) == [1]
+
+
+def test_a_resolution_racing_the_page_resolves_it_again(world):
+    """The resolve goes out between our write-ahead and our trigger: PagerDuty gets resolve, then trigger. The
+    confirmation finds the episode ended and resolves our trigger again."""
+    store, pagerduty, _ = world
+    copy = asff(severity="HIGH")
+    archived = updated(copy, 1, RecordState="ARCHIVED")
+    first = _router(world)
+    first.prefetch([normalize_asff(copy)])
+
+    def resolution_arrives(send: Send) -> None:
+        # PagerDuty had the trigger; pretend the resolve overtook it: the alert the resolve closed re-opens after.
+        pagerduty.open.discard(send.incident_key)
+        assert _route(world, archived).decision.outcome == "resolve"
+        pagerduty.open.add(send.incident_key)
+
+    pagerduty.on_send = resolution_arrives
+    routed = first.route(normalize_asff(copy), NOW)
+    assert routed.decision.outcome == "resolve"
+    assert "resolved again" in routed.decision.reason
+    assert pagerduty.open == set()
+    assert next(iter(store.items.values())).status == "resolved"
+
+
+def test_an_acknowledgement_between_send_and_confirm_is_kept(world):
+    store, pagerduty, _ = world
+    copy = asff(severity="HIGH")
+
+    def operator_acknowledges(send: Send) -> None:
+        [state] = store.items.values()
+        acked = dataclasses.replace(state, status="acknowledged", acknowledged_by="Ada", version=state.version + 1)
+        assert store.put(acked, state.version)
+
+    pagerduty.on_send = operator_acknowledges
+    assert _route(world, copy).decision.outcome == "page"
+    [state] = store.items.values()
+    assert (state.status, state.acknowledged_by, state.pending) == ("acknowledged", "Ada", ())
+
+
+def test_two_copies_racing_page_one_incident(world):
+    store, pagerduty, _ = world
+    copy = asff(severity="HIGH")
+    a, b = _router(world), _router(world)
+    for router in (a, b):
+        router.prefetch([normalize_asff(copy)])  # both read "nothing stored"
+    seen: list[str] = []
+    pagerduty.on_send = lambda send: seen.append(b.route(normalize_asff(copy), NOW).decision.reason)
+    assert a.route(normalize_asff(copy), NOW).decision.outcome == "page"
+    assert seen == ["page of episode 1 is being sent"]  # b found a's trigger recorded and in flight
+    [state] = store.items.values()
+    assert state.pending == () and state.episode == 1
+    assert pagerduty.triggers == [state.key]
+
+
+# ------------------------------------------------------------------------------------------------ scope
+
+
+def test_a_finding_of_an_account_outside_the_scope_changes_nothing(world):
+    store, pagerduty, securityhub = world
+    routed = _route(world, asff(severity="CRITICAL", account="999988887777"))
+    assert routed.decision.outcome == "drop"
+    assert routed.decision.reason.startswith("account 999988887777 is outside prod's account scope")
+    assert store.items == {} and store.read_calls == 0
+    assert pagerduty.events == [] and securityhub.updates == []
+    # Its resolution too: no resolution memory, nothing sent.
+    assert _route(world, asff(account="999988887777", RecordState="ARCHIVED")).decision.outcome == "drop"
+    assert store.items == {}
+
+
+def test_another_tools_custom_action_changes_nothing(world):
+    store, pagerduty, securityhub = world
+    remediate = custom_action_event(asff(severity="CRITICAL"), action_id="Remediate")
+    [finding] = normalize_event(remediate).findings
+    routed = _route(world, finding)
+    assert routed.decision.outcome == "drop"
+    assert (
+        "custom action arn:aws:securityhub:eu-central-1:111122223333:action/custom/Remediate" in routed.decision.reason
+    )
+    assert "not prod's (action/custom/PageOnCallProd)" in routed.decision.reason
+    assert store.items == {} and pagerduty.events == [] and securityhub.updates == []
+
+
+def test_our_custom_action_pages_a_finding_already_seen(world):
+    """The operator's explicit request is not an "older copy": it pages even with the UpdatedAt already seen."""
+    _, pagerduty, _ = world
+    raw = asff(severity="LOW")
+    assert _route(world, raw).decision.outcome == "drop"
+    [finding] = normalize_event(custom_action_event(raw)).findings
+    assert _route(world, finding).decision.outcome == "page"
+    assert len(pagerduty.triggers) == 1
