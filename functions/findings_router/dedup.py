@@ -100,6 +100,9 @@ class DedupState:
     # Incident keys recorded before their trigger was confirmed delivered (write-ahead): a retry re-sends them, and a
     # resolution arriving meanwhile resolves them, so a crash after PagerDuty's 202 neither loses nor orphans a page.
     pending: tuple[str, ...] = ()
+    # When the invocation that recorded `pending` started sending them; None once it gave up (delivery failed) or
+    # for older items. Another copy leaves a trigger alone while this is recent: it may still be in flight.
+    pending_since: str | None = None
     # When this episode opened: on-call events that occurred before it belong to an earlier episode.
     opened_at: str | None = None
     # PagerDuty incident ids of this episode (one per incident key, learned from webhooks) and of earlier ones.
@@ -156,6 +159,7 @@ class Decision:
     # (pending cleared, one version later) after them.
     pending_state: DedupState | None = None
     opens_episode: bool = False  # a new episode's first trigger (what storm counting counts)
+    in_flight: bool = False  # another invocation is sending this key's trigger: try this copy again later
 
 
 def _iso(now: dt.datetime) -> str:
@@ -211,11 +215,13 @@ MAX_PAST_INCIDENTS = 10
 
 
 def _write_ahead(
-    new: DedupState, triggers: tuple[str, ...], expected: int | None
+    new: DedupState, triggers: tuple[str, ...], expected: int | None, now_iso: str
 ) -> tuple[DedupState, DedupState, int | None]:
     """(state to write before sending, state to write after, the version the first write expects)."""
-    before = dataclasses.replace(new, pending=tuple(k for k in triggers if not is_shared_incident(k)))
-    after = dataclasses.replace(new, pending=(), version=new.version + 1)
+    before = dataclasses.replace(
+        new, pending=tuple(k for k in triggers if not is_shared_incident(k)), pending_since=now_iso
+    )
+    after = dataclasses.replace(new, pending=(), pending_since=None, version=new.version + 1)
     return before, after, expected
 
 
@@ -252,17 +258,24 @@ def decide(
         return _decide_resolution(finding, state, key, now, now_iso, cfg, seen)
 
     if state is not None and state.is_open and state.pending:
-        recorded = _parse_time(state.last_notified_at)
+        recorded = _parse_time(state.pending_since)
         if recorded is not None and (now - recorded).total_seconds() < in_flight_seconds:
-            # Another invocation recorded it moments ago and is sending it now: leave it to that one. If that one
-            # died, its message comes back after the visibility timeout (longer than this) and delivers it.
-            return Decision("duplicate", f"{state.action} of episode {state.episode} is being sent", key)
+            # Another invocation recorded it moments ago and may be sending it now. This copy is tried again later
+            # (not dropped): by then the trigger is confirmed (a duplicate) or, if that invocation died, delivered.
+            return Decision(
+                "duplicate", f"{state.action} of episode {state.episode} is being sent", key, in_flight=True
+            )
         # A trigger was recorded but its delivery never confirmed (a crash, a timeout): deliver it now. PagerDuty
         # folds a repeated trigger of an open alert into that alert, so a page that did go out is not doubled.
         urgency: Literal["high", "low"] = "high" if state.action == "page" else "low"
         sends = tuple(Send("trigger", ik, state.severity, urgency) for ik in state.pending)
         new = dataclasses.replace(
-            state, pending=(), version=state.version + 1, observed_at=_newest(state, seen), last_notified_at=now_iso
+            state,
+            pending=(),
+            pending_since=None,
+            version=state.version + 1,
+            observed_at=_newest(state, seen),
+            last_notified_at=now_iso,
         )
         return Decision(
             state.action,
@@ -333,7 +346,7 @@ def decide(
         )
         send = Send("trigger", key, finding.severity, policy.urgency)
         expected = state.version if state else None
-        before, after, expected = _write_ahead(new, (key,), expected)
+        before, after, expected = _write_ahead(new, (key,), expected, now_iso)
         return Decision(action, reason, key, (send,), after, expected, before, opens_episode=True)
 
     rises = SEVERITY_RANK[finding.severity] > SEVERITY_RANK[state.severity]
@@ -359,7 +372,7 @@ def decide(
         )
         why = f"severity raised {state.severity.value}→{finding.severity.value}" if rises else "notify upgraded to page"
         send = Send("trigger", ikey, severity, policy.urgency, escalated_from=state.severity)
-        before, after, expected = _write_ahead(new, (ikey,), state.version)
+        before, after, expected = _write_ahead(new, (ikey,), state.version, now_iso)
         return Decision(new.action, f"{policy.reason}; {why}", key, (send,), after, expected, before)
 
     members = _with_member(state.members, finding.id)
@@ -451,6 +464,7 @@ def _decide_resolution(
         status="resolved",
         members=(),
         pending=(),
+        pending_since=None,
         resolved_at=now_iso,
         resolved_by="securityhub",
         last_seen=now_iso,

@@ -34,7 +34,7 @@ from findings_router.model import Finding, FindingError
 from findings_router.normalize import NormalizedEvent, loads, normalize_event
 from findings_router.pagerduty import DeliveryError, PagerDutyNotifier, TokenBucket, routing_key_from_secret
 from findings_router.policy import CompiledPolicy
-from findings_router.router import FindingsRouter, Routed, StateConflictError
+from findings_router.router import FindingsRouter, Routed, StateConflictError, TriggerInFlightError
 from findings_router.securityhub import SecurityHubWriteback
 from findings_router.store import DynamoDedupStore
 from findings_router.storm import BufferedStormCounter, DynamoStormCounter, StormCounter
@@ -228,6 +228,13 @@ def _record_handler(record: SQSRecord, inv: _Invocation) -> None:
             first_error = first_error or exc
         except StateConflictError as exc:
             _fail(record, "delivery failed", exc, finding_id=finding.id)
+            first_error = first_error or exc
+        except TriggerInFlightError as exc:
+            # Not an error: two copies of one new finding at once. This one comes back after the visibility timeout.
+            logger.info(
+                "message deferred: the page is being sent by another invocation",
+                extra={"message_id": record.message_id, "finding_id": finding.id, "reason": str(exc)},
+            )
             first_error = first_error or exc
         except Exception as exc:
             _fail(record, "unexpected error", exc, finding_id=finding.id, error_type=type(exc).__name__)

@@ -24,7 +24,7 @@ from typing import NamedTuple, Protocol
 
 from findings_router.dedup import Decision, DedupState, Send, StormInfo, decide, dedup_key, is_shared_incident
 from findings_router.model import Finding
-from findings_router.pagerduty import DeliveryResult, NotifyContext
+from findings_router.pagerduty import DeliveryError, DeliveryResult, NotifyContext
 from findings_router.policy import CompiledPolicy, PolicyDecision
 from findings_router.securityhub import FindingRef, SecurityHubWriteback
 from findings_router.store import DedupStore
@@ -59,6 +59,10 @@ class _StormCount(NamedTuple):
 
 class StateConflictError(RuntimeError):
     """The same key kept changing under us; the message is retried later."""
+
+
+class TriggerInFlightError(RuntimeError):
+    """Another invocation recorded this key's trigger moments ago and may still be sending it; retry later."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +150,8 @@ class FindingsRouter:
                 if storm is None:  # count once, even if the write below has to be retried
                     storm = self._count_storm(finding, key, now)
                 decision = self._apply_storm(decision, storm)
+            if decision.in_flight:
+                raise TriggerInFlightError(f"{finding.id}: {decision.reason}")
             expected = decision.expected_version
             if decision.pending_state is not None:
                 # Write ahead: record the trigger before sending it, so that whatever happens after PagerDuty
@@ -157,9 +163,14 @@ class FindingsRouter:
                 expected = decision.pending_state.version
             episode = decision.new_state.episode if decision.new_state else (state.episode if state else 0)
             ctx = NotifyContext(self.policy.environment, key, decision.reason, episode)
-            for send in decision.sends:
-                self.notifier.send(send, finding, ctx)
-                deliveries += 1
+            try:
+                for send in decision.sends:
+                    self.notifier.send(send, finding, ctx)
+                    deliveries += 1
+            except DeliveryError:
+                if decision.pending_state is not None:
+                    self._release(decision.pending_state)
+                raise
             if decision.new_state is None:
                 return Routed(finding, policy, decision, deliveries)
             if self.store.put(decision.new_state, expected):
@@ -171,6 +182,16 @@ class FindingsRouter:
                 return Routed(finding, policy, decision, deliveries + sent)
             self._cache[key] = self.store.get_many([key]).get(key)
         raise StateConflictError(f"state for {key} changed {MAX_WRITE_CONFLICTS} times while routing {finding.id}")
+
+    def _release(self, recorded: DedupState) -> None:
+        """Delivery failed: the trigger stays recorded, but no longer "in flight", so the message's retry (or any
+        copy) delivers it at once. Best effort: if this write fails, the retry waits out the in-flight window."""
+        released = dataclasses.replace(recorded, pending_since=None, version=recorded.version + 1)
+        try:
+            if self.store.put(released, recorded.version):
+                self._cache[recorded.key] = released
+        except Exception as exc:  # the delivery error is what the caller must see
+            logger.warning("could not release a recorded trigger", extra={"key": recorded.key, "error": str(exc)})
 
     def _after_recorded(self, finding: Finding, decision: Decision, storm: _StormCount | None) -> None:
         if storm is not None and storm.kind == "open" and decision.sends and self.storms is not None:

@@ -62,7 +62,16 @@ _S = (
     "account",
     "finding_format",
 )
-_OPT_S = ("resolved_at", "resolved_by", "acknowledged_by", "acknowledged_at", "incident_id", "observed_at", "opened_at")
+_OPT_S = (
+    "resolved_at",
+    "resolved_by",
+    "acknowledged_by",
+    "acknowledged_at",
+    "incident_id",
+    "observed_at",
+    "opened_at",
+    "pending_since",
+)
 _N = ("episode", "seen_count", "notify_count", "version", "expires_at")
 _L = ("incident_keys", "members", "pending", "incident_ids", "past_incident_ids", "outbox")
 

@@ -88,7 +88,7 @@ def age_pending(local, minutes: float = 15) -> None:
         local.dynamodb.update_item(
             TableName=TABLE,
             Key={"pk": item["pk"]},
-            UpdateExpression="SET last_notified_at = :t",
+            UpdateExpression="SET pending_since = :t",
             ExpressionAttributeValues={":t": {"S": then.replace("+00:00", "Z")}},
         )
 

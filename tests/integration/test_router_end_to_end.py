@@ -10,7 +10,7 @@ from findings_router.config import load_policy
 from findings_router.normalize import normalize_asff
 from findings_router.pagerduty import PagerDutyNotifier
 from findings_router.policy import CompiledPolicy
-from findings_router.router import FindingsRouter, route_findings
+from findings_router.router import FindingsRouter, TriggerInFlightError, route_findings
 from findings_router.store import DynamoDedupStore
 from findings_router_local.aws_local import SqsEventSource
 from findings_router_local.pagerduty_receiver import Fault
@@ -102,7 +102,7 @@ def test_pagerduty_outage_fails_message_back_then_delivers_once(local):
     assert len(response["batchItemFailures"]) == 1
     [recorded] = local.state_items()  # the trigger is recorded ahead, as not yet delivered
     assert [k["S"] for k in recorded["pending"]["L"]] == [recorded["pk"]["S"]]
-    age_pending(local)  # the message comes back after the visibility timeout
+    assert "pending_since" not in recorded  # released: the delivery failed, nothing is in flight
     local.receiver.reset()  # PagerDuty recovers
     local.sqs.change_message_visibility(
         QueueUrl=local.queue_url, ReceiptHandle=messages[0]["ReceiptHandle"], VisibilityTimeout=0
@@ -132,7 +132,6 @@ def test_pagerduty_400_parks_the_message_in_the_dead_letter_queue_at_once(local,
     assert dead["MessageAttributes"]["reason"]["StringValue"] == "permanent delivery error"
     assert "400" in dead["MessageAttributes"]["error"]["StringValue"]
     # The trigger stays recorded: the finding's next copy (or the redrive) delivers it once PagerDuty accepts it.
-    age_pending(local)
     assert invoke(body) == {"batchItemFailures": []}
     assert local.receiver.notifications == 1
 
@@ -154,6 +153,7 @@ def test_two_invocations_racing_on_one_key_page_once(local):
 
     finding = normalize_asff(asff(severity="CRITICAL"))
     results = []
+    deferred: list[TriggerInFlightError] = []
 
     def run():
         import boto3
@@ -161,7 +161,10 @@ def test_two_invocations_racing_on_one_key_page_once(local):
         store = RacingStore(TABLE, boto3.client("dynamodb"))
         notifier = PagerDutyNotifier(local.receiver.url, lambda: ROUTING_KEY, sleep=lambda s: None)
         router = FindingsRouter(CompiledPolicy(policy), store, notifier)
-        results.extend(route_findings(router, [finding], NOW))
+        try:
+            results.extend(route_findings(router, [finding], NOW))
+        except TriggerInFlightError as exc:  # the loser saw the winner's trigger recorded and still in flight
+            deferred.append(exc)
 
     threads = [threading.Thread(target=run) for _ in range(2)]
     for t in threads:
@@ -169,7 +172,8 @@ def test_two_invocations_racing_on_one_key_page_once(local):
     for t in threads:
         t.join(30)
     outcomes = sorted(r.decision.outcome for r in results)
-    assert outcomes == ["duplicate", "page"]
+    # The loser turns duplicate (the winner had confirmed) or is deferred to its message's retry (still in flight).
+    assert outcomes == ["duplicate", "page"] or (outcomes == ["page"] and len(deferred) == 1)
     assert local.receiver.notifications == 1
     assert len(local.receiver.accepted) == 1  # the loser found the trigger recorded and in flight: not re-sent
     [item] = local.state_items()

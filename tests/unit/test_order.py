@@ -20,7 +20,7 @@ from findings_router.model import Finding
 from findings_router.normalize import normalize_asff, normalize_event
 from findings_router.pagerduty import DeliveryResult, NotifyContext, RecordingNotifier
 from findings_router.policy import CompiledPolicy
-from findings_router.router import FindingsRouter, Routed
+from findings_router.router import FindingsRouter, Routed, TriggerInFlightError
 from findings_router.securityhub import RecordingSecurityHub
 from findings_router.store import InMemoryDedupStore
 from tests.builders import CONFIG_DIR, NOW, asff, control, custom_action_event, updated
@@ -188,8 +188,9 @@ def test_crash_after_pagerduty_accepted_then_the_retry_confirms_without_a_second
     store.crash_when = lambda state: not state.pending and state.status == "open"
     with pytest.raises(Crash):
         _route(world, copy)
-    # A second copy while the first invocation may still be sending: left to it.
-    assert "is being sent" in _route(world, copy).decision.reason
+    # A second copy while the first invocation may still be sending: tried again later, not dropped.
+    with pytest.raises(TriggerInFlightError, match="page of episode 1 is being sent"):
+        _route(world, copy)
     retry = _route(world, copy, REDELIVERED)
     assert retry.decision.outcome == "page"
     assert "delivering the recorded page" in retry.decision.reason
@@ -257,9 +258,16 @@ def test_two_copies_racing_page_one_incident(world):
     for router in (a, b):
         router.prefetch([normalize_asff(copy)])  # both read "nothing stored"
     seen: list[str] = []
-    pagerduty.on_send = lambda send: seen.append(b.route(normalize_asff(copy), NOW).decision.reason)
+
+    def b_routes_meanwhile(send: Send) -> None:
+        with pytest.raises(TriggerInFlightError) as deferred:  # b found a's trigger recorded and in flight
+            b.route(normalize_asff(copy), NOW)
+        seen.append(str(deferred.value))
+
+    pagerduty.on_send = b_routes_meanwhile
     assert a.route(normalize_asff(copy), NOW).decision.outcome == "page"
-    assert seen == ["page of episode 1 is being sent"]  # b found a's trigger recorded and in flight
+    assert seen and seen[0].endswith("page of episode 1 is being sent")
+    assert _route(world, copy, REDELIVERED).decision.outcome == "duplicate"  # b's message, in a later invocation
     [state] = store.items.values()
     assert state.pending == () and state.episode == 1
     assert pagerduty.triggers == [state.key]
