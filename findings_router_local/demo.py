@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import sys
 import tempfile
 import time
@@ -90,6 +91,7 @@ class EnvironmentRun:
     securityhub: RecordingSecurityHub | None = None
     echoes: int = 0
     echo_pages: int = 0
+    scenarios: list[FieldScenario] = field(default_factory=list)
 
     @property
     def routed(self) -> list[dict[str, Any]]:
@@ -128,6 +130,117 @@ def _router_logs_captured(captured: _CapturedLogs) -> Iterator[None]:
         handler.logger.setLevel(level)
 
 
+CORPUS_ACCOUNT = "111122223333"  # the platform account the bundled day was recorded in
+SANDBOX_ACCOUNT = "999988887777"  # belongs to no environment: its findings page nobody
+FOREIGN_ACTION_ID = "RemediateWithASR"  # another tool's custom action (e.g. Automated Security Response)
+
+
+def rehome(corpus: list[dict[str, Any]], policy: Policy) -> list[dict[str, Any]]:
+    """The bundled day, as it happens in this environment's own (first) account."""
+    if policy.all_accounts or policy.accounts[0] == CORPUS_ACCOUNT:
+        return corpus
+    return [json.loads(json.dumps(ev).replace(CORPUS_ACCOUNT, policy.accounts[0])) for ev in corpus]
+
+
+@dataclass(frozen=True)
+class FieldScenario:
+    """What real organizations send that the day's corpus does not: delivered in order, one wave after another."""
+
+    name: str
+    expectation: str
+    waves: tuple[tuple[dict[str, Any], ...], ...]
+    finding_id: str
+
+
+def field_scenarios(policy: Policy, corpus: list[dict[str, Any]]) -> list[FieldScenario]:
+    base = next(
+        f
+        for ev in corpus
+        if ev.get("detail-type") == "Security Hub Findings - Imported"
+        for f in ev["detail"]["findings"]
+        if f.get("ProductName") == "GuardDuty" and f.get("RecordState") == "ACTIVE"
+    )
+    account = CORPUS_ACCOUNT if policy.all_accounts else policy.accounts[0]
+
+    def finding(name: str, severity: str, *, in_account: str = account, **changes: Any) -> dict[str, Any]:
+        f = json.loads(json.dumps(base).replace(str(base["AwsAccountId"]), in_account))
+        f["Id"] = f["Id"].rsplit("/", 1)[0] + f"/field-{name}"
+        f.update(Severity={"Label": severity}, Workflow={"Status": "NEW"}, RecordState="ACTIVE", **changes)
+        return f
+
+    def later(f: dict[str, Any], minutes: int, **changes: Any) -> dict[str, Any]:
+        import datetime as dt
+
+        at = dt.datetime.fromisoformat(f["UpdatedAt"].replace("Z", "+00:00")) + dt.timedelta(minutes=minutes)
+        return {**f, "UpdatedAt": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"), **changes}
+
+    def action(f: dict[str, Any], action_id: str, name: str) -> dict[str, Any]:
+        arn = f"arn:aws:securityhub:{f['Region']}:{account}:action/custom/{action_id}"
+        ev = _imported_event(f)
+        ev.update({"detail-type": "Security Hub Findings - Custom Action", "resources": [arn]})
+        ev["detail"].update(actionName=name, actionDescription=f"{name} (custom action)")
+        return ev
+
+    foreign = finding("foreign-action", "CRITICAL")
+    ours = finding("our-action", "LOW")
+    sample = finding(
+        "sample",
+        "HIGH",
+        Sample=True,
+        ProductFields={**base.get("ProductFields", {}), "aws/guardduty/service/additionalInfo/sample": "true"},
+    )
+    sandbox = finding("sandbox-account", "CRITICAL", in_account=SANDBOX_ACCOUNT)
+    fixed = finding("resolved-first", "HIGH")
+    archived = finding("archived-then-stale-copy", "CRITICAL")
+    scenarios = [
+        FieldScenario(
+            "another tool's custom action",
+            "ignored: only this environment's own action reaches on-call",
+            ((action(foreign, FOREIGN_ACTION_ID, "Remediate with ASR"),),),
+            foreign["Id"],
+        ),
+        FieldScenario(
+            "a sample finding (create-sample-findings)",
+            "ignored unless a rule asks for samples",
+            ((_imported_event(sample),),),
+            sample["Id"],
+        ),
+        FieldScenario(
+            f"a CRITICAL finding of account {SANDBOX_ACCOUNT}",
+            "dropped: outside this environment's accounts",
+            ((_imported_event(sandbox),),),
+            sandbox["Id"],
+        ),
+        FieldScenario(
+            "RESOLVED by a person, then the older active copy",
+            "pages nobody: the resolution is remembered",
+            ((_imported_event(later(fixed, 0, Workflow={"Status": "RESOLVED"})),), (_imported_event(fixed),)),
+            fixed["Id"],
+        ),
+        FieldScenario(
+            "paged, archived, then a stale copy redelivered",
+            "one page, one resolve, no second episode",
+            (
+                (_imported_event(archived),),
+                (_imported_event(later(archived, 5, RecordState="ARCHIVED")),),
+                (_imported_event(archived),),
+            ),
+            archived["Id"],
+        ),
+    ]
+    if policy.custom_action is not None:
+        scenarios.insert(
+            1,
+            FieldScenario(
+                f"this environment's own custom action ({policy.custom_action.id}) on a LOW finding",
+                f"{policy.custom_action.mode}: an operator asked for it",
+                ((action(ours, policy.custom_action.id, policy.custom_action.id),),),
+                ours["Id"],
+            ),
+        )
+    return scenarios
+
+
 def run_environment(
     policy: Policy,
     config_dir: Path,
@@ -139,15 +252,18 @@ def run_environment(
 ) -> EnvironmentRun:
     """Create this environment's resources in moto, route the corpus, then let an operator act on incidents."""
     names = resource_names(policy)
-    env = function_environment(policy, names.state_table)
+    # The queue URL is known once moto made the queue (create_resources sets it); the key is listed here so the
+    # variable is restored afterwards.
+    env = function_environment(policy, names.state_table, dead_letter_queue_url="")
     env["POLICY_FILE"] = str(_local_policy_file(config_dir, policy, workdir))
     env["EVENTS_URL"] = events_url
     with local_aws_environment(endpoint, env):
-        demo = EnvironmentDemo(policy, corpus)
+        demo = EnvironmentDemo(policy, rehome(corpus, policy))
         demo.create_resources()
         captured = _CapturedLogs()
         with _router_logs_captured(captured):
             demo.route_corpus()
+            demo.route_field_scenarios()
             if receiver is not None:
                 demo.take_incidents(receiver)
                 demo.operator_loop(receiver)
@@ -202,6 +318,7 @@ class EnvironmentDemo:
         attributes = settings.queue_attributes(dlq_arn)
         attributes["VisibilityTimeout"] = "0"  # locally, a failed message is retried at once, not minutes later
         self.queue_url = self.sqs.create_queue(QueueName=names.queue, Attributes=attributes)["QueueUrl"]
+        os.environ["DEAD_LETTER_QUEUE_URL"] = self.dlq_url  # as the stack sets it
         self.secrets.create_secret(
             Name=names.routing_key_secret,
             SecretString=json.dumps({"routing_key": demo_routing_key(self.policy.environment)}),
@@ -264,6 +381,13 @@ class EnvironmentDemo:
         # archived) after the earlier one, as it would be.
         self.deliver(self.corpus)
         self.run.seconds = time.monotonic() - started
+
+    def route_field_scenarios(self) -> None:
+        """Each scenario's waves in order (SQS has none; the demo makes the order the point)."""
+        self.run.scenarios = field_scenarios(self.policy, self.corpus)
+        for scenario in self.run.scenarios:
+            for wave in scenario.waves:
+                self.deliver(list(wave))
 
     def operator_loop(self, receiver: PagerDutyReceiver) -> None:
         """The on-call operator acknowledges one incident and resolves another in the PagerDuty app; PagerDuty
@@ -411,6 +535,25 @@ def _decision_rows(run: EnvironmentRun) -> list[list[str]]:
     ]
 
 
+def scenario_decisions(run: EnvironmentRun, scenario: FieldScenario) -> list[dict[str, Any]]:
+    return [r for r in run.routed if r.get("finding_id") == scenario.finding_id]
+
+
+def _scenario_rows(run: EnvironmentRun) -> list[list[str]]:
+    rows = []
+    for scenario in run.scenarios:
+        decisions = scenario_decisions(run, scenario)
+        rows.append(
+            [
+                clip(scenario.name, 48),
+                " → ".join(r["decision"] for r in decisions) or "-",
+                clip(scenario.expectation, 44),
+                clip(decisions[-1]["reason"], 60) if decisions else "-",
+            ]
+        )
+    return rows
+
+
 def report(run: EnvironmentRun, out: TextIO, incidents_known: bool) -> None:
     p = run.policy
     counts = run.counts()
@@ -435,6 +578,9 @@ def report(run: EnvironmentRun, out: TextIO, incidents_known: bool) -> None:
         reasons = {(f.get("reason"), f.get("error")) for f in run.failures}
         for reason, error in sorted(reasons, key=str):
             out.write(f"  - {reason}: {clip(str(error), 110)}\n")
+    if run.scenarios:
+        out.write("\nin the field (each delivered in the order shown; decisions as the router logged them):\n")
+        out.write(render_table(("scenario", "decisions", "expected", "reason of the last"), _scenario_rows(run)) + "\n")
     if incidents_known:
         out.write(f"\nincidents as the on-call receiver saw them ({len(run.incidents)}):\n")
         out.write(render_incidents(run.incidents) + "\n")
@@ -523,8 +669,10 @@ def run_demo(config_dir: Path, events_url: str | None = None, out: TextIO | None
             runs.append(run)
     out.write(f"\n{'=' * 100}\nall environments, same findings:\n{comparison(runs)}\n")
     out.write(
-        "\nSame input, different policy: prod pages what matters, stg only CRITICAL, dev never pages. Re-sent findings\n"
-        "are duplicates (no second page); a raised severity pages again; PASSED/archived findings resolve once; the\n"
-        "malformed event is retried and dead-lettered without holding up its batch. moto and the receiver are stopped.\n"
+        "\nSame day, different policy: prod pages what matters, stg only CRITICAL, dev never pages. Each environment\n"
+        "sees the day in its own account and ignores the others' findings. Re-sent findings are duplicates (no second\n"
+        "page); a raised severity pages again; PASSED/archived findings resolve once; an older copy arriving after a\n"
+        "resolution pages nobody; other tools' custom actions and sample findings wake nobody; the malformed event is\n"
+        "retried and dead-lettered without holding up its batch. moto and the receiver are stopped.\n"
     )
     return 0

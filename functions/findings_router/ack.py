@@ -116,11 +116,17 @@ class IncidentEvent:
     def dedup_key(self) -> str | None:
         """Our dedup key when the incident is one of ours (`fr1-…`, possibly with an escalation suffix).
 
-        Incidents with grouped alerts have no incident_key; then their alerts' keys (our dedup_keys) say it."""
+        Incidents with grouped alerts have no incident_key; then their alerts' keys (our dedup_keys) say it.
+        Storm incidents (`fr1-storm-…`) belong to many findings and have no episode: not mapped (not ours to track)."""
         for candidate in (self.incident_key, *self.alert_keys):
-            if candidate and candidate.startswith(KEY_PREFIX):
+            if candidate and is_finding_key(candidate):
                 return base_key(candidate)
         return None
+
+
+def is_finding_key(key: str) -> bool:
+    """A dedup key of one finding's episode (not a storm incident's, which is shared)."""
+    return key.startswith(KEY_PREFIX) and not is_shared_incident(key)
 
 
 def _str(value: Any) -> str | None:

@@ -29,8 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from findings_router.ack import AckDecision, IncidentEvent, OutboxEntry, apply_ack, stale_reason
-from findings_router.dedup import KEY_PREFIX, DedupState, _iso, base_key
+from findings_router.ack import AckDecision, IncidentEvent, OutboxEntry, apply_ack, is_finding_key, stale_reason
+from findings_router.dedup import DedupState, _iso, base_key
 from findings_router.pagerduty import DeliveryError
 from findings_router.securityhub import TRANSIENT_ERRORS, FindingRef, SecurityHubWriteback
 from findings_router.store import DedupStore
@@ -145,7 +145,7 @@ class AckProcessor:
         keys = [event.dedup_key] if event.dedup_key else []
         if not keys and lookup and self.alert_keys is not None:  # a REST lookup, only when the delivery did not say
             # Incidents with grouped alerts have no incident_key: their alerts' alert_key are our dedup keys.
-            keys = [base_key(k) for k in self.alert_keys(event.incident_id) if k.startswith(KEY_PREFIX)]
+            keys = [base_key(k) for k in self.alert_keys(event.incident_id) if is_finding_key(k)]
         if not keys:
             return None
         found = self.store.get_many(keys)

@@ -753,3 +753,11 @@ def test_work_past_the_deadline_stays_in_the_outbox_for_the_redelivery():
     assert store.items[KEY].status == "acknowledged" and len(store.items[KEY].outbox) == 1
     assert acks.process(ack, NOW, Deadline(4.0, clock=clock)).outbox_written == 1
     assert len(hub.updates) == 1 and store.items[KEY].outbox == ()
+
+
+def test_a_storm_incident_is_not_mapped_to_a_finding_state():
+    """Storm incidents are shared by many findings: an acknowledgement of one touches no finding's episode (and the
+    ack receiver's IAM does not allow reading storm counters)."""
+    event = parse_webhook(webhook("incident.acknowledged", "fr1-storm-" + "a" * 40))
+    assert event.dedup_key is None
+    assert parse_webhook(webhook("incident.acknowledged", "fr1-" + "b" * 40)).dedup_key == "fr1-" + "b" * 40
