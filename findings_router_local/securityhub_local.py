@@ -768,6 +768,11 @@ class SecurityHubStandIn:
         """Answer the next `n` requests (of the fault's operation) with `fault`."""
         self.fail_next(*([fault] * n))
 
+    def clear_faults(self) -> None:
+        """Security Hub is well again: drop the faults not yet answered."""
+        with self._lock:
+            self._faults.clear()
+
     def fail_findings(self, *findings: str | FindingKey, error_code: str | None = None, times: int = 1) -> None:
         """Return these findings in ``UnprocessedFindings`` for their next `times` updates. `error_code` defaults to
         the format's transient code (``ConcurrentUpdateError`` / ``ConflictException``); it must be a documented

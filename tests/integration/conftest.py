@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
+import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.endpoint
 import pytest
 import yaml
 
@@ -166,3 +169,13 @@ def local(moto_endpoint: str, tmp_path: Path, request: pytest.FixtureRequest) ->
                 router_handler.reset_runtime()
                 ack_handler.reset_runtime()
                 parameters.clear_caches()
+
+
+@pytest.fixture
+def backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The delays botocore's retry handler asks for, recorded instead of slept (botocore.endpoint sleeps them)."""
+    delays: list[float] = []
+    names = {name: getattr(time, name) for name in dir(time) if not name.startswith("_")}
+    fake_time = types.SimpleNamespace(**{**names, "sleep": delays.append})
+    monkeypatch.setattr(botocore.endpoint, "time", fake_time)
+    return delays

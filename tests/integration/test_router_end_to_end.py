@@ -15,7 +15,7 @@ from findings_router.store import DynamoDedupStore
 from findings_router_local.aws_local import SqsEventSource
 from findings_router_local.pagerduty_receiver import Fault
 from tests.builders import NOW, FakeLambdaContext, asff, control, event, sqs_event, updated
-from tests.integration.conftest import ROUTING_KEY, TABLE, age_pending
+from tests.integration.conftest import ROUTING_KEY, TABLE
 
 
 def invoke(*bodies, **kw):

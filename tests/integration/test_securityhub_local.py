@@ -10,11 +10,8 @@ import copy
 import dataclasses
 import datetime as dt
 import socket
-import time
-import types
 
 import boto3
-import botocore.endpoint
 import pytest
 from botocore.exceptions import ClientError
 
@@ -41,16 +38,6 @@ from tests.builders import asff, load_fixture
 pytestmark = pytest.mark.integration
 
 NOW = dt.datetime(2026, 11, 21, 12, 30, 15, 123000, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The delays botocore's retry handler asks for, recorded instead of slept (botocore.endpoint sleeps them)."""
-    delays: list[float] = []
-    names = {name: getattr(time, name) for name in dir(time) if not name.startswith("_")}
-    fake_time = types.SimpleNamespace(**{**names, "sleep": delays.append})
-    monkeypatch.setattr(botocore.endpoint, "time", fake_time)
-    return delays
 
 
 @pytest.fixture
