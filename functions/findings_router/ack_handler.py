@@ -150,7 +150,7 @@ def get_runtime() -> AckRuntime:
         secret = policy.notifier.routing_key_secret
         # Sibling incidents of an escalated episode are resolved through the router's own integration.
         notifier = PagerDutyNotifier(
-            policy.notifier.events_url,
+            os.environ.get("EVENTS_URL") or policy.notifier.events_url,  # as the router: local runs override it
             lambda: routing_key_from_secret(secret_text(secret)),
             max_attempts=2,
             base_delay=0.1,
@@ -164,6 +164,7 @@ def get_runtime() -> AckRuntime:
             resolve_workflow_on_operator_resolve=policy.securityhub.resolve_workflow_on_operator_resolve,
             alert_keys=_alert_key_lookup(policy),
             resolver=EventsApiResolver(notifier),
+            in_scope=policy.in_scope,
         )
         # Deliveries are at least once: one idempotency record per webhook id, in the state table.
         persistence = DynamoDBPersistenceLayer(

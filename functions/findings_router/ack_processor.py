@@ -134,12 +134,16 @@ class AckProcessor:
         resolve_workflow_on_operator_resolve: bool = False,
         alert_keys: AlertKeyLookup | None = None,
         resolver: IncidentResolver | None = None,
+        in_scope: Callable[[str], bool] | None = None,
     ) -> None:
         self.store = store
         self.writeback = writeback
         self.resolve_workflow = resolve_workflow_on_operator_resolve
         self.alert_keys = alert_keys
         self.resolver = resolver
+        # The environment's account scope (Policy.in_scope): items of other accounts (written before `accounts` was
+        # narrowed, or by another environment sharing the table) are not ours to touch.
+        self.in_scope = in_scope
 
     def _find_state(self, event: IncidentEvent, lookup: bool = True) -> DedupState | None:
         keys = [event.dedup_key] if event.dedup_key else []
@@ -149,7 +153,10 @@ class AckProcessor:
         if not keys:
             return None
         found = self.store.get_many(keys)
-        return next((found[k] for k in keys if k in found), None)
+        state = next((found[k] for k in keys if k in found), None)
+        if state is not None and state.account and self.in_scope is not None and not self.in_scope(state.account):
+            return None
+        return state
 
     def process(self, event: IncidentEvent, now: dt.datetime, deadline: Deadline | None = None) -> AckResult:
         """Apply `event`; raises `RetryLater` when work is left for a redelivery."""

@@ -108,7 +108,8 @@ class DedupState:
     # PagerDuty incident ids of this episode (one per incident key, learned from webhooks) and of earlier ones.
     incident_ids: tuple[str, ...] = ()
     past_incident_ids: tuple[str, ...] = ()
-    # Security Hub notes (JSON: {"id", "note", "workflow"}) recorded but not yet written: retried until they land.
+    # The ack receiver's work recorded but not yet done (JSON: {"id", "note", "workflow", "resolve"}: a Security Hub
+    # note and sibling resolves), keyed by webhook id: retried until it lands (ack_processor).
     outbox: tuple[str, ...] = ()
 
     @property
@@ -306,6 +307,7 @@ def decide(
         and state.resolved_by in ("operator", "pagerduty")
         and not state.is_open
         and finding.severity.rank <= state.severity.rank
+        and not custom_action  # an operator asking again, explicitly, is a new page
     ):
         # The incident was resolved in PagerDuty (by an operator, or automatically) while Security Hub still reports
         # the finding (and our own write-back re-emits it): that is not a new problem. Only a rise in severity, or
@@ -444,9 +446,19 @@ def _decide_resolution(
                 new,
                 state.version,
             )
-        if observed != state.observed_at:
-            # Keep the newest time: an active copy older than this resolution must not reopen the problem.
-            new = dataclasses.replace(state, version=state.version + 1, observed_at=observed)
+        stale = now - _parse_iso(state.last_seen) >= dt.timedelta(hours=cfg.touch_interval_hours)
+        if observed != state.observed_at and stale:
+            # Keep the time moving (an active copy older than this resolution must not reopen the problem) and the
+            # item alive, but only once per touch interval: passing controls are re-sent every 12-24 h.
+            lifetime = cfg.resolution_memory_days if state.episode == 0 else cfg.ttl_days
+            new = dataclasses.replace(
+                state,
+                version=state.version + 1,
+                observed_at=observed,
+                last_seen=now_iso,
+                seen_count=state.seen_count + 1,
+                expires_at=max(state.expires_at, int(now.timestamp()) + lifetime * 86400),
+            )
             return Decision(
                 "duplicate", f"{why}; episode {state.episode} already resolved", key, (), new, state.version
             )

@@ -97,8 +97,9 @@ class FindingsRouter:
         return dedup_key(finding, self._fold)
 
     def prefetch(self, findings: Iterable[Finding]) -> None:
-        """One batched read (per 100 keys) for every key not already known."""
-        keys = [k for k in dict.fromkeys(self.key_for(f) for f in findings) if k not in self._cache]
+        """One batched read (per 100 keys) for every key not already known (out-of-scope findings are never read)."""
+        in_scope = (f for f in findings if self.out_of_scope(f) is None)
+        keys = [k for k in dict.fromkeys(self.key_for(f) for f in in_scope) if k not in self._cache]
         if not keys:
             return
         found = self.store.get_many(keys)

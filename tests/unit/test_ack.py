@@ -761,3 +761,17 @@ def test_a_storm_incident_is_not_mapped_to_a_finding_state():
     event = parse_webhook(webhook("incident.acknowledged", "fr1-storm-" + "a" * 40))
     assert event.dedup_key is None
     assert parse_webhook(webhook("incident.acknowledged", "fr1-" + "b" * 40)).dedup_key == "fr1-" + "b" * 40
+
+
+def test_an_episode_of_an_account_outside_the_scope_is_not_ours():
+    """An item written before `accounts` was narrowed: the ack receiver leaves it (and Security Hub) alone."""
+    store = InMemoryDedupStore()
+    hub = RecordingSecurityHub()
+    router = FindingsRouter(CompiledPolicy(load_policy(CONFIG_DIR / "prod.yaml")), store, RecordingNotifier(), hub)
+    [routed] = route_findings(router, [normalize_asff(asff(severity="HIGH"))], NOW)
+    hub.updates.clear()
+    narrowed = AckProcessor(store, hub, in_scope=lambda account: account == "999988887777")
+    event = parse_webhook(webhook("incident.acknowledged", routed.decision.key))
+    result = narrowed.process(event, NOW)
+    assert result.outcome == "not-ours"
+    assert store.items[routed.decision.key].status == "open" and hub.updates == []

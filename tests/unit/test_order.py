@@ -302,10 +302,33 @@ def test_another_tools_custom_action_changes_nothing(world):
 
 
 def test_our_custom_action_pages_a_finding_already_seen(world):
-    """The operator's explicit request is not an "older copy": it pages even with the UpdatedAt already seen."""
-    _, pagerduty, _ = world
-    raw = asff(severity="LOW")
-    assert _route(world, raw).decision.outcome == "drop"
+    """The operator's explicit request is not an "older copy", nor silenced by an earlier resolve in PagerDuty: it
+    pages again even with the UpdatedAt already seen."""
+    store, pagerduty, _ = world
+    raw = asff(severity="HIGH")
+    assert _route(world, raw).decision.outcome == "page"
+    [state] = store.items.values()
+    resolved = dataclasses.replace(state, status="resolved", resolved_by="operator", version=state.version + 1)
+    assert store.put(resolved, state.version)
+    assert _route(world, raw).decision.outcome == "duplicate"  # Security Hub re-sends it: not a new problem
     [finding] = normalize_event(custom_action_event(raw)).findings
-    assert _route(world, finding).decision.outcome == "page"
-    assert len(pagerduty.triggers) == 1
+    routed = _route(world, finding)
+    assert (routed.decision.outcome, routed.decision.reason) == (
+        "page",
+        "custom action PageOnCallProd; episode 2 (reopened)",
+    )
+    assert len(pagerduty.triggers) == 2
+
+
+def test_passing_controls_write_at_most_once_per_touch_interval(world):
+    """Security Hub re-sends a PASSED control every 12-24 h with a newer UpdatedAt: the resolution memory is written
+    once, then touched once per touch interval (72 h in prod), not on every re-send."""
+    store, pagerduty, _ = world
+    passed = control("S3.8", "PASSED")
+    for hours in range(0, 96, 12):
+        _route(world, updated(passed, 60 * hours), NOW + dt.timedelta(hours=hours))
+    assert store.write_calls == 2  # the memory, and one touch after 72 h
+    [memory] = store.items.values()
+    assert memory.observed_at == "2026-11-24T10:00:00.000Z"
+    assert memory.expires_at == int((NOW + dt.timedelta(hours=72, days=14)).timestamp())
+    assert pagerduty.events == []
