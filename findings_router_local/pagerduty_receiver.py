@@ -23,11 +23,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
+from findings_router_local.loopback_http import Answer, LoopbackServer
 from findings_router_local.tables import clip, render_table
 
 __all__ = [
@@ -58,8 +58,6 @@ _TOP_LEVEL_KEYS = frozenset(
 _PAYLOAD_KEYS = frozenset(
     {"summary", "source", "severity", "timestamp", "component", "group", "class", "custom_details"}
 )
-_DRAIN_LIMIT = 8 * 1024 * 1024  # bodies larger than this are not read at all
-_HANDLER_SOCKET_TIMEOUT = 10.0
 
 # Bodies. 202 and 400 ("invalid event") are PagerDuty's real shapes; the
 # "Unrecognized object" body is the documented example of the error schema.
@@ -121,19 +119,11 @@ class ReceivedRequest:
     fault: Fault | None = None
 
 
-@dataclass
-class _Answer:
-    status: int
-    body: bytes
-    content_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
+def _json_answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Answer:
+    return Answer(status, json.dumps(body).encode(), headers=dict(headers or {}))
 
 
-def _json_answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> _Answer:
-    return _Answer(status, json.dumps(body).encode(), headers=dict(headers or {}))
-
-
-def _invalid(errors: list[str]) -> _Answer:
+def _invalid(errors: list[str]) -> Answer:
     return _json_answer(400, {"status": _INVALID_STATUS, "message": _INVALID_MESSAGE, "errors": errors})
 
 
@@ -142,7 +132,7 @@ def _header(headers: dict[str, str], name: str) -> str | None:
     return next((v for k, v in headers.items() if k.lower() == wanted), None)
 
 
-def _unrecognized(errors: list[str]) -> _Answer:
+def _unrecognized(errors: list[str]) -> Answer:
     return _json_answer(400, {"status": _UNRECOGNIZED_STATUS, "message": _UNRECOGNIZED_MESSAGE, "errors": errors})
 
 
@@ -286,77 +276,6 @@ def validate_event(event: dict[str, Any], routing_keys: set[str] | None = None) 
 # --------------------------------------------------------------------------- server
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    receiver: PagerDutyReceiver
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.0"  # one request per connection: stop() never waits on idle keep-alives
-    timeout = _HANDLER_SOCKET_TIMEOUT
-    server_version = "pagerduty-receiver/1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Stay quiet."""
-
-    def do_POST(self) -> None:
-        """Handle POST."""
-        self._dispatch()
-
-    def do_GET(self) -> None:
-        """Handle GET."""
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        """Handle PUT."""
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        """Handle DELETE."""
-        self._dispatch()
-
-    def do_PATCH(self) -> None:
-        """Handle PATCH."""
-        self._dispatch()
-
-    def _read_body(self) -> tuple[bytes, str | None]:
-        """Return (body, problem); bodies that are too large to drain are not read."""
-        raw_length = self.headers.get("Content-Length")
-        if raw_length is None:
-            return b"", None
-        try:
-            length = int(raw_length)
-        except ValueError:
-            return b"", f"Invalid Content-Length {raw_length!r}"
-        if length < 0:
-            return b"", f"Invalid Content-Length {raw_length!r}"
-        if length > _DRAIN_LIMIT:
-            return b"", f"Request body exceeds {MAX_BODY_BYTES} bytes (512 KB)"
-        return self.rfile.read(length), None
-
-    def _dispatch(self) -> None:
-        body, problem = self._read_body()
-        headers = dict(self.headers.items())
-        answer = self.server.receiver._handle(self.command, self.path, headers, body, problem)
-        if answer is None:  # drop the connection without an answer
-            self.close_connection = True
-            return
-        try:
-            self.send_response(answer.status)
-            self.send_header("Content-Type", answer.content_type)
-            self.send_header("Content-Length", str(len(answer.body)))
-            for name, value in answer.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(answer.body)
-        except OSError:  # the client gave up (e.g. timed out while we hung)
-            self.close_connection = True
-
-
-# --------------------------------------------------------------------------- receiver
-
-
 class PagerDutyReceiver:
     """A PagerDuty Events API v2 look-alike served from 127.0.0.1 on a free port."""
 
@@ -373,8 +292,9 @@ class PagerDutyReceiver:
         self.clock = clock
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._http = LoopbackServer(
+            self, name="pagerduty-receiver", too_large=f"Request body exceeds {MAX_BODY_BYTES} bytes (512 KB)"
+        )
         self._stopping = False
         self._hang_generation = 0
         self._faults: deque[Fault] = deque()
@@ -391,36 +311,21 @@ class PagerDutyReceiver:
 
     def start(self) -> PagerDutyReceiver:
         """Bind 127.0.0.1 on a free port and serve in a background thread."""
-        if self._server is not None:
+        if self._http.running:
             raise RuntimeError("receiver already started")
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.receiver = self
         with self._lock:
             self._stopping = False
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            name="pagerduty-receiver",
-            daemon=True,
-        )
-        self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
         """Release hanging requests, stop serving and join the server thread."""
-        server, thread = self._server, self._thread
-        if server is None:
+        if not self._http.running:
             return
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        server.shutdown()
-        server.server_close()  # joins the handler threads, which no longer block
-        if thread is not None:
-            thread.join()
-        self._server = None
-        self._thread = None
+        self._http.stop()
 
     def __enter__(self) -> PagerDutyReceiver:
         """Start on entry."""
@@ -438,9 +343,7 @@ class PagerDutyReceiver:
     @property
     def port(self) -> int:
         """The bound port."""
-        if self._server is None:
-            raise RuntimeError("receiver is not running")
-        return int(self._server.server_address[1])
+        return self._http.port
 
     @property
     def base_url(self) -> str:
@@ -527,9 +430,9 @@ class PagerDutyReceiver:
 
     # ---- request handling (called from handler threads)
 
-    def _handle(
+    def handle_request(
         self, method: str, path: str, headers: dict[str, str], body: bytes, problem: str | None
-    ) -> _Answer | None:
+    ) -> Answer | None:
         with self._cond:
             record = ReceivedRequest(method, path, headers, body, None)
             self._requests.append(record)
@@ -542,7 +445,7 @@ class PagerDutyReceiver:
             record.status = answer.status
             return answer
 
-    def _answer_fault(self, record: ReceivedRequest, fault: Fault) -> _Answer | None:
+    def _answer_fault(self, record: ReceivedRequest, fault: Fault) -> Answer | None:
         """Build the faulted answer; the lock is held (and released while hanging)."""
         if fault.hang:
             generation = self._hang_generation
@@ -570,9 +473,9 @@ class PagerDutyReceiver:
             }
             return _json_answer(500, body, headers)
         text = f"<html><body><h1>{fault.status}</h1>injected fault</body></html>\n".encode()
-        return _Answer(fault.status, text, content_type="text/html", headers=headers)
+        return Answer(fault.status, text, content_type="text/html", headers=headers)
 
-    def _process(self, record: ReceivedRequest, problem: str | None) -> _Answer:
+    def _process(self, record: ReceivedRequest, problem: str | None) -> Answer:
         """Contract checks, rate limit and the incident model; the lock is held."""
         method, path, headers, body = record.method, record.path, record.headers, record.body
         if method != "POST" or urlsplit(path).path != ENQUEUE_PATH:
@@ -611,7 +514,7 @@ class PagerDutyReceiver:
         self._accepted.append(event)
         return _json_answer(202, {"status": "success", "message": "Event processed", "dedup_key": dedup_key})
 
-    def _throttle(self, routing_key: str) -> _Answer | None:
+    def _throttle(self, routing_key: str) -> Answer | None:
         """Sliding 60 s window per routing key; None when the event may pass."""
         limit = self.rate_limit_per_minute
         if limit is None:

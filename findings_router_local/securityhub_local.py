@@ -43,13 +43,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
 
+from findings_router_local.loopback_http import Answer, LoopbackServer
 from findings_router_local.tables import clip, render_table
 
 if TYPE_CHECKING:
@@ -131,8 +131,6 @@ OCSF_SEVERITY = {
 }
 _LABEL_BANDS = ((0, "INFORMATIONAL"), (39, "LOW"), (69, "MEDIUM"), (89, "HIGH"), (100, "CRITICAL"))
 _CREDENTIAL = re.compile(r"Credential=[^/,\s]+/(\d{8})/([^/,\s]+)/([^/,\s]+)/aws4_request")
-_DRAIN_LIMIT = 8 * 1024 * 1024
-_HANDLER_SOCKET_TIMEOUT = 10.0
 
 Format = Literal["asff", "ocsf"]
 
@@ -467,18 +465,11 @@ class SecurityHubContractError(AssertionError):
     """Requests broke the Security Hub contract and nobody took the rejections (`take_rejected`)."""
 
 
-@dataclass
-class _Answer:
-    status: int
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
+def _json_answer(status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> Answer:
+    return Answer(status, json.dumps(body).encode(), headers={"x-amzn-RequestId": str(uuid.uuid4()), **(headers or {})})
 
 
-def _json_answer(status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> _Answer:
-    return _Answer(status, json.dumps(body).encode(), {"x-amzn-RequestId": str(uuid.uuid4()), **(headers or {})})
-
-
-def _error(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> _Answer:
+def _error(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> Answer:
     """rest-json error: botocore takes the code from ``x-amzn-ErrorType``, the message from the body."""
     return _json_answer(status, {"Code": code, "Message": message}, {"x-amzn-ErrorType": code, **(headers or {})})
 
@@ -489,69 +480,6 @@ def _iso_millis(moment: datetime) -> str:
 
 def _label_for(normalized: int) -> str:
     return next(label for top, label in _LABEL_BANDS if normalized <= top)
-
-
-# --------------------------------------------------------------------------- server
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    hub: SecurityHubStandIn
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.0"  # one request per connection: stop() never waits on idle keep-alives
-    timeout = _HANDLER_SOCKET_TIMEOUT
-    server_version = "securityhub-stand-in/1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Stay quiet."""
-
-    def do_PATCH(self) -> None:
-        """Handle PATCH (both operations)."""
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        """Handle POST."""
-        self._dispatch()
-
-    def do_GET(self) -> None:
-        """Handle GET."""
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        """Handle PUT."""
-        self._dispatch()
-
-    def _read_body(self) -> tuple[bytes, str | None]:
-        raw_length = self.headers.get("Content-Length")
-        if raw_length is None:
-            return b"", None
-        try:
-            length = int(raw_length)
-        except ValueError:
-            return b"", f"Invalid Content-Length {raw_length!r}"
-        if length < 0 or length > _DRAIN_LIMIT:
-            return b"", f"Invalid Content-Length {raw_length!r}"
-        return self.rfile.read(length), None
-
-    def _dispatch(self) -> None:
-        body, problem = self._read_body()
-        answer = self.server.hub._handle(self.command, self.path, dict(self.headers.items()), body, problem)
-        if answer is None:  # drop the connection without an answer
-            self.close_connection = True
-            return
-        try:
-            self.send_response(answer.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(answer.body)))
-            for name, value in answer.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(answer.body)
-        except OSError:
-            self.close_connection = True
 
 
 # --------------------------------------------------------------------------- the stand-in
@@ -583,8 +511,7 @@ class SecurityHubStandIn:
             self._routes[(http["method"], http["requestUri"])] = name
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._http = LoopbackServer(self, name="securityhub-stand-in")
         self._findings: dict[FindingKey, dict[str, Any]] = {}
         self._history: list[AppliedUpdate] = []
         self._calls: list[SecurityHubCall] = []
@@ -598,28 +525,14 @@ class SecurityHubStandIn:
 
     def start(self) -> SecurityHubStandIn:
         """Bind 127.0.0.1 on a free port and serve in a background thread."""
-        if self._server is not None:
+        if self._http.running:
             raise RuntimeError("stand-in already started")
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.hub = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="securityhub-stand-in", daemon=True
-        )
-        self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
         """Stop serving and join the server thread."""
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if thread is not None:
-            thread.join()
-        self._server = None
-        self._thread = None
+        self._http.stop()
 
     def __enter__(self) -> SecurityHubStandIn:
         """Start on entry."""
@@ -644,9 +557,7 @@ class SecurityHubStandIn:
     @property
     def port(self) -> int:
         """The bound port."""
-        if self._server is None:
-            raise RuntimeError("stand-in is not running")
-        return int(self._server.server_address[1])
+        return self._http.port
 
     @property
     def url(self) -> str:
@@ -826,9 +737,9 @@ class SecurityHubStandIn:
 
     # ---- request handling (handler threads; everything below runs under the lock)
 
-    def _handle(
+    def handle_request(
         self, method: str, path: str, headers: dict[str, str], body: bytes, problem: str | None
-    ) -> _Answer | None:
+    ) -> Answer | None:
         with self._cond:
             call = SecurityHubCall(method, path, headers, body)
             call.operation = self._routes.get((method, urlsplit(path).path))
@@ -853,7 +764,7 @@ class SecurityHubStandIn:
                 return self._faults.pop(i)
         return None
 
-    def _process(self, call: SecurityHubCall, problem: str | None) -> _Answer:
+    def _process(self, call: SecurityHubCall, problem: str | None) -> Answer:
         if call.operation is None:
             return _error(404, "UnknownOperationException", f"No operation for {call.method} {call.path}")
         denied = self._check_signature(call)
@@ -876,7 +787,7 @@ class SecurityHubStandIn:
             return _json_answer(200, self._batch_update_asff(request))
         return _json_answer(200, self._batch_update_ocsf(request))
 
-    def _check_signature(self, call: SecurityHubCall) -> _Answer | None:
+    def _check_signature(self, call: SecurityHubCall) -> Answer | None:
         """SigV4 scope only (the signature itself is not verified): signed, for securityhub, for this region."""
         authorization = next((v for k, v in call.headers.items() if k.lower() == "authorization"), None)
         if authorization is None:

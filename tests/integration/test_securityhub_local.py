@@ -456,7 +456,7 @@ def test_service_endpoint_environment_reaches_the_stand_in(hub, monkeypatch):
 
 def test_binds_loopback_only_and_stops_with_the_block():
     with SecurityHubStandIn() as stand_in:
-        host, port = stand_in._server.server_address[:2]
+        host, port = stand_in._http.address
         assert host == "127.0.0.1"
         assert stand_in.url == f"http://127.0.0.1:{port}"
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
