@@ -58,7 +58,7 @@ bench: install
 # Regenerate the lockfiles after changing pyproject.toml dependencies.
 lock: install
 	$(UV) pip compile -q pyproject.toml --extra dev --python-version 3.11 --python-platform x86_64-manylinux_2_28 -o requirements-dev.lock
-	$(UV) pip compile -q pyproject.toml --python-version 3.12 --python-platform aarch64-manylinux_2_28 -o requirements-lambda.lock
+	$(UV) pip compile -q functions/requirements.in --python-version 3.12 --python-platform aarch64-manylinux_2_28 -o requirements-lambda.lock
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out .mypy_cache .ruff_cache
