@@ -14,6 +14,8 @@ from findings_router.config import Policy
 from infra.definitions import resource_names
 
 BATCH = 10
+EMPTY_POLLS = 3  # SQS short polling samples a subset of its servers: an empty answer does not prove an empty queue
+HIDE_SECONDS = 120  # long enough to count or move what was received without receiving it twice
 
 
 @dataclass
@@ -22,57 +24,129 @@ class RedriveReport:
     seen: int = 0
 
 
-def redrive(
-    sqs: Any, policy: Policy, *, max_messages: int | None = None, dry_run: bool = False, out: TextIO
-) -> RedriveReport:
-    names = resource_names(policy)
-    dlq_url = sqs.get_queue_url(QueueName=names.dead_letter_queue)["QueueUrl"]
-    queue_url = sqs.get_queue_url(QueueName=names.queue)["QueueUrl"]
-    report = RedriveReport()
-    seen_ids: set[str] = set()
-    while max_messages is None or report.seen < max_messages:
-        want = BATCH if max_messages is None else min(BATCH, max_messages - report.seen)
-        messages = sqs.receive_message(
-            QueueUrl=dlq_url,
+class RedriveError(Exception):
+    """A one-line reason the redrive cannot start (no region, no credentials, unknown profile, no such queue)."""
+
+
+def sqs_client(*, region: str | None, profile: str | None, endpoint_url: str | None) -> Any:
+    """An SQS client as the AWS CLI would make it (profile, region, endpoint), or a `RedriveError` saying what is
+    missing."""
+    import boto3
+    from botocore.exceptions import NoRegionError, ProfileNotFound
+
+    try:
+        session = boto3.Session(profile_name=profile, region_name=region)
+        client = session.client("sqs", endpoint_url=endpoint_url)
+    except ProfileNotFound:
+        raise RedriveError(f"no AWS profile named {profile!r} (aws configure list-profiles)") from None
+    except NoRegionError:
+        raise RedriveError(
+            "no AWS region: pass --region, set AWS_REGION, or set `region:` in the policy file"
+        ) from None
+    return client
+
+
+def _queue_url(sqs: Any, name: str) -> str:
+    from botocore.exceptions import ClientError, NoCredentialsError
+
+    try:
+        return str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
+    except NoCredentialsError:
+        raise RedriveError("no AWS credentials: configure a profile (--profile) or the AWS_* variables") from None
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if "NonExistentQueue" in code or code == "QueueDoesNotExist":
+            region = getattr(sqs.meta, "region_name", "?")
+            raise RedriveError(
+                f"no queue {name!r} in {region}: is the stack deployed there (and is this the right account)?"
+            ) from None
+        raise RedriveError(f"{code or 'error'} looking up queue {name!r}: {exc}") from None
+
+
+def _receive(sqs: Any, url: str, want: int) -> list[dict[str, Any]]:
+    for _ in range(EMPTY_POLLS):
+        messages: list[dict[str, Any]] = sqs.receive_message(
+            QueueUrl=url,
             MaxNumberOfMessages=want,
             MessageAttributeNames=["All"],
             AttributeNames=["All"],
-            # Long enough to move them; a dry run lets them reappear at once.
-            VisibilityTimeout=0 if dry_run else 60,
+            # Hidden while we count or move them, so the next receive returns others.
+            VisibilityTimeout=HIDE_SECONDS,
             WaitTimeSeconds=0,
         ).get("Messages", [])
-        fresh = [m for m in messages if m["MessageId"] not in seen_ids]
-        if not fresh:
-            break
-        seen_ids.update(m["MessageId"] for m in fresh)
-        report.seen += len(fresh)
-        if dry_run:
-            for m in fresh:
+        if messages:
+            return messages
+    return []
+
+
+def _show_again(sqs: Any, url: str, messages: list[dict[str, Any]]) -> None:
+    """A dry run leaves the dead letters as they were: visible again at once."""
+    for start in range(0, len(messages), BATCH):
+        chunk = messages[start : start + BATCH]
+        sqs.change_message_visibility_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0} for i, m in enumerate(chunk)
+            ],
+        )
+
+
+def _reason(message: dict[str, Any]) -> str:
+    attributes = message.get("MessageAttributes") or {}
+    reason = attributes.get("reason", {}).get("StringValue")
+    return f"; {reason}" if reason else ""
+
+
+def redrive(
+    sqs: Any, policy: Policy, *, max_messages: int | None = None, dry_run: bool = False, out: TextIO
+) -> RedriveReport:
+    if max_messages is not None and max_messages < 1:
+        raise RedriveError(f"--max must be a positive number, not {max_messages}")
+    names = resource_names(policy)
+    dlq_url = _queue_url(sqs, names.dead_letter_queue)
+    queue_url = _queue_url(sqs, names.queue)
+    report = RedriveReport()
+    seen_ids: set[str] = set()
+    held: list[dict[str, Any]] = []  # a dry run's messages, shown again at the end
+    try:
+        while max_messages is None or report.seen < max_messages:
+            want = BATCH if max_messages is None else min(BATCH, max_messages - report.seen)
+            fresh = [m for m in _receive(sqs, dlq_url, want) if m["MessageId"] not in seen_ids]
+            if not fresh:
+                break
+            seen_ids.update(m["MessageId"] for m in fresh)
+            report.seen += len(fresh)
+            if dry_run:
+                held.extend(fresh)
+                for m in fresh:
+                    received = m.get("Attributes", {}).get("ApproximateReceiveCount", "?")
+                    out.write(f"would move {m['MessageId']} (received {received}x{_reason(m)})\n")
+                continue
+            entries = [
+                {
+                    "Id": str(i),
+                    "MessageBody": m["Body"],
+                    **({"MessageAttributes": m["MessageAttributes"]} if m.get("MessageAttributes") else {}),
+                }
+                for i, m in enumerate(fresh)
+            ]
+            sent = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+            ok = {int(s["Id"]) for s in sent.get("Successful", [])}
+            for failure in sent.get("Failed", []):
                 out.write(
-                    f"would move {m['MessageId']} (received {m.get('Attributes', {}).get('ApproximateReceiveCount', '?')}x)\n"
+                    f"not moved: {fresh[int(failure['Id'])]['MessageId']}: "
+                    f"{failure.get('Message', failure.get('Code'))}\n"
                 )
-            continue
-        entries = [
-            {
-                "Id": str(i),
-                "MessageBody": m["Body"],
-                **({"MessageAttributes": m["MessageAttributes"]} if m.get("MessageAttributes") else {}),
-            }
-            for i, m in enumerate(fresh)
-        ]
-        sent = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-        ok = {int(s["Id"]) for s in sent.get("Successful", [])}
-        for failure in sent.get("Failed", []):
-            out.write(
-                f"not moved: {fresh[int(failure['Id'])]['MessageId']}: {failure.get('Message', failure.get('Code'))}\n"
-            )
-        done = [fresh[i] for i in sorted(ok)]
-        if done:
-            sqs.delete_message_batch(
-                QueueUrl=dlq_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
-            )
-        report.moved += len(done)
+            done = [fresh[i] for i in sorted(ok)]
+            if done:
+                sqs.delete_message_batch(
+                    QueueUrl=dlq_url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+                )
+            report.moved += len(done)
+    finally:
+        if held:
+            _show_again(sqs, dlq_url, held)
     verb = "would move" if dry_run else "moved"
     out.write(
         f"{names.dead_letter_queue} → {names.queue}: {verb} {report.seen if dry_run else report.moved} message(s)\n"

@@ -12,7 +12,7 @@ from findings_router import handler as router_handler
 from findings_router.config import load_policy
 from findings_router_local.aws_local import SqsEventSource
 from findings_router_local.pagerduty_receiver import Fault
-from findings_router_local.redrive import redrive
+from findings_router_local.redrive import RedriveError, redrive, sqs_client
 from infra.definitions import queue_settings, resource_names
 from tests.builders import FakeLambdaContext, asff, event, sqs_event
 from tests.integration.conftest import age_pending
@@ -142,3 +142,34 @@ def test_redrive_cli(local, capsys):
         in capsys.readouterr().out
     )
     assert len(local.sqs.receive_message(QueueUrl=queue).get("Messages", [])) == 1
+
+
+def test_a_dry_run_counts_every_dead_letter_and_leaves_them_in_place(local):
+    """It said 10 of 25: the first batch came back visible at once and ended the count."""
+    policy, _, dlq = _queues(local, max_receive_count=2)
+    for i in range(25):
+        local.sqs.send_message(
+            QueueUrl=dlq,
+            MessageBody=json.dumps(event(asff(severity="CRITICAL"))),
+            MessageAttributes={"reason": {"DataType": "String", "StringValue": f"permanent delivery error {i}"}},
+        )
+    out = io.StringIO()
+    assert redrive(local.sqs, policy, dry_run=True, out=out).seen == 25
+    assert "would move 25 message(s)" in out.getvalue()
+    assert "permanent delivery error" in out.getvalue()  # why each one is there
+    assert redrive(local.sqs, policy, dry_run=True, out=io.StringIO()).seen == 25  # still all there
+    assert redrive(local.sqs, policy, max_messages=7, out=io.StringIO()).moved == 7
+    assert redrive(local.sqs, policy, dry_run=True, out=io.StringIO()).seen == 18
+
+
+def test_redrive_explains_what_is_missing_in_one_line(local):
+    policy, _, _ = _queues(local, max_receive_count=2)
+    with pytest.raises(RedriveError, match=r"^--max must be a positive number, not 0$"):
+        redrive(local.sqs, policy, max_messages=0, out=io.StringIO())
+    other = policy.model_copy(update={"environment": "qa"})
+    with pytest.raises(
+        RedriveError, match=r"^no queue 'findings-router-qa-findings-dlq' in eu-central-1: is the stack"
+    ):
+        redrive(local.sqs, other, out=io.StringIO())
+    with pytest.raises(RedriveError, match=r"^no AWS profile named 'nobody'"):
+        sqs_client(region="eu-central-1", profile="nobody", endpoint_url=None)
