@@ -108,6 +108,8 @@ class DedupState:
     # PagerDuty incident ids of this episode (one per incident key, learned from webhooks) and of earlier ones.
     incident_ids: tuple[str, ...] = ()
     past_incident_ids: tuple[str, ...] = ()
+    # Security Hub reported the problem gone after PagerDuty's resolve (by `resolved_by`): a later failure pages again.
+    securityhub_agrees: bool = False
     # The ack receiver's work recorded but not yet done (JSON: {"id", "note", "workflow", "resolve"}: a Security Hub
     # note and sibling resolves), keyed by webhook id: retried until it lands (ack_processor).
     outbox: tuple[str, ...] = ()
@@ -305,6 +307,7 @@ def decide(
     if (
         state is not None
         and state.resolved_by in ("operator", "pagerduty")
+        and not state.securityhub_agrees
         and not state.is_open
         and finding.severity.rank <= state.severity.rank
         and not custom_action  # an operator asking again, explicitly, is a new page
@@ -433,10 +436,11 @@ def _decide_resolution(
         return Decision("drop", f"{why}; nothing was open", key, (), memory, None)
     observed = _newest(state, seen)
     if not state.is_open:
-        if state.resolved_by in ("operator", "pagerduty"):
-            # Now Security Hub agrees it is gone: a later failure is a new problem again.
+        if state.resolved_by in ("operator", "pagerduty") and not state.securityhub_agrees:
+            # Now Security Hub agrees it is gone: a later failure is a new problem again. Who resolved it stays
+            # recorded (the runbook's "who resolved this?" must not read "securityhub" for an operator's resolve).
             new = dataclasses.replace(
-                state, resolved_by="securityhub", version=state.version + 1, last_seen=now_iso, observed_at=observed
+                state, securityhub_agrees=True, version=state.version + 1, last_seen=now_iso, observed_at=observed
             )
             return Decision(
                 "duplicate",

@@ -1,7 +1,12 @@
 """Per-environment policy: which findings page, which notify, which are dropped. Pure: `now` is passed in.
 
-Order: an active suppression wins, then the first matching rule, then `default_action`.
+Order: an active suppression wins, then the first matching rule, then `default_action`. A suppression past its
+`expires` date no longer applies; when it would still have matched, the decision's reason says so.
 Rules are compiled once (wildcards → regexes) because they run for every finding.
+
+Each condition of a `Match` is one `_Condition`: the test that `compile_match` ANDs into a rule's predicate, and the
+words that `explain_match` (`findings-router explain`) puts next to that very test's result, so an explanation
+can never disagree with the decision.
 """
 
 from __future__ import annotations
@@ -9,13 +14,19 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, Literal
 
 from findings_router.config import Action, Match, Policy, Urgency
-from findings_router.model import SEVERITY_RANK, Finding
+from findings_router.model import SEVERITY_RANK, Finding, Resource, Severity
 
 Predicate = Callable[[Finding], bool]
+Describe = Callable[[Finding, bool], str]  # (finding, whether the test held) → what it had, for people
+
+SAMPLE_GATE = "a sample finding needs a rule with sample: true"
+_SHOWN = 120  # characters of a finding's value quoted in an explanation
+_LISTED = 5  # values of a finding (types, resources, CVEs) quoted in an explanation
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +34,57 @@ class PolicyDecision:
     action: Action
     urgency: Urgency
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionResult:
+    """One condition of a rule or suppression against one finding: `severity: MEDIUM not in [HIGH, CRITICAL]`."""
+
+    field: str  # the `Match` field (or `sample` for the sample-finding gate)
+    matched: bool
+    detail: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.field}: {self.detail}"
+
+
+StepStatus = Literal["decided", "no match", "expired"]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One suppression or rule that `CompiledPolicy.explain` looked at, in evaluation order."""
+
+    kind: Literal["suppression", "rule"]
+    name: str
+    action: Action  # what it does when it applies (a suppression drops)
+    urgency: Urgency
+    status: StepStatus  # decided: made the decision; expired: a suppression past `expires` (conditions still shown)
+    conditions: tuple[ConditionResult, ...]  # every condition, not only up to the first that failed; () = any finding
+    expires: dt.date | None = None
+
+    @property
+    def matched(self) -> bool:
+        """All conditions held (for an expired suppression: it would have matched)."""
+        return all(c.matched for c in self.conditions)
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why `CompiledPolicy.evaluate` decides what it decides; `decision` is exactly what `evaluate` returns."""
+
+    steps: tuple[Step, ...]
+    decision: PolicyDecision
+    not_reached: tuple[str, ...]  # "rule <name>" / "suppression <name>" after the deciding one (the first match wins)
+
+    @property
+    def decided_by(self) -> Step | None:
+        """The suppression or rule that decided; None when `default_action` (or the sample-finding drop) did."""
+        return next((s for s in self.steps if s.status == "decided"), None)
+
+
+# ------------------------------------------------------------------------------------------ conditions
 
 
 def _patterns(values: Sequence[str]) -> Callable[[str], bool]:
@@ -47,62 +109,249 @@ def _resource_type_aliases(values: Sequence[str]) -> list[str]:
     return out
 
 
-def compile_match(match: Match) -> Predicate:
-    """`Match` → one predicate that ANDs the given conditions."""
-    checks: list[Predicate] = []
-    if match.severity is not None:
-        wanted = frozenset(match.severity)
-        checks.append(lambda f: f.severity in wanted)
-    if match.min_severity is not None:
-        floor = SEVERITY_RANK[match.min_severity]
-        checks.append(lambda f: SEVERITY_RANK[f.severity] >= floor)
-    if match.product is not None:
-        product = _patterns(match.product)
-        checks.append(lambda f: product(f.product_name) or product(f.product_arn))
-    if match.generator_id is not None:
-        gen = _patterns(match.generator_id)
-        checks.append(lambda f: gen(f.generator_id))
-    if match.control_id is not None:
-        ctl = _patterns(match.control_id)
-        checks.append(lambda f: f.control_id is not None and ctl(f.control_id))
-    if match.finding_type is not None:
-        ftype = _patterns(match.finding_type)
-        checks.append(lambda f: any(ftype(t) for t in f.types))
-    if match.account is not None:
-        accounts = frozenset(match.account)
-        checks.append(lambda f: f.account in accounts)
-    if match.region is not None:
-        region = _patterns(match.region)
-        checks.append(lambda f: region(f.region))
-    if match.resource_type is not None:
-        rtype = _patterns(_resource_type_aliases(match.resource_type))
-        checks.append(lambda f: any(rtype(r.type) for r in f.resources))
-    if match.resource_id is not None:
-        rid = _patterns(match.resource_id)
-        checks.append(lambda f: any(rid(r.id) for r in f.resources))
-    if match.resource_tag is not None:
-        tag_checks = [(k, _patterns([v])) for k, v in match.resource_tag.items()]
+def _q(value: str) -> str:
+    """A finding's value, quoted and clipped."""
+    value = value.replace("\n", " ")
+    return repr(value if len(value) <= _SHOWN else value[: _SHOWN - 1] + "…")
 
-        def has_tags(f: Finding) -> bool:
-            return any(all((value := r.tag(k)) is not None and ok(value) for k, ok in tag_checks) for r in f.resources)
 
-        checks.append(has_tags)
-    if match.min_cvss is not None:
-        floor_cvss = match.min_cvss
-        checks.append(lambda f: f.max_cvss is not None and f.max_cvss >= floor_cvss)
-    if match.cve_id is not None:
-        cve = _patterns(match.cve_id)
-        checks.append(lambda f: any(cve(c) for c in f.cve_ids))
-    if match.title is not None:
-        title = _patterns(match.title)
-        checks.append(lambda f: title(f.title))
-    if match.sample is not None:
-        sample = match.sample
-        checks.append(lambda f: f.sample is sample)
+def _listed(values: Iterable[object]) -> str:
+    """A condition's values as written in the policy: [HIGH, CRITICAL]."""
+    return "[" + ", ".join(str(v) for v in values) + "]"
 
+
+def _some(values: Sequence[str]) -> str:
+    shown = ", ".join(_q(v) for v in values[:_LISTED])
+    return shown + (f" and {len(values) - _LISTED} more" if len(values) > _LISTED else "")
+
+
+Built = tuple[Predicate, Describe]
+
+
+def _verb(matched: bool) -> str:
+    return "matches" if matched else "does not match"
+
+
+def _any_of(what: str, get: Callable[[Finding], Sequence[str]], ok: Callable[[str], bool], shown: str) -> Describe:
+    """Words for a condition that holds when any of the finding's values (types, resources, CVEs) matches."""
+
+    def describe(f: Finding, matched: bool) -> str:
+        values = get(f)
+        if not values:
+            return f"no {what}"
+        if matched:
+            return f"{_q(next(v for v in values if ok(v)))} matches {shown}"
+        return f"{what} {_some(values)} {'does' if len(values) == 1 else 'do'} not match {shown}"
+
+    return describe
+
+
+# One builder per `Match` field: the test (it runs for every finding: attribute access and compiled patterns) and
+# the words for its result.
+
+
+def _severity(values: list[Severity]) -> Built:
+    wanted = frozenset(values)
+    shown = _listed(values)
+    return (lambda f: f.severity in wanted), (lambda f, ok: f"{f.severity.value} {'in' if ok else 'not in'} {shown}")
+
+
+def _min_severity(least: Severity) -> Built:
+    floor = SEVERITY_RANK[least]
+    return (
+        (lambda f: SEVERITY_RANK[f.severity] >= floor),
+        (lambda f, ok: f"{f.severity.value} {'is at least' if ok else 'is below'} {least.value}"),
+    )
+
+
+def _product(values: list[str]) -> Built:
+    product = _patterns(values)
+    shown = _listed(values)
+
+    def describe(f: Finding, ok: bool) -> str:
+        if ok:
+            return f"{_q(f.product_name if product(f.product_name) else f.product_arn)} matches {shown}"
+        return f"{_q(f.product_name)} ({f.product_arn}) does not match {shown}"
+
+    return (lambda f: product(f.product_name) or product(f.product_arn)), describe
+
+
+def _generator_id(values: list[str]) -> Built:
+    gen = _patterns(values)
+    shown = _listed(values)
+    return (lambda f: gen(f.generator_id)), (lambda f, ok: f"{_q(f.generator_id)} {_verb(ok)} {shown}")
+
+
+def _control_id(values: list[str]) -> Built:
+    ctl = _patterns(values)
+    shown = _listed(values)
+
+    def describe(f: Finding, ok: bool) -> str:
+        if f.control_id is None:
+            return "no control id (not a Security Hub control finding)"
+        return f"{_q(f.control_id)} {_verb(ok)} {shown}"
+
+    return (lambda f: f.control_id is not None and ctl(f.control_id)), describe
+
+
+def _finding_type(values: list[str]) -> Built:
+    ftype = _patterns(values)
+    return (lambda f: any(ftype(t) for t in f.types)), _any_of("types", lambda f: f.types, ftype, _listed(values))
+
+
+def _account(values: list[str]) -> Built:
+    accounts = frozenset(values)
+    shown = _listed(values)
+    return (lambda f: f.account in accounts), (lambda f, ok: f"{f.account} {'in' if ok else 'not in'} {shown}")
+
+
+def _region(values: list[str]) -> Built:
+    region = _patterns(values)
+    shown = _listed(values)
+    return (lambda f: region(f.region)), (lambda f, ok: f"{_q(f.region)} {_verb(ok)} {shown}")
+
+
+def _resource_type(values: list[str]) -> Built:
+    rtype = _patterns(_resource_type_aliases(values))
+    return (
+        (lambda f: any(rtype(r.type) for r in f.resources)),
+        _any_of("resource types", lambda f: [r.type for r in f.resources], rtype, _listed(values)),
+    )
+
+
+def _resource_id(values: list[str]) -> Built:
+    rid = _patterns(values)
+    return (
+        (lambda f: any(rid(r.id) for r in f.resources)),
+        _any_of("resource ids", lambda f: [r.id for r in f.resources], rid, _listed(values)),
+    )
+
+
+def _resource_tag(tags: dict[str, str]) -> Built:
+    tag_checks = [(k, _patterns([v])) for k, v in tags.items()]
+
+    def has_tags(r: Resource) -> bool:  # one resource carries every tag
+        return all((value := r.tag(k)) is not None and ok(value) for k, ok in tag_checks)
+
+    def on(r: Resource) -> str:
+        parts = []
+        for k, ok in tag_checks:
+            value = r.tag(k)
+            parts.append(f"no tag {k}" if value is None else f"{k} {_q(value)} {_verb(ok(value))} {tags[k]!r}")
+        return ", ".join(parts)
+
+    def describe(f: Finding, matched: bool) -> str:
+        if not f.resources:
+            return "no resources"
+        if matched:
+            r = next(r for r in f.resources if has_tags(r))
+            return on(r) if len(f.resources) == 1 else f"{r.id}: {on(r)}"
+        if len(f.resources) == 1:
+            return on(f.resources[0])
+        shown = "; ".join(f"{r.id}: {on(r)}" for r in f.resources[:_LISTED])
+        more = f"; and {len(f.resources) - _LISTED} more" if len(f.resources) > _LISTED else ""
+        return f"no resource has all the tags ({shown}{more})"
+
+    return (lambda f: any(has_tags(r) for r in f.resources)), describe
+
+
+def _min_cvss(floor: float) -> Built:
+    def describe(f: Finding, ok: bool) -> str:
+        if f.max_cvss is None:
+            return "no CVSS score"
+        return f"{f.max_cvss} {'>=' if ok else '<'} {floor}"
+
+    return (lambda f: f.max_cvss is not None and f.max_cvss >= floor), describe
+
+
+def _cve_id(values: list[str]) -> Built:
+    cve = _patterns(values)
+    return (lambda f: any(cve(c) for c in f.cve_ids)), _any_of("CVE ids", lambda f: f.cve_ids, cve, _listed(values))
+
+
+def _title(values: list[str]) -> Built:
+    title = _patterns(values)
+    shown = _listed(values)
+    return (lambda f: title(f.title)), (lambda f, ok: f"{_q(f.title)} {_verb(ok)} {shown}")
+
+
+def _sample(sample: bool) -> Built:
+    def describe(f: Finding, ok: bool) -> str:
+        kind = "a sample finding" if f.sample else "not a sample finding"
+        if ok:
+            return kind
+        return f"{kind} (sample: {str(sample).lower()} matches only {'sample' if sample else 'real'} findings)"
+
+    return (lambda f: f.sample is sample), describe
+
+
+_BUILDERS: dict[str, Callable[[Any], Built]] = {
+    "severity": _severity,
+    "min_severity": _min_severity,
+    "product": _product,
+    "generator_id": _generator_id,
+    "control_id": _control_id,
+    "finding_type": _finding_type,
+    "account": _account,
+    "region": _region,
+    "resource_type": _resource_type,
+    "resource_id": _resource_id,
+    "resource_tag": _resource_tag,
+    "min_cvss": _min_cvss,
+    "cve_id": _cve_id,
+    "title": _title,
+    "sample": _sample,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Condition:
+    field: str
+    test: Predicate
+    describe: Describe
+
+    def explain(self, finding: Finding) -> ConditionResult:
+        matched = bool(self.test(finding))
+        return ConditionResult(self.field, matched, self.describe(finding, matched))
+
+
+def _conditions(match: Match) -> list[_Condition]:
+    """Every condition `match` gives, in `Match` field order: the one implementation of matching. A `Match` field
+    without a builder fails here, when the policy is compiled, rather than silently matching everything."""
+    out = []
+    for name in Match.model_fields:
+        value = getattr(match, name)
+        if value is not None:
+            test, describe = _BUILDERS[name](value)
+            out.append(_Condition(name, test, describe))
+    return out
+
+
+def _all_of(checks: Sequence[Predicate]) -> Predicate:
+    """AND of `checks`, without a generator for the common one to three conditions (this runs for every finding)."""
     if len(checks) == 1:
         return checks[0]
+    if len(checks) == 2:
+        a, b = checks
+        return lambda f: a(f) and b(f)
+    if len(checks) == 3:
+        a, b, c = checks
+        return lambda f: a(f) and b(f) and c(f)
     return lambda f: all(check(f) for check in checks)
+
+
+def compile_match(match: Match) -> Predicate:
+    """`Match` → one predicate that ANDs the given conditions."""
+    return _all_of([c.test for c in _conditions(match)])
+
+
+def explain_match(match: Match, finding: Finding) -> list[ConditionResult]:
+    """Each condition of `match` against `finding`, with the same tests `compile_match` uses: the finding matches
+    exactly when every result has `matched`. Every condition is evaluated (the predicate stops at the first miss)."""
+    return [c.explain(finding) for c in _conditions(match)]
+
+
+# ------------------------------------------------------------------------------------------ the policy
 
 
 def _always(_: Finding) -> bool:
@@ -113,17 +362,29 @@ def _always(_: Finding) -> bool:
 class _CompiledRule:
     name: str
     predicate: Predicate
+    conditions: tuple[_Condition, ...]
     action: Action
     urgency: Urgency
-    takes_samples: bool  # only a rule that says `sample: true` may page or notify a sample finding
+    # A rule that would page or notify but does not say `sample: true`: a sample finding passes it by.
+    gates_samples: bool
+    decision: PolicyDecision
 
 
 @dataclass(frozen=True)
 class _CompiledSuppression:
     name: str
     predicate: Predicate
+    conditions: tuple[_Condition, ...]
     owner: str
     expires: dt.date | None
+    decision: PolicyDecision
+
+
+def _note_expired(decision: PolicyDecision, expired: Sequence[_CompiledSuppression]) -> PolicyDecision:
+    """The decision made because suppressions that would have matched are past their `expires` date."""
+    names = ", ".join(f"{s.name} expired {s.expires}" for s in expired)
+    note = f"suppression {names}, no longer applies" if len(expired) == 1 else f"suppressions {names}, no longer apply"
+    return PolicyDecision(decision.action, decision.urgency, f"{decision.reason} ({note})")
 
 
 class CompiledPolicy:
@@ -132,42 +393,103 @@ class CompiledPolicy:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self.environment = policy.environment
-        self._rules = [
-            _CompiledRule(
-                r.name,
-                compile_match(r.match) if r.match else _always,
-                r.action,
-                r.effective_urgency,
-                r.match is not None and r.match.sample is True,
+        self._rules: list[_CompiledRule] = []
+        for r in policy.rules:
+            conditions = tuple(_conditions(r.match)) if r.match else ()
+            takes_samples = r.match is not None and r.match.sample is True
+            self._rules.append(
+                _CompiledRule(
+                    r.name,
+                    _all_of([c.test for c in conditions]) if conditions else _always,
+                    conditions,
+                    r.action,
+                    r.effective_urgency,
+                    r.action != "drop" and not takes_samples,
+                    PolicyDecision(r.action, r.effective_urgency, f"rule {r.name}"),
+                )
             )
-            for r in policy.rules
-        ]
-        self._suppressions = [
-            _CompiledSuppression(s.name, compile_match(s.match), s.owner, s.expires) for s in policy.suppressions
-        ]
+        self._suppressions: list[_CompiledSuppression] = []
+        for s in policy.suppressions:
+            conditions = tuple(_conditions(s.match))
+            self._suppressions.append(
+                _CompiledSuppression(
+                    s.name,
+                    _all_of([c.test for c in conditions]),
+                    conditions,
+                    s.owner,
+                    s.expires,
+                    PolicyDecision("drop", "low", f"suppression {s.name} (owner {s.owner})"),
+                )
+            )
         default = policy.default_action
         self._default = PolicyDecision(default, "high" if default == "page" else "low", "default_action")
 
     def evaluate(self, finding: Finding, now: dt.datetime) -> PolicyDecision:
-        today = now.date()
+        expired: list[_CompiledSuppression] | None = None
         for s in self._suppressions:
-            if (s.expires is None or today <= s.expires) and s.predicate(finding):
-                return PolicyDecision("drop", "low", f"suppression {s.name} (owner {s.owner})")
+            if s.predicate(finding):  # expiry only for a match: most findings match no suppression
+                if s.expires is None or now.date() <= s.expires:
+                    return s.decision
+                expired = [*expired, s] if expired else [s]
         skipped: _CompiledRule | None = None
         for r in self._rules:
             if r.predicate(finding):
-                if finding.sample and r.action != "drop" and not r.takes_samples:
+                if finding.sample and r.gates_samples:
                     # `create-sample-findings` is run to test integrations: it must not wake anyone unless a rule
                     # asks for samples explicitly.
                     skipped = skipped or r
                     continue
-                return PolicyDecision(r.action, r.urgency, f"rule {r.name}")
+                return r.decision if expired is None else _note_expired(r.decision, expired)
+        decision = self._no_rule(finding, skipped)
+        return decision if expired is None else _note_expired(decision, expired)
+
+    def _no_rule(self, finding: Finding, skipped: _CompiledRule | None) -> PolicyDecision:
+        """No rule decided: `default_action`, or for a sample finding nothing (only a `sample: true` rule may)."""
         if finding.sample and (skipped is not None or self._default.action != "drop"):
             would = (
                 f"rule {skipped.name} would {skipped.action}" if skipped else f"default_action {self._default.action}"
             )
             return PolicyDecision("drop", "low", f"sample finding: {would}, but no rule with `sample: true` matched")
         return self._default
+
+    def explain(self, finding: Finding, now: dt.datetime) -> Explanation:
+        """What `evaluate` does with `finding`, step by step: each suppression and rule up to the one that decides,
+        every condition of each with its result. `Explanation.decision` equals `evaluate(finding, now)`."""
+        today = now.date()
+        steps: list[Step] = []
+        expired: list[_CompiledSuppression] = []
+
+        def rest(kind: str, names: Iterable[str]) -> tuple[str, ...]:
+            return tuple(f"{kind} {n}" for n in names)
+
+        for i, s in enumerate(self._suppressions):
+            results = tuple(c.explain(finding) for c in s.conditions)
+            matched = all(r.matched for r in results)
+            if s.expires is not None and today > s.expires:
+                steps.append(Step("suppression", s.name, "drop", "low", "expired", results, s.expires))
+                if matched:
+                    expired.append(s)
+                continue
+            steps.append(
+                Step("suppression", s.name, "drop", "low", "decided" if matched else "no match", results, s.expires)
+            )
+            if matched:
+                later = rest("suppression", (x.name for x in self._suppressions[i + 1 :]))
+                return Explanation(tuple(steps), s.decision, later + rest("rule", (r.name for r in self._rules)))
+
+        skipped: _CompiledRule | None = None
+        for i, r in enumerate(self._rules):
+            results = tuple(c.explain(finding) for c in r.conditions)
+            if all(c.matched for c in results) and finding.sample and r.gates_samples:
+                results = (*results, ConditionResult("sample", False, SAMPLE_GATE))
+                skipped = skipped or r
+            decided = all(c.matched for c in results)
+            steps.append(Step("rule", r.name, r.action, r.urgency, "decided" if decided else "no match", results))
+            if decided:
+                decision = r.decision if not expired else _note_expired(r.decision, expired)
+                return Explanation(tuple(steps), decision, rest("rule", (x.name for x in self._rules[i + 1 :])))
+        decision = self._no_rule(finding, skipped)
+        return Explanation(tuple(steps), _note_expired(decision, expired) if expired else decision, ())
 
     def expired_suppressions(self, now: dt.datetime) -> list[str]:
         today = now.date()

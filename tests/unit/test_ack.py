@@ -203,7 +203,7 @@ def test_operator_resolved_then_securityhub_resolves_then_fails_again_pages(worl
     acks.process(parse_webhook(webhook("incident.resolved", key)), NOW)
     passed = updated(failed, Compliance={"Status": "PASSED", "SecurityControlId": "S3.8"})
     assert _page(router, passed).outcome == "duplicate"
-    assert store.items[key].resolved_by == "securityhub"
+    assert (store.items[key].resolved_by, store.items[key].securityhub_agrees) == ("operator", True)  # who, kept
     assert _page(router, updated(failed, minutes=2)).outcome == "page"
     assert store.items[key].episode == 2
 

@@ -1,0 +1,308 @@
+"""`findings-router explain`: why does this policy page, notify or drop these findings? (Like Alertmanager's
+`amtool config routes test`.)
+
+For each finding in the files (any shape `replay` reads: EventBridge events, `get-findings` output, bare findings,
+JSON arrays or JSON lines; `-` is standard input): the scope check, every suppression and rule in order up to the one
+that decided (condition by condition), `default_action` when nothing matched, the custom action when it applies,
+the dedup key, and the PagerDuty Events v2 body that would be sent. The policy's own matching code decides
+(`CompiledPolicy.explain`, the router's scope and custom action checks, `decide` and `build_event`), so the
+explanation is what the router does. Makes no AWS call and sends nothing; the routing key is never read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO, cast
+
+from findings_router.config import Policy
+from findings_router.dedup import Send, decide
+from findings_router.model import Finding, FindingError
+from findings_router.normalize import normalize_document
+from findings_router.pagerduty import NotifyContext, RecordingNotifier, build_event
+from findings_router.policy import CompiledPolicy, PolicyDecision, Step
+from findings_router.router import FindingsRouter
+from findings_router.store import InMemoryDedupStore
+from findings_router_local.replay import read_documents
+from findings_router_local.tables import clip
+
+STDIN = "-"
+OUTPUTS = ("text", "json")
+
+
+def routing_key_placeholder(policy: Policy) -> str:
+    """What the explanation shows instead of the routing key (which stays in Secrets Manager, unread)."""
+    return f"<from Secrets Manager: {policy.notifier.routing_key_secret}>"
+
+
+class _StdinFile:
+    """Standard input where `read_documents` expects a file (it reads `read_text()` and names it by `str()`)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def read_text(self, encoding: str = "utf-8") -> str:
+        del encoding  # the stream is already text
+        return self.stream.read()
+
+    def __str__(self) -> str:
+        return "<stdin>"
+
+
+def _iso(now: dt.datetime) -> str:
+    return now.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _decision(d: PolicyDecision) -> dict[str, str]:
+    return {"action": d.action, "urgency": d.urgency, "reason": d.reason}
+
+
+def _step(step: Step) -> dict[str, Any]:
+    return {
+        "kind": step.kind,
+        "name": step.name,
+        "status": step.status,
+        "matched": step.matched,
+        "action": step.action,
+        "urgency": step.urgency,
+        "expires": step.expires.isoformat() if step.expires else None,
+        "conditions": [dataclasses.asdict(c) for c in step.conditions],
+    }
+
+
+class Explainer:
+    """Explains findings against one policy at one moment, with the router's own code."""
+
+    def __init__(self, policy: Policy, now: dt.datetime) -> None:
+        self.policy = policy
+        self.compiled = CompiledPolicy(policy)
+        # Only its pure checks are used (scope, custom action, dedup key): nothing is routed, stored or sent.
+        self.router = FindingsRouter(self.compiled, InMemoryDedupStore(), RecordingNotifier())
+        self.now = now
+        self.routing_key = routing_key_placeholder(policy)
+
+    def explain(self, finding: Finding, where: str) -> dict[str, Any]:
+        """One finding's explanation as a JSON-ready record (the text output renders the same record)."""
+        policy = self.policy
+        record: dict[str, Any] = {
+            "where": where,
+            "finding": {
+                "id": finding.id,
+                "format": finding.format.value,
+                "product": finding.product_name,
+                "severity": finding.severity.value,
+                "account": finding.account,
+                "region": finding.region,
+                "title": finding.title,
+                "sample": finding.sample,
+                "resolved": finding.is_resolved,
+                "workflow_status": finding.workflow_status,
+                "record_state": finding.record_state,
+                "compliance_status": finding.compliance_status,
+                "custom_action": finding.custom_action,
+            },
+            "environment": policy.environment,
+            "evaluated_at": _iso(self.now),
+        }
+        foreign = self.router.out_of_scope(finding)
+        if foreign is not None:
+            record["scope"] = {"in_scope": False, "detail": foreign}
+            record["decision"] = _decision(PolicyDecision("drop", "low", foreign))
+            record["sends"] = []
+            record["sends_note"] = "out of scope: nothing is sent, no state, no write-back"
+            return record
+        record["scope"] = {"in_scope": True, "detail": self._in_scope(finding)}
+
+        explanation = self.compiled.explain(finding, self.now)
+        record["steps"] = [_step(s) for s in explanation.steps]
+        record["not_reached"] = list(explanation.not_reached)
+        record["default_action"] = policy.default_action if explanation.decided_by is None else None
+        record["policy_decision"] = _decision(explanation.decision)
+        record["custom_action"] = self._custom_action(finding)
+        final = self.router.policy_for(finding, self.now)
+        record["decision"] = _decision(final)
+        key = self.router.key_for(finding)
+        record["dedup_key"] = key
+        record["sends"], record["sends_note"] = self._sends(finding, final, key)
+        return record
+
+    def _in_scope(self, finding: Finding) -> str:
+        policy = self.policy
+        if policy.all_accounts:
+            detail = f'account {finding.account}: every account belongs to {policy.environment} (accounts: ["*"])'
+        else:
+            detail = f"account {finding.account} is one of {policy.environment}'s accounts"
+        if finding.custom_action is not None and policy.custom_action is not None:
+            detail += f"; custom action {finding.custom_action_arn} is {policy.environment}'s own"
+        return detail
+
+    def _custom_action(self, finding: Finding) -> dict[str, Any] | None:
+        ours = self.policy.custom_action
+        if finding.custom_action is None or ours is None:
+            return None
+        applies = ours.mode != "policy" and not finding.is_resolved
+        if applies:
+            detail = f"sent by hand with {ours.id} (mode {ours.mode}): {ours.mode}, whatever the rules say"
+        elif ours.mode == "policy":
+            detail = f"sent by hand with {ours.id} (mode policy): the rules decide, as for any finding"
+        else:
+            detail = f"sent by hand with {ours.id} (mode {ours.mode}), but resolved: the custom action sends nothing"
+        return {"id": ours.id, "name": finding.custom_action, "mode": ours.mode, "applies": applies, "detail": detail}
+
+    def _sends(self, finding: Finding, final: PolicyDecision, key: str) -> tuple[list[dict[str, Any]], str]:
+        """The Events v2 bodies the router would send for this finding seen for the first time (no dedup state)."""
+        policy = self.policy
+        decision = decide(finding, final, None, key, self.now, policy.dedup, policy.function.timeout_seconds)
+        if finding.is_resolved:
+            # Resolutions are handled before the policy's decision: an open incident of this key (and its
+            # escalations) is resolved, whatever the rules say; with none open, nothing is sent.
+            ctx = NotifyContext(policy.environment, key, decision.reason, 0)
+            body = build_event(Send("resolve", key, finding.severity, "low"), finding, ctx, self.routing_key)
+            note = (
+                f"resolved in Security Hub, so nothing is triggered whatever the decision; POST {policy.notifier.events_url} "
+                "only if an incident is open for this dedup key, to resolve it"
+            )
+            return [body], note
+        if not decision.sends:
+            return [], f"{decision.outcome}: nothing is sent"
+        episode = decision.new_state.episode if decision.new_state is not None else 1
+        ctx = NotifyContext(policy.environment, key, decision.reason, episode)
+        bodies = [build_event(s, finding, ctx, self.routing_key) for s in decision.sends]
+        note = (
+            f"{decision.outcome} as a new problem, POST {policy.notifier.events_url} (a repeat of an open problem "
+            "sends nothing more; a rise in severity escalates; a storm of new problems is grouped)"
+        )
+        return bodies, note
+
+
+# ------------------------------------------------------------------------------------------ text
+
+
+def _mark(matched: bool) -> str:
+    return "✓" if matched else "✗"
+
+
+def _step_lines(step: dict[str, Any]) -> list[str]:
+    what = f"{step['kind']} {step['name']}"
+    if step["kind"] == "rule":
+        what += f" ({step['action']}{', ' + step['urgency'] + ' urgency' if step['action'] == 'page' else ''})"
+    if step["status"] == "expired":
+        would = "would have matched" if step["matched"] else "would not have matched anyway"
+        head = f"{what}: expired {step['expires']}, no longer applies ({would})"
+    elif step["status"] == "decided":
+        head = f"{what}: MATCHED, decides"
+    else:
+        head = f"{what}: no match"
+    lines = [head]
+    if not step["conditions"]:
+        lines.append(f"  {_mark(True)} (no match conditions: every finding)")
+    lines.extend(f"  {_mark(c['matched'])} {c['field']}: {c['detail']}" for c in step["conditions"])
+    return lines
+
+
+def render_text(record: dict[str, Any]) -> str:
+    f = record["finding"]
+    flags = [f["format"]]
+    if f["sample"]:
+        flags.append("sample finding")
+    if f["resolved"]:
+        states = {"workflow_status": "workflow", "record_state": "record", "compliance_status": "compliance"}
+        flags.append("resolved in Security Hub: " + ", ".join(f"{v} {f[k]}" for k, v in states.items() if f[k]))
+    if f["custom_action"]:
+        flags.append(f"custom action {f['custom_action']!r}")
+    lines = [
+        f"finding {f['id']}",
+        f"  from {record['where']}",
+        f"  {f['product']} {f['severity']} in {f['account']}/{f['region']} ({', '.join(flags)})",
+        f"  title: {clip(f['title'], 200)}",
+        f"policy {record['environment']} at {record['evaluated_at']}",
+    ]
+    scope = record["scope"]
+    lines.append(f"scope: {'in scope' if scope['in_scope'] else 'OUT OF SCOPE'}: {scope['detail']}")
+    if scope["in_scope"]:
+        for step in record["steps"]:
+            lines.extend(_step_lines(step))
+        if record["not_reached"]:
+            lines.append(f"not evaluated (the first match decides): {', '.join(record['not_reached'])}")
+        if record["default_action"] is not None:
+            lines.append(f"no suppression or rule decided: default_action {record['default_action']}")
+        custom = record["custom_action"]
+        if custom is not None:
+            lines.append(f"custom action {custom['id']}: {custom['detail']}")
+    d = record["decision"]
+    urgency = f", {d['urgency']} urgency" if d["action"] == "page" else ""
+    lines.append(f"decision: {d['action'].upper()}{urgency} — {d['reason']}")
+    if "dedup_key" in record:
+        lines.append(f"dedup key: {record['dedup_key']}")
+    if record["sends"]:
+        lines.append(f"sends: {record['sends_note']}:")
+        for body in record["sends"]:
+            lines.extend("  " + line for line in json.dumps(body, indent=2, ensure_ascii=False).splitlines())
+    else:
+        lines.append(f"sends: nothing ({record['sends_note']})")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------ the command
+
+
+def _documents(path: Path | str, stdin: TextIO) -> list[tuple[str, Any]]:
+    """(position, parsed JSON or the error of that line) of one input; raises when the whole input is unusable."""
+    source = cast(Path, _StdinFile(stdin)) if str(path) == STDIN else Path(path)
+    return list(read_documents(source))
+
+
+def _findings(where: str, doc: Any, problems: list[str]) -> Iterator[Finding]:
+    if isinstance(doc, Exception):
+        problems.append(f"{where}: {doc}")
+        return
+    try:
+        normalized = normalize_document(doc)
+    except FindingError as exc:
+        problems.append(f"{where}: {exc}")
+        return
+    problems.extend(f"{where}: {error}" for error in normalized.errors)
+    yield from normalized.findings
+
+
+def explain_command(
+    policy: Policy,
+    paths: list[Path | str],
+    *,
+    output: str = "text",
+    out: TextIO,
+    err: TextIO,
+    now: dt.datetime | None = None,
+    stdin: TextIO | None = None,
+) -> int:
+    """Explain every finding of `paths` (`-`: standard input) to `out`, as text blocks or JSON lines. Inputs that
+    cannot be read or parsed are reported on `err` (file and position) and the others still explained.
+    Exit status: 0, or 2 when some input could not be explained."""
+    if output not in OUTPUTS:
+        raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, not {output!r}")
+    explainer = Explainer(policy, now or dt.datetime.now(dt.UTC))
+    failed = False
+    first = True
+    for path in paths:
+        problems: list[str] = []
+        try:
+            documents = _documents(path, stdin or sys.stdin)
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            documents = []
+            problems.append(f"{'<stdin>' if str(path) == STDIN else path}: {exc}")
+        for where, doc in documents:
+            for finding in _findings(where, doc, problems):
+                record = explainer.explain(finding, where)
+                if output == "json":
+                    out.write(json.dumps(record) + "\n")
+                else:
+                    out.write(("" if first else "\n") + render_text(record) + "\n")
+                first = False
+        for problem in problems:
+            err.write(f"error: {problem}\n")
+        failed = failed or bool(problems)
+    return 2 if failed else 0
