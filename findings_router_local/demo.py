@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -121,6 +122,12 @@ def _router_logs_captured(captured: _CapturedLogs) -> Iterator[None]:
     original = stream_handler.setStream(captured)  # type: ignore[attr-defined]
     level = handler.logger.log_level
     handler.logger.setLevel("DEBUG")  # the demo shows every decision, duplicates included
+    # The domain modules' plain `logging` lines (e.g. one per delivery retry) are counted in the report; without a
+    # handler Python would print each of them to stderr.
+    plain = logging.getLogger("findings_router")
+    quiet = logging.NullHandler()
+    plain.addHandler(quiet)
+    propagate, plain.propagate = plain.propagate, False
     try:
         # Powertools prints EMF metrics to stdout at the end of every invocation; keep them out of the demo.
         with contextlib.redirect_stdout(io.StringIO()):
@@ -128,6 +135,8 @@ def _router_logs_captured(captured: _CapturedLogs) -> Iterator[None]:
     finally:
         stream_handler.setStream(original)  # type: ignore[attr-defined]
         handler.logger.setLevel(level)
+        plain.removeHandler(quiet)
+        plain.propagate = propagate
 
 
 CORPUS_ACCOUNT = "111122223333"  # the platform account the bundled day was recorded in
@@ -554,6 +563,94 @@ def _scenario_rows(run: EnvironmentRun) -> list[list[str]]:
     return rows
 
 
+def _ignored_summary(run: EnvironmentRun) -> list[str]:
+    """The field scenarios that woke nobody, as short phrases."""
+    shown = {
+        "another tool's custom action": "another tool's custom action",
+        "a sample finding (create-sample-findings)": "a sample finding",
+        f"a CRITICAL finding of account {SANDBOX_ACCOUNT}": f"account {SANDBOX_ACCOUNT}",
+        "RESOLVED by a person, then the older active copy": "an older copy after a resolution",
+    }
+    out = []
+    for scenario in run.scenarios:
+        decisions = [r["decision"] for r in scenario_decisions(run, scenario)]
+        if scenario.name in shown and decisions and set(decisions) <= {"drop", "duplicate"}:
+            out.append(shown[scenario.name])
+    return out
+
+
+def brief(run: EnvironmentRun, out: TextIO, incidents_known: bool) -> None:
+    """One environment in about ten lines: the counts, then the decisions worth a look."""
+    p = run.policy
+    counts = run.counts()
+    accounts = ", ".join(p.accounts)
+    out.write(f"\n{p.environment} ({accounts}): {p.description}\n")
+    summary = " · ".join(f"{counts.get(k, 0)} {k}" for k in OUTCOMES)
+    dead = f" · {len(run.dead_letters)} dead-lettered" if run.dead_letters else ""
+    out.write(f"  {run.findings} findings in {run.events} events → {summary}{dead}\n")
+    if run.retries or run.returned_to_queue:
+        out.write(
+            f"  the on-call endpoint failed {run.retries} time(s): retried with backoff; {run.returned_to_queue} "
+            "message(s) went back to SQS and were delivered on a later receive\n"
+        )
+    if incidents_known:
+        first = next((i for i in run.incidents if "~" not in i.dedup_key), None)
+        escalated = next((i for i in run.incidents if "ESCALATED" in i.summary), None)
+        out.write(
+            f"  {'incidents':<10} {len(run.incidents)}"
+            + (f", e.g. #{first.number} {clip(first.summary, 84)}" if first else "")
+            + "\n"
+        )
+        if escalated is not None:
+            out.write(f"  {'escalated':<10} #{escalated.number} {clip(escalated.summary, 96)}\n")
+    resolves = [r for r in run.routed if r["decision"] == "resolve"]
+    if resolves:
+        why = Counter(r["reason"].split(";")[0] for r in resolves)
+        out.write(
+            f"  {'resolved':<10} {len(resolves)} by Security Hub: "
+            + ", ".join(f"{n}× {k}" for k, n in why.items())
+            + "\n"
+        )
+    ignored = _ignored_summary(run)
+    if ignored:
+        out.write(f"  {'ignored':<10} " + " · ".join(ignored) + "\n")
+    for reason, error in sorted(
+        {(f.get("reason"), f.get("error")) for f in run.failures if f.get("reason") != "delivery failed"}, key=str
+    ):
+        out.write(f"  {'DLQ':<10} {reason}: {clip(str(error), 90)}\n")
+    for action, agent, via, status, outcome in run.operator:
+        out.write(f"  {'operator':<10} {action} by {agent}, {via}: {status} {outcome}\n")
+    if run.securityhub is not None and run.securityhub.updates:
+        out.write(
+            f"  {'Sec. Hub':<10} {len(run.securityhub.updates)} notes/workflow updates; {run.echoes} echo events routed "
+            f"again → {run.echo_pages} new pages\n"
+        )
+
+
+# In the app they are one click away; the demo's one screen shows what an operator reads first.
+PAGE_DETAILS_SKIPPED = frozenset(
+    {"product_arn", "generator_id", "resource_count", "security_hub_console", "types", "finding_id", "description"}
+)
+
+
+def render_page(incident: Incident, width: int = 110) -> str:
+    """One incident as the on-call engineer reads it in PagerDuty: summary, severity, links, custom details."""
+    lines = [
+        f"  {clip(incident.summary, width)}",
+        f"  severity {incident.severity} ({'high' if incident.severity in ('critical', 'error') else 'low'} urgency)"
+        f" · source {clip(incident.source, 60)} · incident #{incident.number}",
+    ]
+    for link in incident.links:
+        if isinstance(link, dict):
+            lines.append(f"  link: {link.get('text')}: {clip(str(link.get('href')), width - 20)}")
+    for key, value in incident.custom_details.items():
+        if key in PAGE_DETAILS_SKIPPED:
+            continue
+        text = value if isinstance(value, str) else json.dumps(value)
+        lines.append(f"  {key}: {clip(text, width - len(key) - 4)}")
+    return "\n".join(lines)
+
+
 def report(run: EnvironmentRun, out: TextIO, incidents_known: bool) -> None:
     p = run.policy
     counts = run.counts()
@@ -640,7 +737,15 @@ def comparison(runs: list[EnvironmentRun]) -> str:
 FLAKY = (Fault(500), Fault(429, retry_after="0"), Fault(502, close=True), Fault(503), Fault(500))
 
 
-def run_demo(config_dir: Path, events_url: str | None = None, out: TextIO | None = None, *, flaky: bool = False) -> int:
+def run_demo(
+    config_dir: Path,
+    events_url: str | None = None,
+    out: TextIO | None = None,
+    *,
+    flaky: bool = False,
+    verbose: bool = False,
+) -> int:
+    """The demo; `verbose` prints every decision, incident, state and write-back per environment."""
     out = out or sys.stdout
     policies = load_policy_dir(config_dir)
     corpus = load_corpus()
@@ -665,9 +770,25 @@ def run_demo(config_dir: Path, events_url: str | None = None, out: TextIO | None
                 receiver.fail_next(*(FLAKY * 6))
             run = run_environment(policy, config_dir, events_url, corpus, endpoint, receiver, workdir)
             run.delivered_events = sum(r.get("deliveries", 0) for r in run.routed)
-            report(run, out, receiver is not None)
+            (report if verbose else brief)(run, out, receiver is not None)
             runs.append(run)
-    out.write(f"\n{'=' * 100}\nall environments, same findings:\n{comparison(runs)}\n")
+    out.write(f"\nall environments, same findings:\n{comparison(runs)}\n")
+    page = _example_page(runs)
+    if page is not None and not verbose:
+        run, incident = page
+        out.write(f"\none page as the on-call engineer sees it in PagerDuty ({run.policy.environment}):\n")
+        out.write(render_page(incident) + "\n")
+    if not verbose:
+        out.write(
+            "\nSame day, three policies: each environment pages only its own accounts' findings, once per problem, and\n"
+            "resolves them once; echoes, older copies, other tools' actions and samples wake nobody.\n"
+            "\nwhat next:\n"
+            "  findings-router demo --verbose                      every decision, incident, state and write-back\n"
+            "  findings-router replay --env prod last-week.json    your own findings (aws securityhub get-findings)\n"
+            "  findings-router explain --env prod finding.json     why a finding pages, or does not\n"
+            "  make synth; npx cdk deploy -c env=prod              deploy (docs/deploy.md)\n"
+        )
+        return 0
     out.write(
         "\nSame day, different policy: prod pages what matters, stg only CRITICAL, dev never pages. Each environment\n"
         "sees the day in its own account and ignores the others' findings. Re-sent findings are duplicates (no second\n"
@@ -676,3 +797,12 @@ def run_demo(config_dir: Path, events_url: str | None = None, out: TextIO | None
         "retried and dead-lettered without holding up its batch. moto and the receiver are stopped.\n"
     )
     return 0
+
+
+def _example_page(runs: list[EnvironmentRun]) -> tuple[EnvironmentRun, Incident] | None:
+    """The most severe page of the strictest environment: what a woken operator reads first."""
+    for run in reversed(runs):
+        pages = [i for i in run.incidents if i.severity == "critical" and "ESCALATED" not in i.summary]
+        if pages:
+            return run, pages[0]
+    return None

@@ -53,14 +53,42 @@ def test_demo_routes_the_corpus_under_every_policy(demo_output):
     assert "ESCALATED HIGH→CRITICAL" in text
     assert "missing required field" in text
     # The acknowledgement loop (prod: signed webhooks to the Function URL; stg: EventBridge partner bus).
+    prod = text.split("\nprod (")[1]
+    assert re.search(r"acknowledge #\d+ by Ada Lovelace.*signed webhook: 200 acknowledged", prod)
+    assert re.search(r"resolve #\d+ by Grace Hopper.*signed webhook: 200 resolved", prod)
+    assert re.search(r"resolve #\d+ by mallory, FORGED webhook: 401 invalid signature", prod)
+    assert re.search(r"\d+ echo events routed again → 0 new pages", prod)
+    stg = text.split("\nstg (")[1].split("\nprod (")[0]
+    assert re.search(r"acknowledge #\d+ by Ada Lovelace.*EventBridge partner bus: - acknowledged", stg)
+    # The field: every environment ignores what is not for it.
+    for env in ("dev (", "stg (", "prod ("):
+        block = text.split("\n" + env)[1].split("\n\n")[0]
+        assert (
+            "ignored    another tool's custom action · a sample finding · account 999988887777 · an older copy" in block
+        )
+
+
+def test_the_default_output_tells_the_story_in_one_screen(demo_output):
+    lines = demo_output.splitlines()
+    assert len(lines) <= 75
+    page = demo_output.split("one page as the on-call engineer sees it in PagerDuty (prod):")[1]
+    assert "CVE-2021-44228" in page and "severity critical (high urgency)" in page
+    assert "link: This finding in Security Hub: https://" in page
+    assert "decision: rule critical-cvss-any-label" in page
+    assert "what next:" in demo_output and "findings-router explain" in demo_output
+
+
+def test_verbose_prints_every_table_and_who_really_resolved():
+    out = io.StringIO()
+    assert run_demo(CONFIG_DIR, out=out, verbose=True) == 0
+    text = out.getvalue()
     prod = text.split("\nprod: ")[1]
     assert re.search(r"acknowledge #\d+ +Ada Lovelace.*signed webhook +200 +acknowledged", prod)
-    assert re.search(r"resolve #\d+ +Grace Hopper.*signed webhook +200 +resolved", prod)
-    assert re.search(r"resolve #\d+ +mallory +FORGED webhook +401 +invalid signature", prod)
     assert "Acknowledged by Ada Lovelace" in prod
-    assert re.search(r"\d+ echo events routed again → 0 new pages", prod)
     stg = text.split("\nstg: ")[1].split("\nprod: ")[0]
-    assert re.search(r"acknowledge #\d+ .*EventBridge partner bus +- +acknowledged", stg)
+    # stg sets RESOLVED in Security Hub on an operator's resolve; its echo must not rewrite who resolved it.
+    state = stg.split("dedup state (DynamoDB)")[1].split("\n\n")[0]
+    assert re.search(r"resolved +1 +CRITICAL +- +operator", state)
 
 
 def test_demo_sends_to_any_events_url(capsys):
@@ -72,11 +100,15 @@ def test_demo_sends_to_any_events_url(capsys):
     assert url in capsys.readouterr().out
 
 
-def test_a_flaky_endpoint_shows_retries_and_still_delivers_every_incident_once(demo_output):
+def test_a_flaky_endpoint_shows_retries_and_still_delivers_every_incident_once(demo_output, capsys):
+    capsys.readouterr()
     out = io.StringIO()
     assert run_demo(CONFIG_DIR, out=out, flaky=True) == 0
     flaky = out.getvalue()
     assert re.search(r"the on-call endpoint failed \d+ time\(s\): retried with backoff", flaky)
+    # A count, not a line per retry (they went to stderr, 70 of them).
+    assert "pagerduty delivery retry" not in capsys.readouterr().err
+    assert len(flaky.splitlines()) <= 80
     steady, shaky = _comparison(demo_output), _comparison(flaky)
     for env in steady:
         page, notify, resolve, _, _, dead, incidents = steady[env]
