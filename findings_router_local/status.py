@@ -1,0 +1,200 @@
+"""`findings-router status --env ENV`: what is open right now, from the deployed stack (needs AWS credentials).
+
+Reads, never writes: the open and acknowledged episodes of the state table, the dead-letter queue's depth, the age of
+the oldest finding waiting in the queue (CloudWatch), the stack's alarms and when the last page went out. Resource
+names come from the environment's policy, as the stack names them (infra/definitions.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, TextIO
+
+from findings_router.config import Policy
+from findings_router.dedup import KEY_PREFIX, STORM_PREFIX
+from findings_router.store import item_to_state
+from findings_router_local.redrive import RedriveError
+from findings_router_local.tables import clip, render_table
+from infra.definitions import resource_names
+
+OPEN_STATUSES = ("open", "acknowledged")
+
+
+class StatusError(RedriveError):
+    """A one-line reason the status cannot be read (no region, credentials, table or queue)."""
+
+
+@dataclass
+class Episode:
+    dedup_key: str
+    status: str
+    severity: str
+    action: str
+    episode: int
+    account: str
+    title: str
+    opened_at: str | None
+    last_notified_at: str
+    acknowledged_by: str | None
+    incidents: list[str]
+
+
+@dataclass
+class Status:
+    environment: str
+    episodes: list[Episode] = field(default_factory=list)
+    dead_letters: int | None = None
+    queued: int | None = None
+    oldest_message_age_seconds: float | None = None
+    alarms: dict[str, str] = field(default_factory=dict)
+    last_page_at: str | None = None
+
+    @property
+    def alarming(self) -> list[str]:
+        return sorted(name for name, state in self.alarms.items() if state == "ALARM")
+
+
+def _aws_error(exc: Exception, what: str) -> StatusError:
+    from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
+
+    if isinstance(exc, NoCredentialsError):
+        return StatusError("no AWS credentials: configure a profile (--profile) or the AWS_* variables")
+    if isinstance(exc, NoRegionError):
+        return StatusError("no AWS region: pass --region, set AWS_REGION, or set `region:` in the policy file")
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "error")
+        if code in ("ResourceNotFoundException", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
+            return StatusError(f"no {what}: is the stack deployed in this account and region?")
+        return StatusError(f"{code} reading {what}: {exc.response.get('Error', {}).get('Message', '')}")
+    return StatusError(f"reading {what}: {exc}")
+
+
+def read_status(session: Any, policy: Policy, *, now: dt.datetime | None = None) -> Status:
+    """Everything `status` shows, read with `session`'s clients (boto3.Session or anything with `.client`)."""
+    names = resource_names(policy)
+    now = now or dt.datetime.now(dt.UTC)
+    status = Status(policy.environment)
+    dynamodb = session.client("dynamodb")
+    try:
+        pages = dynamodb.get_paginator("scan").paginate(
+            TableName=names.state_table,
+            ConsistentRead=True,
+            FilterExpression="#s IN (:open, :acked)",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":open": {"S": "open"}, ":acked": {"S": "acknowledged"}},
+        )
+        items = [item for page in pages for item in page.get("Items", [])]
+        # The last page ever recorded, whatever its episode's status now.
+        last = dynamodb.get_paginator("scan").paginate(
+            TableName=names.state_table,
+            ProjectionExpression="pk, last_notified_at, #a, notify_count",
+            ExpressionAttributeNames={"#a": "action"},
+        )
+        notified = [
+            i["last_notified_at"]["S"]
+            for page in last
+            for i in page.get("Items", [])
+            if i["pk"]["S"].startswith(KEY_PREFIX)
+            and not i["pk"]["S"].startswith(STORM_PREFIX)
+            and i.get("action", {}).get("S") == "page"
+            and int(i.get("notify_count", {}).get("N", "0")) > 0
+            and "last_notified_at" in i
+        ]
+    except Exception as exc:
+        raise _aws_error(exc, f"state table {names.state_table!r}") from None
+    status.last_page_at = max(notified) if notified else None
+    for item in items:
+        key = item["pk"]["S"]
+        if not key.startswith(KEY_PREFIX) or key.startswith(STORM_PREFIX) or "#" in key:
+            continue
+        state = item_to_state(item)
+        status.episodes.append(
+            Episode(
+                dedup_key=state.key,
+                status=state.status,
+                severity=state.severity.value,
+                action=state.action,
+                episode=state.episode,
+                account=state.account,
+                title=state.title,
+                opened_at=state.opened_at,
+                last_notified_at=state.last_notified_at,
+                acknowledged_by=state.acknowledged_by,
+                incidents=list(state.incident_keys),
+            )
+        )
+    rank = {"CRITICAL": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3, "INFORMATIONAL": 4}
+    status.episodes.sort(key=lambda e: (e.status != "open", rank.get(e.severity, 9), e.last_notified_at))
+
+    sqs = session.client("sqs")
+    try:
+        for name, attr in ((names.dead_letter_queue, "dead_letters"), (names.queue, "queued")):
+            url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+            setattr(status, attr, int(counts["Attributes"]["ApproximateNumberOfMessages"]))
+    except Exception as exc:
+        raise _aws_error(exc, "queue") from None
+
+    cloudwatch = session.client("cloudwatch")
+    try:
+        points = cloudwatch.get_metric_statistics(
+            Namespace="AWS/SQS",
+            MetricName="ApproximateAgeOfOldestMessage",
+            Dimensions=[{"Name": "QueueName", "Value": names.queue}],
+            StartTime=now - dt.timedelta(minutes=15),
+            EndTime=now,
+            Period=300,
+            Statistics=["Maximum"],
+        ).get("Datapoints", [])
+        if points:
+            status.oldest_message_age_seconds = float(max(points, key=lambda p: p["Timestamp"])["Maximum"])
+        for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmNamePrefix=names.alarm_prefix + "-"):
+            for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
+                status.alarms[alarm["AlarmName"]] = alarm["StateValue"]
+    except Exception as exc:
+        raise _aws_error(exc, "CloudWatch alarms and metrics") from None
+    return status
+
+
+def status_json(status: Status) -> str:
+    return json.dumps({**asdict(status), "alarming": status.alarming}, indent=1)
+
+
+def render_status(status: Status) -> str:
+    open_count = sum(1 for e in status.episodes if e.status == "open")
+    acked = len(status.episodes) - open_count
+    age = "-" if status.oldest_message_age_seconds is None else f"{status.oldest_message_age_seconds:.0f} s"
+    alarming = ", ".join(status.alarming) or "none"
+    lines = [
+        f"{status.environment}: {open_count} open, {acked} acknowledged · dead letters {status.dead_letters} · "
+        f"queued {status.queued} (oldest {age}) · alarms in ALARM: {alarming} · last page {status.last_page_at or '-'}",
+        "",
+        render_table(
+            ("status", "severity", "action", "ep", "account", "since", "acknowledged by", "title", "dedup_key"),
+            [
+                [
+                    e.status,
+                    e.severity,
+                    e.action,
+                    str(e.episode),
+                    e.account or "-",
+                    e.opened_at or e.last_notified_at,
+                    e.acknowledged_by or "-",
+                    clip(e.title, 48),
+                    e.dedup_key,
+                ]
+                for e in status.episodes
+            ],
+            "(nothing open)",
+        ),
+    ]
+    return "\n".join(lines)
+
+
+def status_command(session: Any, policy: Policy, *, output: str, out: TextIO) -> int:
+    """Prints the status; exit 0 when nothing needs a person (no dead letters, no alarm), 1 otherwise."""
+    status = read_status(session, policy)
+    out.write((status_json(status) if output == "json" else render_status(status)) + "\n")
+    return 1 if (status.dead_letters or status.alarming) else 0
