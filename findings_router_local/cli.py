@@ -1,12 +1,13 @@
-"""`findings-router`: demo, replay (dry run), validate-config, and redrive (the one command that calls AWS)."""
+"""`findings-router`: demo, replay (dry run), explain, validate-config, and redrive (the one command that calls AWS)."""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from pathlib import Path
 
-from findings_router.config import PolicyError, load_policy, load_policy_dir, policy_path
+from findings_router.config import EXPIRY_WARNING_DAYS, PolicyError, load_policy, policy_path
 
 DEFAULT_CONFIG_DIR = Path("config")
 
@@ -19,16 +20,48 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return run_replay(policy, [Path(p) for p in args.files], args.format, progress=progress)
 
 
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+VALIDATE_EPILOG = f"""\
+checks every policy file as synth does (the model, the account scopes, the settings AWS would reject), and fails
+on a suppression past its expires date; one expiring within {EXPIRY_WARNING_DAYS} days is a warning. Problems are printed as
+file:line: field: message, warnings as file:line: field: warning: message (stderr).
+
+exit status:
+  {EXIT_OK}  every file is valid (warnings allowed)
+  {EXIT_FAILED}  a check failed: an invalid file, an expired suppression, two environments sharing an account, ...
+  {EXIT_USAGE}  bad usage: no such directory, or no <env>.yaml / <env>.yml policy file in it
+"""
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
-    policies = load_policy_dir(args.config_dir)
-    if not policies:
-        print(f"{args.config_dir}: no *.yaml policy files", file=sys.stderr)
-        return 2
-    for env, policy in policies.items():
-        print(
-            f"{policy_path(args.config_dir, env)}: ok ({len(policy.rules)} rules, {len(policy.suppressions)} suppressions)"
-        )
-    return 0
+    from infra.definitions import validate_deployment_config
+
+    today = dt.datetime.now(dt.UTC).date()
+    result = validate_deployment_config(args.config_dir, today=today, expired_suppressions="error")
+    for problem in result.other:
+        print(problem, file=sys.stderr)
+    if result.usage_error is not None:
+        print(result.usage_error, file=sys.stderr)
+        return EXIT_USAGE
+    for path, validation in result.files.items():
+        for problem in validation.errors:
+            print(problem, file=sys.stderr)
+        if validation.ok and validation.policy is not None:
+            policy = validation.policy
+            print(f"{path}: ok ({len(policy.rules)} rules, {len(policy.suppressions)} suppressions)")
+        for problem in validation.warnings:
+            print(problem, file=sys.stderr)
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from findings_router_local.explain import explain_command
+
+    policy = load_policy(policy_path(args.config_dir, args.env))
+    return explain_command(policy, list(args.files), output=args.output, out=sys.stdout, err=sys.stderr)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -53,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     replay = sub.add_parser("replay", help="dry-run a policy over exported findings (no AWS calls)")
-    replay.add_argument("--env", required=True, help="environment: reads <config-dir>/<env>.yaml")
+    replay.add_argument("--env", required=True, help="environment: reads <config-dir>/<env>.yaml (or .yml)")
     replay.add_argument("--config-dir", type=Path, default=DEFAULT_CONFIG_DIR)
     replay.add_argument("--format", choices=("table", "json"), default="table")
     replay.add_argument(
@@ -87,7 +120,22 @@ def build_parser() -> argparse.ArgumentParser:
     redrive.add_argument("--dry-run", action="store_true", help="list what would move; move nothing")
     redrive.set_defaults(func=_cmd_redrive)
 
-    validate = sub.add_parser("validate-config", help="check every <config-dir>/*.yaml policy file")
+    explain = sub.add_parser(
+        "explain", help="show how the policy decides each finding: every suppression and rule, and why it matched"
+    )
+    explain.add_argument("--env", required=True, help="environment: reads <config-dir>/<env>.yaml (or .yml)")
+    explain.add_argument("--config-dir", type=Path, default=DEFAULT_CONFIG_DIR)
+    explain.add_argument("--output", choices=("text", "json"), default="text")
+    explain.add_argument("files", nargs="+", help="findings or events as replay reads them; - for stdin")
+    explain.set_defaults(func=_cmd_explain)
+
+    validate = sub.add_parser(
+        "validate-config",
+        help="check every <config-dir>/*.yaml (and *.yml) policy file as synth does",
+        description="Check every <config-dir>/<env>.yaml (and <env>.yml) policy file.",
+        epilog=VALIDATE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     validate.add_argument("--config-dir", type=Path, default=DEFAULT_CONFIG_DIR)
     validate.set_defaults(func=_cmd_validate)
     return parser
@@ -99,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except PolicyError as exc:  # every command reads policy files: one clear message, exit status 2
         print(exc, file=sys.stderr)
-        return 2
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

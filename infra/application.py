@@ -8,14 +8,17 @@ Context (``cdk synth -c key=value``):
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from findings_router.config import Policy, load_policy_dir
-from infra.definitions import stack_name
+from findings_router.config import Policy
+from infra.definitions import stack_name, validate_deployment_config
 from infra.function_package import CONFIG_DIR
 from infra.stack import FindingsRouterStack
 
@@ -59,15 +62,31 @@ def stack_environment(policy: Policy) -> Environment:
     )
 
 
+def _print_warning(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
 def build(
     app: App,
     *,
     config_dir: Path = CONFIG_DIR,
     environments: str | None = None,
     include_dependencies: bool = True,
+    today: dt.date | None = None,
+    warn: Callable[[str], None] = _print_warning,
 ) -> dict[str, FindingsRouterStack]:
-    """Add the selected environments' stacks to `app` and run cdk-nag on all of them at synth."""
-    policies = select_policies(load_policy_dir(config_dir), environments)
+    """Add the selected environments' stacks to `app` and run cdk-nag on all of them at synth.
+
+    The config directory gets the checks of `validate-config` (infra.definitions.validate_deployment_config): any
+    error raises `PolicyError` (file:line: field: …); warnings go to `warn`. An expired suppression is only a warning
+    here (`validate-config` fails on it): a date must never block an urgent deploy. `today` defaults to the UTC date.
+    """
+    if today is None:
+        today = dt.datetime.now(dt.UTC).date()
+    validation = validate_deployment_config(config_dir, today=today, expired_suppressions="warning")
+    for problem in validation.warnings:
+        warn(str(problem))
+    policies = select_policies(validation.raise_for_errors(), environments)
     stacks = {
         name: FindingsRouterStack(
             app,

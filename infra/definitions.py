@@ -7,13 +7,15 @@ queues and secret from them, so a setting changed here changes both. Everything 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from findings_router.config import Policy
+from findings_router.config import DirValidation, ExpiredSuppressions, FieldProblem, Policy, validate_policy_dir
 from findings_router.dedup import KEY_PREFIX, STORM_PREFIX
 from findings_router.model import Severity
 from findings_router.normalize import SECURITYHUB_SOURCE
@@ -536,32 +538,63 @@ def _partial_secret_arn(secret: str | None) -> bool:
     return bool(secret and secret.startswith("arn:") and not re.search(r":secret:.+-[A-Za-z0-9]{6}$", secret))
 
 
-def deployment_problems(policy: Policy) -> list[str]:
-    """Settings the config model accepts but AWS would reject at deploy time, found at synth instead."""
+def deployment_checks(policy: Policy) -> list[FieldProblem]:
+    """Settings the config model accepts but AWS would reject at deploy time (or that would fail at runtime).
+
+    One of the checks of `validate_deployment_config`, so `validate-config` and synth report them alike, with the
+    file, line and field. The function package has no infra code: what it ships passed these at synth.
+    """
     problems = []
     acks = policy.acknowledgements
-    for field, secret in (
-        ("notifier.routing_key_secret", policy.notifier.routing_key_secret),
-        ("acknowledgements.signing_secret", acks.signing_secret),
-        ("acknowledgements.rest_api_token_secret", acks.rest_api_token_secret),
+    for loc, secret in (
+        (("notifier", "routing_key_secret"), policy.notifier.routing_key_secret),
+        (("acknowledgements", "signing_secret"), acks.signing_secret),
+        (("acknowledgements", "rest_api_token_secret"), acks.rest_api_token_secret),
     ):
         if _partial_secret_arn(secret):
             problems.append(
-                f"{field}: an ARN must be the secret's complete ARN (ending in -XXXXXX); or give the secret's name"
+                FieldProblem(
+                    loc, "an ARN must be the secret's complete ARN (ending in -XXXXXX); or give the secret's name"
+                )
             )
     if acks.mode != "none" and acks.rest_api_token_secret and not acks.rest_api_url.startswith("https://"):
         # The ack receiver sends the REST API key in a header to this URL.
-        problems.append(f"acknowledgements.rest_api_url: {acks.rest_api_url} must be an https:// URL")
+        problems.append(
+            FieldProblem(("acknowledgements", "rest_api_url"), f"{acks.rest_api_url} must be an https:// URL")
+        )
     days = policy.function.log_retention_days
     if days not in LOG_RETENTION_DAYS_ALLOWED:
         allowed = ", ".join(str(d) for d in LOG_RETENTION_DAYS_ALLOWED)
-        problems.append(f"function.log_retention_days: {days} is not a CloudWatch Logs retention period ({allowed})")
+        problems.append(
+            FieldProblem(
+                ("function", "log_retention_days"), f"{days} is not a CloudWatch Logs retention period ({allowed})"
+            )
+        )
     size = event_pattern_size(policy)
     if size > EVENT_PATTERN_MAX_CHARS:
         # Each account id appears once per finding type (ASFF, custom action, OCSF) in the ingestion rule's pattern.
         problems.append(
-            f"accounts: {len(policy.accounts)} accounts make the ingestion rule's event pattern {size} characters, "
-            f"above EventBridge's {EVENT_PATTERN_MAX_CHARS}-character quota: list fewer accounts (split the "
-            "environment), or drop ingestion.severity_labels or ingestion.include_ocsf"
+            FieldProblem(
+                ("accounts",),
+                f"{len(policy.accounts)} accounts make the ingestion rule's event pattern {size} characters, "
+                f"above EventBridge's {EVENT_PATTERN_MAX_CHARS}-character quota: list fewer accounts (split the "
+                "environment), or drop ingestion.severity_labels or ingestion.include_ocsf",
+            )
         )
     return problems
+
+
+def deployment_problems(policy: Policy) -> list[str]:
+    """`deployment_checks` as ``field: message`` lines (no file or line: for a `Policy` not read from a file)."""
+    return [str(problem) for problem in deployment_checks(policy)]
+
+
+def validate_deployment_config(
+    config_dir: str | Path, *, today: dt.date | None, expired_suppressions: ExpiredSuppressions
+) -> DirValidation:
+    """Every check of a config directory that synth makes, with file:line: field: the policy model, the checks across
+    files, `deployment_checks` and, given `today`, the suppressions' expiry. `validate-config` runs exactly this with
+    `expired_suppressions="error"` (CI fails), synth with `"warning"` (a date never blocks an urgent deploy)."""
+    return validate_policy_dir(
+        config_dir, today=today, expired_suppressions=expired_suppressions, checks=(deployment_checks,)
+    )

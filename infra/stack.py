@@ -8,9 +8,9 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
-from findings_router.config import Policy, policy_path
+from findings_router.config import Policy, policy_path, validate_policy_file
 from infra.ack_receiver import AckReceiver
-from infra.definitions import APP_NAME, deployment_problems, resource_names
+from infra.definitions import APP_NAME, deployment_checks, deployment_problems, resource_names
 from infra.function_package import CONFIG_DIR
 from infra.ingestion import Ingestion
 from infra.lambda_function import function_code
@@ -36,10 +36,17 @@ class FindingsRouterStack(Stack):
         config_dir: Path = CONFIG_DIR,
         **stack_props: Any,
     ) -> None:
-        problems = deployment_problems(policy)
-        if problems:
+        # `build` reports these already, with the rest of validate-config's checks; this guards a stack built from
+        # any `Policy`. The same checks (infra.definitions.deployment_checks), with lines when it is the file's policy.
+        if deployment_problems(policy):
             source = policy_path(config_dir, policy.environment)
-            raise InvalidDeploymentSettingsError("\n".join(f"{source}: {problem}" for problem in problems))
+            from_file = validate_policy_file(source, checks=(deployment_checks,))
+            problems = (
+                [str(p) for p in from_file.errors]
+                if from_file.policy == policy
+                else [f"{source}: {p}" for p in deployment_problems(policy)]
+            )
+            raise InvalidDeploymentSettingsError("\n".join(problems))
         super().__init__(
             scope,
             construct_id,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
 
-from findings_router.config import Policy
+from findings_router.config import Policy, PolicyError, load_policy
 from infra.definitions import (
     ACK_HANDLERS,
     ACK_IDEMPOTENT_FUNCTION,
@@ -24,6 +27,7 @@ from infra.definitions import (
     ack_idempotency_key_pattern,
     ack_workflow_status,
     action_target_properties,
+    deployment_checks,
     deployment_problems,
     function_environment,
     meta_alert_environment,
@@ -35,6 +39,7 @@ from infra.definitions import (
     stack_name,
     state_table_definition,
     state_table_ttl_specification,
+    validate_deployment_config,
 )
 from tests.infra.conftest import REPO_ROOT
 
@@ -204,6 +209,96 @@ def test_rest_api_key_is_only_sent_over_https():
         "acknowledgements.rest_api_url: http://api.pagerduty.com must be an https:// URL"
     ]
     assert deployment_problems(_policy(acknowledgements={"rest_api_token_secret": "pd-rest"})) == []
+
+
+def _config_copy(tmp_path: Path, *envs: str) -> Path:
+    config = tmp_path / "config"
+    config.mkdir()
+    for env in envs:
+        shutil.copy(REPO_ROOT / "config" / f"{env}.yaml", config)
+    return config
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_deployment_checks_name_the_field_and_validation_adds_the_line(tmp_path: Path):
+    config = _config_copy(tmp_path, "dev", "stg")
+    _edit(config / "dev.yaml", "log_retention_days: 14", "log_retention_days: 15")
+    _edit(
+        config / "stg.yaml",
+        "  mode: eventbridge\n",
+        "  mode: eventbridge\n  rest_api_token_secret: pd-rest\n  rest_api_url: http://api.pagerduty.com\n",
+    )
+    [(check, *_)] = [(p.loc, p.message) for p in deployment_checks(load_policy(config / "dev.yaml"))]
+    assert check == ("function", "log_retention_days")
+    result = validate_deployment_config(config, today=dt.date(2026, 1, 1), expired_suppressions="error")
+    assert [str(p) for p in result.errors] == [
+        f"{config / 'dev.yaml'}:34: function.log_retention_days: 15 is not a CloudWatch Logs retention period "
+        "(1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)",
+        f"{config / 'stg.yaml'}:46: acknowledgements.rest_api_url: http://api.pagerduty.com must be an https:// URL",
+    ]
+    assert set(result.policies) == set()
+
+
+def test_synth_refuses_what_validate_config_refuses_with_the_same_lines(tmp_path: Path):
+    from aws_cdk import App
+
+    from infra.application import build
+
+    config = _config_copy(tmp_path, "dev", "prod")
+    _edit(config / "dev.yaml", "log_retention_days: 14", "log_retention_days: 15")
+    with (config / "prod.yaml").open("a") as f:
+        f.write("default_action: page\n")
+    checked = validate_deployment_config(config, today=dt.date(2026, 1, 1), expired_suppressions="error")
+    with pytest.raises(PolicyError) as info:
+        build(App(outdir=str(tmp_path / "out")), config_dir=config, include_dependencies=False)
+    assert info.value.problems == [str(p) for p in checked.errors]
+    assert [p.split(": ", 2)[1] for p in info.value.problems] == ["function.log_retention_days", "default_action"]
+
+
+def test_an_expired_suppression_only_warns_at_synth(tmp_path: Path):
+    from aws_cdk import App
+
+    from infra.application import build
+
+    config = _config_copy(tmp_path, "prod")
+    warnings: list[str] = []
+    stacks = build(
+        App(outdir=str(tmp_path / "out")),
+        config_dir=config,
+        include_dependencies=False,
+        today=dt.date(2027, 4, 1),
+        warn=warnings.append,
+    )
+    assert set(stacks) == {"prod"}
+    assert warnings == [
+        f"{config / 'prod.yaml'}:56: suppressions[0].expires: warning: suppression 'firmware-signing-account-root-mfa' "
+        "expired on 2027-03-31 (1 day ago) and no longer applies: renew it after review, or remove it"
+    ]
+    # validate-config (CI) fails on it.
+    [error] = validate_deployment_config(config, today=dt.date(2027, 4, 1), expired_suppressions="error").errors
+    assert str(error) == warnings[0].replace("warning: ", "", 1)
+
+
+def test_a_stack_built_from_a_files_policy_reports_the_line(tmp_path: Path):
+    from aws_cdk import App
+
+    from infra.stack import FindingsRouterStack, InvalidDeploymentSettingsError
+
+    config = _config_copy(tmp_path, "dev")
+    _edit(config / "dev.yaml", "log_retention_days: 14", "log_retention_days: 15")
+    with pytest.raises(InvalidDeploymentSettingsError, match=r"dev\.yaml:34: function\.log_retention_days: 15 is"):
+        FindingsRouterStack(
+            App(outdir=str(tmp_path / "out")),
+            "FindingsRouter-dev",
+            policy=load_policy(config / "dev.yaml"),
+            include_dependencies=False,
+            config_dir=config,
+        )
 
 
 # ------------------------------------------------------------------------------------------ custom action

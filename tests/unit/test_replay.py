@@ -119,7 +119,7 @@ def test_validate_config(tmp_path: Path, capsys):
     assert main(["validate-config", "--config-dir", str(CONFIG_DIR)]) == 0
     assert "config/prod.yaml: ok" in capsys.readouterr().out.replace(str(CONFIG_DIR.parent) + "/", "")
     (tmp_path / "qa.yaml").write_text("environment: qa\nnotifier: {routing_key_secret: s}\nrules: []\n")
-    assert main(["validate-config", "--config-dir", str(tmp_path)]) == 2
+    assert main(["validate-config", "--config-dir", str(tmp_path)]) == 1  # a check failed (2 is for bad usage)
     assert "qa.yaml:3: rules: List should have at least 1 item" in capsys.readouterr().err
 
 

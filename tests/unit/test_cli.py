@@ -1,0 +1,198 @@
+"""The `findings-router` CLI: validate-config (the checks synth makes, exit codes, warnings) and explain's wiring."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+
+from findings_router.config import Policy
+from findings_router_local.cli import build_parser, main
+from tests.builders import CONFIG_DIR
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    """A copy of the shipped config directory, to break."""
+    target = tmp_path / "config"
+    shutil.copytree(CONFIG_DIR, target)
+    return target
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+def _validate(config: Path, capsys) -> tuple[int, list[str], list[str]]:
+    status = main(["validate-config", "--config-dir", str(config)])
+    captured = capsys.readouterr()
+    return status, captured.out.splitlines(), captured.err.splitlines()
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def test_valid_config_exits_0_with_one_ok_line_per_file(config: Path, capsys):
+    status, out, err = _validate(config, capsys)
+    assert (status, err) == (0, [])
+    assert out == [
+        f"{config / 'dev.yaml'}: ok (1 rules, 0 suppressions)",
+        f"{config / 'prod.yaml'}: ok (3 rules, 1 suppressions)",
+        f"{config / 'stg.yaml'}: ok (2 rules, 0 suppressions)",
+    ]
+
+
+def test_a_deployment_check_fails_validate_config_with_file_line_and_field(config: Path, capsys):
+    # Before: only synth refused a log retention CloudWatch Logs does not offer, and without a line.
+    _edit(config / "dev.yaml", "log_retention_days: 14", "log_retention_days: 15")
+    status, out, err = _validate(config, capsys)
+    assert status == 1
+    assert err == [
+        f"{config / 'dev.yaml'}:34: function.log_retention_days: 15 is not a CloudWatch Logs retention period "
+        "(1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)"
+    ]
+    assert out == [
+        f"{config / 'prod.yaml'}: ok (3 rules, 1 suppressions)",
+        f"{config / 'stg.yaml'}: ok (2 rules, 0 suppressions)",
+    ]
+
+
+def test_a_partial_secret_arn_fails_validate_config(config: Path, capsys):
+    _edit(
+        config / "stg.yaml",
+        "routing_key_secret: findings-router/stg/pagerduty-routing-key",
+        "routing_key_secret: arn:aws:secretsmanager:eu-central-1:222233334444:secret:pd-key",
+    )
+    status, _, err = _validate(config, capsys)
+    assert status == 1
+    assert err == [
+        f"{config / 'stg.yaml'}:12: notifier.routing_key_secret: an ARN must be the secret's complete ARN "
+        "(ending in -XXXXXX); or give the secret's name"
+    ]
+
+
+def test_a_duplicate_key_fails_validate_config(config: Path, capsys):
+    with (config / "stg.yaml").open("a") as f:
+        f.write("default_action: page\n")
+    status, _, err = _validate(config, capsys)
+    assert status == 1
+    assert err == [f"{config / 'stg.yaml'}:50: default_action: duplicate key 'default_action' (first at line 24)"]
+
+
+def test_an_invalid_date_fails_validate_config_without_a_traceback(config: Path, capsys):
+    _edit(config / "prod.yaml", "expires: 2027-03-31", "expires: 2027-13-31")
+    status, _, err = _validate(config, capsys)
+    assert status == 1
+    assert err == [f"{config / 'prod.yaml'}:56: suppressions[0].expires: not a valid date: 2027-13-31"]
+
+
+def test_an_expired_suppression_fails_validate_config(config: Path, capsys):
+    expired = _today() - dt.timedelta(days=3)
+    _edit(config / "prod.yaml", "expires: 2027-03-31", f"expires: {expired}")
+    status, out, err = _validate(config, capsys)
+    assert status == 1
+    assert err == [
+        f"{config / 'prod.yaml'}:56: suppressions[0].expires: suppression 'firmware-signing-account-root-mfa' "
+        f"expired on {expired} (3 days ago) and no longer applies: renew it after review, or remove it"
+    ]
+    assert f"{config / 'prod.yaml'}: ok (3 rules, 1 suppressions)" not in out
+
+
+def test_a_suppression_expiring_soon_is_a_warning_that_does_not_fail(config: Path, capsys):
+    soon = _today() + dt.timedelta(days=5)
+    _edit(config / "prod.yaml", "expires: 2027-03-31", f"expires: {soon}")
+    status, out, err = _validate(config, capsys)
+    assert status == 0
+    assert f"{config / 'prod.yaml'}: ok (3 rules, 1 suppressions)" in out
+    assert err == [
+        f"{config / 'prod.yaml'}:56: suppressions[0].expires: warning: suppression "
+        f"'firmware-signing-account-root-mfa' expires in 5 days ({soon}): renew it after review, or let it lapse"
+    ]
+
+
+def test_yml_files_and_other_files(config: Path, capsys):
+    (config / "stg.yaml").rename(config / "stg.yml")
+    (config / "README.md").write_text("# policies\n")
+    (config / ".gitkeep").write_text("")
+    status, out, err = _validate(config, capsys)
+    assert status == 0
+    assert f"{config / 'stg.yml'}: ok (2 rules, 0 suppressions)" in out
+    assert err == [f"{config / 'README.md'}: warning: not a policy file, ignored: policies are <env>.yaml or <env>.yml"]
+    (config / "stg.yaml").write_text((config / "stg.yml").read_text())
+    status, out, err = _validate(config, capsys)
+    assert status == 1
+    assert f"{config / 'stg.yml'}:2: environment: stg.yaml and stg.yml are both the policy of environment 'stg'" in (
+        "\n".join(err)
+    )
+
+
+def test_accounts_shared_by_two_environments_fail_validate_config(config: Path, capsys):
+    _edit(config / "stg.yaml", 'accounts: ["222233334444"]', 'accounts: ["444455556666"]')
+    status, _, err = _validate(config, capsys)
+    assert status == 1
+    assert err == [
+        f"{config / 'stg.yaml'}:7: accounts: environments 'dev' and 'stg' share 444455556666; a finding must "
+        "belong to one environment"
+    ]
+
+
+def test_no_such_directory_or_no_policy_file_is_bad_usage(tmp_path: Path, capsys):
+    status, out, err = _validate(tmp_path / "missing", capsys)
+    assert (status, out, err) == (2, [], [f"{tmp_path / 'missing'}: no such directory"])
+    (tmp_path / "notes.txt").write_text("")
+    status, out, err = _validate(tmp_path, capsys)
+    assert (status, out) == (2, [])
+    assert err == [
+        f"{tmp_path / 'notes.txt'}: warning: not a policy file, ignored: policies are <env>.yaml or <env>.yml",
+        f"{tmp_path}: no policy files (<env>.yaml or <env>.yml)",
+    ]
+
+
+def test_validate_config_help_documents_the_exit_statuses(capsys):
+    with pytest.raises(SystemExit):
+        main(["validate-config", "--help"])
+    text = capsys.readouterr().out
+    assert "exit status:" in text
+    for line in ("0  every file is valid (warnings allowed)", "1  a check failed", "2  bad usage"):
+        assert line in text
+
+
+def test_replay_reads_a_yml_policy(config: Path, capsys):
+    (config / "stg.yaml").rename(config / "stg.yml")
+    events = Path(__file__).resolve().parents[1] / "fixtures"
+    fixture = next(iter(sorted(events.glob("asff_*.json"))))
+    status = main(["replay", "--env", "stg", "--config-dir", str(config), "--format", "json", str(fixture)])
+    assert status == 0, capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ explain
+
+
+def test_explain_arguments():
+    args = build_parser().parse_args(["explain", "--env", "prod", "-", "f.json"])
+    assert (args.env, args.config_dir, args.output, args.files) == ("prod", Path("config"), "text", ["-", "f.json"])
+    assert build_parser().parse_args(["explain", "--env", "prod", "--output", "json", "f.json"]).output == "json"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["explain", "f.json"])  # --env is required
+
+
+def test_explain_calls_explain_command_with_the_loaded_policy(config: Path, monkeypatch):
+    explain = pytest.importorskip("findings_router_local.explain")
+    calls = []
+
+    def fake(policy, paths, *, output, out, err):
+        calls.append((policy, paths, output))
+        return 0
+
+    monkeypatch.setattr(explain, "explain_command", fake)
+    (config / "prod.yaml").rename(config / "prod.yml")
+    status = main(["explain", "--env", "prod", "--config-dir", str(config), "--output", "json", "-", "a.json"])
+    assert status == 0
+    [(policy, paths, output)] = calls
+    assert isinstance(policy, Policy) and policy.environment == "prod"
+    assert (list(map(str, paths)), output) == (["-", "a.json"], "json")
