@@ -4,18 +4,47 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 from pathlib import Path
 
-from findings_router.config import EXPIRY_WARNING_DAYS, PolicyError, load_policy, policy_path
+from findings_router import __version__
+from findings_router.config import EXPIRY_WARNING_DAYS, Policy, PolicyError, load_policy, policy_path
 
-DEFAULT_CONFIG_DIR = Path("config")
+CONFIG_DIR_VARIABLE = "FINDINGS_ROUTER_CONFIG_DIR"
+LOCAL_CONFIG_DIR = Path("config")
+
+
+class UsageError(Exception):
+    """A one-line message for the user; exit status 2."""
+
+
+def config_dir(args: argparse.Namespace) -> Path:
+    """--config-dir, else $FINDINGS_ROUTER_CONFIG_DIR, else ./config: the first that is given, which must exist."""
+    given: Path | None = args.config_dir
+    source = "--config-dir"
+    if given is None and os.environ.get(CONFIG_DIR_VARIABLE):
+        given, source = Path(os.environ[CONFIG_DIR_VARIABLE]), CONFIG_DIR_VARIABLE
+    if given is None:
+        if LOCAL_CONFIG_DIR.is_dir():
+            return LOCAL_CONFIG_DIR
+        raise UsageError(
+            f"no policy directory: --config-dir is not given, {CONFIG_DIR_VARIABLE} is not set, and there is no "
+            f"./config in {Path.cwd()}"
+        )
+    if not given.is_dir():
+        raise UsageError(f"{source} {given}: not a directory")
+    return given
+
+
+def _policy(args: argparse.Namespace) -> Policy:
+    return load_policy(policy_path(config_dir(args), args.env))
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
     from findings_router_local.replay import run_replay
 
-    policy = load_policy(policy_path(args.config_dir, args.env))
+    policy = _policy(args)
     progress = args.progress if args.progress is not None else sys.stderr.isatty()
     return run_replay(policy, [Path(p) for p in args.files], args.format, progress=progress)
 
@@ -23,6 +52,15 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+
+EXIT_CODES = f"""\
+exit status (every command):
+  {EXIT_OK}  done
+  {EXIT_FAILED}  a check found something: validate-config found a problem, status found dead letters or an alarm
+  {EXIT_USAGE}  bad input or usage: a policy file that is not valid, input that cannot be read, AWS not reachable
+
+policy files: --config-dir, else ${CONFIG_DIR_VARIABLE}, else ./config.
+"""
 
 VALIDATE_EPILOG = f"""\
 checks every policy file as synth does (the model, the account scopes, the settings AWS would reject), and fails
@@ -40,7 +78,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from infra.definitions import validate_deployment_config
 
     today = dt.datetime.now(dt.UTC).date()
-    result = validate_deployment_config(args.config_dir, today=today, expired_suppressions="error")
+    result = validate_deployment_config(config_dir(args), today=today, expired_suppressions="error")
     for problem in result.other:
         print(problem, file=sys.stderr)
     if result.usage_error is not None:
@@ -60,34 +98,84 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_explain(args: argparse.Namespace) -> int:
     from findings_router_local.explain import explain_command
 
-    policy = load_policy(policy_path(args.config_dir, args.env))
+    policy = _policy(args)
     return explain_command(policy, list(args.files), output=args.output, out=sys.stdout, err=sys.stderr)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from findings_router_local.demo import run_demo
 
-    return run_demo(args.config_dir, args.events_url, flaky=args.flaky)
+    return run_demo(config_dir(args), args.events_url, flaky=args.flaky, verbose=args.verbose)
 
 
 def _cmd_redrive(args: argparse.Namespace) -> int:
+    from findings_router_local.redrive import RedriveError, redrive, sqs_client
+
+    policy = _policy(args)
+    try:
+        sqs = sqs_client(region=args.region or policy.region, profile=args.profile, endpoint_url=args.endpoint_url)
+        redrive(sqs, policy, max_messages=args.max, dry_run=args.dry_run, out=sys.stdout)
+    except RedriveError as exc:
+        raise UsageError(f"redrive: {exc}") from None
+    return EXIT_OK
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
     import boto3
+    from botocore.exceptions import ProfileNotFound
 
-    from findings_router_local.redrive import redrive
+    from findings_router_local.status import StatusError, status_command
 
-    policy = load_policy(policy_path(args.config_dir, args.env))
-    sqs = boto3.client("sqs", region_name=args.region or policy.region, endpoint_url=args.endpoint_url)
-    redrive(sqs, policy, max_messages=args.max, dry_run=args.dry_run, out=sys.stdout)
-    return 0
+    policy = _policy(args)
+    try:
+        session = boto3.Session(profile_name=args.profile, region_name=args.region or policy.region)
+    except ProfileNotFound:
+        raise UsageError(f"status: no AWS profile named {args.profile!r} (aws configure list-profiles)") from None
+    if args.endpoint_url:
+        endpoint = args.endpoint_url
+
+        class _Local:  # every client at the one endpoint (moto), as --endpoint-url does for the AWS CLI
+            def client(self, name: str) -> object:
+                return session.client(name, endpoint_url=endpoint)  # type: ignore[call-overload]
+
+        target: object = _Local()
+    else:
+        target = session
+    try:
+        return status_command(target, policy, output=args.output, out=sys.stdout)
+    except StatusError as exc:
+        raise UsageError(f"status: {exc}") from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
+    return value
+
+
+def _aws_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--profile", help="AWS profile (as the AWS CLI's --profile)")
+    command.add_argument("--region", help="default: the policy's region, else your AWS configuration")
+    command.add_argument("--endpoint-url", help="send every AWS call here (e.g. a local moto server)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="findings-router", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="findings-router",
+        description=__doc__,
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     replay = sub.add_parser("replay", help="dry-run a policy over exported findings (no AWS calls)")
     replay.add_argument("--env", required=True, help="environment: reads <config-dir>/<env>.yaml (or .yml)")
-    replay.add_argument("--config-dir", type=Path, default=DEFAULT_CONFIG_DIR)
+    replay.add_argument("--config-dir", type=Path, default=None)
     replay.add_argument("--format", choices=("table", "json"), default="table")
     replay.add_argument(
         "--progress",
@@ -99,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.set_defaults(func=_cmd_replay)
 
     demo = sub.add_parser("demo", help="run the real router end to end locally (moto + a local PagerDuty receiver)")
-    demo.add_argument("--config-dir", type=Path, default=DEFAULT_CONFIG_DIR)
+    demo.add_argument("--config-dir", type=Path, default=None)
     demo.add_argument(
         "--events-url",
         help="send to this PagerDuty-compatible Events v2 endpoint instead of the built-in receiver",
@@ -109,22 +197,36 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the built-in receiver answers 500/429/drops for a while: watch retries deliver every page once",
     )
+    demo.add_argument(
+        "-v", "--verbose", action="store_true", help="every decision, incident, state and write-back per environment"
+    )
     demo.set_defaults(func=_cmd_demo)
 
     redrive = sub.add_parser("redrive", help="move dead-lettered findings back to the queue once the cause is fixed")
     redrive.add_argument("--env", required=True)
-    redrive.add_argument("--config-dir", type=Path, default=DEFAULT_CONFIG_DIR)
-    redrive.add_argument("--region", help="default: the policy's region, else your AWS configuration")
-    redrive.add_argument("--endpoint-url", help="e.g. a local moto server")
-    redrive.add_argument("--max", type=int, help="move at most this many messages")
-    redrive.add_argument("--dry-run", action="store_true", help="list what would move; move nothing")
+    redrive.add_argument("--config-dir", type=Path, default=None)
+    _aws_options(redrive)
+    redrive.add_argument("--max", type=_positive, help="move at most this many messages")
+    redrive.add_argument("--dry-run", action="store_true", help="count and list what would move; move nothing")
     redrive.set_defaults(func=_cmd_redrive)
+
+    status = sub.add_parser(
+        "status",
+        help="what is open now in a deployed environment: episodes, dead letters, queue age, alarms, last page",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    status.add_argument("--env", required=True, help="environment: reads <config-dir>/<env>.yaml (or .yml)")
+    status.add_argument("--config-dir", type=Path, default=None)
+    _aws_options(status)
+    status.add_argument("--output", choices=("table", "json"), default="table")
+    status.set_defaults(func=_cmd_status)
 
     explain = sub.add_parser(
         "explain", help="show how the policy decides each finding: every suppression and rule, and why it matched"
     )
     explain.add_argument("--env", required=True, help="environment: reads <config-dir>/<env>.yaml (or .yml)")
-    explain.add_argument("--config-dir", type=Path, default=DEFAULT_CONFIG_DIR)
+    explain.add_argument("--config-dir", type=Path, default=None)
     explain.add_argument("--output", choices=("text", "json"), default="text")
     explain.add_argument("files", nargs="+", help="findings or events as replay reads them; - for stdin")
     explain.set_defaults(func=_cmd_explain)
@@ -136,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=VALIDATE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    validate.add_argument("--config-dir", type=Path, default=DEFAULT_CONFIG_DIR)
+    validate.add_argument("--config-dir", type=Path, default=None)
     validate.set_defaults(func=_cmd_validate)
     return parser
 
@@ -147,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except PolicyError as exc:  # every command reads policy files: one clear message, exit status 2
         print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    except UsageError as exc:
+        print(f"findings-router: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
 

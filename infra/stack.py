@@ -8,6 +8,7 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
+from findings_router import __version__
 from findings_router.config import Policy, policy_path, validate_policy_file
 from infra.ack_receiver import AckReceiver
 from infra.definitions import APP_NAME, deployment_checks, deployment_problems, resource_names
@@ -59,6 +60,7 @@ class FindingsRouterStack(Stack):
         names = resource_names(policy)
         Tags.of(self).add("app", APP_NAME)
         Tags.of(self).add("environment", policy.environment)
+        Tags.of(self).add("findings-router-version", __version__)
 
         self.state = StateTable(self, "State", policy=policy, names=names)
         self.routing_key = RoutingKeySecret(self, "RoutingKey", secret_name_or_arn=policy.notifier.routing_key_secret)

@@ -143,7 +143,7 @@ def test_accounts_shared_by_two_environments_fail_validate_config(config: Path, 
 
 def test_no_such_directory_or_no_policy_file_is_bad_usage(tmp_path: Path, capsys):
     status, out, err = _validate(tmp_path / "missing", capsys)
-    assert (status, out, err) == (2, [], [f"{tmp_path / 'missing'}: no such directory"])
+    assert (status, out, err) == (2, [], [f"findings-router: --config-dir {tmp_path / 'missing'}: not a directory"])
     (tmp_path / "notes.txt").write_text("")
     status, out, err = _validate(tmp_path, capsys)
     assert (status, out) == (2, [])
@@ -175,7 +175,8 @@ def test_replay_reads_a_yml_policy(config: Path, capsys):
 
 def test_explain_arguments():
     args = build_parser().parse_args(["explain", "--env", "prod", "-", "f.json"])
-    assert (args.env, args.config_dir, args.output, args.files) == ("prod", Path("config"), "text", ["-", "f.json"])
+    # No --config-dir: resolved when the command runs ($FINDINGS_ROUTER_CONFIG_DIR, else ./config).
+    assert (args.env, args.config_dir, args.output, args.files) == ("prod", None, "text", ["-", "f.json"])
     assert build_parser().parse_args(["explain", "--env", "prod", "--output", "json", "f.json"]).output == "json"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["explain", "f.json"])  # --env is required
@@ -196,3 +197,44 @@ def test_explain_calls_explain_command_with_the_loaded_policy(config: Path, monk
     [(policy, paths, output)] = calls
     assert isinstance(policy, Policy) and policy.environment == "prod"
     assert (list(map(str, paths)), output) == (["-", "a.json"], "json")
+
+
+def test_version_is_the_packages_and_the_stacks(capsys):
+    from findings_router import __version__
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"findings-router {__version__}"
+
+
+def test_the_config_dir_comes_from_the_flag_then_the_environment_then_dot_config(
+    config: Path, tmp_path: Path, monkeypatch, capsys
+):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delenv("FINDINGS_ROUTER_CONFIG_DIR", raising=False)
+    assert main(["validate-config"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("findings-router: no policy directory: --config-dir is not given, FINDINGS_ROUTER_CONFIG_DIR")
+    assert "./config" in err and err.count("\n") == 1
+    monkeypatch.setenv("FINDINGS_ROUTER_CONFIG_DIR", str(config))
+    assert main(["validate-config"]) == 0
+    monkeypatch.setenv("FINDINGS_ROUTER_CONFIG_DIR", str(tmp_path / "nope"))
+    assert main(["validate-config"]) == 2
+    assert "FINDINGS_ROUTER_CONFIG_DIR" in capsys.readouterr().err
+    (elsewhere / "config").symlink_to(config)
+    monkeypatch.delenv("FINDINGS_ROUTER_CONFIG_DIR")
+    assert main(["validate-config"]) == 0
+
+
+def test_redrive_and_status_refuse_bad_input_in_one_line(config: Path, capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["redrive", "--env", "prod", "--config-dir", str(config), "--max", "0"])
+    assert done.value.code == 2
+    assert "--max: 0 is not a positive number" in capsys.readouterr().err
+    code = main(["status", "--env", "prod", "--config-dir", str(config), "--profile", "no-such-profile"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == "findings-router: status: no AWS profile named 'no-such-profile' (aws configure list-profiles)\n"
