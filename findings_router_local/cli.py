@@ -1,4 +1,4 @@
-"""`findings-router`: demo, replay (dry run), explain, validate-config, and redrive (the one command that calls AWS)."""
+"""`findings-router`: demo, replay (dry run), explain, validate-config; status and redrive (the commands that call AWS)."""
 
 from __future__ import annotations
 
@@ -114,10 +114,10 @@ def _cmd_redrive(args: argparse.Namespace) -> int:
     policy = _policy(args)
     try:
         sqs = sqs_client(region=args.region or policy.region, profile=args.profile, endpoint_url=args.endpoint_url)
-        redrive(sqs, policy, max_messages=args.max, dry_run=args.dry_run, out=sys.stdout)
+        report = redrive(sqs, policy, max_messages=args.max, dry_run=args.dry_run, out=sys.stdout)
     except RedriveError as exc:
         raise UsageError(f"redrive: {exc}") from None
-    return EXIT_OK
+    return EXIT_FAILED if report.failed else EXIT_OK
 
 
 def _cmd_status(args: argparse.Namespace) -> int:

@@ -780,7 +780,7 @@ def run_demo(
         out.write(render_page(incident) + "\n")
     if not verbose:
         out.write(
-            "\nSame day, three policies: each environment pages only its own accounts' findings, once per problem, and\n"
+            f"\nSame day, {len(runs)} policies: each environment pages only its own accounts' findings, once per problem, and\n"
             "resolves them once; echoes, older copies, other tools' actions and samples wake nobody.\n"
             "\nwhat next:\n"
             "  findings-router demo --verbose                      every decision, incident, state and write-back\n"

@@ -22,6 +22,7 @@ HIDE_SECONDS = 120  # long enough to count or move what was received without rec
 class RedriveReport:
     moved: int = 0
     seen: int = 0
+    failed: int = 0  # sent back neither moved nor deleted: still in the dead-letter queue
 
 
 class RedriveError(Exception):
@@ -132,6 +133,7 @@ def redrive(
             ]
             sent = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
             ok = {int(s["Id"]) for s in sent.get("Successful", [])}
+            report.failed += len(sent.get("Failed", []))
             for failure in sent.get("Failed", []):
                 out.write(
                     f"not moved: {fresh[int(failure['Id'])]['MessageId']}: "

@@ -17,7 +17,7 @@ from findings_router.dedup import KEY_PREFIX, STORM_PREFIX
 from findings_router.store import item_to_state
 from findings_router_local.redrive import RedriveError
 from findings_router_local.tables import clip, render_table
-from infra.definitions import resource_names
+from infra.definitions import ResourceNames, resource_names
 
 OPEN_STATUSES = ("open", "acknowledged")
 
@@ -76,7 +76,12 @@ def read_status(session: Any, policy: Policy, *, now: dt.datetime | None = None)
     names = resource_names(policy)
     now = now or dt.datetime.now(dt.UTC)
     status = Status(policy.environment)
-    dynamodb = session.client("dynamodb")
+    try:
+        dynamodb = session.client("dynamodb")
+        sqs = session.client("sqs")
+        cloudwatch = session.client("cloudwatch")
+    except Exception as exc:  # no region, an unusable profile: one line, not a traceback
+        raise _aws_error(exc, "AWS clients") from None
     try:
         pages = dynamodb.get_paginator("scan").paginate(
             TableName=names.state_table,
@@ -128,7 +133,6 @@ def read_status(session: Any, policy: Policy, *, now: dt.datetime | None = None)
     rank = {"CRITICAL": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3, "INFORMATIONAL": 4}
     status.episodes.sort(key=lambda e: (e.status != "open", rank.get(e.severity, 9), e.last_notified_at))
 
-    sqs = session.client("sqs")
     try:
         for name, attr in ((names.dead_letter_queue, "dead_letters"), (names.queue, "queued")):
             url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
@@ -137,7 +141,6 @@ def read_status(session: Any, policy: Policy, *, now: dt.datetime | None = None)
     except Exception as exc:
         raise _aws_error(exc, "queue") from None
 
-    cloudwatch = session.client("cloudwatch")
     try:
         points = cloudwatch.get_metric_statistics(
             Namespace="AWS/SQS",
@@ -152,10 +155,32 @@ def read_status(session: Any, policy: Policy, *, now: dt.datetime | None = None)
             status.oldest_message_age_seconds = float(max(points, key=lambda p: p["Timestamp"])["Maximum"])
         for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmNamePrefix=names.alarm_prefix + "-"):
             for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
-                status.alarms[alarm["AlarmName"]] = alarm["StateValue"]
+                # The prefix also matches an environment whose name extends this one's (prod → prod-eu): only
+                # alarms that watch this environment's resources, or whose name has no further environment part.
+                if _ours(alarm, names):
+                    status.alarms[alarm["AlarmName"]] = alarm["StateValue"]
     except Exception as exc:
         raise _aws_error(exc, "CloudWatch alarms and metrics") from None
     return status
+
+
+def _ours(alarm: dict[str, Any], names: ResourceNames) -> bool:
+    """Whether an alarm named with this environment's prefix watches this environment (not `prod-eu` for `prod`)."""
+    mine = {
+        names.queue,
+        names.dead_letter_queue,
+        names.function,
+        names.ack_function,
+        names.ack_dead_letter_queue,
+        names.meta_alert_function,
+        names.meta_alert_dead_letter_queue,
+        names.state_table,
+    }
+    values = [d.get("Value") for d in alarm.get("Dimensions", [])]
+    for metric in alarm.get("Metrics", []):  # metric-math alarms
+        stat = metric.get("MetricStat", {}).get("Metric", {})
+        values.extend(d.get("Value") for d in stat.get("Dimensions", []))
+    return not values or any(v in mine for v in values)
 
 
 def status_json(status: Status) -> str:

@@ -66,6 +66,20 @@ def test_status_lists_open_and_acknowledged_episodes_most_urgent_first(deployed)
 def test_status_exits_1_with_dead_letters_or_an_alarm_and_speaks_json(deployed):
     policy, session, _, sqs, dlq = deployed
     sqs.send_message(QueueUrl=dlq, MessageBody="{}")
+    cloudwatch = session.client("cloudwatch")
+    for env in ("prod", "prod-eu"):  # another environment whose name starts with this one's
+        cloudwatch.put_metric_alarm(
+            AlarmName=f"findings-router-{env}-dead-letters",
+            MetricName="ApproximateNumberOfMessagesVisible",
+            Namespace="AWS/SQS",
+            Dimensions=[{"Name": "QueueName", "Value": f"findings-router-{env}-findings-dlq"}],
+            Statistic="Maximum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=0,
+            ComparisonOperator="GreaterThanThreshold",
+        )
+        cloudwatch.set_alarm_state(AlarmName=f"findings-router-{env}-dead-letters", StateValue="ALARM", StateReason="t")
     session.client("cloudwatch").put_metric_alarm(
         AlarmName=f"{resource_names(policy).alarm_prefix}-dlq-not-empty",
         MetricName="ApproximateNumberOfMessagesVisible",
@@ -83,7 +97,7 @@ def test_status_exits_1_with_dead_letters_or_an_alarm_and_speaks_json(deployed):
     assert status_command(session, policy, output="json", out=out) == 1
     data = json.loads(out.getvalue())
     assert data["dead_letters"] == 1
-    assert data["alarming"] == ["findings-router-prod-dlq-not-empty"]
+    assert data["alarming"] == ["findings-router-prod-dead-letters", "findings-router-prod-dlq-not-empty"]
     assert data["episodes"] == []
 
 
@@ -92,3 +106,12 @@ def test_a_stack_that_is_not_there_is_one_line(deployed):
     other = policy.model_copy(update={"environment": "qa"})
     with pytest.raises(StatusError, match=r"^no state table 'findings-router-qa-state': is the stack deployed"):
         read_status(session, other)
+
+
+def test_no_region_is_one_line(deployed, monkeypatch):
+    policy, _, _, _, _ = deployed
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    with pytest.raises(StatusError, match=r"^no AWS region: pass --region"):
+        read_status(boto3.Session(), policy.model_copy(update={"region": None}))
