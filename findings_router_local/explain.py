@@ -125,6 +125,14 @@ class Explainer:
         record["custom_action"] = self._custom_action(finding)
         final = self.router.policy_for(finding, self.now)
         record["decision"] = _decision(final)
+        if finding.is_resolved:
+            # Resolutions bypass the policy (dedup.decide): they resolve an open episode whatever the rules say.
+            record["decision"] = {
+                "action": "resolve",
+                "urgency": "low",
+                "reason": "Security Hub reports it gone (archived, PASSED, RESOLVED or SUPPRESSED): resolves an "
+                f"open episode of this key, whatever the rules say (they would {final.action}: {final.reason})",
+            }
         key = self.router.key_for(finding)
         record["dedup_key"] = key
         record["sends"], record["sends_note"] = self._sends(finding, final, key)

@@ -282,6 +282,9 @@ def test_what_explain_shows_is_what_the_router_sends(env):
                 )
                 routing_key = rec["sends"][0]["routing_key"]
                 assert rec["sends"] == [dict(e, routing_key=routing_key) for e in replayer.notifier.events]
+            elif finding.is_resolved and rec["scope"]["in_scope"]:
+                assert rec["decision"]["action"] == "resolve"  # the router resolves, whatever the rules say
+                assert not replayer.notifier.events
             else:
                 assert rec["decision"] == {
                     "action": routed.policy.action,
@@ -291,3 +294,18 @@ def test_what_explain_shows_is_what_the_router_sends(env):
                 assert not replayer.notifier.events
                 assert rec["sends"] == [] or finding.is_resolved
     assert "page" in outcomes or "notify" in outcomes
+
+
+def test_a_finding_security_hub_reports_gone_is_explained_as_a_resolution(capsys):
+    import io
+
+    from findings_router.config import load_policy
+    from findings_router_local.explain import explain_command
+    from tests.builders import CONFIG_DIR, FIXTURES
+
+    out, err = io.StringIO(), io.StringIO()
+    policy = load_policy(CONFIG_DIR / "prod.yaml")
+    assert explain_command(policy, [FIXTURES / "asff_guardduty_archived.json"], out=out, err=err) == 0
+    text = out.getvalue()
+    assert "decision: RESOLVE — Security Hub reports it gone" in text
+    assert "decision: PAGE" not in text
