@@ -61,6 +61,12 @@ def _scaling(quick: bool) -> list[BenchResult]:
     return [scaling.run()]
 
 
+def _replay_stream(quick: bool) -> list[BenchResult]:
+    from bench import replay_stream
+
+    return [replay_stream.run(findings=replay_stream.QUICK_FINDINGS if quick else replay_stream.FINDINGS)]
+
+
 BENCHES: dict[str, Callable[[bool], list[BenchResult]]] = {
     "cpu": _cpu,
     "cold_start": _cold_start,
@@ -68,6 +74,7 @@ BENCHES: dict[str, Callable[[bool], list[BenchResult]]] = {
     "throughput": _throughput,
     "memory": _memory,
     "scaling": _scaling,
+    "replay_stream": _replay_stream,
 }
 
 

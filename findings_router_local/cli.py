@@ -46,7 +46,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
     policy = _policy(args)
     progress = args.progress if args.progress is not None else sys.stderr.isatty()
-    return run_replay(policy, [Path(p) for p in args.files], args.format, progress=progress)
+    return run_replay(policy, list(args.files), args.format, progress=progress, summary=not args.quiet)
 
 
 EXIT_OK = 0
@@ -176,14 +176,24 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="dry-run a policy over exported findings (no AWS calls)")
     replay.add_argument("--env", required=True, help="environment: reads <config-dir>/<env>.yaml (or .yml)")
     replay.add_argument("--config-dir", type=Path, default=None)
-    replay.add_argument("--format", choices=("table", "json"), default="table")
+    replay.add_argument(
+        "--output",
+        "--format",
+        dest="format",
+        choices=("table", "json", "csv"),
+        default="table",
+        help="table (fitted to the terminal), json (JSON lines) or csv; the summary line goes to stderr for json and csv",
+    )
+    replay.add_argument("-q", "--quiet", action="store_true", help="no summary line for json and csv output")
     replay.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
         help="progress bar on stderr for long inputs (default: when stderr is a terminal)",
     )
-    replay.add_argument("files", nargs="+", help="EventBridge events, get-findings output, findings or JSON lines")
+    replay.add_argument(
+        "files", nargs="+", help="EventBridge events, get-findings output, findings or JSON lines; - for stdin"
+    )
     replay.set_defaults(func=_cmd_replay)
 
     demo = sub.add_parser("demo", help="run the real router end to end locally (moto + a local PagerDuty receiver)")
