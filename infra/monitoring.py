@@ -103,12 +103,13 @@ class Monitoring(Construct):
             names.meta_alarm_topic,
             f"findings-router {policy.environment}: meta-alert function alarms (email only)",
         )
-        if not policy.monitoring.alarm_emails:
+        if not policy.monitoring.alarm_emails and not policy.monitoring.no_alarm_emails_reason:
             Annotations.of(self).add_warning_v2(
                 "findings-router:no-alarm-emails",
                 "monitoring.alarm_emails is empty: alarms about the meta-alert function itself reach nobody. It "
                 "cannot page about its own failure (e.g. PagerDuty unreachable, wrong routing key), so those alarms "
-                "only email. Add at least one address.",
+                f"only email. In config/{policy.environment}.yaml add an address under monitoring.alarm_emails, or "
+                'say why there is none: monitoring.no_alarm_emails_reason: "…" (that acknowledges this warning).',
             )
         self.alarms: list[cloudwatch.Alarm] = []
         self._function = function

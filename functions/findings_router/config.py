@@ -246,6 +246,11 @@ class Monitoring(_Strict):
     """Alarms and dashboard."""
 
     alarm_emails: list[str] = Field(default=[], description="Subscribed to the alarm topic.")
+    no_alarm_emails_reason: Annotated[str, Field(min_length=10)] | None = Field(
+        default=None,
+        description="Deploy without alarm_emails on purpose: say why (reviewed in git). Silences the synth warning "
+        "that alarms about the meta-alert function itself would reach nobody.",
+    )
     meta_alerts: Literal["page", "notify", "off"] = Field(
         default="page",
         description="When findings-router's own alarms fire (dead letters, errors, throttles, queue age, storms): "
@@ -254,6 +259,12 @@ class Monitoring(_Strict):
     oldest_message_age_seconds: Annotated[
         int, Field(ge=60, description="Alarm when a finding waits longer than this in the queue.")
     ] = 900
+
+    @model_validator(mode="after")
+    def _reason_only_without_emails(self) -> Monitoring:
+        if self.alarm_emails and self.no_alarm_emails_reason:
+            raise ValueError("no_alarm_emails_reason is for a policy without alarm_emails: remove one of them")
+        return self
 
 
 class Acknowledgements(_Strict):
