@@ -175,7 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     replay = sub.add_parser("replay", help="dry-run a policy over exported findings (no AWS calls)")
     replay.add_argument("--env", required=True, help="environment: reads <config-dir>/<env>.yaml (or .yml)")
-    replay.add_argument("--config-dir", type=Path, default=None)
+    replay.add_argument(
+        "--config-dir",
+        type=Path,
+        default=None,
+        help="policy directory (default: $FINDINGS_ROUTER_CONFIG_DIR, else ./config)",
+    )
     replay.add_argument(
         "--output",
         "--format",
@@ -197,7 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
     replay.set_defaults(func=_cmd_replay)
 
     demo = sub.add_parser("demo", help="run the real router end to end locally (moto + a local PagerDuty receiver)")
-    demo.add_argument("--config-dir", type=Path, default=None)
+    demo.add_argument(
+        "--config-dir",
+        type=Path,
+        default=None,
+        help="policy directory (default: $FINDINGS_ROUTER_CONFIG_DIR, else ./config)",
+    )
     demo.add_argument(
         "--events-url",
         help="send to this PagerDuty-compatible Events v2 endpoint instead of the built-in receiver",
@@ -214,7 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     redrive = sub.add_parser("redrive", help="move dead-lettered findings back to the queue once the cause is fixed")
     redrive.add_argument("--env", required=True)
-    redrive.add_argument("--config-dir", type=Path, default=None)
+    redrive.add_argument(
+        "--config-dir",
+        type=Path,
+        default=None,
+        help="policy directory (default: $FINDINGS_ROUTER_CONFIG_DIR, else ./config)",
+    )
     _aws_options(redrive)
     redrive.add_argument("--max", type=_positive, help="move at most this many messages")
     redrive.add_argument("--dry-run", action="store_true", help="count and list what would move; move nothing")
@@ -227,7 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     status.add_argument("--env", required=True, help="environment: reads <config-dir>/<env>.yaml (or .yml)")
-    status.add_argument("--config-dir", type=Path, default=None)
+    status.add_argument(
+        "--config-dir",
+        type=Path,
+        default=None,
+        help="policy directory (default: $FINDINGS_ROUTER_CONFIG_DIR, else ./config)",
+    )
     _aws_options(status)
     status.add_argument("--output", choices=("table", "json"), default="table")
     status.set_defaults(func=_cmd_status)
@@ -236,7 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
         "explain", help="show how the policy decides each finding: every suppression and rule, and why it matched"
     )
     explain.add_argument("--env", required=True, help="environment: reads <config-dir>/<env>.yaml (or .yml)")
-    explain.add_argument("--config-dir", type=Path, default=None)
+    explain.add_argument(
+        "--config-dir",
+        type=Path,
+        default=None,
+        help="policy directory (default: $FINDINGS_ROUTER_CONFIG_DIR, else ./config)",
+    )
     explain.add_argument("--output", choices=("text", "json"), default="text")
     explain.add_argument("files", nargs="+", help="findings or events as replay reads them; - for stdin")
     explain.set_defaults(func=_cmd_explain)
@@ -248,7 +273,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=VALIDATE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    validate.add_argument("--config-dir", type=Path, default=None)
+    validate.add_argument(
+        "--config-dir",
+        type=Path,
+        default=None,
+        help="policy directory (default: $FINDINGS_ROUTER_CONFIG_DIR, else ./config)",
+    )
     validate.set_defaults(func=_cmd_validate)
     return parser
 
