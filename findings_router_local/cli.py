@@ -46,7 +46,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
     policy = _policy(args)
     progress = args.progress if args.progress is not None else sys.stderr.isatty()
-    return run_replay(policy, list(args.files), args.format, progress=progress, summary=not args.quiet)
+    fmt = "table" if args.format == "text" else args.format
+    return run_replay(policy, list(args.files), fmt, progress=progress, summary=not args.quiet)
 
 
 EXIT_OK = 0
@@ -185,9 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         "--format",
         dest="format",
-        choices=("table", "json", "csv"),
+        choices=("table", "text", "json", "csv"),
         default="table",
-        help="table (fitted to the terminal), json (JSON lines) or csv; the summary line goes to stderr for json and csv",
+        help="table or text (the same: fitted to the terminal), json (JSON lines) or csv; the summary line goes to "
+        "stderr for json and csv",
     )
     replay.add_argument("-q", "--quiet", action="store_true", help="no summary line for json and csv output")
     replay.add_argument(
@@ -249,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="policy directory (default: $FINDINGS_ROUTER_CONFIG_DIR, else ./config)",
     )
     _aws_options(status)
-    status.add_argument("--output", choices=("table", "json"), default="table")
+    status.add_argument("--output", choices=("table", "text", "json"), default="table", help="table (= text) or json")
     status.set_defaults(func=_cmd_status)
 
     explain = sub.add_parser(

@@ -221,5 +221,5 @@ def render_status(status: Status) -> str:
 def status_command(session: Any, policy: Policy, *, output: str, out: TextIO) -> int:
     """Prints the status; exit 0 when nothing needs a person (no dead letters, no alarm), 1 otherwise."""
     status = read_status(session, policy)
-    out.write((status_json(status) if output == "json" else render_status(status)) + "\n")
+    out.write((status_json(status) if output == "json" else render_status(status)) + "\n")  # table, text: the same
     return 1 if (status.dead_letters or status.alarming) else 0

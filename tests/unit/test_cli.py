@@ -238,3 +238,21 @@ def test_redrive_and_status_refuse_bad_input_in_one_line(config: Path, capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert err == "findings-router: status: no AWS profile named 'no-such-profile' (aws configure list-profiles)\n"
+
+
+def test_replay_output_names_as_the_aws_cli_spells_them(capsys):
+    from tests.builders import FIXTURES
+
+    fixture = str(FIXTURES / "asff_inspector_log4j.json")
+    assert main(["replay", "--env", "prod", "--config-dir", str(CONFIG_DIR), "--output", "text", fixture]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split()[:2] == ["finding_id", "dedup_key"]
+    assert out.rstrip().endswith("1 findings: 1 page, 0 notify, 0 resolve, 0 duplicate, 0 drop")
+
+
+def test_replay_of_a_missing_file_is_one_line_and_exit_2(tmp_path: Path, capsys):
+    code = main(["replay", "--env", "prod", "--config-dir", str(CONFIG_DIR), str(tmp_path / "nope.json")])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.err == f"error: {tmp_path / 'nope.json'}: no such file\n"
+    assert captured.out == ""
