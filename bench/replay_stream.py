@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench._memory_child import _vmhwm_kb  # the memory bench's reading of peak RSS, shared
 from bench.common import CONFIG_DIR, FIXTURES_DIR, ROOT, BenchResult, CountingSink
 
 FINDINGS = 50_000
@@ -84,17 +85,6 @@ class _FirstWrite(CountingSink):
             self.first = time.perf_counter() - self.clock_start
         self.writes += 1
         return super().write(text)
-
-
-def _vmhwm_kb() -> int | None:
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
 
 
 def child(mode: str, path: Path) -> dict[str, Any]:
