@@ -10,7 +10,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Protocol
+from types import TracebackType
+from typing import Protocol, Self
 
 DRAIN_LIMIT = 8 * 1024 * 1024  # bodies larger than this are not read at all
 HANDLER_SOCKET_TIMEOUT = 10.0
@@ -145,3 +146,38 @@ class LoopbackServer:
     @property
     def port(self) -> int:
         return self.address[1]
+
+
+class LoopbackService:
+    """A stand-in served by its `LoopbackServer` (`self._http`): started and stopped as a context manager."""
+
+    _http: LoopbackServer
+
+    def start(self) -> Self:
+        """Bind 127.0.0.1 on a free port and serve in a background thread."""
+        if self._http.running:
+            raise RuntimeError(f"{self._http.name} already started")
+        self._http.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and join the server thread."""
+        self._http.stop()
+
+    def __enter__(self) -> Self:
+        """Start on entry."""
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop on exit."""
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        """The bound port."""
+        return self._http.port

@@ -23,11 +23,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import TracebackType
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
-from findings_router_local.loopback_http import Answer, LoopbackServer
+from findings_router_local.loopback_http import Answer, LoopbackServer, LoopbackService
 from findings_router_local.tables import clip, render_table
 
 __all__ = [
@@ -276,7 +275,7 @@ def validate_event(event: dict[str, Any], routing_keys: set[str] | None = None) 
 # --------------------------------------------------------------------------- server
 
 
-class PagerDutyReceiver:
+class PagerDutyReceiver(LoopbackService):
     """A PagerDuty Events API v2 look-alike served from 127.0.0.1 on a free port."""
 
     def __init__(
@@ -309,14 +308,11 @@ class PagerDutyReceiver:
 
     # ---- lifecycle
 
-    def start(self) -> PagerDutyReceiver:
+    def start(self) -> Self:
         """Bind 127.0.0.1 on a free port and serve in a background thread."""
-        if self._http.running:
-            raise RuntimeError("receiver already started")
         with self._lock:
             self._stopping = False
-        self._http.start()
-        return self
+        return super().start()
 
     def stop(self) -> None:
         """Release hanging requests, stop serving and join the server thread."""
@@ -325,25 +321,7 @@ class PagerDutyReceiver:
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        self._http.stop()
-
-    def __enter__(self) -> PagerDutyReceiver:
-        """Start on entry."""
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop on exit."""
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        """The bound port."""
-        return self._http.port
+        super().stop()
 
     @property
     def base_url(self) -> str:

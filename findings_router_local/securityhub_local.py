@@ -49,7 +49,7 @@ from urllib.parse import urlsplit
 
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
 
-from findings_router_local.loopback_http import Answer, LoopbackServer
+from findings_router_local.loopback_http import Answer, LoopbackServer, LoopbackService
 from findings_router_local.tables import clip, render_table
 
 if TYPE_CHECKING:
@@ -485,7 +485,7 @@ def _label_for(normalized: int) -> str:
 # --------------------------------------------------------------------------- the stand-in
 
 
-class SecurityHubStandIn:
+class SecurityHubStandIn(LoopbackService):
     """Security Hub's ``BatchUpdateFindings`` / ``BatchUpdateFindingsV2`` served from 127.0.0.1 on a free port.
 
     Use it as a context manager; point a boto3 client at `url`, or take one from `client`."""
@@ -523,21 +523,6 @@ class SecurityHubStandIn:
 
     # ---- lifecycle
 
-    def start(self) -> SecurityHubStandIn:
-        """Bind 127.0.0.1 on a free port and serve in a background thread."""
-        if self._http.running:
-            raise RuntimeError("stand-in already started")
-        self._http.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and join the server thread."""
-        self._http.stop()
-
-    def __enter__(self) -> SecurityHubStandIn:
-        """Start on entry."""
-        return self.start()
-
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
@@ -545,7 +530,7 @@ class SecurityHubStandIn:
         tb: TracebackType | None,
     ) -> None:
         """Stop on exit; then, when strict and the block raised nothing else, fail on untaken contract violations."""
-        self.stop()
+        super().__exit__(exc_type, exc, tb)
         if self.strict and exc_type is None:
             rejected = self.rejected
             if rejected:
@@ -553,11 +538,6 @@ class SecurityHubStandIn:
                 raise SecurityHubContractError(
                     f"{len(rejected)} request(s) broke the Security Hub contract:\n" + "\n".join(lines)
                 )
-
-    @property
-    def port(self) -> int:
-        """The bound port."""
-        return self._http.port
 
     @property
     def url(self) -> str:
