@@ -158,6 +158,17 @@ def _positive(text: str) -> int:
     return value
 
 
+def _policy_options(command: argparse.ArgumentParser, *, env: bool = True) -> None:
+    if env:
+        command.add_argument("--env", required=True, help="environment: reads <config-dir>/<env>.yaml (or .yml)")
+    command.add_argument(
+        "--config-dir",
+        type=Path,
+        default=None,
+        help="policy directory (default: $FINDINGS_ROUTER_CONFIG_DIR, else ./config)",
+    )
+
+
 def _aws_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--profile", help="AWS profile (as the AWS CLI's --profile)")
     command.add_argument("--region", help="default: the policy's region, else your AWS configuration")
@@ -175,13 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     replay = sub.add_parser("replay", help="dry-run a policy over exported findings (no AWS calls)")
-    replay.add_argument("--env", required=True, help="environment: reads <config-dir>/<env>.yaml (or .yml)")
-    replay.add_argument(
-        "--config-dir",
-        type=Path,
-        default=None,
-        help="policy directory (default: $FINDINGS_ROUTER_CONFIG_DIR, else ./config)",
-    )
+    _policy_options(replay)
     replay.add_argument(
         "--output",
         "--format",
@@ -204,12 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.set_defaults(func=_cmd_replay)
 
     demo = sub.add_parser("demo", help="run the real router end to end locally (moto + a local PagerDuty receiver)")
-    demo.add_argument(
-        "--config-dir",
-        type=Path,
-        default=None,
-        help="policy directory (default: $FINDINGS_ROUTER_CONFIG_DIR, else ./config)",
-    )
+    _policy_options(demo, env=False)
     demo.add_argument(
         "--events-url",
         help="send to this PagerDuty-compatible Events v2 endpoint instead of the built-in receiver",
@@ -225,13 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_cmd_demo)
 
     redrive = sub.add_parser("redrive", help="move dead-lettered findings back to the queue once the cause is fixed")
-    redrive.add_argument("--env", required=True)
-    redrive.add_argument(
-        "--config-dir",
-        type=Path,
-        default=None,
-        help="policy directory (default: $FINDINGS_ROUTER_CONFIG_DIR, else ./config)",
-    )
+    _policy_options(redrive)
     _aws_options(redrive)
     redrive.add_argument("--max", type=_positive, help="move at most this many messages")
     redrive.add_argument("--dry-run", action="store_true", help="count and list what would move; move nothing")
@@ -243,13 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    status.add_argument("--env", required=True, help="environment: reads <config-dir>/<env>.yaml (or .yml)")
-    status.add_argument(
-        "--config-dir",
-        type=Path,
-        default=None,
-        help="policy directory (default: $FINDINGS_ROUTER_CONFIG_DIR, else ./config)",
-    )
+    _policy_options(status)
     _aws_options(status)
     status.add_argument("--output", choices=("table", "text", "json"), default="table", help="table (= text) or json")
     status.set_defaults(func=_cmd_status)
@@ -257,13 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain = sub.add_parser(
         "explain", help="show how the policy decides each finding: every suppression and rule, and why it matched"
     )
-    explain.add_argument("--env", required=True, help="environment: reads <config-dir>/<env>.yaml (or .yml)")
-    explain.add_argument(
-        "--config-dir",
-        type=Path,
-        default=None,
-        help="policy directory (default: $FINDINGS_ROUTER_CONFIG_DIR, else ./config)",
-    )
+    _policy_options(explain)
     explain.add_argument("--output", choices=("text", "json"), default="text")
     explain.add_argument("files", nargs="+", help="findings or events as replay reads them; - for stdin")
     explain.set_defaults(func=_cmd_explain)
@@ -275,12 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=VALIDATE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    validate.add_argument(
-        "--config-dir",
-        type=Path,
-        default=None,
-        help="policy directory (default: $FINDINGS_ROUTER_CONFIG_DIR, else ./config)",
-    )
+    _policy_options(validate, env=False)
     validate.set_defaults(func=_cmd_validate)
     return parser
 
