@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from findings_router.dedup import KEY_PREFIX, DedupState, base_key, is_shared_incident
+from findings_router.dedup import KEY_PREFIX, DedupState, base_key, is_shared_incident, parse_time
 from findings_router.securityhub import Workflow
 
 SIGNATURE_HEADER = "x-pagerduty-signature"
@@ -247,17 +247,6 @@ def parse_eventbridge_v2(detail: Any, event_id: str) -> IncidentEvent:
 
 
 # ------------------------------------------------------------------------------------------ time
-
-
-def parse_time(value: str | None) -> dt.datetime | None:
-    """An ISO 8601 timestamp (`…Z`, `…+00:00`, with or without fractions) → aware datetime; None if it is not one."""
-    if not value:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
 
 
 def stale_reason(event: IncidentEvent, now: dt.datetime) -> str | None:

@@ -155,9 +155,8 @@ class Decision:
     key: str
     sends: tuple[Send, ...] = ()
     new_state: DedupState | None = None  # None: nothing to write
-    expected_version: int | None = (
-        None  # version the stored item must still have; None with a new_state: must not exist
-    )
+    # The version the first write (`pending_state` if set, else `new_state`) expects; None: the item must not exist.
+    expected_version: int | None = None
     # Write-ahead: when set, this state (the triggers in `pending`) is written before `sends`, and `new_state`
     # (pending cleared, one version later) after them.
     pending_state: DedupState | None = None
@@ -173,8 +172,8 @@ def _parse_iso(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def _expiry(now: dt.datetime, cfg: Dedup) -> int:
-    return int(now.timestamp()) + cfg.ttl_days * 86400
+def _expiry(now: dt.datetime, days: int) -> int:
+    return int(now.timestamp()) + days * 86400
 
 
 def _with_member(members: tuple[str, ...], finding_id: str) -> tuple[str, ...]:
@@ -188,10 +187,11 @@ def finding_time(finding: Finding) -> dt.datetime | None:
 
     BatchUpdateFindings (people, tools, our own write-back) does not change it: an echo carries the time of the copy
     it echoes, and a resolution set that way carries the time of the active copy before it."""
-    return _parse_time(finding.updated_at)
+    return parse_time(finding.updated_at)
 
 
-def _parse_time(value: str | None) -> dt.datetime | None:
+def parse_time(value: str | None) -> dt.datetime | None:
+    """An ISO 8601 timestamp (`…Z`, `…+00:00`, naive = UTC) → aware UTC datetime; None if it is not a usable one."""
     if not value:
         return None
     try:
@@ -205,27 +205,23 @@ def _time_iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _newest(state: DedupState | None, seen: dt.datetime | None) -> str | None:
-    """The later of the state's observed time and `seen`, as stored."""
-    current = state.observed_at if state is not None else None
+def _newest(current: str | None, known: dt.datetime | None, seen: dt.datetime | None) -> str | None:
+    """The later of the stored observed time (`current`, parsed: `known`) and `seen`, as stored."""
     if seen is None:
         return current
-    known = _parse_time(current)
     return _time_iso(seen) if known is None or seen > known else current
 
 
 MAX_PAST_INCIDENTS = 10
 
 
-def _write_ahead(
-    new: DedupState, triggers: tuple[str, ...], expected: int | None, now_iso: str
-) -> tuple[DedupState, DedupState, int | None]:
-    """(state to write before sending, state to write after, the version the first write expects)."""
+def _write_ahead(new: DedupState, triggers: tuple[str, ...], now_iso: str) -> tuple[DedupState, DedupState]:
+    """(state to write before sending, state to write after)."""
     before = dataclasses.replace(
         new, pending=tuple(k for k in triggers if not is_shared_incident(k)), pending_since=now_iso
     )
     after = dataclasses.replace(new, pending=(), pending_since=None, version=new.version + 1)
-    return before, after, expected
+    return before, after
 
 
 def decide(
@@ -250,7 +246,8 @@ def decide(
         state = dataclasses.replace(state, status="resolved", observed_at=None, pending=())
 
     seen = finding_time(finding)
-    known = _parse_time(state.observed_at) if state is not None else None
+    current = state.observed_at if state is not None else None
+    known = parse_time(current)
     if finding.is_resolved:
         if state is not None and seen is not None and known is not None and seen < known:
             # A resolution older than what the state reflects (a late copy, a redrive): the finding was active
@@ -258,10 +255,10 @@ def decide(
             return Decision(
                 "duplicate", f"{_resolution_reason(finding)}, but older than the state ({state.observed_at})", key
             )
-        return _decide_resolution(finding, state, key, now, now_iso, cfg, seen)
+        return _decide_resolution(finding, state, key, now, now_iso, cfg, seen, known)
 
     if state is not None and state.is_open and state.pending:
-        recorded = _parse_time(state.pending_since)
+        recorded = parse_time(state.pending_since)
         if recorded is not None and (now - recorded).total_seconds() < in_flight_seconds:
             # Another invocation recorded it moments ago and may be sending it now. This copy is tried again later
             # (not dropped): by then the trigger is confirmed (a duplicate) or, if that invocation died, delivered.
@@ -277,7 +274,7 @@ def decide(
             pending=(),
             pending_since=None,
             version=state.version + 1,
-            observed_at=_newest(state, seen),
+            observed_at=_newest(current, known, seen),
             last_notified_at=now_iso,
         )
         return Decision(
@@ -339,10 +336,10 @@ def decide(
             seen_count=(state.seen_count if state else 0) + 1,
             notify_count=(state.notify_count if state else 0) + 1,
             version=(state.version if state else 0) + 1,
-            expires_at=_expiry(now, cfg),
+            expires_at=_expiry(now, cfg.ttl_days),
             account=finding.account,
             finding_format=finding.format.value,
-            observed_at=_newest(state, seen),
+            observed_at=_newest(current, known, seen),
             opened_at=now_iso,
             past_incident_ids=((*state.past_incident_ids, *state.incident_ids)[-MAX_PAST_INCIDENTS:] if state else ()),
         )
@@ -351,7 +348,7 @@ def decide(
         )
         send = Send("trigger", key, finding.severity, policy.urgency)
         expected = state.version if state else None
-        before, after, expected = _write_ahead(new, (key,), expected, now_iso)
+        before, after = _write_ahead(new, (key,), now_iso)
         return Decision(action, reason, key, (send,), after, expected, before, opens_episode=True)
 
     rises = SEVERITY_RANK[finding.severity] > SEVERITY_RANK[state.severity]
@@ -372,13 +369,13 @@ def decide(
             seen_count=state.seen_count + 1,
             notify_count=state.notify_count + 1,
             version=state.version + 1,
-            expires_at=_expiry(now, cfg),
-            observed_at=_newest(state, seen),
+            expires_at=_expiry(now, cfg.ttl_days),
+            observed_at=_newest(current, known, seen),
         )
         why = f"severity raised {state.severity.value}→{finding.severity.value}" if rises else "notify upgraded to page"
         send = Send("trigger", ikey, severity, policy.urgency, escalated_from=state.severity)
-        before, after, expected = _write_ahead(new, (ikey,), state.version, now_iso)
-        return Decision(new.action, f"{policy.reason}; {why}", key, (send,), after, expected, before)
+        before, after = _write_ahead(new, (ikey,), now_iso)
+        return Decision(new.action, f"{policy.reason}; {why}", key, (send,), after, state.version, before)
 
     members = _with_member(state.members, finding.id)
     stale = now - _parse_iso(state.last_seen) >= dt.timedelta(hours=cfg.touch_interval_hours)
@@ -389,8 +386,8 @@ def decide(
             last_seen=now_iso,
             seen_count=state.seen_count + 1,
             version=state.version + 1,
-            expires_at=_expiry(now, cfg),
-            observed_at=_newest(state, seen),
+            expires_at=_expiry(now, cfg.ttl_days),
+            observed_at=_newest(current, known, seen),
         )
         return Decision("duplicate", f"episode {state.episode} already {state.status}", key, (), new, state.version)
     return Decision("duplicate", f"episode {state.episode} already {state.status}", key)
@@ -404,6 +401,7 @@ def _decide_resolution(
     now_iso: str,
     cfg: Dedup,
     seen: dt.datetime | None,
+    known: dt.datetime | None,
 ) -> Decision:
     why = _resolution_reason(finding)
     if state is None:
@@ -426,7 +424,7 @@ def _decide_resolution(
             seen_count=1,
             notify_count=0,
             version=1,
-            expires_at=int(now.timestamp()) + cfg.resolution_memory_days * 86400,
+            expires_at=_expiry(now, cfg.resolution_memory_days),
             account=finding.account,
             finding_format=finding.format.value,
             resolved_at=now_iso,
@@ -434,7 +432,7 @@ def _decide_resolution(
             observed_at=_time_iso(seen) if seen else None,
         )
         return Decision("drop", f"{why}; nothing was open", key, (), memory, None)
-    observed = _newest(state, seen)
+    observed = _newest(state.observed_at, known, seen)
     if not state.is_open:
         if state.resolved_by in ("operator", "pagerduty") and not state.securityhub_agrees:
             # Now Security Hub agrees it is gone: a later failure is a new problem again. Who resolved it stays
@@ -461,7 +459,7 @@ def _decide_resolution(
                 observed_at=observed,
                 last_seen=now_iso,
                 seen_count=state.seen_count + 1,
-                expires_at=max(state.expires_at, int(now.timestamp()) + lifetime * 86400),
+                expires_at=max(state.expires_at, _expiry(now, lifetime)),
             )
             return Decision(
                 "duplicate", f"{why}; episode {state.episode} already resolved", key, (), new, state.version
@@ -486,7 +484,7 @@ def _decide_resolution(
         last_seen=now_iso,
         seen_count=state.seen_count + 1,
         version=state.version + 1,
-        expires_at=_expiry(now, cfg),
+        expires_at=_expiry(now, cfg.ttl_days),
         observed_at=observed,
     )
     # Every incident of the episode, pending ones included: a trigger recorded but never confirmed may have reached

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
-from findings_router.dedup import Decision, DedupState, Send, StormInfo, decide, dedup_key, is_shared_incident
+from findings_router.dedup import Decision, DedupState, Send, StormInfo, decide, dedup_key
 from findings_router.model import Finding
 from findings_router.pagerduty import DeliveryError, DeliveryResult, NotifyContext
 from findings_router.policy import CompiledPolicy, PolicyDecision
@@ -91,6 +91,8 @@ class FindingsRouter:
         self.storms = storms if policy.policy.storm.enabled else None
         self.writeback_failures = 0
         self._fold = policy.policy.dedup.fold_control_findings
+        # Checked twice per finding (the batched read skips other accounts' keys, then route): a set, built once.
+        self._accounts = None if policy.policy.all_accounts else frozenset(policy.policy.accounts)
         self._cache: dict[str, DedupState | None] = {}
 
     def key_for(self, finding: Finding) -> str:
@@ -109,7 +111,7 @@ class FindingsRouter:
     def out_of_scope(self, finding: Finding) -> str | None:
         """Why this environment must leave `finding` alone entirely (no state, no page, no write-back), or None."""
         policy = self.policy.policy
-        if not policy.in_scope(finding.account):
+        if self._accounts is not None and finding.account not in self._accounts:
             listed = ", ".join(policy.accounts[:5]) + (", …" if len(policy.accounts) > 5 else "")
             return f"account {finding.account} is outside {policy.environment}'s account scope (accounts: {listed})"
         if finding.custom_action is not None:
@@ -212,11 +214,10 @@ class FindingsRouter:
             current = self.store.get_many([key]).get(key)
             self._cache[key] = current
             if current is None or not current.is_open or current.episode != decision.pending_state.episode:
-                resolves = [k for k in ours if not is_shared_incident(k)]
-                for ik in resolves:
+                for ik in ours:  # `pending` never holds shared (storm) incidents
                     self.notifier.send(Send("resolve", ik, decision.pending_state.severity, "low"), finding, ctx)
                 reason = f"{decision.reason}; the episode ended while the page was sent, so it was resolved again"
-                return dataclasses.replace(decision, outcome="resolve", reason=reason), len(resolves)
+                return dataclasses.replace(decision, outcome="resolve", reason=reason), len(ours)
             left = tuple(k for k in current.pending if k not in ours)
             if left == current.pending:
                 return decision, 0  # another copy confirmed them already
