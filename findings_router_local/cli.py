@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from findings_router import __version__
@@ -110,42 +112,33 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_redrive(args: argparse.Namespace) -> int:
-    from findings_router_local.redrive import RedriveError, redrive, sqs_client
+    from findings_router_local.redrive import redrive, sqs_client
 
     policy = _policy(args)
-    try:
+    with _aws_errors("redrive"):
         sqs = sqs_client(region=args.region or policy.region, profile=args.profile, endpoint_url=args.endpoint_url)
         report = redrive(sqs, policy, max_messages=args.max, dry_run=args.dry_run, out=sys.stdout)
-    except RedriveError as exc:
-        raise UsageError(f"redrive: {exc}") from None
     return EXIT_FAILED if report.failed else EXIT_OK
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    import boto3
-    from botocore.exceptions import ProfileNotFound
-
-    from findings_router_local.status import StatusError, status_command
+    from findings_router_local.aws_access import AwsClients
+    from findings_router_local.status import status_command
 
     policy = _policy(args)
-    try:
-        session = boto3.Session(profile_name=args.profile, region_name=args.region or policy.region)
-    except ProfileNotFound:
-        raise UsageError(f"status: no AWS profile named {args.profile!r} (aws configure list-profiles)") from None
-    if args.endpoint_url:
-        endpoint = args.endpoint_url
+    with _aws_errors("status"):
+        clients = AwsClients(profile=args.profile, region=args.region or policy.region, endpoint_url=args.endpoint_url)
+        return status_command(clients, policy, output=args.output, out=sys.stdout)
 
-        class _Local:  # every client at the one endpoint (moto), as --endpoint-url does for the AWS CLI
-            def client(self, name: str) -> object:
-                return session.client(name, endpoint_url=endpoint)  # type: ignore[call-overload]
 
-        target: object = _Local()
-    else:
-        target = session
+@contextlib.contextmanager
+def _aws_errors(command: str) -> Iterator[None]:
+    from findings_router_local.aws_access import AwsAccessError
+
     try:
-        return status_command(target, policy, output=args.output, out=sys.stdout)
-    except StatusError as exc:
-        raise UsageError(f"status: {exc}") from None
+        yield
+    except AwsAccessError as exc:
+        raise UsageError(f"{command}: {exc}") from None
 
 
 def _positive(text: str) -> int:

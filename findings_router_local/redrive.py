@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from findings_router.config import Policy
+from findings_router_local.aws_access import AwsAccessError, AwsClients, aws_error
 from infra.definitions import resource_names
 
 BATCH = 10
@@ -25,43 +26,21 @@ class RedriveReport:
     failed: int = 0  # sent back neither moved nor deleted: still in the dead-letter queue
 
 
-class RedriveError(Exception):
-    """A one-line reason the redrive cannot start (no region, no credentials, unknown profile, no such queue)."""
+RedriveError = AwsAccessError  # what `redrive` raises: one line, no traceback
 
 
 def sqs_client(*, region: str | None, profile: str | None, endpoint_url: str | None) -> Any:
-    """An SQS client as the AWS CLI would make it (profile, region, endpoint), or a `RedriveError` saying what is
-    missing."""
-    import boto3
-    from botocore.exceptions import NoRegionError, ProfileNotFound
-
-    try:
-        session = boto3.Session(profile_name=profile, region_name=region)
-        client = session.client("sqs", endpoint_url=endpoint_url)
-    except ProfileNotFound:
-        raise RedriveError(f"no AWS profile named {profile!r} (aws configure list-profiles)") from None
-    except NoRegionError:
-        raise RedriveError(
-            "no AWS region: pass --region, set AWS_REGION, or set `region:` in the policy file"
-        ) from None
-    return client
+    """An SQS client as the AWS CLI would make it (profile, region, endpoint), or an error saying what is missing."""
+    return AwsClients(profile=profile, region=region, endpoint_url=endpoint_url).client("sqs")
 
 
 def _queue_url(sqs: Any, name: str) -> str:
-    from botocore.exceptions import ClientError, NoCredentialsError
-
     try:
         return str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
-    except NoCredentialsError:
-        raise RedriveError("no AWS credentials: configure a profile (--profile) or the AWS_* variables") from None
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if "NonExistentQueue" in code or code == "QueueDoesNotExist":
-            region = getattr(sqs.meta, "region_name", "?")
-            raise RedriveError(
-                f"no queue {name!r} in {region}: is the stack deployed there (and is this the right account)?"
-            ) from None
-        raise RedriveError(f"{code or 'error'} looking up queue {name!r}: {exc}") from None
+    except Exception as exc:
+        region = getattr(sqs.meta, "region_name", "?")
+        missing = f"no queue {name!r} in {region}: is the stack deployed there (and is this the right account)?"
+        raise aws_error(exc, f"queue {name!r}", missing=missing) from None
 
 
 def _receive(sqs: Any, url: str, want: int) -> list[dict[str, Any]]:

@@ -15,15 +15,14 @@ from typing import Any, TextIO
 from findings_router.config import Policy
 from findings_router.dedup import KEY_PREFIX, STORM_PREFIX
 from findings_router.store import item_to_state
-from findings_router_local.redrive import RedriveError
+from findings_router_local.aws_access import AwsAccessError, aws_error
 from findings_router_local.tables import clip, render_table
 from infra.definitions import ResourceNames, resource_names
 
 OPEN_STATUSES = ("open", "acknowledged")
 
 
-class StatusError(RedriveError):
-    """A one-line reason the status cannot be read (no region, credentials, table or queue)."""
+StatusError = AwsAccessError  # what `status` raises: one line, no traceback
 
 
 @dataclass
@@ -56,21 +55,6 @@ class Status:
         return sorted(name for name, state in self.alarms.items() if state == "ALARM")
 
 
-def _aws_error(exc: Exception, what: str) -> StatusError:
-    from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
-
-    if isinstance(exc, NoCredentialsError):
-        return StatusError("no AWS credentials: configure a profile (--profile) or the AWS_* variables")
-    if isinstance(exc, NoRegionError):
-        return StatusError("no AWS region: pass --region, set AWS_REGION, or set `region:` in the policy file")
-    if isinstance(exc, ClientError):
-        code = exc.response.get("Error", {}).get("Code", "error")
-        if code in ("ResourceNotFoundException", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
-            return StatusError(f"no {what}: is the stack deployed in this account and region?")
-        return StatusError(f"{code} reading {what}: {exc.response.get('Error', {}).get('Message', '')}")
-    return StatusError(f"reading {what}: {exc}")
-
-
 def read_status(session: Any, policy: Policy, *, now: dt.datetime | None = None) -> Status:
     """Everything `status` shows, read with `session`'s clients (boto3.Session or anything with `.client`)."""
     names = resource_names(policy)
@@ -81,7 +65,7 @@ def read_status(session: Any, policy: Policy, *, now: dt.datetime | None = None)
         sqs = session.client("sqs")
         cloudwatch = session.client("cloudwatch")
     except Exception as exc:  # no region, an unusable profile: one line, not a traceback
-        raise _aws_error(exc, "AWS clients") from None
+        raise aws_error(exc, "AWS clients") from None
     try:
         pages = dynamodb.get_paginator("scan").paginate(
             TableName=names.state_table,
@@ -108,7 +92,7 @@ def read_status(session: Any, policy: Policy, *, now: dt.datetime | None = None)
             and "last_notified_at" in i
         ]
     except Exception as exc:
-        raise _aws_error(exc, f"state table {names.state_table!r}") from None
+        raise aws_error(exc, f"state table {names.state_table!r}") from None
     status.last_page_at = max(notified) if notified else None
     for item in items:
         key = item["pk"]["S"]
@@ -139,7 +123,7 @@ def read_status(session: Any, policy: Policy, *, now: dt.datetime | None = None)
             counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
             setattr(status, attr, int(counts["Attributes"]["ApproximateNumberOfMessages"]))
     except Exception as exc:
-        raise _aws_error(exc, "queue") from None
+        raise aws_error(exc, "queue") from None
 
     try:
         points = cloudwatch.get_metric_statistics(
@@ -160,7 +144,7 @@ def read_status(session: Any, policy: Policy, *, now: dt.datetime | None = None)
                 if _ours(alarm, names):
                     status.alarms[alarm["AlarmName"]] = alarm["StateValue"]
     except Exception as exc:
-        raise _aws_error(exc, "CloudWatch alarms and metrics") from None
+        raise aws_error(exc, "CloudWatch alarms and metrics") from None
     return status
 
 
