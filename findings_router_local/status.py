@@ -12,8 +12,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
+from findings_router.ack import is_finding_key
 from findings_router.config import Policy
-from findings_router.dedup import KEY_PREFIX, STORM_PREFIX
+from findings_router.model import Severity
 from findings_router.store import item_to_state
 from findings_router_local.aws_access import AwsAccessError, aws_error
 from findings_router_local.tables import clip, render_table
@@ -67,55 +68,36 @@ def read_status(session: Any, policy: Policy, *, now: dt.datetime | None = None)
     except Exception as exc:  # no region, an unusable profile: one line, not a traceback
         raise aws_error(exc, "AWS clients") from None
     try:
-        pages = dynamodb.get_paginator("scan").paginate(
-            TableName=names.state_table,
-            ConsistentRead=True,
-            FilterExpression="#s IN (:open, :acked)",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":open": {"S": "open"}, ":acked": {"S": "acknowledged"}},
-        )
-        items = [item for page in pages for item in page.get("Items", [])]
-        # The last page ever recorded, whatever its episode's status now.
-        last = dynamodb.get_paginator("scan").paginate(
-            TableName=names.state_table,
-            ProjectionExpression="pk, last_notified_at, #a, notify_count",
-            ExpressionAttributeNames={"#a": "action"},
-        )
-        notified = [
-            i["last_notified_at"]["S"]
-            for page in last
-            for i in page.get("Items", [])
-            if i["pk"]["S"].startswith(KEY_PREFIX)
-            and not i["pk"]["S"].startswith(STORM_PREFIX)
-            and i.get("action", {}).get("S") == "page"
-            and int(i.get("notify_count", {}).get("N", "0")) > 0
-            and "last_notified_at" in i
+        # One consistent scan: the open episodes and the last page ever recorded, whatever its episode's status now.
+        pages = dynamodb.get_paginator("scan").paginate(TableName=names.state_table, ConsistentRead=True)
+        states = [
+            item_to_state(item)
+            for page in pages
+            for item in page.get("Items", [])
+            if is_finding_key(item["pk"]["S"]) and "#" not in item["pk"]["S"]  # not storm counters, idempotency
         ]
     except Exception as exc:
         raise aws_error(exc, f"state table {names.state_table!r}") from None
-    status.last_page_at = max(notified) if notified else None
-    for item in items:
-        key = item["pk"]["S"]
-        if not key.startswith(KEY_PREFIX) or key.startswith(STORM_PREFIX) or "#" in key:
-            continue
-        state = item_to_state(item)
-        status.episodes.append(
-            Episode(
-                dedup_key=state.key,
-                status=state.status,
-                severity=state.severity.value,
-                action=state.action,
-                episode=state.episode,
-                account=state.account,
-                title=state.title,
-                opened_at=state.opened_at,
-                last_notified_at=state.last_notified_at,
-                acknowledged_by=state.acknowledged_by,
-                incidents=list(state.incident_keys),
-            )
+    paged = [s.last_notified_at for s in states if s.action == "page" and s.notify_count > 0]
+    status.last_page_at = max(paged) if paged else None
+    status.episodes = [
+        Episode(
+            dedup_key=state.key,
+            status=state.status,
+            severity=state.severity.value,
+            action=state.action,
+            episode=state.episode,
+            account=state.account,
+            title=state.title,
+            opened_at=state.opened_at,
+            last_notified_at=state.last_notified_at,
+            acknowledged_by=state.acknowledged_by,
+            incidents=list(state.incident_keys),
         )
-    rank = {"CRITICAL": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3, "INFORMATIONAL": 4}
-    status.episodes.sort(key=lambda e: (e.status != "open", rank.get(e.severity, 9), e.last_notified_at))
+        for state in states
+        if state.status in OPEN_STATUSES
+    ]
+    status.episodes.sort(key=lambda e: (e.status != "open", -Severity(e.severity).rank, e.last_notified_at))
 
     try:
         for name, attr in ((names.dead_letter_queue, "dead_letters"), (names.queue, "queued")):
