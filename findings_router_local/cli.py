@@ -59,7 +59,8 @@ EXIT_USAGE = 2
 EXIT_CODES = f"""\
 exit status (every command):
   {EXIT_OK}  done
-  {EXIT_FAILED}  a check found something: validate-config found a problem, status found dead letters or an alarm
+  {EXIT_FAILED}  a check found something: validate-config found a problem, status found dead letters or an alarm,
+     redrive left messages it could not move
   {EXIT_USAGE}  bad input or usage: a policy file that is not valid, input that cannot be read, AWS not reachable
 
 policy files: --config-dir, else ${CONFIG_DIR_VARIABLE}, else ./config.

@@ -159,6 +159,7 @@ class FieldScenario:
     expectation: str
     waves: tuple[tuple[dict[str, Any], ...], ...]
     finding_id: str
+    ignored_as: str | None = None  # the one-screen summary's phrase, when the scenario should wake nobody
 
 
 def field_scenarios(policy: Policy, corpus: list[dict[str, Any]]) -> list[FieldScenario]:
@@ -207,24 +208,28 @@ def field_scenarios(policy: Policy, corpus: list[dict[str, Any]]) -> list[FieldS
             "ignored: only this environment's own action reaches on-call",
             ((action(foreign, FOREIGN_ACTION_ID, "Remediate with ASR"),),),
             foreign["Id"],
+            "another tool's custom action",
         ),
         FieldScenario(
             "a sample finding (create-sample-findings)",
             "ignored unless a rule asks for samples",
             ((_imported_event(sample),),),
             sample["Id"],
+            "a sample finding",
         ),
         FieldScenario(
             f"a CRITICAL finding of account {SANDBOX_ACCOUNT}",
             "dropped: outside this environment's accounts",
             ((_imported_event(sandbox),),),
             sandbox["Id"],
+            f"account {SANDBOX_ACCOUNT}",
         ),
         FieldScenario(
             "RESOLVED by a person, then the older active copy",
             "pages nobody: the resolution is remembered",
             ((_imported_event(later(fixed, 0, Workflow={"Status": "RESOLVED"})),), (_imported_event(fixed),)),
             fixed["Id"],
+            "an older copy after a resolution",
         ),
         FieldScenario(
             "paged, archived, then a stale copy redelivered",
@@ -564,18 +569,12 @@ def _scenario_rows(run: EnvironmentRun) -> list[list[str]]:
 
 
 def _ignored_summary(run: EnvironmentRun) -> list[str]:
-    """The field scenarios that woke nobody, as short phrases."""
-    shown = {
-        "another tool's custom action": "another tool's custom action",
-        "a sample finding (create-sample-findings)": "a sample finding",
-        f"a CRITICAL finding of account {SANDBOX_ACCOUNT}": f"account {SANDBOX_ACCOUNT}",
-        "RESOLVED by a person, then the older active copy": "an older copy after a resolution",
-    }
+    """The field scenarios meant to wake nobody that indeed did not, as short phrases."""
     out = []
     for scenario in run.scenarios:
         decisions = [r["decision"] for r in scenario_decisions(run, scenario)]
-        if scenario.name in shown and decisions and set(decisions) <= {"drop", "duplicate"}:
-            out.append(shown[scenario.name])
+        if scenario.ignored_as and decisions and set(decisions) <= {"drop", "duplicate"}:
+            out.append(scenario.ignored_as)
     return out
 
 
