@@ -31,7 +31,7 @@ from typing import Any, Literal, Protocol
 
 from findings_router.ack import AckDecision, IncidentEvent, OutboxEntry, apply_ack, is_finding_key, stale_reason
 from findings_router.dedup import DedupState, _iso, base_key
-from findings_router.pagerduty import DeliveryError
+from findings_router.pagerduty import DeliveryError, resolve_event
 from findings_router.securityhub import TRANSIENT_ERRORS, FindingRef, SecurityHubWriteback
 from findings_router.store import DedupStore
 
@@ -58,8 +58,7 @@ class EventsApiResolver:
         self.notifier = notifier  # a PagerDutyNotifier (its routing key from the notifier's secret)
 
     def resolve(self, incident_key: str) -> None:
-        body = {"routing_key": self.notifier.routing_key(), "event_action": "resolve", "dedup_key": incident_key}
-        self.notifier.post(body)
+        self.notifier.post(resolve_event(self.notifier.routing_key(), incident_key))
 
 
 class RecordingResolver:
@@ -73,7 +72,7 @@ class RecordingResolver:
     def resolve(self, incident_key: str) -> None:
         if self.fail_with is not None:
             raise self.fail_with
-        self.events.append({"routing_key": self.routing_key, "event_action": "resolve", "dedup_key": incident_key})
+        self.events.append(resolve_event(self.routing_key, incident_key))
 
     @property
     def resolved(self) -> list[str]:

@@ -21,7 +21,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from findings_router.config import load_policy
 from findings_router.dedup import KEY_PREFIX
 from findings_router.lambda_init import secret_text
-from findings_router.pagerduty import SUMMARY_MAX, DeliveryError, PagerDutyNotifier, _truncate, routing_key_from_secret
+from findings_router.pagerduty import (
+    SUMMARY_MAX,
+    DeliveryError,
+    PagerDutyNotifier,
+    _truncate,
+    resolve_event,
+    routing_key_from_secret,
+)
 
 logger = Logger(service="findings-router-alarms")
 
@@ -65,7 +72,7 @@ def meta_event(change: AlarmChange, environment: str, routing_key: str, mode: st
         return None
     key = meta_dedup_key(change.arn)
     if change.state == "OK":
-        return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": key}
+        return resolve_event(routing_key, key)
     if change.state != "ALARM":
         return None
     summary = f"[{environment}] findings-router itself: {change.name} in ALARM: {change.reason}"

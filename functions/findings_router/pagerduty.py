@@ -92,10 +92,15 @@ def _truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def resolve_event(routing_key: str, dedup_key: str) -> dict[str, Any]:
+    """The Events v2 body that resolves the alert of `dedup_key` (a no-op at PagerDuty when none is open)."""
+    return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": dedup_key}
+
+
 def build_event(send: Send, finding: Finding, ctx: NotifyContext, routing_key: str) -> dict[str, Any]:
     """The Events v2 body for one `Send`. Everything an operator woken at night needs is in the page itself."""
     if send.event_action == "resolve":
-        return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": send.incident_key}
+        return resolve_event(routing_key, send.incident_key)
     if send.storm is not None:
         return build_storm_event(send, finding, ctx, routing_key)
 
