@@ -129,6 +129,8 @@ OCSF_SEVERITY = {
     6: "Fatal",
     99: "Other",
 }
+# ASFF's Normalized→Label bands, written out here rather than taken from findings_router: a stand-in that borrowed
+# the code under test would agree with its mistakes.
 _LABEL_BANDS = ((0, "INFORMATIONAL"), (39, "LOW"), (69, "MEDIUM"), (89, "HIGH"), (100, "CRITICAL"))
 _CREDENTIAL = re.compile(r"Credential=[^/,\s]+/(\d{8})/([^/,\s]+)/([^/,\s]+)/aws4_request")
 

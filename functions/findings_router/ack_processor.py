@@ -229,7 +229,8 @@ class AckProcessor:
         return drained
 
     def _carry_out(self, state: DedupState, entry: OutboxEntry, drained: _Drain) -> Literal["done", "retry"]:
-        """Resolves first, the note last: a retry may resolve again (harmless), but a written note is never redone."""
+        """Resolves first, the note last: a retry may resolve or write the note again (harmless: the same note);
+        nothing is lost."""
         for key in entry.resolve:
             if self.resolver is None:
                 logger.warning("no Events API sender: sibling incident left open", extra={"incident_key": key})

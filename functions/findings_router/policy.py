@@ -340,9 +340,14 @@ def _all_of(checks: Sequence[Predicate]) -> Predicate:
     return lambda f: all(check(f) for check in checks)
 
 
+def _predicate(conditions: Sequence[_Condition]) -> Predicate:
+    """One predicate that ANDs `conditions` (none: matches everything)."""
+    return _all_of([c.test for c in conditions]) if conditions else _always
+
+
 def compile_match(match: Match) -> Predicate:
     """`Match` → one predicate that ANDs the given conditions."""
-    return _all_of([c.test for c in _conditions(match)])
+    return _predicate(_conditions(match))
 
 
 def explain_match(match: Match, finding: Finding) -> list[ConditionResult]:
@@ -400,7 +405,7 @@ class CompiledPolicy:
             self._rules.append(
                 _CompiledRule(
                     r.name,
-                    _all_of([c.test for c in conditions]) if conditions else _always,
+                    _predicate(conditions),
                     conditions,
                     r.action,
                     r.effective_urgency,
@@ -414,7 +419,7 @@ class CompiledPolicy:
             self._suppressions.append(
                 _CompiledSuppression(
                     s.name,
-                    _all_of([c.test for c in conditions]),
+                    _predicate(conditions),
                     conditions,
                     s.owner,
                     s.expires,
