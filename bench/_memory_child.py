@@ -52,16 +52,16 @@ def main() -> None:
 
         boto3.client("dynamodb")
     elif mode == "handler_import":
-        import findings_router.handler  # noqa: F401
+        import findings_router.entrypoints.route_findings  # noqa: F401
     elif mode == "invoke":
-        from findings_router import handler
+        from findings_router.entrypoints import route_findings as handler
 
         with open(sys.argv[3], encoding="utf-8") as f:
             event = json.load(f)
         runtime = handler.get_runtime()
         if runtime.writeback is not None:
             # moto has no BatchUpdateFindings: the recording twin stands in, as in the integration tests
-            from findings_router.securityhub import RecordingSecurityHub
+            from findings_router.adapters.memory import RecordingSecurityHub
 
             runtime.writeback = RecordingSecurityHub()
         sink = io.StringIO()

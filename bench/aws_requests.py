@@ -38,8 +38,8 @@ def _purpose(params: dict[str, Any]) -> str:
 
 
 def _keys(events: list[dict[str, Any]], fold: bool) -> set[str]:
-    from findings_router.dedup import dedup_key
-    from findings_router.normalize import normalize_event
+    from findings_router.domain.keys import dedup_key
+    from findings_router.domain.normalize import normalize_event
 
     return {dedup_key(f, fold) for e in events for f in normalize_event(e).findings}
 
@@ -107,7 +107,7 @@ def _forget_storm_windows(local: Any) -> None:
     """The warm-up's findings were paged on earlier days: their storm windows are long over (the counter items
     expired, the container that counted them is gone). Without this, 95 new findings within seconds would be a
     storm under the shipped policy, fold most of them, and the measured batch would fall into its window."""
-    from findings_router.storm import BufferedStormCounter
+    from findings_router.adapters.storm_counter import BufferedStormCounter
 
     items = local.ddb.scan(TableName=local.table, ProjectionExpression="pk")["Items"]
     for item in items:

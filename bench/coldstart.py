@@ -30,14 +30,14 @@ TARGET = 1.5
 PRIMARY: dict[str, str] = {
     "pass": "pass",
     "boto3": "import boto3",
-    "handler": "import findings_router.handler",
+    "handler": "import findings_router.entrypoints.route_findings",
 }
 # informational, sampled every third round
 SECONDARY: dict[str, str] = {
     "boto3_client": "import boto3; boto3.client('dynamodb')",
-    "handler_init": "import findings_router.handler as h; h.get_runtime()",
-    "handler_init_no_writeback": "import findings_router.handler as h; h.get_runtime()",
-    "handler_source": "import findings_router.handler",
+    "handler_init": "import findings_router.entrypoints.route_findings as h; h.get_runtime()",
+    "handler_init_no_writeback": "import findings_router.entrypoints.route_findings as h; h.get_runtime()",
+    "handler_source": "import findings_router.entrypoints.route_findings",
 }
 
 
@@ -71,7 +71,7 @@ def _env(pythonpath: Path, policy_file: Path = CONFIG_DIR / "prod.yaml") -> dict
 
 def packaged_policy(directory: Path) -> Path:
     """prod's policy as the function package ships it (JSON, see infra/function_package.py)."""
-    from findings_router.config import load_policy, policy_json
+    from findings_router.settings.load import load_policy, policy_json
 
     path = directory / "prod.json"
     path.write_text(policy_json(load_policy(CONFIG_DIR / "prod.yaml")), encoding="utf-8")
@@ -80,7 +80,7 @@ def packaged_policy(directory: Path) -> Path:
 
 def _policy_without_writeback(directory: Path) -> Path | None:
     """The packaged prod policy with the Security Hub write-back off (None if this policy has no such setting)."""
-    from findings_router.config import load_policy, policy_json
+    from findings_router.settings.load import load_policy, policy_json
 
     policy = load_policy(CONFIG_DIR / "prod.yaml")
     if not hasattr(policy, "securityhub"):
@@ -139,7 +139,9 @@ def importtime_report(code: str, env: dict[str, str], runs: int) -> dict[str, An
     packages: dict[str, list[int]] = {}
     for _ in range(runs):
         rows = parse_importtime(_run(code, env, "-X", "importtime").stderr)
-        handler_row = next((i for i, r in enumerate(rows) if r[1] == "findings_router.handler"), None)
+        handler_row = next(
+            (i for i, r in enumerate(rows) if r[1] == "findings_router.entrypoints.route_findings"), None
+        )
         totals.append(sum(r[2] for r in rows))
         if handler_row is not None:
             depth = rows[handler_row][0]
@@ -178,9 +180,11 @@ def run(rounds: int = 13, importtime_runs: int = 3, *, secondary: bool = True) -
         else:
             envs["handler_init_no_writeback"] = _env(compiled, no_writeback)
         # the handler must come from the compiled copy, not from the editable install's source tree
-        where = _run("import findings_router.handler as h; print(h.__file__)", env).stdout.strip()
+        where = _run("import findings_router.entrypoints.route_findings as h; print(h.__file__)", env).stdout.strip()
         if not where.startswith(str(compiled)):
-            raise RuntimeError(f"findings_router.handler imported from {where}, not from the compiled copy")
+            raise RuntimeError(
+                f"findings_router.entrypoints.route_findings imported from {where}, not from the compiled copy"
+            )
         wall: dict[str, list[float]] = {name: [] for name in commands}
         cpu: dict[str, list[float]] = {name: [] for name in commands}
         for name, code in commands.items():  # warm the file system cache once
@@ -212,7 +216,7 @@ def run(rounds: int = 13, importtime_runs: int = 3, *, secondary: bool = True) -
     )
     return BenchResult(
         name="cold_start",
-        title="Cold start: import findings_router.handler vs import boto3 (fresh interpreter)",
+        title="Cold start: import findings_router.entrypoints.route_findings vs import boto3 (fresh interpreter)",
         figure=(
             f"{ratio:.2f}x CPU ({ms['handler']:.0f} ms vs {ms['boto3']:.0f} ms above `python -c pass`); "
             f"wall {wall_ratio:.2f}x"

@@ -32,9 +32,9 @@ class PurePath:
     """Our code after `json.loads`, with in-memory twins for state and delivery."""
 
     def __init__(self, known: list[dict[str, Any]]) -> None:
-        from findings_router.pagerduty import RecordingNotifier
-        from findings_router.policy import CompiledPolicy
-        from findings_router.store import InMemoryDedupStore
+        from findings_router.adapters.memory import InMemoryDedupStore
+        from findings_router.domain.policy import CompiledPolicy
+        from findings_router.notify.recording import RecordingNotifier
 
         self._store_cls = InMemoryDedupStore
         self.compiled = CompiledPolicy(prod_policy())
@@ -46,8 +46,7 @@ class PurePath:
 
     def _new_twins(self) -> None:
         """In-memory twins for the router's other boundaries."""
-        from findings_router.securityhub import RecordingSecurityHub
-        from findings_router.storm import InMemoryStormCounter
+        from findings_router.adapters.memory import InMemoryStormCounter, RecordingSecurityHub
 
         self.extra["writeback"] = RecordingSecurityHub()  # pages are written back (BatchUpdateFindings)
         self.extra["storms"] = InMemoryStormCounter()  # new problems are counted per storm group (DynamoDB ADD)
@@ -61,8 +60,8 @@ class PurePath:
         self.notifier.events.clear()
 
     def route_batches(self, parsed: list[dict[str, Any]], batch_size: int = BATCH) -> int:
-        from findings_router.normalize import normalize_event
-        from findings_router.router import FindingsRouter
+        from findings_router.domain.normalize import normalize_event
+        from findings_router.service.route import FindingsRouter
 
         routed = 0
         for batch in _chunks(parsed, batch_size):
@@ -84,10 +83,10 @@ def _parse_in_batches(bodies: list[str]) -> None:
 
 def _components(traffic: Traffic, pure: PurePath, loops: int) -> dict[str, float]:
     """Microseconds per finding of each stage, measured alone on the same traffic (informational)."""
-    from findings_router.dedup import decide
-    from findings_router.normalize import normalize_event
-    from findings_router.pagerduty import build_event
-    from findings_router.router import FindingsRouter
+    from findings_router.domain.episodes import decide
+    from findings_router.domain.normalize import normalize_event
+    from findings_router.notify.pagerduty.events import build_event
+    from findings_router.service.route import FindingsRouter
 
     bodies = traffic.bodies
     parsed = [json.loads(b) for b in bodies]
@@ -113,7 +112,7 @@ def _components(traffic: Traffic, pure: PurePath, loops: int) -> dict[str, float
                 best.append(CPU_CLOCK() - start)
         return median(best) / loops / n * 1e6
 
-    from findings_router.pagerduty import NotifyContext
+    from findings_router.notify.pagerduty.events import NotifyContext
 
     ctx = NotifyContext("prod", "k", "reason", 1)
     return {

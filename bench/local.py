@@ -110,7 +110,7 @@ class LocalRouter:
 
     @property
     def handler(self) -> Any:
-        from findings_router import handler
+        from findings_router.entrypoints import route_findings as handler
 
         return handler
 
@@ -124,7 +124,7 @@ class LocalRouter:
         runtime = self.handler.get_runtime()
         self.calls.attach(runtime.store.client)
         if self.hub is None and runtime.writeback is not None:
-            from findings_router.securityhub import RecordingSecurityHub
+            from findings_router.adapters.memory import RecordingSecurityHub
 
             self.hub = RecordingSecurityHub()
         if self.hub is not None and runtime.writeback is not self.hub:
@@ -201,7 +201,7 @@ def local_router(*, shipped_storms: bool = False) -> Iterator[LocalRouter]:
         with local_aws_environment(endpoint, extra):
             from aws_lambda_powertools.utilities import parameters
 
-            from findings_router import handler
+            from findings_router.entrypoints import route_findings as handler
 
             ddb = boto3.client("dynamodb")
             ddb.create_table(**state_table_definition(TABLE))  # as the stack defines it

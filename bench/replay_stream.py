@@ -90,7 +90,7 @@ class _FirstWrite(CountingSink):
 def child(mode: str, path: Path) -> dict[str, Any]:
     started = time.perf_counter()
     out: dict[str, Any] = {"mode": mode}
-    from findings_router.config import load_policy, policy_path
+    from findings_router.settings.load import load_policy, policy_path
     from findings_router_local.replay import run_replay
 
     out["import_seconds"] = time.perf_counter() - started

@@ -74,10 +74,8 @@ def in_memory_handler() -> Iterator[Any]:
 
     The real PagerDutyNotifier runs (it builds and serializes every event) over a fake HTTP session; the state
     store, the storm counter and the Security Hub write-back are the in-memory twins; the routing key is fixed."""
-    from findings_router import handler
-    from findings_router.securityhub import RecordingSecurityHub
-    from findings_router.store import InMemoryDedupStore
-    from findings_router.storm import InMemoryStormCounter
+    from findings_router.adapters.memory import InMemoryDedupStore, InMemoryStormCounter, RecordingSecurityHub
+    from findings_router.entrypoints import route_findings as handler
     from findings_router_local.aws_local import local_aws_environment
 
     with tempfile.TemporaryDirectory(prefix="findings-router-scaling-") as tmp:
@@ -115,7 +113,7 @@ def _handler_batches(events: list[dict[str, Any]], size: int) -> list[dict[str, 
 
 
 def _run_handler(batches: list[dict[str, Any]]) -> None:
-    from findings_router import handler
+    from findings_router.entrypoints import route_findings as handler
     from tests.builders import FakeLambdaContext
 
     for b in batches:

@@ -80,7 +80,7 @@ def bench_policy_data(env: str = "prod", *, shipped_storms: bool = False) -> dic
 def prod_policy() -> Any:
     import yaml
 
-    from findings_router.config import parse_policy
+    from findings_router.settings.load import parse_policy
 
     return parse_policy(yaml.safe_dump(bench_policy_data("prod")), "bench:prod.yaml")
 
@@ -147,7 +147,7 @@ def generate(
 
 def policy_actions(event: dict[str, Any]) -> list[str]:
     """What the prod policy decides for each finding of a (fresh) event: page, notify or drop."""
-    from findings_router.normalize import normalize_event
+    from findings_router.domain.normalize import normalize_event
 
     compiled = _compiled_prod()
     normalized = normalize_event(event)
@@ -164,7 +164,7 @@ def policy_actions(event: dict[str, Any]) -> list[str]:
 
 @cache
 def _compiled_prod() -> Any:
-    from findings_router.policy import CompiledPolicy
+    from findings_router.domain.policy import CompiledPolicy
 
     return CompiledPolicy(prod_policy())
 

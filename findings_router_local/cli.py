@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from findings_router import __version__
-from findings_router.config import EXPIRY_WARNING_DAYS, Policy, PolicyError, load_policy, policy_path
+from findings_router.settings.load import EXPIRY_WARNING_DAYS, PolicyError, load_policy, policy_path
+from findings_router.settings.schema import Policy
 
 CONFIG_DIR_VARIABLE = "FINDINGS_ROUTER_CONFIG_DIR"
 LOCAL_CONFIG_DIR = Path("config")

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from findings_router.config import Policy
+from findings_router.settings.schema import Policy
 
 BEGIN = "<!-- BEGIN GENERATED REFERENCE (make docs) -->"
 END = "<!-- END GENERATED REFERENCE -->"

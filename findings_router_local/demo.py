@@ -23,11 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from findings_router.ack import sign
-from findings_router.config import Policy, load_policy_dir, policy_path
-from findings_router.dedup import KEY_PREFIX, DedupState
-from findings_router.securityhub import RecordingSecurityHub
-from findings_router.store import item_to_state
+from findings_router.adapters.memory import RecordingSecurityHub
+from findings_router.adapters.state_table import item_to_state
+from findings_router.domain.acks import sign
+from findings_router.domain.episodes import DedupState
+from findings_router.domain.keys import KEY_PREFIX
+from findings_router.settings.load import load_policy_dir, policy_path
+from findings_router.settings.schema import Policy
 from findings_router_local.aws_local import LambdaContext, SqsEventSource, local_aws_environment, moto_server
 from findings_router_local.function_url import FunctionUrlServer
 from findings_router_local.pagerduty_receiver import (
@@ -116,7 +118,7 @@ class EnvironmentRun:
 
 @contextlib.contextmanager
 def _router_logs_captured(captured: _CapturedLogs) -> Iterator[None]:
-    from findings_router import handler
+    from findings_router.entrypoints import route_findings as handler
 
     stream_handler = handler.logger.registered_handler
     original = stream_handler.setStream(captured)  # type: ignore[attr-defined]
@@ -346,7 +348,8 @@ class EnvironmentDemo:
         """Fresh handler runtimes for this environment, with Security Hub as the recording twin."""
         from aws_lambda_powertools.utilities import parameters
 
-        from findings_router import ack_handler, handler
+        from findings_router.entrypoints import receive_acks as ack_handler
+        from findings_router.entrypoints import route_findings as handler
 
         handler.reset_runtime()
         ack_handler.reset_runtime()
@@ -366,7 +369,7 @@ class EnvironmentDemo:
 
     def deliver(self, events: list[dict[str, Any]]) -> None:
         """Through SQS to the router, in waves of one batch, draining between waves."""
-        from findings_router import handler
+        from findings_router.entrypoints import route_findings as handler
 
         source = SqsEventSource(
             self.sqs,
@@ -416,7 +419,7 @@ class EnvironmentDemo:
         ]
         if mode == "none" or len(pages) < 2:
             return
-        from findings_router import ack_handler
+        from findings_router.entrypoints import receive_acks as ack_handler
 
         actions = [(pages[0], "acknowledge", "Ada Lovelace (L2 on call)"), (pages[1], "resolve", "Grace Hopper (L2)")]
         if mode == "function_url":
@@ -456,7 +459,8 @@ class EnvironmentDemo:
         self.run.echo_pages = len(self.run.incidents) - before
 
     def finish(self, captured: _CapturedLogs) -> None:
-        from findings_router import ack_handler, handler
+        from findings_router.entrypoints import receive_acks as ack_handler
+        from findings_router.entrypoints import route_findings as handler
 
         handler.reset_runtime()
         ack_handler.reset_runtime()

@@ -19,14 +19,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO, cast
 
-from findings_router.config import Policy
-from findings_router.dedup import Send, decide
-from findings_router.model import Finding, FindingError
-from findings_router.normalize import normalize_document
-from findings_router.pagerduty import NotifyContext, RecordingNotifier, build_event
-from findings_router.policy import CompiledPolicy, PolicyDecision, Step
-from findings_router.router import FindingsRouter
-from findings_router.store import InMemoryDedupStore
+from findings_router.adapters.memory import InMemoryDedupStore
+from findings_router.domain.episodes import decide
+from findings_router.domain.model import Finding, FindingError
+from findings_router.domain.normalize import normalize_document
+from findings_router.domain.notifications import Send
+from findings_router.domain.policy import CompiledPolicy, PolicyDecision, Step
+from findings_router.notify.pagerduty.events import NotifyContext, build_event
+from findings_router.notify.recording import RecordingNotifier
+from findings_router.service.route import FindingsRouter
+from findings_router.settings.schema import Policy
 from findings_router_local.replay import read_documents
 from findings_router_local.tables import clip
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from findings_router.config import Policy
+from findings_router.settings.schema import Policy
 from findings_router_local.aws_access import AwsAccessError, AwsClients, aws_error
 from infra.definitions import resource_names
 

@@ -38,15 +38,16 @@ from itertools import chain
 from pathlib import Path
 from typing import IO, Any, TextIO
 
-from findings_router.config import Policy
-from findings_router.dedup import Send
-from findings_router.model import Finding, FindingError
-from findings_router.normalize import clean_json_text, normalize_document
-from findings_router.pagerduty import DeliveryResult, NotifyContext, RecordingNotifier, build_event
-from findings_router.policy import CompiledPolicy
-from findings_router.router import FindingsRouter, Routed
-from findings_router.store import InMemoryDedupStore
-from findings_router.storm import InMemoryStormCounter
+from findings_router.adapters.memory import InMemoryDedupStore, InMemoryStormCounter
+from findings_router.domain.model import Finding, FindingError
+from findings_router.domain.normalize import clean_json_text, normalize_document
+from findings_router.domain.notifications import Send
+from findings_router.domain.policy import CompiledPolicy
+from findings_router.notify import DeliveryResult
+from findings_router.notify.pagerduty.events import NotifyContext, build_event
+from findings_router.notify.recording import RecordingNotifier
+from findings_router.service.route import FindingsRouter, Routed
+from findings_router.settings.schema import Policy
 from findings_router_local.tables import clip, render_table, table_lines
 
 BATCH = 100  # findings per batched state read, as in the Lambda

@@ -12,10 +12,10 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
-from findings_router.ack import is_finding_key
-from findings_router.config import Policy
-from findings_router.model import Severity
-from findings_router.store import item_to_state
+from findings_router.adapters.state_table import item_to_state
+from findings_router.domain.acks import is_finding_key
+from findings_router.domain.model import Severity
+from findings_router.settings.schema import Policy
 from findings_router_local.aws_access import AwsAccessError, aws_error
 from findings_router_local.tables import clip, render_table
 from infra.definitions import ResourceNames, resource_names

@@ -20,7 +20,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from findings_router.config import Policy
+from findings_router.settings.schema import Policy
 from infra.definitions import (
     ACK_MEMORY_MB,
     ACK_TIMEOUT_SECONDS,

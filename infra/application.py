@@ -17,7 +17,7 @@ from pathlib import Path
 from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from findings_router.config import Policy
+from findings_router.settings.schema import Policy
 from infra.definitions import stack_name, validate_deployment_config
 from infra.function_package import CONFIG_DIR
 from infra.stack import FindingsRouterStack

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from findings_router.config import DirValidation, ExpiredSuppressions, FieldProblem, Policy, validate_policy_dir
-from findings_router.dedup import KEY_PREFIX, STORM_PREFIX
-from findings_router.model import Severity
-from findings_router.normalize import SECURITYHUB_SOURCE
-from findings_router.securityhub import OCSF_STATUS, Workflow
+from findings_router.adapters.securityhub import OCSF_STATUS, Workflow
+from findings_router.domain.keys import ACK_IDEMPOTENCY_LABEL, KEY_PREFIX, STORM_PREFIX
+from findings_router.domain.model import Severity
+from findings_router.domain.normalize import SECURITYHUB_SOURCE
+from findings_router.settings.load import DirValidation, ExpiredSuppressions, FieldProblem, validate_policy_dir
+from findings_router.settings.schema import Policy
 
 APP_NAME = "findings-router"
 
@@ -32,7 +33,7 @@ STATE_TABLE_TTL_ATTRIBUTE = "expires_at"
 
 # ------------------------------------------------------------------------------------------ router function
 
-FUNCTION_HANDLER = "findings_router.handler.lambda_handler"
+FUNCTION_HANDLER = "findings_router.entrypoints.route_findings.lambda_handler"
 LAMBDA_TASK_ROOT = "/var/task"
 # Inside the function package the validated policy sits at config/<env>.json, next to the code (see policy_json).
 PACKAGED_CONFIG_DIR = "config"
@@ -99,8 +100,8 @@ OCSF_RESOLUTION_CONDITIONS: tuple[dict[str, Any], ...] = (
 
 # functions/findings_router/ack_handler.py: one module, one entry point per acknowledgements.mode.
 ACK_HANDLERS = {
-    "function_url": "findings_router.ack_handler.function_url_handler",
-    "eventbridge": "findings_router.ack_handler.eventbridge_handler",
+    "function_url": "findings_router.entrypoints.receive_acks.function_url_handler",
+    "eventbridge": "findings_router.entrypoints.receive_acks.eventbridge_handler",
 }
 # The handler's route (ack_handler.WEBHOOK_PATH) relative to the Function URL, which always ends in "/".
 ACK_WEBHOOK_PATH = "webhooks/pagerduty"
@@ -117,7 +118,7 @@ EVENT_TARGET_MAX_EVENT_AGE_HOURS = 24
 
 # ------------------------------------------------------------------------------------------ meta-alerts
 
-META_ALERT_HANDLER = "findings_router.alarm_handler.lambda_handler"
+META_ALERT_HANDLER = "findings_router.entrypoints.page_alarms.lambda_handler"
 META_ALERT_MEMORY_MB = 256
 # Room beyond the notifier's retry budget and one request timeout: cold start and the secret lookup.
 META_ALERT_TIMEOUT_MARGIN_SECONDS = 15
@@ -491,7 +492,7 @@ STORM_KEY_PATTERN = f"{STORM_PREFIX}*"
 # `idempotent_function` (aws_lambda_powertools/utilities/idempotency/persistence/base.py: `configure` and
 # `_get_hashed_idempotency_key`; base.py passes f"{function.__module__}.{function.__qualname__}"). In
 # findings_router.ack_handler that function is `process`, defined inside `get_runtime`.
-ACK_IDEMPOTENT_FUNCTION = "findings_router.ack_handler.get_runtime.<locals>.process"
+ACK_IDEMPOTENT_FUNCTION = ACK_IDEMPOTENCY_LABEL
 
 
 def ack_idempotency_key_pattern(names: ResourceNames) -> str:

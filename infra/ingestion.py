@@ -14,7 +14,7 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from findings_router.config import Policy
+from findings_router.settings.schema import Policy
 from infra.definitions import (
     SECURITYHUB_SOURCE,
     ResourceNames,

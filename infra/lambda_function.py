@@ -29,8 +29,9 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from findings_router.config import Policy, policy_path
-from findings_router.securityhub import Workflow
+from findings_router.adapters.securityhub import Workflow
+from findings_router.settings.load import policy_path
+from findings_router.settings.schema import Policy
 from infra.definitions import (
     ASYNC_RETRY_ATTEMPTS,
     DEAD_LETTER_RETENTION_DAYS,

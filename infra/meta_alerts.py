@@ -16,7 +16,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from findings_router.config import Policy
+from findings_router.settings.schema import Policy
 from infra.definitions import (
     META_ALERT_HANDLER,
     META_ALERT_MAX_EVENT_AGE_HOURS,

@@ -25,7 +25,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from findings_router.config import Policy
+from findings_router.settings.schema import Policy
 from infra.definitions import METRICS_NAMESPACE, POWERTOOLS_SERVICE_NAME, ROUTING_METRICS, ResourceNames
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from findings_router.config import Policy
+from findings_router.settings.schema import Policy
 from infra.definitions import FUNCTION_HANDLER, ROUTER_WORKFLOW_STATUS, ResourceNames, function_environment
 from infra.lambda_function import PythonFunction, grant_securityhub_writeback
 from infra.secrets import RoutingKeySecret

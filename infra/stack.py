@@ -9,7 +9,8 @@ from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
 from findings_router import __version__
-from findings_router.config import Policy, policy_path, validate_policy_file
+from findings_router.settings.load import policy_path, validate_policy_file
+from findings_router.settings.schema import Policy
 from infra.ack_receiver import AckReceiver
 from infra.definitions import APP_NAME, deployment_checks, deployment_problems, resource_names
 from infra.function_package import CONFIG_DIR

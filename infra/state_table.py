@@ -6,7 +6,7 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
-from findings_router.config import Policy
+from findings_router.settings.schema import Policy
 from infra.definitions import STATE_TABLE_PARTITION_KEY, STATE_TABLE_TTL_ATTRIBUTE, ResourceNames
 
 

@@ -30,8 +30,8 @@ def check(result: BenchResult, name: str, *, ratio: bool = True) -> dict:
 
 
 def test_workload_copies_are_distinct_findings_and_repeats_are_the_same():
-    from findings_router.dedup import dedup_key
-    from findings_router.normalize import normalize_event
+    from findings_router.domain.keys import dedup_key
+    from findings_router.domain.normalize import normalize_event
 
     events = generate(30, seed="test")
     keys = [dedup_key(f) for e in events for f in normalize_event(e).findings]

@@ -68,8 +68,8 @@ def _scenario() -> list[tuple[str, Any]]:
 
 
 def _findings(doc: Any) -> tuple[list[Any], str | None]:
-    from findings_router.model import FindingError
-    from findings_router.normalize import normalize_document
+    from findings_router.domain.model import FindingError
+    from findings_router.domain.normalize import normalize_document
 
     try:
         return list(normalize_document(doc).findings), None
@@ -78,7 +78,7 @@ def _findings(doc: Any) -> tuple[list[Any], str | None]:
 
 
 def _keys(docs: list[tuple[str, Any]]) -> list[dict[str, Any]]:
-    from findings_router.dedup import dedup_key
+    from findings_router.domain.keys import dedup_key
 
     rows = []
     for label, doc in docs:
@@ -110,13 +110,12 @@ def _jsonable(value: Any) -> Any:
 
 
 def _route_environment(environment: str, docs: list[tuple[str, Any]]) -> dict[str, Any]:
-    from findings_router.config import load_policy
-    from findings_router.pagerduty import RecordingNotifier
-    from findings_router.policy import CompiledPolicy
-    from findings_router.router import FindingsRouter
-    from findings_router.securityhub import RecordingSecurityHub
-    from findings_router.store import InMemoryDedupStore, state_to_item
-    from findings_router.storm import InMemoryStormCounter
+    from findings_router.adapters.memory import InMemoryDedupStore, InMemoryStormCounter, RecordingSecurityHub
+    from findings_router.adapters.state_table import state_to_item
+    from findings_router.domain.policy import CompiledPolicy
+    from findings_router.notify.recording import RecordingNotifier
+    from findings_router.service.route import FindingsRouter
+    from findings_router.settings.load import load_policy
 
     policy = load_policy(CONFIG_DIR / f"{environment}.yaml")
     # Every account in scope, so that the corpus (homed in the prod accounts) exercises each policy's rules.
@@ -148,14 +147,14 @@ def _route_environment(environment: str, docs: list[tuple[str, Any]]) -> dict[st
 
 
 def _acks() -> list[dict[str, Any]]:
-    from findings_router.ack import parse_webhook
-    from findings_router.ack_processor import AckProcessor, RecordingResolver, RetryLater
-    from findings_router.config import load_policy
-    from findings_router.pagerduty import RecordingNotifier
-    from findings_router.policy import CompiledPolicy
-    from findings_router.router import FindingsRouter
-    from findings_router.securityhub import RecordingSecurityHub
-    from findings_router.store import InMemoryDedupStore, state_to_item
+    from findings_router.adapters.memory import InMemoryDedupStore, RecordingSecurityHub
+    from findings_router.adapters.state_table import state_to_item
+    from findings_router.domain.acks import parse_webhook
+    from findings_router.domain.policy import CompiledPolicy
+    from findings_router.notify.recording import RecordingNotifier
+    from findings_router.service.acknowledge import AckProcessor, RecordingResolver, RetryLater
+    from findings_router.service.route import FindingsRouter
+    from findings_router.settings.load import load_policy
 
     policy = load_policy(CONFIG_DIR / "prod.yaml")
     _, doc = _generated("ack", severity="HIGH", index=500, updated="2026-11-21T11:00:00.000Z")
@@ -189,7 +188,8 @@ def _acks() -> list[dict[str, Any]]:
 
 
 def _meta_alerts() -> list[dict[str, Any]]:
-    from findings_router.alarm_handler import meta_event, parse_alarm
+    from findings_router.domain.alarms import parse_alarm
+    from findings_router.notify.pagerduty.events import meta_event
 
     rows = []
     for state in ("ALARM", "OK", "INSUFFICIENT_DATA"):

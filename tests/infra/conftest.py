@@ -21,7 +21,7 @@ CDK_CONTEXT = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
 @dataclass(frozen=True)
 class SynthesizedStack:
     environment: str
-    policy: Any  # findings_router.config.Policy
+    policy: Any  # findings_router.settings.schema.Policy
     template: dict[str, Any]
     assertions: Any  # aws_cdk.assertions.Template
     asset_dir: Path

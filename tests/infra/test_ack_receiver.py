@@ -64,7 +64,7 @@ def test_every_handler_the_stack_names_exists():
 
 
 def test_webhook_path_is_the_handlers_route():
-    from findings_router import ack_handler
+    from findings_router.entrypoints import receive_acks as ack_handler
 
     assert f"/{ACK_WEBHOOK_PATH}" == ack_handler.WEBHOOK_PATH
 
@@ -381,34 +381,22 @@ def test_mode_none_builds_no_ack_receiver(no_acks: SynthesizedStack):
 
 
 def test_idempotency_key_pattern_matches_the_keys_powertools_writes(monkeypatch: pytest.MonkeyPatch):
-    """The IAM pattern is only right while ack_handler wraps the same function and Powertools keeps its key layout."""
+    """The IAM pattern is only right while Powertools keeps its key layout for the prefix the ack receiver passes."""
     import re
 
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
-    from findings_router import ack_handler
+    from findings_router.domain.keys import ack_idempotency_prefix
     from infra.definitions import ack_idempotency_key_pattern
-    from tests.infra.conftest import REPO_ROOT
 
     names = resource_names(_shipped_policy("prod"))
-    for name, value in {
-        "POLICY_FILE": str(REPO_ROOT / "config" / "prod.yaml"),
-        "STATE_TABLE_NAME": names.state_table,
-        "AWS_LAMBDA_FUNCTION_NAME": names.ack_function,
-        "AWS_DEFAULT_REGION": "eu-central-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    ack_handler.reset_runtime()
-    try:
-        wrapped = ack_handler.get_runtime().process_once.__wrapped__
-    finally:
-        ack_handler.reset_runtime()
-    assert f"{wrapped.__module__}.{wrapped.__qualname__}" == ACK_IDEMPOTENT_FUNCTION
-    # What Powertools' persistence layer makes of it (idempotent_function configures it the same way).
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    # What Powertools' persistence layer makes of the prefix the ack receiver passes (idempotent_function
+    # configures it the same way).
     layer = DynamoDBPersistenceLayer(table_name=names.state_table, key_attr="pk")
-    layer.configure(IdempotencyConfig(event_key_jmespath="webhook_id"), function_name=ACK_IDEMPOTENT_FUNCTION)
+    layer.configure(
+        IdempotencyConfig(event_key_jmespath="webhook_id"), key_prefix=ack_idempotency_prefix(names.ack_function)
+    )
     key = layer._get_hashed_idempotency_key({"webhook_id": "01WEBHOOK"})
     assert key is not None
     pattern = ack_idempotency_key_pattern(names)
@@ -418,7 +406,7 @@ def test_idempotency_key_pattern_matches_the_keys_powertools_writes(monkeypatch:
 
 
 def _shipped_policy(environment: str):
-    from findings_router.config import load_policy
+    from findings_router.settings.load import load_policy
     from tests.infra.conftest import REPO_ROOT
 
     return load_policy(REPO_ROOT / "config" / f"{environment}.yaml")

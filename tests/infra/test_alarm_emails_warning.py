@@ -7,7 +7,7 @@ import yaml
 from aws_cdk import App
 from aws_cdk.assertions import Annotations, Match
 
-from findings_router.config import PolicyError, parse_policy
+from findings_router.settings.load import PolicyError, parse_policy
 from infra.stack import FindingsRouterStack
 from tests.builders import CONFIG_DIR
 

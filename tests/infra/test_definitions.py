@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from findings_router.config import Policy, PolicyError, load_policy
+from findings_router.settings.load import PolicyError, load_policy
+from findings_router.settings.schema import Policy
 from infra.definitions import (
     ACK_HANDLERS,
     ACK_IDEMPOTENT_FUNCTION,
@@ -133,9 +134,9 @@ def test_queue_settings(timeout, batch_size, reserved, visibility, window, max_c
 
 
 def test_state_table_definition_matches_the_store():
-    from findings_router.dedup import DedupState
-    from findings_router.model import Severity
-    from findings_router.store import state_to_item
+    from findings_router.adapters.state_table import state_to_item
+    from findings_router.domain.episodes import DedupState
+    from findings_router.domain.model import Severity
 
     state = DedupState(
         key="k",
@@ -167,11 +168,15 @@ def test_state_table_definition_matches_the_store():
 
 def test_ack_receiver_definitions():
     assert ack_handler(_policy(acknowledgements={"mode": "none"})) is None
-    assert ack_handler(_policy()) == ACK_HANDLERS["function_url"] == "findings_router.ack_handler.function_url_handler"
+    assert (
+        ack_handler(_policy())
+        == ACK_HANDLERS["function_url"]
+        == "findings_router.entrypoints.receive_acks.function_url_handler"
+    )
     eventbridge = _policy(
         acknowledgements={"mode": "eventbridge", "partner_event_source": "aws.partner/pagerduty.com/x"}
     )
-    assert ack_handler(eventbridge) == "findings_router.ack_handler.eventbridge_handler"
+    assert ack_handler(eventbridge) == "findings_router.entrypoints.receive_acks.eventbridge_handler"
     # The same environment as the router (same policy file and table), but no dead-letter queue: only the router
     # parks messages there.
     router = function_environment(_policy(), "t", dead_letter_queue_url=DLQ_URL)
@@ -325,7 +330,7 @@ def test_action_target_tells_operators_what_it_does(mode, environment):
 
 
 def test_shipped_action_targets():
-    from findings_router.config import load_policy
+    from findings_router.settings.load import load_policy
 
     names = {
         env: action_target_properties(load_policy(REPO_ROOT / "config" / f"{env}.yaml")) for env in ("dev", "prod")
@@ -360,7 +365,7 @@ def test_securityhub_writeback_condition_allows_a_note_and_one_status():
 
 
 def test_statuses_match_what_the_functions_write():
-    from findings_router.securityhub import OCSF_STATUS
+    from findings_router.adapters.securityhub import OCSF_STATUS
 
     assert ROUTER_WORKFLOW_STATUS in OCSF_STATUS
     assert ack_workflow_status(_policy(securityhub={"resolve_workflow_on_operator_resolve": True})) == "RESOLVED"
@@ -376,9 +381,8 @@ def _iam_like(pattern: str, value: str) -> bool:
 
 
 def test_state_key_patterns_select_dedup_state_but_not_storm_counters():
-    from findings_router.dedup import dedup_key
-    from findings_router.normalize import normalize_event
-    from findings_router.storm import storm_key
+    from findings_router.domain.keys import dedup_key, storm_key
+    from findings_router.domain.normalize import normalize_event
     from tests.builders import asff, event
 
     (finding,) = normalize_event(event(asff())).findings

@@ -18,9 +18,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from findings_router.config import Policy, load_policy
-from findings_router.model import Severity
-from findings_router.normalize import ASFF_DETAIL_TYPES, OCSF_DETAIL_TYPES, SECURITYHUB_SOURCE, normalize_event
+from findings_router.domain.model import Severity
+from findings_router.domain.normalize import ASFF_DETAIL_TYPES, OCSF_DETAIL_TYPES, SECURITYHUB_SOURCE, normalize_event
+from findings_router.settings.load import load_policy
+from findings_router.settings.schema import Policy
 from infra.definitions import (
     DETAIL_TYPE_CUSTOM_ACTION,
     DETAIL_TYPE_IMPORTED,

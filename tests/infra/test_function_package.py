@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from findings_router.config import load_policy
+from findings_router.settings.load import load_policy
 from infra.function_package import (
     TARGET_PLATFORMS,
     FunctionPackage,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from findings_router.config import load_policy
+from findings_router.settings.load import load_policy
 from infra.definitions import (
     DEAD_LETTER_RETENTION_DAYS,
     FUNCTION_HANDLER,
@@ -460,7 +460,7 @@ def test_log_groups(synthesized: SynthesizedStack):
 def test_function_package_holds_code_and_policy_file(synthesized: SynthesizedStack):
     # Bundled without dependencies in tests (no pip); app.py includes them (see test_function_package.py).
     asset = synthesized.asset_dir
-    for module in ("handler.py", "ack_handler.py", "alarm_handler.py"):
+    for module in ("entrypoints/route_findings.py", "entrypoints/receive_acks.py", "entrypoints/page_alarms.py"):
         assert (asset / "findings_router" / module).is_file(), module
     # The reviewed YAML, validated at synth and shipped as JSON: the very same policy, read without a YAML parser.
     packaged_policy = asset / "config" / f"{synthesized.environment}.json"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from findings_router.config import Policy
+from findings_router.settings.schema import Policy
 from infra.definitions import DETAIL_TYPE_CUSTOM_ACTION, deployment_problems, queue_settings
 from infra.ingestion import ACTION_TARGET_TYPE, ACTION_TARGET_UNKNOWN_TYPE
 from infra.stack import FindingsRouterStack, InvalidDeploymentSettingsError

@@ -17,9 +17,9 @@ import botocore.endpoint
 import pytest
 import yaml
 
-from findings_router import ack_handler
-from findings_router import handler as router_handler
-from findings_router.securityhub import RecordingSecurityHub
+from findings_router.adapters.memory import RecordingSecurityHub
+from findings_router.entrypoints import receive_acks as ack_handler
+from findings_router.entrypoints import route_findings as router_handler
 from findings_router_local.aws_local import local_aws_environment, moto_server, reset_moto
 from findings_router_local.pagerduty_receiver import PagerDutyReceiver
 from infra.definitions import state_table_definition

@@ -10,10 +10,11 @@ from collections.abc import Sequence
 import pytest
 import requests
 
-from findings_router import ack_handler
-from findings_router import handler as router_handler
-from findings_router.ack import sign
-from findings_router.securityhub import FindingRef, RecordingSecurityHub, Workflow, WritebackResult
+from findings_router.adapters.memory import RecordingSecurityHub
+from findings_router.adapters.securityhub import FindingRef, Workflow, WritebackResult
+from findings_router.domain.acks import sign
+from findings_router.entrypoints import receive_acks as ack_handler
+from findings_router.entrypoints import route_findings as router_handler
 from findings_router_local.function_url import FunctionUrlServer, function_url_event
 from tests.builders import FakeLambdaContext, asff, event, load_fixture, sqs_event, updated
 from tests.integration.conftest import TABLE, WEBHOOK_SECRET

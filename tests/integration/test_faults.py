@@ -8,8 +8,8 @@ import json
 import pytest
 import yaml
 
-from findings_router import handler as router_handler
-from findings_router.config import load_policy
+from findings_router.entrypoints import route_findings as router_handler
+from findings_router.settings.load import load_policy
 from findings_router_local.aws_local import SqsEventSource
 from findings_router_local.pagerduty_receiver import Fault
 from findings_router_local.redrive import RedriveError, redrive, sqs_client
@@ -116,7 +116,8 @@ def test_exhausted_messages_are_dead_lettered_and_redrive_brings_them_back(local
 
 
 def test_connection_refused_is_a_transient_error():
-    from findings_router.pagerduty import DeliveryError, PagerDutyNotifier
+    from findings_router.notify import DeliveryError
+    from findings_router.notify.pagerduty.client import PagerDutyNotifier
     from findings_router_local.aws_local import free_port
 
     url = f"http://127.0.0.1:{free_port()}/v2/enqueue"  # nothing listens there

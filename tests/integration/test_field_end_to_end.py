@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import requests
 
-from findings_router import ack_handler
-from findings_router import handler as router_handler
-from findings_router.ack import sign
+from findings_router.domain.acks import sign
+from findings_router.entrypoints import receive_acks as ack_handler
+from findings_router.entrypoints import route_findings as router_handler
 from findings_router_local.function_url import FunctionUrlServer
 from findings_router_local.pagerduty_receiver import Incident, incident_webhook
 from findings_router_local.securityhub_local import BAD_GATEWAY, SecurityHubStandIn

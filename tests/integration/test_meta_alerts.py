@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from findings_router import alarm_handler
+from findings_router.entrypoints import page_alarms as alarm_handler
 from tests.builders import ALARM, FakeLambdaContext
 from tests.integration.conftest import ROUTING_KEY
 

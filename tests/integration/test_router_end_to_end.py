@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import threading
 
-from findings_router import handler as router_handler
-from findings_router.config import load_policy
-from findings_router.normalize import normalize_asff
-from findings_router.pagerduty import PagerDutyNotifier
-from findings_router.policy import CompiledPolicy
-from findings_router.router import FindingsRouter, TriggerInFlightError, route_findings
-from findings_router.store import DynamoDedupStore
+from findings_router.adapters.state_table import DynamoDedupStore
+from findings_router.domain.normalize import normalize_asff
+from findings_router.domain.policy import CompiledPolicy
+from findings_router.entrypoints import route_findings as router_handler
+from findings_router.notify.pagerduty.client import PagerDutyNotifier
+from findings_router.service.route import FindingsRouter, TriggerInFlightError, route_findings
+from findings_router.settings.load import load_policy
 from findings_router_local.aws_local import SqsEventSource
 from findings_router_local.pagerduty_receiver import Fault
 from tests.builders import NOW, FakeLambdaContext, asff, control, event, sqs_event, updated

@@ -15,8 +15,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from findings_router.normalize import normalize_event
-from findings_router.securityhub import BotoSecurityHub, FindingRef
+from findings_router.adapters.securityhub import BotoSecurityHub, FindingRef
+from findings_router.domain.normalize import normalize_event
 from findings_router_local.securityhub_local import (
     ACCESS_DENIED,
     ASFF_IMPORTED,

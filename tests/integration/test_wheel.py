@@ -83,3 +83,21 @@ def test_replay_and_demo_run_from_any_directory(installed: Path, tmp_path: Path)
     # The corpus is JSON lines: the package data must name *.jsonl (it named *.json, and demo broke outside the repo).
     wheel_files = zipfile.ZipFile(next((installed.parents[2] / "dist").glob("*.whl"))).namelist()
     assert "findings_router_local/corpus/iot-platform-day.jsonl" in wheel_files
+
+
+def test_every_package_directory_is_listed_in_pyproject() -> None:
+    """A package missing from pyproject's list is missing from the wheel (the CLI then fails to import it)."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    roots = {
+        "findings_router": REPO / "functions" / "findings_router",
+        "findings_router_local": REPO / "findings_router_local",
+        "infra": REPO / "infra",
+    }
+    found = {
+        ".".join((name, *init.parent.relative_to(root).parts))
+        for name, root in roots.items()
+        for init in root.rglob("__init__.py")
+    }
+    assert found == listed

@@ -46,9 +46,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import event as note
 from hypothesis import strategies as st
 
-from findings_router import ack_handler
-from findings_router import handler as router_handler
-from findings_router.ack import (
+from findings_router.domain.acks import (
     ACTED_ON,
     MAX_BODY_BYTES,
     V2_EVENT_TYPES,
@@ -59,11 +57,13 @@ from findings_router.ack import (
     sign,
     verify_signature,
 )
-from findings_router.config import load_policy, policy_path
-from findings_router.dedup import dedup_key
-from findings_router.model import Finding, FindingError, Severity
-from findings_router.normalize import normalize_asff, normalize_document, normalize_event
-from findings_router.policy import CompiledPolicy
+from findings_router.domain.keys import dedup_key
+from findings_router.domain.model import Finding, FindingError, Severity
+from findings_router.domain.normalize import normalize_asff, normalize_document, normalize_event
+from findings_router.domain.policy import CompiledPolicy
+from findings_router.entrypoints import receive_acks as ack_handler
+from findings_router.entrypoints import route_findings as router_handler
+from findings_router.settings.load import load_policy, policy_path
 from findings_router_local.cli import main as cli_main
 from findings_router_local.function_url import function_url_event
 from findings_router_local.pagerduty_receiver import Fault

@@ -11,7 +11,9 @@ from collections.abc import Sequence
 
 import pytest
 
-from findings_router.ack import (
+from findings_router.adapters.memory import InMemoryDedupStore, RecordingSecurityHub
+from findings_router.adapters.securityhub import FindingRef, Workflow, WritebackResult
+from findings_router.domain.acks import (
     CLOCK_SKEW,
     MAX_EVENT_AGE,
     IncidentEvent,
@@ -26,16 +28,15 @@ from findings_router.ack import (
     stale_reason,
     verify_signature,
 )
-from findings_router.ack_processor import AckProcessor, Deadline, RecordingResolver, RetryLater
-from findings_router.config import load_policy
-from findings_router.dedup import DedupState
-from findings_router.model import Severity
-from findings_router.normalize import normalize_asff
-from findings_router.pagerduty import DeliveryError, RecordingNotifier
-from findings_router.policy import CompiledPolicy
-from findings_router.router import FindingsRouter, route_findings
-from findings_router.securityhub import FindingRef, RecordingSecurityHub, Workflow, WritebackResult
-from findings_router.store import InMemoryDedupStore
+from findings_router.domain.episodes import DedupState
+from findings_router.domain.model import Severity
+from findings_router.domain.normalize import normalize_asff
+from findings_router.domain.policy import CompiledPolicy
+from findings_router.notify import DeliveryError
+from findings_router.notify.recording import RecordingNotifier
+from findings_router.service.acknowledge import AckProcessor, Deadline, RecordingResolver, RetryLater
+from findings_router.service.route import FindingsRouter, route_findings
+from findings_router.settings.load import load_policy
 from tests.builders import CONFIG_DIR, NOW, asff, control, load_fixture, updated
 
 SECRET = b"whsec-test-0123456789"
@@ -259,8 +260,8 @@ def test_events_we_do_not_act_on(world):
 
 
 def test_apply_ack_is_pure():
-    from findings_router.dedup import DedupState
-    from findings_router.model import Severity
+    from findings_router.domain.episodes import DedupState
+    from findings_router.domain.model import Severity
 
     state = DedupState(
         "fr1-k", "open", 1, "page", Severity.HIGH, ("fr1-k",), ("f",), "f", "p", "t", "a", "a", "a", 1, 1, 3, 9
@@ -312,7 +313,7 @@ def test_grouped_incident_fixture_has_no_dedup_key_in_the_body():
 
 
 def test_eventbridge_partner_delivery_parses_as_the_same_event():
-    from findings_router.ack import parse_eventbridge_v2
+    from findings_router.domain.acks import parse_eventbridge_v2
 
     ev = _pd("eventbridge_incident_acknowledged.json")
     event = parse_eventbridge_v2(ev["detail"], ev["id"])

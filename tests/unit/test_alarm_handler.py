@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from findings_router.alarm_handler import meta_dedup_key, meta_event, parse_alarm
+from findings_router.domain.alarms import parse_alarm
+from findings_router.domain.keys import meta_dedup_key
+from findings_router.notify.pagerduty.events import meta_event
 from findings_router_local.pagerduty_receiver import validate_event
 from tests.builders import ALARM
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from findings_router.config import Policy
+from findings_router.settings.schema import Policy
 from findings_router_local.cli import build_parser, main
 from tests.builders import CONFIG_DIR
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from findings_router.config import Policy
+from findings_router.settings.schema import Policy
 from findings_router_local.config_docs import BEGIN, END, render_reference
 
 DOC = Path(__file__).parent.parent.parent / "docs" / "configuration.md"

@@ -6,13 +6,13 @@ import datetime as dt
 
 import pytest
 
-from findings_router.config import load_policy
-from findings_router.dedup import base_key, dedup_key
-from findings_router.normalize import normalize_asff
-from findings_router.pagerduty import RecordingNotifier
-from findings_router.policy import CompiledPolicy
-from findings_router.router import FindingsRouter, route_findings
-from findings_router.store import InMemoryDedupStore
+from findings_router.adapters.memory import InMemoryDedupStore
+from findings_router.domain.keys import base_key, dedup_key
+from findings_router.domain.normalize import normalize_asff
+from findings_router.domain.policy import CompiledPolicy
+from findings_router.notify.recording import RecordingNotifier
+from findings_router.service.route import FindingsRouter, route_findings
+from findings_router.settings.load import load_policy
 from tests.builders import CONFIG_DIR, NOW, asff, control, updated
 
 
@@ -178,7 +178,7 @@ def test_expired_item_is_treated_as_absent(prod_router):
 
 
 def test_custom_action_pages_even_when_policy_drops(prod_router):
-    from findings_router.normalize import normalize_event
+    from findings_router.domain.normalize import normalize_event
     from tests.builders import custom_action_event
 
     router, _, notifier = prod_router

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from findings_router.config import load_policy, parse_policy
+from findings_router.settings.load import load_policy, parse_policy
 from findings_router_local.explain import explain_command
 from findings_router_local.replay import Replayer
 from tests.builders import CONFIG_DIR, FIXTURES, NOW, asff, control, event
@@ -299,7 +299,7 @@ def test_what_explain_shows_is_what_the_router_sends(env):
 def test_a_finding_security_hub_reports_gone_is_explained_as_a_resolution(capsys):
     import io
 
-    from findings_router.config import load_policy
+    from findings_router.settings.load import load_policy
     from findings_router_local.explain import explain_command
     from tests.builders import CONFIG_DIR, FIXTURES
 

@@ -14,7 +14,7 @@ from tests.builders import CONFIG_DIR
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 PROBE = "import findings_router.{} as h; print('built' if h._runtime is not None else 'lazy')"
-HANDLERS = ["handler", "ack_handler"]
+HANDLERS = ["entrypoints.route_findings", "entrypoints.receive_acks"]
 
 
 def _run(code: str, **env: str) -> str:
@@ -49,11 +49,11 @@ def test_outside_lambda_it_is_built_on_first_use(module):
 
 
 def test_the_packaged_json_policy_is_read_without_a_yaml_parser(tmp_path):
-    from findings_router.config import load_policy, policy_json
+    from findings_router.settings.load import load_policy, policy_json
 
     packaged = tmp_path / "prod.json"
     packaged.write_text(policy_json(load_policy(CONFIG_DIR / "prod.yaml")))
-    probe = "import sys, findings_router.handler as h; print(h._runtime.policy.environment, 'yaml' in sys.modules)"
+    probe = "import sys, findings_router.entrypoints.route_findings as h; print(h._runtime.policy.environment, 'yaml' in sys.modules)"
     out = _run(probe, AWS_LAMBDA_FUNCTION_NAME="findings-router-prod", POLICY_FILE=str(packaged))
     assert out.split() == ["prod", "False"]
 
@@ -62,7 +62,7 @@ def test_the_meta_alert_function_starts_with_only_its_own_environment():
     """It has POLICY_FILE but no state table: it must not pull in (and so initialise) the router handler."""
     probe = (
         "import os, sys; del os.environ['STATE_TABLE_NAME']; "
-        "import findings_router.alarm_handler as a; a._get_notifier(); "
-        "print('findings_router.handler' in sys.modules)"
+        "import findings_router.entrypoints.page_alarms as a; a._get_notifier(); "
+        "print('findings_router.entrypoints.route_findings' in sys.modules)"
     )
     assert _run(probe, AWS_LAMBDA_FUNCTION_NAME="findings-router-prod-meta-alerts") == "False"

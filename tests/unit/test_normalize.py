@@ -6,9 +6,9 @@ import copy
 
 import pytest
 
-from findings_router.dedup import dedup_key
-from findings_router.model import FindingError, FindingFormat, Severity
-from findings_router.normalize import normalize_asff, normalize_document, normalize_event
+from findings_router.domain.keys import dedup_key
+from findings_router.domain.model import FindingError, FindingFormat, Severity
+from findings_router.domain.normalize import normalize_asff, normalize_document, normalize_event
 from tests.builders import FIXTURES, asff, control, event, load_fixture
 
 CUSTOM_ACTION = "Security Hub Findings - Custom Action"

@@ -14,15 +14,17 @@ from typing import Any
 
 import pytest
 
-from findings_router.config import load_policy
-from findings_router.dedup import DedupState, Send
-from findings_router.model import Finding
-from findings_router.normalize import normalize_asff, normalize_event
-from findings_router.pagerduty import DeliveryResult, NotifyContext, RecordingNotifier
-from findings_router.policy import CompiledPolicy
-from findings_router.router import FindingsRouter, Routed, TriggerInFlightError
-from findings_router.securityhub import RecordingSecurityHub
-from findings_router.store import InMemoryDedupStore
+from findings_router.adapters.memory import InMemoryDedupStore, RecordingSecurityHub
+from findings_router.domain.episodes import DedupState
+from findings_router.domain.model import Finding
+from findings_router.domain.normalize import normalize_asff, normalize_event
+from findings_router.domain.notifications import Send
+from findings_router.domain.policy import CompiledPolicy
+from findings_router.notify import DeliveryResult
+from findings_router.notify.pagerduty.events import NotifyContext
+from findings_router.notify.recording import RecordingNotifier
+from findings_router.service.route import FindingsRouter, Routed, TriggerInFlightError
+from findings_router.settings.load import load_policy
 from tests.builders import CONFIG_DIR, NOW, asff, control, custom_action_event, updated
 
 

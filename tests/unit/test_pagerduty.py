@@ -8,17 +8,13 @@ from dataclasses import dataclass, field
 import pytest
 import requests
 
-from findings_router.dedup import Send
-from findings_router.model import Severity
-from findings_router.normalize import normalize_asff, normalize_event
-from findings_router.pagerduty import (
-    DeliveryError,
-    NotifyContext,
-    PagerDutyNotifier,
-    build_event,
-    console_url,
-    retry_after_seconds,
-)
+from findings_router.domain.model import Severity
+from findings_router.domain.normalize import normalize_asff, normalize_event
+from findings_router.domain.notifications import Send
+from findings_router.notify import DeliveryError
+from findings_router.notify.pagerduty.client import PagerDutyNotifier
+from findings_router.notify.pagerduty.events import NotifyContext, build_event, console_url
+from findings_router.notify.retry import retry_after_seconds
 from findings_router_local.pagerduty_receiver import validate_event
 from tests.builders import asff, load_fixture
 

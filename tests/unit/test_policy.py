@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from findings_router.config import (
+from findings_router.domain.normalize import normalize_asff
+from findings_router.domain.policy import CompiledPolicy
+from findings_router.settings.load import (
     EXPIRY_WARNING_DAYS,
     PolicyError,
     load_policy,
@@ -22,8 +24,6 @@ from findings_router.config import (
     validate_policy_file,
     validate_policy_text,
 )
-from findings_router.normalize import normalize_asff
-from findings_router.policy import CompiledPolicy
 from tests.builders import CONFIG_DIR, NOW, asff, control
 
 
@@ -527,7 +527,7 @@ default_action: notify
 
 
 def _fixture_findings() -> list:
-    from findings_router.normalize import normalize_document
+    from findings_router.domain.normalize import normalize_document
     from findings_router_local.replay import read_documents
     from tests.builders import FIXTURES
 
@@ -585,7 +585,7 @@ def _every_condition_policy():
 
 
 def test_explain_match_uses_the_same_tests_as_compile_match():
-    from findings_router.policy import compile_match, explain_match
+    from findings_router.domain.policy import compile_match, explain_match
 
     policies = [load_policy(CONFIG_DIR / f"{env}.yaml") for env in ("dev", "stg", "prod")] + [_every_condition_policy()]
     matches = [r.match for p in policies for r in p.rules if r.match] + [
@@ -647,7 +647,7 @@ def test_explain_decides_exactly_what_evaluate_decides_over_fixtures_and_shipped
 
 
 def test_explain_says_field_by_field_why_a_rule_did_not_match():
-    from findings_router.policy import explain_match
+    from findings_router.domain.policy import explain_match
 
     policy = _every_condition_policy()
     rules = {r.name: r.match for r in policy.rules}
@@ -703,8 +703,8 @@ def test_explain_shows_expired_suppressions_and_stops_at_the_deciding_rule():
 
 
 def test_every_match_field_is_explained():
-    from findings_router.config import Match
-    from findings_router.policy import explain_match
+    from findings_router.domain.policy import explain_match
+    from findings_router.settings.schema import Match
 
     every = Match(
         severity=["HIGH"],

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from findings_router.config import load_policy, policy_path
+from findings_router.settings.load import load_policy, policy_path
 from findings_router_local import replay
 from findings_router_local.cli import main
 from findings_router_local.replay import COLUMNS, Progress, Replayer, read_input, run_replay
@@ -604,7 +604,7 @@ def test_render_table_still_renders_unfitted_by_default():
 
 def test_the_bench_writes_a_realistic_export_and_measures_replay_against_json_loads(tmp_path):
     from bench import replay_stream
-    from findings_router.normalize import normalize_document
+    from findings_router.domain.normalize import normalize_document
 
     path = tmp_path / "export.json"
     size = replay_stream.write_export(path, 40)

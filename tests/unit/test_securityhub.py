@@ -6,7 +6,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from findings_router.securityhub import BotoSecurityHub, FindingRef, RecordingSecurityHub
+from findings_router.adapters.memory import RecordingSecurityHub
+from findings_router.adapters.securityhub import BotoSecurityHub, FindingRef
 
 PRODUCT = "arn:aws:securityhub:eu-central-1::product/aws/guardduty"
 

@@ -10,12 +10,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from findings_router.config import load_policy
-from findings_router.normalize import normalize_asff
-from findings_router.pagerduty import RecordingNotifier
-from findings_router.policy import CompiledPolicy
-from findings_router.router import FindingsRouter, route_findings
-from findings_router.store import DynamoDedupStore
+from findings_router.adapters.state_table import DynamoDedupStore
+from findings_router.domain.normalize import normalize_asff
+from findings_router.domain.policy import CompiledPolicy
+from findings_router.notify.recording import RecordingNotifier
+from findings_router.service.route import FindingsRouter, route_findings
+from findings_router.settings.load import load_policy
 from findings_router_local.status import StatusError, read_status, render_status, status_command
 from infra.definitions import resource_names, state_table_definition
 from tests.builders import CONFIG_DIR, NOW, asff, control

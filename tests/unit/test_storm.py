@@ -11,20 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from findings_router.config import load_policy
-from findings_router.normalize import normalize_asff
-from findings_router.pagerduty import DeliveryError, RecordingNotifier, TokenBucket
-from findings_router.policy import CompiledPolicy
-from findings_router.router import FindingsRouter
-from findings_router.store import InMemoryDedupStore
-from findings_router.storm import (
-    BufferedStormCounter,
-    DynamoStormCounter,
-    InMemoryStormCounter,
-    flush_size,
-    is_report_point,
-    verdict,
-)
+from findings_router.adapters.memory import InMemoryDedupStore, InMemoryStormCounter
+from findings_router.adapters.storm_counter import BufferedStormCounter, DynamoStormCounter
+from findings_router.domain.normalize import normalize_asff
+from findings_router.domain.policy import CompiledPolicy
+from findings_router.domain.storm import flush_size, is_report_point, verdict
+from findings_router.notify import DeliveryError
+from findings_router.notify.recording import RecordingNotifier
+from findings_router.notify.retry import TokenBucket
+from findings_router.service.route import FindingsRouter
+from findings_router.settings.load import load_policy
 from infra.definitions import state_table_definition
 from tests.builders import CONFIG_DIR, NOW, control
 
@@ -102,7 +98,7 @@ def test_a_grouped_finding_resolving_does_not_resolve_the_storm(prod):
 
 
 def test_storm_grouping_can_be_switched_off():
-    from findings_router.config import parse_policy
+    from findings_router.settings.load import parse_policy
 
     text = (CONFIG_DIR / "prod.yaml").read_text() + "\nstorm:\n  enabled: false\n"
     store, notifier = InMemoryDedupStore(), RecordingNotifier()

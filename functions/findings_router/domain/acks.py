@@ -33,21 +33,38 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from findings_router.dedup import KEY_PREFIX, DedupState, base_key, is_shared_incident, parse_time
-from findings_router.securityhub import Workflow
+from findings_router.adapters.securityhub import Workflow
+from findings_router.domain.episodes import DedupState, parse_time
+from findings_router.domain.keys import KEY_PREFIX, base_key, is_shared_incident
 
 SIGNATURE_HEADER = "x-pagerduty-signature"
+
+
 WEBHOOK_ID_HEADER = "x-webhook-id"
+
+
 MAX_BODY_BYTES = 256 * 1024  # PagerDuty drops payloads above 256 KB; anything bigger is not from PagerDuty
+
+
 # PagerDuty retries a webhook "for up to 48 hours" (FACTS.md §3); anything older is not a delivery but a replay of a
 # captured body. It must stay below the idempotency record's lifetime (72 h), which would otherwise be the only guard.
 MAX_EVENT_AGE = dt.timedelta(hours=50)
+
+
 # PagerDuty's clock against the router's (both NTP-synchronised; PagerDuty stamps occurred_at with milliseconds):
 # an unknown incident's event more than this before the episode opened belongs to an earlier episode.
 CLOCK_SKEW = dt.timedelta(seconds=2)
+
+
 MAX_INCIDENT_IDS = 20  # of one episode: its incident keys (escalations) and merge targets
+
+
 USER_AGENT_TYPE = "user_reference"
+
+
 MERGE_REASONS = frozenset({"merge_resolve_reason", "merged", "merge"})  # V3/REST object type; V2 string "merged"
+
+
 ACTED_ON = frozenset(
     {
         "incident.triggered",
@@ -246,9 +263,6 @@ def parse_eventbridge_v2(detail: Any, event_id: str) -> IncidentEvent:
     )
 
 
-# ------------------------------------------------------------------------------------------ time
-
-
 def stale_reason(event: IncidentEvent, now: dt.datetime) -> str | None:
     """Why an event is too old to act on (a replayed capture), or None. Such an event changes nothing."""
     occurred = parse_time(event.occurred_at)
@@ -279,9 +293,6 @@ def earlier_episode(state: DedupState, event: IncidentEvent) -> str | None:
             f"before episode {state.episode} opened at {state.opened_at}: an earlier episode's incident"
         )
     return None
-
-
-# ------------------------------------------------------------------------------------------ outbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,9 +331,6 @@ class OutboxEntry:
 
 def outbox_ids(state: DedupState) -> set[str]:
     return {entry.id for raw in state.outbox if (entry := OutboxEntry.from_json(raw)) is not None}
-
-
-# ------------------------------------------------------------------------------------------ decision
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,15 +22,26 @@ from typing import Any, Literal, Protocol
 
 logger = logging.getLogger(__name__)
 
+
 CHUNK = 100
+
+
 NOTE_MAX = 512  # ASFF Note.Text and OCSF Comment are both limited to 512 characters
+
+
 UPDATED_BY = "findings-router"
+
+
 # UnprocessedFindings error codes worth another round: BatchUpdateFindings (ASFF) and BatchUpdateFindingsV2 (OCSF,
 # whose model lists ResourceNotFoundException | ValidationException | InternalServerException | ConflictException).
 TRANSIENT_ERRORS = frozenset(
     {"ConcurrentUpdateError", "InternalFailure", "ThrottlingException", "ConflictException", "InternalServerException"}
 )
+
+
 Workflow = Literal["NOTIFIED", "RESOLVED"]
+
+
 # OCSF status_id for BatchUpdateFindingsV2: 2 In Progress (≈ NOTIFIED), 4 Resolved.
 OCSF_STATUS = {"NOTIFIED": 2, "RESOLVED": 4}
 
@@ -159,26 +170,3 @@ class BotoSecurityHub:
             if ref is not None:
                 out.append((ref, item.get("ErrorCode", "Unknown")))
         return out
-
-
-@dataclass
-class RecordedUpdate:
-    refs: tuple[FindingRef, ...]
-    note: str
-    workflow: str | None
-
-
-class RecordingSecurityHub:
-    """In-memory twin: records every update (the demo prints them; tests assert on them)."""
-
-    def __init__(self) -> None:
-        self.updates: list[RecordedUpdate] = []
-
-    def update(self, refs: Sequence[FindingRef], note: str, workflow: Workflow | None = None) -> WritebackResult:
-        unique = tuple(dict.fromkeys(refs))
-        for chunk in _chunks(list(unique)):
-            self.updates.append(RecordedUpdate(tuple(chunk), _note(note), workflow))
-        return WritebackResult(updated=len(unique))
-
-    def notes_for(self, finding_id: str) -> list[str]:
-        return [u.note for u in self.updates for r in u.refs if r.id == finding_id]

@@ -15,11 +15,3 @@ def build_during_init(build: Callable[[], object]) -> None:
     after the environment is set up."""
     if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") and os.environ.get("POLICY_FILE"):
         build()
-
-
-def secret_text(name: str) -> str:
-    """A Secrets Manager secret as text, cached for 5 minutes (a rotated secret is picked up)."""
-    from aws_lambda_powertools.utilities import parameters
-
-    value = parameters.get_secret(name, max_age=300)
-    return value if isinstance(value, str) else value.decode()

@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from findings_router.dedup import DedupState
-from findings_router.model import Severity
+from findings_router.domain.episodes import DedupState
+from findings_router.domain.model import Severity
 
 BATCH_GET_LIMIT = 100
 
@@ -24,30 +24,6 @@ class DedupStore(Protocol):
         """Write `state` if the stored version is still `expected_version` (None: no item). False on conflict."""
         ...
 
-
-class InMemoryDedupStore:
-    """Same semantics as `DynamoDedupStore`, in a dict. Counts calls like the real one would make them."""
-
-    def __init__(self) -> None:
-        self.items: dict[str, DedupState] = {}
-        self.read_calls = 0
-        self.write_calls = 0
-
-    def get_many(self, keys: Iterable[str]) -> dict[str, DedupState]:
-        unique = list(dict.fromkeys(keys))
-        self.read_calls += (len(unique) + BATCH_GET_LIMIT - 1) // BATCH_GET_LIMIT
-        return {k: self.items[k] for k in unique if k in self.items}
-
-    def put(self, state: DedupState, expected_version: int | None) -> bool:
-        self.write_calls += 1
-        current = self.items.get(state.key)
-        if (current.version if current else None) != expected_version:
-            return False
-        self.items[state.key] = state
-        return True
-
-
-# ----------------------------------------------------------------------------------------- DynamoDB
 
 _S = (
     "key",
@@ -62,6 +38,8 @@ _S = (
     "account",
     "finding_format",
 )
+
+
 _OPT_S = (
     "resolved_at",
     "resolved_by",
@@ -72,7 +50,11 @@ _OPT_S = (
     "opened_at",
     "pending_since",
 )
+
+
 _N = ("episode", "seen_count", "notify_count", "version", "expires_at")
+
+
 _L = ("incident_keys", "members", "pending", "incident_ids", "past_incident_ids", "outbox")
 
 

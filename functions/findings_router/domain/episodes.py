@@ -22,50 +22,27 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
-from findings_router.config import Dedup
-from findings_router.model import SEVERITY_RANK, Finding, Severity
-from findings_router.policy import PolicyDecision
+from findings_router.domain.keys import incident_key, is_shared_incident
+from findings_router.domain.model import SEVERITY_RANK, Finding, Severity
+from findings_router.domain.notifications import Send
+from findings_router.domain.policy import PolicyDecision
+from findings_router.settings.schema import Dedup
 
 Outcome = Literal["page", "notify", "drop", "resolve", "duplicate"]
+
+
 EpisodeStatus = Literal["open", "acknowledged", "resolved"]
+
+
 # Who ended an episode: Security Hub (archived, PASSED, RESOLVED/SUPPRESSED), an operator in PagerDuty, or PagerDuty
 # itself (auto-resolve timeout, a resolve through an integration): never an operator's decision.
 ResolvedBy = Literal["securityhub", "operator", "pagerduty"]
-KEY_PREFIX = "fr1-"
-STORM_PREFIX = f"{KEY_PREFIX}storm-"
-SECURITYHUB_PRODUCT_SUFFIX = ":product/aws/securityhub"
+
+
 MAX_MEMBERS = 20  # findings folded into one key: one per enabled standard, plus re-created ids
-
-
-def dedup_key(finding: Finding, fold_control_findings: bool = True) -> str:
-    """A stable, fixed-length key for "the same problem" (see docs/dedup.md).
-
-    Security Hub's own control findings fold on (account, region, control id, resource): without consolidated
-    control findings one failing check yields one finding per enabled standard, and switching consolidation on or
-    off re-creates every finding with a new id; both are the same problem for the operator.
-    Everything else is keyed on the finding's identity (product ARN, finding id), which is what Security Hub
-    itself uses; `productv2` ARNs of the new Security Hub are folded onto `product` so the two pipelines agree.
-    """
-    if fold_control_findings and finding.control_id and finding.product_arn.endswith(SECURITYHUB_PRODUCT_SUFFIX):
-        basis = f"control\n{finding.account}\n{finding.region}\n{finding.control_id}\n{finding.primary_resource_id}"
-    else:
-        basis = f"finding\n{finding.product_arn}\n{finding.id}"
-    # 40 hex chars (160 bits): far below PagerDuty's 255-char dedup_key limit whatever the ARNs' length.
-    # surrogatepass: a lone surrogate in an id (possible in JSON) must still hash, not crash the batch.
-    return KEY_PREFIX + hashlib.sha256(basis.encode("utf-8", "surrogatepass")).hexdigest()[:40]
-
-
-def incident_key(key: str, severity: Severity, escalated: bool) -> str:
-    return f"{key}~{SEVERITY_RANK[severity]}" if escalated else key
-
-
-def base_key(incident: str) -> str:
-    """The dedup key behind an incident key (strips an escalation suffix)."""
-    return incident.split("~", 1)[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,35 +94,6 @@ class DedupState:
     @property
     def is_open(self) -> bool:
         return self.status != "resolved"
-
-
-@dataclass(frozen=True, slots=True)
-class StormInfo:
-    """What a storm incident says (findings_router.storm): carried on the `Send` that opens or refreshes it."""
-
-    key: str
-    group: str
-    count: int
-    window_minutes: int
-    samples: tuple[str, ...]
-    meta: bool = False  # the router's own "I am in a storm" meta-alert
-
-
-def is_shared_incident(incident_key: str) -> bool:
-    """Storm incidents belong to many findings: one of them resolving does not resolve the storm."""
-    return incident_key.startswith(STORM_PREFIX)
-
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    """One call to make to the on-call SaaS."""
-
-    event_action: Literal["trigger", "resolve"]
-    incident_key: str
-    severity: Severity
-    urgency: Literal["high", "low"]
-    escalated_from: Severity | None = None
-    storm: StormInfo | None = None
 
 
 @dataclass(frozen=True, slots=True)

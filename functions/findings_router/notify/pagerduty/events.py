@@ -12,25 +12,69 @@ pair pages (high urgency) and the second does not wake anyone (low urgency).
 
 from __future__ import annotations
 
-import email.utils
-import json
 import logging
-import random
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from findings_router.dedup import Send
-from findings_router.model import Finding, Severity
+from findings_router.domain.alarms import AlarmChange
+from findings_router.domain.keys import meta_dedup_key
+from findings_router.domain.model import Finding, Severity
+from findings_router.domain.notifications import Send
+
+
+def meta_event(change: AlarmChange, environment: str, routing_key: str, mode: str = "page") -> dict[str, Any] | None:
+    """The Events v2 body for an alarm change; None for states that do not page or resolve, or mode `off`."""
+    if mode == "off":
+        return None
+    key = meta_dedup_key(change.arn)
+    if change.state == "OK":
+        return resolve_event(routing_key, key)
+    if change.state != "ALARM":
+        return None
+    summary = f"[{environment}] findings-router itself: {change.name} in ALARM: {change.reason}"
+    return {
+        "routing_key": routing_key,
+        "event_action": "trigger",
+        "dedup_key": key,
+        "payload": {
+            "summary": _truncate(summary, SUMMARY_MAX),
+            "source": f"findings-router-{environment}",
+            # A router in trouble may be losing findings: as urgent as the worst finding (unless the
+            # environment only wants a low-urgency notification, e.g. development).
+            "severity": "critical" if mode == "page" else "warning",
+            "component": "findings-router",
+            "group": change.account or environment,
+            "class": "meta-alert",
+            "custom_details": {
+                "alarm": change.name,
+                "description": change.description,
+                "reason": change.reason,
+                "account": change.account,
+                "region": change.region,
+                "changed_at": change.changed_at,
+                "runbook": "docs/runbook.md#alarms",
+            },
+        },
+        "client": "findings-router",
+    }
+
 
 logger = logging.getLogger(__name__)
 
+
 SUMMARY_MAX = 1024
+
+
 SOURCE_MAX = 255
+
+
 DESCRIPTION_MAX = 1500
+
+
 MAX_RESOURCES_IN_DETAILS = 10
+
+
 CLIENT = "findings-router"
 
 
@@ -40,35 +84,6 @@ class NotifyContext:
     dedup_key: str
     reason: str
     episode: int
-
-
-class DeliveryError(Exception):
-    """Delivery failed. `permanent`: retrying cannot help (a 400); otherwise the message goes back to SQS."""
-
-    def __init__(self, message: str, *, permanent: bool, status: int | None = None, attempts: int = 0) -> None:
-        super().__init__(message)
-        self.permanent = permanent
-        self.status = status
-        self.attempts = attempts
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryResult:
-    status: int
-    attempts: int
-    dedup_key: str | None
-
-
-def routing_key_from_secret(value: str) -> str:
-    """The secret is either the bare routing key or JSON with a `routing_key` field."""
-    value = value.strip()
-    if value.startswith("{"):
-        data = json.loads(value)
-        key = data.get("routing_key") if isinstance(data, dict) else None
-        if not isinstance(key, str) or not key:
-            raise ValueError("secret JSON has no routing_key string")
-        return key
-    return value
 
 
 def pd_severity(severity: Severity, urgency: str) -> str:
@@ -231,192 +246,3 @@ def build_storm_event(send: Send, finding: Finding, ctx: NotifyContext, routing_
         "links": [{"href": console_url(finding), "text": "An example finding in Security Hub"}],
         "client": CLIENT,
     }
-
-
-class TokenBucket:
-    """Paces sends under PagerDuty's per-routing-key rate limit; shared by the invocations of one container."""
-
-    def __init__(
-        self,
-        per_minute: float,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.rate = per_minute / 60.0
-        self.capacity = max(1.0, per_minute / 10.0)
-        self.tokens = self.capacity
-        self._clock = clock
-        self._sleep = sleep
-        self._last = clock()
-
-    def acquire(self, max_wait: float) -> float:
-        """Take one token, waiting for it if needed. Raises `DeliveryError` (transient) past `max_wait`."""
-        now = self._clock()
-        self.tokens = min(self.capacity, self.tokens + (now - self._last) * self.rate)
-        self._last = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return 0.0
-        wait = (1 - self.tokens) / self.rate
-        if wait > max_wait:
-            raise DeliveryError(
-                f"paced: PagerDuty rate limit share exhausted, next slot in {wait:.1f}s", permanent=False
-            )
-        self._sleep(wait)
-        self.tokens = 0.0
-        self._last = self._clock()
-        return wait
-
-
-def retry_after_seconds(value: str | None, now: float) -> float | None:
-    """`Retry-After` is either delta-seconds or an HTTP date (RFC 9110)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now)
-
-
-def _reason(response: Any) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:300]
-    if isinstance(body, dict):
-        errors = body.get("errors")
-        message = body.get("message", "")
-        return f"{message}: {'; '.join(map(str, errors))}" if errors else str(message or body)[:300]
-    return str(body)[:300]
-
-
-class PagerDutyNotifier:
-    """Sends Events v2 with bounded retries: backoff with full jitter, `Retry-After` honoured, a time budget."""
-
-    def __init__(
-        self,
-        events_url: str,
-        routing_key: Callable[[], str],
-        *,
-        session: Any = None,
-        max_attempts: int = 4,
-        base_delay: float = 0.5,
-        max_delay: float = 8.0,
-        budget_seconds: float = 30.0,
-        timeout_seconds: float = 5.0,
-        remaining_seconds: Callable[[], float] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], float] = time.time,
-        pacer: TokenBucket | None = None,
-    ) -> None:
-        import requests  # deferred: keeps replay and unit tests from paying for it
-
-        self._requests = requests
-        self.events_url = events_url
-        self._routing_key = routing_key
-        self._session = session or requests.Session()
-        self._max_attempts = max_attempts
-        self._base = base_delay
-        self._max_delay = max_delay
-        self._budget = budget_seconds
-        self._timeout = timeout_seconds
-        self._remaining = remaining_seconds
-        self._sleep = sleep
-        self._clock = clock
-        self._wall = wall_clock
-        self._pacer = pacer
-        self.calls = 0
-        self.retries = 0
-
-    def routing_key(self) -> str:
-        return self._routing_key()
-
-    def send(self, send: Send, finding: Finding, ctx: NotifyContext) -> DeliveryResult:
-        body = build_event(send, finding, ctx, self._routing_key())
-        return self.post(body)
-
-    def _budget_left(self, started: float) -> float:
-        left = self._budget - (self._clock() - started)
-        if self._remaining is not None:
-            # Leave time to write state and answer the batch before Lambda kills the invocation.
-            left = min(left, self._remaining() - 5.0)
-        return left
-
-    def post(self, body: dict[str, Any]) -> DeliveryResult:
-        started = self._clock()
-        attempt = 0
-        while True:
-            attempt += 1
-            left = self._budget_left(started)
-            if left <= 0:
-                raise DeliveryError("retry budget exhausted before sending", permanent=False, attempts=attempt - 1)
-            retry_after: float | None = None
-            status: int | None = None
-            if self._pacer is not None and self._pacer.acquire(max(0.0, left - self._timeout)):
-                left = self._budget_left(started)
-            self.calls += 1
-            try:
-                response = self._session.post(self.events_url, json=body, timeout=min(self._timeout, left))
-            except (self._requests.Timeout, self._requests.ConnectionError) as exc:
-                problem = f"{type(exc).__name__}"
-            else:
-                status = response.status_code
-                if 200 <= status < 300:
-                    try:
-                        key = response.json().get("dedup_key")
-                    except (ValueError, AttributeError):
-                        key = None
-                    return DeliveryResult(status, attempt, key)
-                if status != 429 and 400 <= status < 500:
-                    raise DeliveryError(
-                        f"PagerDuty rejected the event ({status}): {_reason(response)}",
-                        permanent=True,
-                        status=status,
-                        attempts=attempt,
-                    )
-                problem = f"HTTP {status}"
-                retry_after = retry_after_seconds(response.headers.get("Retry-After"), self._wall())
-            if attempt >= self._max_attempts:
-                raise DeliveryError(
-                    f"PagerDuty unavailable after {attempt} attempts (last: {problem})",
-                    permanent=False,
-                    status=status,
-                    attempts=attempt,
-                )
-            cap = min(self._max_delay, self._base * 2 ** (attempt - 1))
-            delay = retry_after if retry_after is not None else random.uniform(0, cap)
-            if delay + 0.1 > self._budget_left(started):
-                raise DeliveryError(
-                    f"PagerDuty unavailable (last: {problem}); next retry in {delay:.1f}s exceeds the time budget",
-                    permanent=False,
-                    status=status,
-                    attempts=attempt,
-                )
-            logger.warning(
-                "pagerduty delivery retry",
-                extra={"attempt": attempt, "problem": problem, "delay_seconds": round(delay, 3)},
-            )
-            self.retries += 1
-            self._sleep(delay)
-
-
-class RecordingNotifier:
-    """In-memory twin: records what would be sent (replay's dry run, unit tests). Optionally fails on demand."""
-
-    def __init__(self, routing_key: str = "R" * 32) -> None:
-        self.routing_key = routing_key
-        self.events: list[dict[str, Any]] = []
-        self.fail_with: DeliveryError | None = None
-
-    def send(self, send: Send, finding: Finding, ctx: NotifyContext) -> DeliveryResult:
-        if self.fail_with is not None:
-            raise self.fail_with
-        body = build_event(send, finding, ctx, self.routing_key)
-        self.events.append(body)
-        return DeliveryResult(202, 1, send.incident_key)

@@ -18,14 +18,21 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from findings_router.config import Action, Match, Policy, Urgency
-from findings_router.model import SEVERITY_RANK, Finding, Resource, Severity
+from findings_router.domain.model import SEVERITY_RANK, Finding, Resource, Severity
+from findings_router.settings.schema import Action, Match, Policy, Urgency
 
 Predicate = Callable[[Finding], bool]
+
+
 Describe = Callable[[Finding, bool], str]  # (finding, whether the test held) → what it had, for people
 
+
 SAMPLE_GATE = "a sample finding needs a rule with sample: true"
+
+
 _SHOWN = 120  # characters of a finding's value quoted in an explanation
+
+
 _LISTED = 5  # values of a finding (types, resources, CVEs) quoted in an explanation
 
 
@@ -82,9 +89,6 @@ class Explanation:
     def decided_by(self) -> Step | None:
         """The suppression or rule that decided; None when `default_action` (or the sample-finding drop) did."""
         return next((s for s in self.steps if s.status == "decided"), None)
-
-
-# ------------------------------------------------------------------------------------------ conditions
 
 
 def _patterns(values: Sequence[str]) -> Callable[[str], bool]:
@@ -144,10 +148,6 @@ def _any_of(what: str, get: Callable[[Finding], Sequence[str]], ok: Callable[[st
         return f"{what} {_some(values)} {'does' if len(values) == 1 else 'do'} not match {shown}"
 
     return describe
-
-
-# One builder per `Match` field: the test (it runs for every finding: attribute access and compiled patterns) and
-# the words for its result.
 
 
 def _severity(values: list[Severity]) -> Built:
@@ -354,9 +354,6 @@ def explain_match(match: Match, finding: Finding) -> list[ConditionResult]:
     """Each condition of `match` against `finding`, with the same tests `compile_match` uses: the finding matches
     exactly when every result has `matched`. Every condition is evaluated (the predicate stops at the first miss)."""
     return [c.explain(finding) for c in _conditions(match)]
-
-
-# ------------------------------------------------------------------------------------------ the policy
 
 
 def _always(_: Finding) -> bool:

@@ -36,7 +36,8 @@ from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Respo
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from findings_router.ack import (
+from findings_router.adapters.secrets import secret_text, signing_secrets_from
+from findings_router.domain.acks import (
     MAX_BODY_BYTES,
     MAX_EVENT_AGE,
     SIGNATURE_HEADER,
@@ -47,38 +48,46 @@ from findings_router.ack import (
     parse_webhook,
     verify_signature,
 )
-from findings_router.ack_processor import AckProcessor, Deadline, EventsApiResolver, RetryLater
-from findings_router.config import Policy, load_policy
-from findings_router.lambda_init import build_during_init, secret_text
-from findings_router.model import FindingError
-from findings_router.normalize import loads
+from findings_router.domain.keys import ack_idempotency_prefix
+from findings_router.domain.model import FindingError
+from findings_router.domain.normalize import loads
+from findings_router.entrypoints.observability import build_during_init
+from findings_router.service.acknowledge import AckProcessor, Deadline, EventsApiResolver, RetryLater
+from findings_router.settings.load import load_policy
+from findings_router.settings.schema import Policy
 
 logger = Logger(service="findings-router-ack")
+
+
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "FindingsRouter"))
+
+
 app = LambdaFunctionUrlResolver()
+
+
 WEBHOOK_PATH = "/webhooks/pagerduty"
+
+
 DEDUP_WINDOW_SECONDS = 3 * 24 * 3600  # PagerDuty retries a delivery for up to 48 h
+
+
 # A replayed body must meet the staleness check before its idempotency record expires.
 assert MAX_EVENT_AGE.total_seconds() < DEDUP_WINDOW_SECONDS
+
+
 # PagerDuty waits 5 s for the answer (FACTS.md §3); keep 1 s for the Function URL and the idempotency record.
 ANSWER_WITHIN_SECONDS = 4.0
+
+
 LAMBDA_MARGIN_SECONDS = 1.0  # before the Lambda's own timeout (the EventBridge path has no 5 s limit)
+
+
 # The ack receiver's AWS clients: a slow call must fail fast and leave its work in the outbox, not run past the
 # answer. (connect s, read s, attempts; botocore's `standard` mode counts the first try among the attempts.)
 DYNAMODB_TIMEOUTS = (0.5, 1.0, 3)
+
+
 SECURITYHUB_TIMEOUTS = (1.0, 1.5, 2)
-
-
-def signing_secrets_from(value: str) -> list[bytes]:
-    """The secret is the signing secret itself, or JSON `{"signing_secrets": [...]}` (several while rotating)."""
-    value = value.strip()
-    if value.startswith("{"):
-        data = json.loads(value)
-        secrets = data.get("signing_secrets") if isinstance(data, dict) else None
-        if not isinstance(secrets, list) or not all(isinstance(s, str) and s for s in secrets):
-            raise ValueError("secret JSON has no signing_secrets list of strings")
-        return [s.encode() for s in secrets]
-    return [value.encode()]
 
 
 @dataclass
@@ -129,9 +138,10 @@ def get_runtime() -> AckRuntime:
         )
         from botocore.config import Config
 
-        from findings_router.pagerduty import PagerDutyNotifier, routing_key_from_secret
-        from findings_router.securityhub import BotoSecurityHub
-        from findings_router.store import DynamoDedupStore
+        from findings_router.adapters.secrets import routing_key_from_secret
+        from findings_router.adapters.securityhub import BotoSecurityHub
+        from findings_router.adapters.state_table import DynamoDedupStore
+        from findings_router.notify.pagerduty.client import PagerDutyNotifier
 
         def tight(connect: float, read: float, attempts: int) -> Config:
             return Config(
@@ -185,7 +195,12 @@ def get_runtime() -> AckRuntime:
         _runtime = AckRuntime(
             policy,
             processor,
-            idempotent_function(data_keyword_argument="event", persistence_store=persistence, config=config)(process),
+            idempotent_function(
+                data_keyword_argument="event",
+                persistence_store=persistence,
+                config=config,
+                key_prefix=ack_idempotency_prefix(os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "local")),
+            )(process),
             config,
         )
         metrics.set_default_dimensions(environment=policy.environment)

@@ -28,22 +28,31 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from findings_router.config import Policy, load_policy
-from findings_router.lambda_init import build_during_init, secret_text
-from findings_router.model import Finding, FindingError
-from findings_router.normalize import NormalizedEvent, loads, normalize_event
-from findings_router.pagerduty import DeliveryError, PagerDutyNotifier, TokenBucket, routing_key_from_secret
-from findings_router.policy import CompiledPolicy
-from findings_router.router import FindingsRouter, Routed, StateConflictError, TriggerInFlightError
-from findings_router.securityhub import SecurityHubWriteback
-from findings_router.store import DynamoDedupStore
-from findings_router.storm import BufferedStormCounter, DynamoStormCounter, StormCounter
+from findings_router.adapters.secrets import routing_key_from_secret, secret_text
+from findings_router.adapters.securityhub import SecurityHubWriteback
+from findings_router.adapters.state_table import DynamoDedupStore
+from findings_router.adapters.storm_counter import BufferedStormCounter, DynamoStormCounter, StormCounter
+from findings_router.domain.model import Finding, FindingError
+from findings_router.domain.normalize import NormalizedEvent, loads, normalize_event
+from findings_router.domain.policy import CompiledPolicy
+from findings_router.entrypoints.observability import build_during_init
+from findings_router.notify import DeliveryError
+from findings_router.notify.pagerduty.client import PagerDutyNotifier
+from findings_router.notify.retry import TokenBucket
+from findings_router.service.route import FindingsRouter, Routed, StateConflictError, TriggerInFlightError
+from findings_router.settings.load import load_policy
+from findings_router.settings.schema import Policy
 
 logger = Logger(service="findings-router")
+
+
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "FindingsRouter"))
+
+
 # Report every failed record, even when all failed, instead of failing the invocation: the effect on SQS is the
 # same, and the log then holds one clear line per message instead of a stack trace for the batch.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
 
 METRIC_BY_OUTCOME = {
     "page": "Pages",
@@ -93,7 +102,7 @@ def get_runtime() -> Runtime:
         )
         writeback = None
         if policy.securityhub.writeback:
-            from findings_router.securityhub import BotoSecurityHub
+            from findings_router.adapters.securityhub import BotoSecurityHub
 
             # The client is created at the first write-back (pages are rare; most invocations never need it).
             writeback = BotoSecurityHub(

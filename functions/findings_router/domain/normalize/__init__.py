@@ -24,14 +24,23 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from findings_router.model import Finding, FindingError, FindingFormat, Resource, Severity
+from findings_router.domain.model import Finding, FindingError, FindingFormat, Resource, Severity
 
 ASFF_DETAIL_TYPES = frozenset({"Security Hub Findings - Imported", "Security Hub Findings - Custom Action"})
+
+
 OCSF_DETAIL_TYPES = frozenset({"Findings Imported V2"})
+
+
 IGNORED_DETAIL_TYPES = frozenset({"Security Hub Insight Results"})
+
+
 SECURITYHUB_SOURCE = "aws.securityhub"
 
+
 _LABELS = {s.value: s for s in Severity}
+
+
 # OCSF severity_id: 0 Unknown, 1 Informational, 2 Low, 3 Medium, 4 High, 5 Critical, 6 Fatal, 99 Other.
 _OCSF_SEVERITY = {
     1: Severity.INFORMATIONAL,
@@ -41,6 +50,8 @@ _OCSF_SEVERITY = {
     5: Severity.CRITICAL,
     6: Severity.CRITICAL,
 }
+
+
 _OCSF_SEVERITY_NAMES = {
     "informational": Severity.INFORMATIONAL,
     "low": Severity.LOW,
@@ -49,6 +60,8 @@ _OCSF_SEVERITY_NAMES = {
     "critical": Severity.CRITICAL,
     "fatal": Severity.CRITICAL,
 }
+
+
 _LABEL_SCORE = {
     Severity.INFORMATIONAL: 0.0,
     Severity.LOW: 1.0,
@@ -56,10 +69,16 @@ _LABEL_SCORE = {
     Severity.HIGH: 70.0,
     Severity.CRITICAL: 90.0,
 }
+
+
 # OCSF finding status_id: 1 New, 2 In Progress, 3 Suppressed, 4 Resolved, 5 Archived.
 _OCSF_WORKFLOW = {1: "NEW", 2: "NOTIFIED", 3: "SUPPRESSED", 4: "RESOLVED"}
+
+
 # OCSF compliance status_id: 1 Pass, 2 Warning, 3 Fail.
 _OCSF_COMPLIANCE_ID = {1: "PASSED", 2: "WARNING", 3: "FAILED"}
+
+
 _OCSF_COMPLIANCE_NAME = {
     "pass": "PASSED",
     "passed": "PASSED",
@@ -67,15 +86,27 @@ _OCSF_COMPLIANCE_NAME = {
     "fail": "FAILED",
     "failed": "FAILED",
 }
+
+
 _OCSF_ACTIVITY_CLOSE = 3
+
+
 # An AWS account id is exactly 12 ASCII digits (API reference AwsSecurityFinding.AwsAccountId: "Length Constraints: 12";
 # the new Security Hub's cloud.account.uid is the same id). [0-9], not \d: \d also matches other scripts' digits.
 _ACCOUNT_ID = re.compile(r"[0-9]{12}")
+
+
 # The OCSF resource types of a whole account (ASFF's is AwsAccount, with Id "AWS::::Account:<id>").
 _ACCOUNT_RESOURCE_TYPES = frozenset({"AWS::::Account", "AwsAccount"})
+
+
 # GuardDuty's own sample flag as Security Hub flattens it into ASFF ProductFields (see `_asff_sample`).
 _GUARDDUTY_SAMPLE_KEY = "aws/guardduty/service/additionalInfo/sample"
+
+
 _GUARDDUTY_ADDITIONAL_INFO_KEY = "aws/guardduty/service/additionalInfo/value"
+
+
 _CUSTOM_ACTION_MARKER = ":action/custom/"
 
 
@@ -169,9 +200,6 @@ def loads(text: str | bytes) -> Any:
         raise FindingError(f"not JSON: {type(exc).__name__}: {str(exc)[:200]}") from None
     raw = text if isinstance(text, str) else text.decode("utf-8", "replace")
     return clean_json_text(value) if _SURROGATE_ESCAPE.search(raw) else value
-
-
-# --------------------------------------------------------------------------------------------- ASFF
 
 
 def _severity_of(sev: Mapping[str, Any], finding_id: str, path: str) -> tuple[Severity, float] | None:
@@ -351,9 +379,6 @@ def normalize_asff(finding: Any, *, event_region: str | None = None) -> Finding:
     )
 
 
-# --------------------------------------------------------------------------------------------- OCSF
-
-
 def _ocsf_time(obj: Mapping[str, Any], key: str) -> str | None:
     value = obj.get(f"{key}_dt")
     if isinstance(value, str) and value:
@@ -529,9 +554,6 @@ def normalize_ocsf(finding: Any, *, event_region: str | None = None) -> Finding:
         # `vendor_attributes`. So a sample that reaches us only as OCSF is not recognized; its ASFF copy is.
         raw=dict(finding),
     )
-
-
-# --------------------------------------------------------------------------------------------- events
 
 
 def _normalize_many(findings: Iterable[Any], ocsf: bool, region: str | None) -> NormalizedEvent:

@@ -22,25 +22,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
-from findings_router.dedup import Decision, DedupState, Send, StormInfo, decide, dedup_key
-from findings_router.model import Finding
-from findings_router.pagerduty import DeliveryError, DeliveryResult, NotifyContext
-from findings_router.policy import CompiledPolicy, PolicyDecision
-from findings_router.securityhub import FindingRef, SecurityHubWriteback
-from findings_router.store import DedupStore
-from findings_router.storm import (
-    StormCounter,
-    Verdict,
-    group_label,
-    group_values,
-    is_report_point,
-    meta_storm_key,
-    storm_key,
-    verdict,
-    window_start,
-)
+from findings_router.adapters.securityhub import FindingRef, SecurityHubWriteback
+from findings_router.adapters.state_table import DedupStore
+from findings_router.adapters.storm_counter import StormCounter
+from findings_router.domain.episodes import Decision, DedupState, decide
+from findings_router.domain.keys import dedup_key, meta_storm_key, storm_key
+from findings_router.domain.model import Finding
+from findings_router.domain.notifications import Send, StormInfo
+from findings_router.domain.policy import CompiledPolicy, PolicyDecision
+from findings_router.domain.storm import Verdict, group_label, group_values, is_report_point, verdict, window_start
+from findings_router.notify import DeliveryError, DeliveryResult
+from findings_router.notify.pagerduty.events import NotifyContext
 
 logger = logging.getLogger(__name__)
+
 
 MAX_WRITE_CONFLICTS = 3
 

@@ -29,16 +29,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from findings_router.ack import AckDecision, IncidentEvent, OutboxEntry, apply_ack, is_finding_key, stale_reason
-from findings_router.dedup import DedupState, _iso, base_key
-from findings_router.pagerduty import DeliveryError, resolve_event
-from findings_router.securityhub import TRANSIENT_ERRORS, FindingRef, SecurityHubWriteback
-from findings_router.store import DedupStore
+from findings_router.adapters.securityhub import TRANSIENT_ERRORS, FindingRef, SecurityHubWriteback
+from findings_router.adapters.state_table import DedupStore
+from findings_router.domain.acks import AckDecision, IncidentEvent, OutboxEntry, apply_ack, is_finding_key, stale_reason
+from findings_router.domain.episodes import DedupState, _iso
+from findings_router.domain.keys import base_key
+from findings_router.notify import DeliveryError
+from findings_router.notify.pagerduty.events import resolve_event
 
 logger = logging.getLogger(__name__)
+
+
 MAX_WRITE_CONFLICTS = 3
+
+
 COMMIT_RESERVE = 1.0  # seconds: a conditional PutItem, with the ack receiver's 1 s read timeout
+
+
 ENTRY_RESERVE = 1.0  # seconds: start an outbox entry (Events API resolves, a BatchUpdateFindings) only with this left
+
 
 # incident id → the alert keys (our dedup keys) of its alerts; PagerDuty REST `GET /incidents/{id}/alerts`.
 AlertKeyLookup = Callable[[str], list[str]]

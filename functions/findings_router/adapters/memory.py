@@ -1,0 +1,91 @@
+"""In-memory twins of the AWS adapters: replay's dry run, the demo and the tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from findings_router.adapters.securityhub import FindingRef, Workflow, WritebackResult, _chunks, _note
+from findings_router.adapters.state_table import BATCH_GET_LIMIT
+from findings_router.adapters.storm_counter import _CountsOneByAdding
+from findings_router.domain.episodes import DedupState
+
+
+class InMemoryStormCounter(_CountsOneByAdding):
+    def __init__(self) -> None:
+        self.members: dict[str, set[str]] = {}
+        self.extra: dict[str, int] = {}
+        self.samples: dict[str, list[str]] = {}
+        self.opened: set[str] = set()
+        self.writes = 0
+
+    def mark_opened(self, key: str) -> None:
+        self.opened.add(key)
+
+    def add(
+        self,
+        key: str,
+        entries: Sequence[tuple[str, str]],
+        threshold: int,
+        sample_size: int,
+        expires_at: int,
+        *,
+        past_threshold: bool = False,
+    ) -> tuple[int, tuple[str, ...], bool]:
+        self.writes += 1
+        members = self.members.setdefault(key, set())
+        if not past_threshold and (len(members) <= threshold or (len(entries) == 1 and entries[0][0] in members)):
+            members.update(m for m, _ in entries)
+        else:
+            self.extra[key] = self.extra.get(key, 0) + len(entries)
+        count = len(members) + self.extra.get(key, 0)
+        samples = self.samples.setdefault(key, [])
+        for _, sample in entries:
+            if len(samples) < sample_size and sample not in samples:
+                samples.append(sample)
+        return count, tuple(samples), key in self.opened
+
+
+class InMemoryDedupStore:
+    """Same semantics as `DynamoDedupStore`, in a dict. Counts calls like the real one would make them."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, DedupState] = {}
+        self.read_calls = 0
+        self.write_calls = 0
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, DedupState]:
+        unique = list(dict.fromkeys(keys))
+        self.read_calls += (len(unique) + BATCH_GET_LIMIT - 1) // BATCH_GET_LIMIT
+        return {k: self.items[k] for k in unique if k in self.items}
+
+    def put(self, state: DedupState, expected_version: int | None) -> bool:
+        self.write_calls += 1
+        current = self.items.get(state.key)
+        if (current.version if current else None) != expected_version:
+            return False
+        self.items[state.key] = state
+        return True
+
+
+@dataclass
+class RecordedUpdate:
+    refs: tuple[FindingRef, ...]
+    note: str
+    workflow: str | None
+
+
+class RecordingSecurityHub:
+    """In-memory twin: records every update (the demo prints them; tests assert on them)."""
+
+    def __init__(self) -> None:
+        self.updates: list[RecordedUpdate] = []
+
+    def update(self, refs: Sequence[FindingRef], note: str, workflow: Workflow | None = None) -> WritebackResult:
+        unique = tuple(dict.fromkeys(refs))
+        for chunk in _chunks(list(unique)):
+            self.updates.append(RecordedUpdate(tuple(chunk), _note(note), workflow))
+        return WritebackResult(updated=len(unique))
+
+    def notes_for(self, finding_id: str) -> list[str]:
+        return [u.note for u in self.updates for r in u.refs if r.id == finding_id]

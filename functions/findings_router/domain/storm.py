@@ -1,0 +1,79 @@
+"""Storms: a flood of new findings pages once per group and window, not once per finding.
+
+Each new problem (a new episode about to page or notify) is counted per group (fields chosen per environment, e.g.
+product + account + control id) and time window. The first `threshold` of a group page as usual; the next opens one
+storm incident for the group, with the count and a sample of resources, and pages the router's meta-alert once;
+later ones are folded into the storm incident (its count is refreshed at 2x, 4x, 8x… the threshold, as a trigger on
+the same dedup key, which PagerDuty appends to the open alert without notifying again). Every finding still gets its
+own dedup state, so it deduplicates and resolves as usual; a storm incident is resolved by the operator.
+
+The count is shared by all invocations (an atomic, idempotent ADD in DynamoDB). Each execution environment holds a
+group's first few new problems in memory and writes them together (`BufferedStormCounter`), so the usual trickle of
+new findings costs no counter write; a storm is only declared from the shared count, and at most 2x `threshold`
+problems page individually before it opens while no more environments than the reserved concurrency take part
+(at most 5 more for each one Lambda adds late).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Literal
+
+from findings_router.domain.model import Finding
+from findings_router.settings.schema import GroupField
+
+MAX_SAMPLE_BYTES = 200
+MAX_HELD = 5  # new problems of a group one container may page before it writes them to the shared count
+
+
+Verdict = Literal["normal", "open", "grouped"]
+
+
+def group_values(finding: Finding, fields: Sequence[GroupField]) -> tuple[str, ...]:
+    values = []
+    for name in fields:
+        if name == "product":
+            values.append(finding.product_name)
+        elif name == "finding_type":
+            values.append(finding.types[0] if finding.types else "-")
+        elif name == "resource_type":
+            values.append(finding.resources[0].type if finding.resources else "-")
+        else:
+            values.append(str(getattr(finding, name) or "-"))
+    return tuple(values)
+
+
+def group_label(fields: Sequence[str], values: Sequence[str]) -> str:
+    return ", ".join(f"{f}={v}" for f, v in zip(fields, values, strict=True))
+
+
+def window_start(now: dt.datetime, minutes: int) -> int:
+    seconds = minutes * 60
+    return int(now.timestamp()) // seconds * seconds
+
+
+def verdict(count: int, threshold: int, opened: bool = False) -> Verdict:
+    """`opened`: a storm incident for the group was delivered. Until then every new problem past the threshold
+    (re)opens it, so a delivery that failed (PagerDuty down mid-storm) is retried, not lost; PagerDuty's dedup_key
+    folds the repeats into one incident."""
+    if count <= threshold:
+        return "normal"
+    return "grouped" if opened else "open"
+
+
+def is_report_point(count: int, threshold: int) -> bool:
+    """Refresh the storm incident's count at 2x, 4x, 8x… the threshold: a handful of events, however big."""
+    if count < 2 * threshold or count % threshold:
+        return False
+    multiple = count // threshold
+    return multiple & (multiple - 1) == 0
+
+
+def flush_size(threshold: int, concurrency: int) -> int:
+    """How many new problems of a group one execution environment holds before it writes them to the shared
+    counter: 1 + threshold // concurrency, at most 1 + MAX_HELD. Every environment pages at most that many less one
+    before it learns the shared count, so a storm opens after at most threshold + that many per environment that
+    takes part: 2x threshold when `concurrency` environments share a flood. Thresholds below the concurrency stay
+    exact (a write per problem)."""
+    return 1 + min(MAX_HELD, threshold // max(1, concurrency))
