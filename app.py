@@ -9,7 +9,7 @@ import sys
 from aws_cdk import App
 
 from findings_router.settings.load import PolicyError
-from infra.application import UnknownEnvironmentError, build_from_context
+from infra.app import UnknownEnvironmentError, build_from_context
 from infra.stack import InvalidDeploymentSettingsError
 
 app = App()

@@ -100,7 +100,7 @@ def _components(traffic: Traffic, pure: PurePath, loops: int) -> dict[str, float
     states = [router._cache.get(k) for k in keys]
     cfg = pure.compiled.policy.dedup
     decisions = [decide(f, p, s, k, NOW, cfg) for f, p, s, k in zip(findings, policies, states, keys, strict=True)]
-    sends = [(d, f) for d, f in zip(decisions, findings, strict=True) if d.sends]
+    sends = [(d, f) for d, f in zip(decisions, findings, strict=True) if d.notifications]
 
     def per_finding(fn: Any) -> float:
         best = []
@@ -112,9 +112,9 @@ def _components(traffic: Traffic, pure: PurePath, loops: int) -> dict[str, float
                 best.append(CPU_CLOCK() - start)
         return median(best) / loops / n * 1e6
 
-    from findings_router.notify.pagerduty.events import NotifyContext
+    from findings_router.domain.notifications import NotifyContext
 
-    ctx = NotifyContext("prod", "k", "reason", 1)
+    contexts = {id(f): NotifyContext("prod", f, "k", "reason", 1) for _, f in sends}
     return {
         "json_loads": per_finding(lambda: _parse_in_batches(bodies)),
         "normalize": per_finding(lambda: [normalize_event(e) for e in parsed]),
@@ -124,7 +124,9 @@ def _components(traffic: Traffic, pure: PurePath, loops: int) -> dict[str, float
             lambda: [decide(f, p, s, k, NOW, cfg) for f, p, s, k in zip(findings, policies, states, keys, strict=True)]
         ),
         # amortized over all findings: only the new pages build a PagerDuty body
-        "pagerduty_body": per_finding(lambda: [build_event(s, f, ctx, "R" * 32) for d, f in sends for s in d.sends]),
+        "pagerduty_body": per_finding(
+            lambda: [build_event(n, contexts[id(f)], "R" * 32) for d, f in sends for n in d.notifications]
+        ),
     }
 
 

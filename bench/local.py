@@ -184,7 +184,7 @@ def local_router(*, shipped_storms: bool = False) -> Iterator[LocalRouter]:
 
     from findings_router_local.aws_local import local_aws_environment, moto_server
     from findings_router_local.pagerduty_receiver import PagerDutyReceiver
-    from infra.definitions import state_table_definition
+    from infra.contract import state_table_definition
 
     with (
         moto_server() as endpoint,

@@ -119,7 +119,7 @@ def _group_of(top: str) -> str:
 
 def build_package(output: Path, *, include_dependencies: bool = True) -> dict[str, Any]:
     """Build the prod package like infra does; None-safe description of how it was built."""
-    from infra.function_package import FunctionPackage, find_target_python
+    from infra.packaging import FunctionPackage, find_target_python
 
     target_python = find_target_python() if include_dependencies else None
     FunctionPackage(

@@ -80,7 +80,7 @@ def run(findings: int = 2000, repetitions: int = 2, new_share: float = 0.05, rou
     import requests
     from botocore.config import Config
 
-    from infra.definitions import state_table_definition
+    from infra.contract import state_table_definition
 
     started = time.perf_counter()
     n_new = max(1, round(findings * new_share))

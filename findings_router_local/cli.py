@@ -80,7 +80,7 @@ exit status:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from infra.definitions import validate_deployment_config
+    from infra.derived import validate_deployment_config
 
     today = dt.datetime.now(dt.UTC).date()
     result = validate_deployment_config(config_dir(args), today=today, expired_suppressions="error")

@@ -40,13 +40,13 @@ from findings_router_local.pagerduty_receiver import (
     render_incidents,
 )
 from findings_router_local.tables import clip, render_table
-from infra.definitions import (
+from infra.contract import (
     function_environment,
-    queue_settings,
     resource_names,
     state_table_definition,
     state_table_ttl_specification,
 )
+from infra.derived import queue_settings
 
 CORPUS = Path(__file__).parent / "corpus" / "iot-platform-day.jsonl"
 DEMO_SIGNING_SECRET = "demo-webhook-signing-secret"  # noqa: S105  (a local stand-in, never a real secret)
@@ -120,25 +120,20 @@ class EnvironmentRun:
 def _router_logs_captured(captured: _CapturedLogs) -> Iterator[None]:
     from findings_router.entrypoints import route_findings as handler
 
-    stream_handler = handler.logger.registered_handler
-    original = stream_handler.setStream(captured)  # type: ignore[attr-defined]
+    # The entry point's Powertools handler, and the one library modules (service/, notify/, adapters/) log through.
+    library = logging.getLogger("findings_router")
+    handlers = {id(h): h for h in (handler.logger.registered_handler, *library.handlers) if hasattr(h, "setStream")}
+    originals = [(h, h.setStream(captured)) for h in handlers.values()]
     level = handler.logger.log_level
     handler.logger.setLevel("DEBUG")  # the demo shows every decision, duplicates included
-    # The domain modules' plain `logging` lines (e.g. one per delivery retry) are counted in the report; without a
-    # handler Python would print each of them to stderr.
-    plain = logging.getLogger("findings_router")
-    quiet = logging.NullHandler()
-    plain.addHandler(quiet)
-    propagate, plain.propagate = plain.propagate, False
     try:
         # Powertools prints EMF metrics to stdout at the end of every invocation; keep them out of the demo.
         with contextlib.redirect_stdout(io.StringIO()):
             yield
     finally:
-        stream_handler.setStream(original)  # type: ignore[attr-defined]
+        for h, original in originals:
+            h.setStream(original)
         handler.logger.setLevel(level)
-        plain.removeHandler(quiet)
-        plain.propagate = propagate
 
 
 CORPUS_ACCOUNT = "111122223333"  # the platform account the bundled day was recorded in
@@ -348,15 +343,15 @@ class EnvironmentDemo:
         """Fresh handler runtimes for this environment, with Security Hub as the recording twin."""
         from aws_lambda_powertools.utilities import parameters
 
+        from findings_router.bootstrap import RuntimeEnv, build_ack_receiver, build_router
         from findings_router.entrypoints import receive_acks as ack_handler
         from findings_router.entrypoints import route_findings as handler
 
-        handler.reset_runtime()
-        ack_handler.reset_runtime()
         parameters.clear_caches()
-        handler.get_runtime().writeback = self.securityhub
+        env = RuntimeEnv.from_environ()
+        handler.install(build_router(env, securityhub=self.securityhub))
         if self.policy.acknowledgements.mode != "none":
-            ack_handler.get_runtime().processor.writeback = self.securityhub
+            ack_handler.install(build_ack_receiver(env, securityhub=self.securityhub))
 
     def _context(self) -> LambdaContext:
         return LambdaContext(

@@ -23,9 +23,9 @@ from findings_router.adapters.memory import InMemoryDedupStore
 from findings_router.domain.episodes import decide
 from findings_router.domain.model import Finding, FindingError
 from findings_router.domain.normalize import normalize_document
-from findings_router.domain.notifications import Send
+from findings_router.domain.notifications import NotifyContext, resolve
 from findings_router.domain.policy import CompiledPolicy, PolicyDecision, Step
-from findings_router.notify.pagerduty.events import NotifyContext, build_event
+from findings_router.notify.pagerduty.events import build_event
 from findings_router.notify.recording import RecordingNotifier
 from findings_router.service.route import FindingsRouter
 from findings_router.settings.schema import Policy
@@ -170,18 +170,18 @@ class Explainer:
         if finding.is_resolved:
             # Resolutions are handled before the policy's decision: an open incident of this key (and its
             # escalations) is resolved, whatever the rules say; with none open, nothing is sent.
-            ctx = NotifyContext(policy.environment, key, decision.reason, 0)
-            body = build_event(Send("resolve", key, finding.severity, "low"), finding, ctx, self.routing_key)
+            ctx = NotifyContext(policy.environment, finding, key, decision.reason, 0)
+            body = build_event(resolve(key, finding.severity), ctx, self.routing_key)
             note = (
                 f"resolved in Security Hub, so nothing is triggered whatever the decision; POST {policy.notifier.events_url} "
                 "only if an incident is open for this dedup key, to resolve it"
             )
             return [body], note
-        if not decision.sends:
+        if not decision.notifications:
             return [], f"{decision.outcome}: nothing is sent"
         episode = decision.new_state.episode if decision.new_state is not None else 1
-        ctx = NotifyContext(policy.environment, key, decision.reason, episode)
-        bodies = [build_event(s, finding, ctx, self.routing_key) for s in decision.sends]
+        ctx = NotifyContext(policy.environment, finding, key, decision.reason, episode)
+        bodies = [build_event(n, ctx, self.routing_key) for n in decision.notifications]
         note = (
             f"{decision.outcome} as a new problem, POST {policy.notifier.events_url} (a repeat of an open problem "
             "sends nothing more; a rise in severity escalates; a storm of new problems is grouped)"

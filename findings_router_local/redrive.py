@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 from findings_router.settings.schema import Policy
 from findings_router_local.aws_access import AwsAccessError, AwsClients, aws_error
-from infra.definitions import resource_names
+from infra.contract import resource_names
 
 BATCH = 10
 EMPTY_POLLS = 3  # SQS short polling samples a subset of its servers: an empty answer does not prove an empty queue

@@ -41,10 +41,10 @@ from typing import IO, Any, TextIO
 from findings_router.adapters.memory import InMemoryDedupStore, InMemoryStormCounter
 from findings_router.domain.model import Finding, FindingError
 from findings_router.domain.normalize import clean_json_text, normalize_document
-from findings_router.domain.notifications import Send
+from findings_router.domain.notifications import Notification, NotifyContext
 from findings_router.domain.policy import CompiledPolicy
 from findings_router.notify import DeliveryResult
-from findings_router.notify.pagerduty.events import NotifyContext, build_event
+from findings_router.notify.pagerduty.events import build_event
 from findings_router.notify.recording import RecordingNotifier
 from findings_router.service.route import FindingsRouter, Routed
 from findings_router.settings.schema import Policy
@@ -587,14 +587,14 @@ class _ForgettingNotifier(RecordingNotifier):
 
     def __init__(self) -> None:
         super().__init__()
-        self.sent = 0
+        self.count = 0
 
-    def send(self, send: Send, finding: Finding, ctx: NotifyContext) -> DeliveryResult:
+    def send(self, notification: Notification, context: NotifyContext) -> DeliveryResult:
         if self.fail_with is not None:
             raise self.fail_with
-        build_event(send, finding, ctx, self.routing_key)
-        self.sent += 1
-        return DeliveryResult(202, 1, send.incident_key)
+        build_event(notification, context, self.routing_key)
+        self.count += 1
+        return DeliveryResult(202, 1, notification.key)
 
 
 _FIRST_ITEM_FIELD = "detail.findings[0]."

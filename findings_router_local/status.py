@@ -18,7 +18,7 @@ from findings_router.domain.model import Severity
 from findings_router.settings.schema import Policy
 from findings_router_local.aws_access import AwsAccessError, aws_error
 from findings_router_local.tables import clip, render_table
-from infra.definitions import ResourceNames, resource_names
+from infra.contract import ResourceNames, resource_names
 
 OPEN_STATUSES = ("open", "acknowledged")
 

@@ -1,4 +1,8 @@
-"""One findings-router deployment: an environment (config/<env>.yaml) in one account and region."""
+"""One findings-router deployment: an environment (config/<env>.yaml) in one account and region.
+
+The stack is the one place that reads the `Policy`: it computes each construct's narrow settings from it
+(`FunctionSpec`, `IngestionSettings`, `AlarmSettings`, …) and composes the constructs of infra/constructs/.
+"""
 
 from __future__ import annotations
 
@@ -11,20 +15,183 @@ from constructs import Construct
 from findings_router import __version__
 from findings_router.settings.load import policy_path, validate_policy_file
 from findings_router.settings.schema import Policy
-from infra.ack_receiver import AckReceiver
-from infra.definitions import APP_NAME, deployment_checks, deployment_problems, resource_names
-from infra.function_package import CONFIG_DIR
-from infra.ingestion import Ingestion
-from infra.lambda_function import function_code
-from infra.meta_alerts import MetaAlerts
-from infra.monitoring import Monitoring
-from infra.router_function import RouterFunction
-from infra.secrets import RoutingKeySecret
-from infra.state_table import StateTable
+from infra.constructs.ack_receiver import (
+    AckReceiver,
+    AckReceiverSettings,
+    PartnerBusFrontDoorSettings,
+    WebhookFrontDoorSettings,
+)
+from infra.constructs.alarms import Alarms, AlarmSettings
+from infra.constructs.dashboard import DashboardSettings, add_dashboard
+from infra.constructs.function import FunctionSpec, function_code
+from infra.constructs.ingestion import Ingestion, IngestionSettings
+from infra.constructs.meta_alerts import MetaAlerts
+from infra.constructs.router import RouterFunction
+from infra.constructs.secrets import RoutingKeySecret
+from infra.constructs.state_table import StateTable
+from infra.contract import (
+    APP_NAME,
+    FUNCTION_HANDLER,
+    META_ALERT_HANDLER,
+    ResourceNames,
+    ack_function_environment,
+    ack_handler,
+    ack_idempotency_key_pattern,
+    ack_workflow_status,
+    function_environment,
+    meta_alert_environment,
+    packaged_policy_path,
+    resource_names,
+)
+from infra.derived import (
+    ACK_MEMORY_MB,
+    ACK_TIMEOUT_SECONDS,
+    META_ALERT_MAX_EVENT_AGE_HOURS,
+    META_ALERT_MEMORY_MB,
+    deployment_checks,
+    deployment_problems,
+    meta_alert_timeout_seconds,
+    queue_settings,
+)
+from infra.event_patterns import action_target_properties, detail_types, event_pattern
+from infra.packaging import CONFIG_DIR, FunctionPackage
 
 
 class InvalidDeploymentSettingsError(ValueError):
     """The policy file is valid, but AWS would reject some of its infrastructure settings."""
+
+
+# ------------------------------------------------------------------------------------------ settings from the policy
+
+
+def ingestion_settings(policy: Policy, names: ResourceNames) -> IngestionSettings:
+    return IngestionSettings(
+        queue_name=names.queue,
+        dead_letter_queue_name=names.dead_letter_queue,
+        rule_name=names.rule,
+        rule_description=f"Security Hub finding events for findings-router ({policy.environment})",
+        queue=queue_settings(policy),
+        action_target=action_target_properties(policy),
+        detail_types=tuple(detail_types(policy)),
+        event_pattern=lambda arn: event_pattern(policy, action_target_arn=arn),
+    )
+
+
+def _function_logs(policy: Policy) -> dict[str, Any]:
+    """Every function's log group: function.log_retention_days, retained in production."""
+    return {"log_retention_days": policy.function.log_retention_days, "retain_logs": policy.production}
+
+
+def router_spec(policy: Policy, names: ResourceNames, *, table_name: str, dead_letter_queue_url: str) -> FunctionSpec:
+    settings = policy.function
+    return FunctionSpec(
+        function_name=names.function,
+        log_group_name=names.log_group,
+        description=f"Routes Security Hub findings to on-call ({policy.environment})",
+        role_description=f"findings-router {policy.environment}: route Security Hub findings",
+        handler=FUNCTION_HANDLER,
+        memory_mb=settings.memory_mb,
+        timeout_seconds=settings.timeout_seconds,
+        environment=function_environment(policy, table_name, dead_letter_queue_url=dead_letter_queue_url),
+        # Caps concurrent invocations, and with them the rate of calls to PagerDuty.
+        reserved_concurrency=settings.reserved_concurrency,
+        **_function_logs(policy),
+    )
+
+
+def ack_receiver_spec(policy: Policy, names: ResourceNames, *, table_name: str) -> FunctionSpec:
+    settings = policy.acknowledgements
+    handler = ack_handler(policy)
+    if handler is None:
+        raise ValueError("acknowledgements.mode is none: there is no ack receiver to build")
+    return FunctionSpec(
+        function_name=names.ack_function,
+        log_group_name=names.ack_log_group,
+        description=f"PagerDuty incident events to findings-router state and Security Hub ({policy.environment})",
+        role_description=f"findings-router {policy.environment}: PagerDuty acknowledgements to state and Security Hub",
+        handler=handler,
+        memory_mb=ACK_MEMORY_MB,
+        timeout_seconds=ACK_TIMEOUT_SECONDS,
+        environment=ack_function_environment(policy, table_name),
+        # Caps what a flood of (even unsigned) requests can cost; PagerDuty retries throttled deliveries.
+        reserved_concurrency=settings.reserved_concurrency,
+        # Only EventBridge invokes asynchronously: events it could not deliver (EventBridge's retries) and events
+        # whose processing failed after Lambda's retries both end in the dead-letter queue, where an alarm
+        # watches them.
+        dead_letter_queue_name=names.ack_dead_letter_queue if settings.mode == "eventbridge" else None,
+        **_function_logs(policy),
+    )
+
+
+def ack_receiver_settings(policy: Policy, names: ResourceNames) -> AckReceiverSettings:
+    settings = policy.acknowledgements
+    front_door: WebhookFrontDoorSettings | PartnerBusFrontDoorSettings
+    if settings.mode == "function_url":
+        front_door = WebhookFrontDoorSettings(signing_secret=settings.signing_secret)
+    else:
+        assert settings.partner_event_source is not None  # the config model requires it for this mode
+        front_door = PartnerBusFrontDoorSettings(
+            partner_event_source=settings.partner_event_source,
+            rule_name=names.ack_rule,
+            rule_description=f"PagerDuty incident events for findings-router ({policy.environment})",
+        )
+    return AckReceiverSettings(
+        front_door=front_door,
+        idempotency_key_pattern=ack_idempotency_key_pattern(names),
+        rest_api_token_secret=settings.rest_api_token_secret,
+        securityhub_writeback=policy.securityhub.writeback,
+        workflow_status=ack_workflow_status(policy),
+    )
+
+
+def meta_alert_spec(policy: Policy, names: ResourceNames) -> FunctionSpec:
+    return FunctionSpec(
+        function_name=names.meta_alert_function,
+        log_group_name=names.meta_alert_log_group,
+        description=f"findings-router's own CloudWatch alarms to PagerDuty ({policy.environment})",
+        role_description=f"findings-router {policy.environment}: page on-call about findings-router's own alarms",
+        handler=META_ALERT_HANDLER,
+        memory_mb=META_ALERT_MEMORY_MB,
+        timeout_seconds=meta_alert_timeout_seconds(policy),
+        environment=meta_alert_environment(policy),
+        # SNS invokes asynchronously: a failed run (PagerDuty unreachable) is retried by Lambda, then
+        # dead-lettered. A change older than an hour is not sent late and out of order. The dead-letter queue is
+        # the one place for every alarm change that paged nobody: SNS could not invoke the function (the
+        # subscription's redrive policy, infra/constructs/meta_alerts.py), or the function failed on every attempt.
+        dead_letter_queue_name=names.meta_alert_dead_letter_queue,
+        max_event_age_hours=META_ALERT_MAX_EVENT_AGE_HOURS,
+        **_function_logs(policy),
+    )
+
+
+def alarm_settings(policy: Policy, names: ResourceNames) -> AlarmSettings:
+    monitoring = policy.monitoring
+    return AlarmSettings(
+        environment=policy.environment,
+        alarm_prefix=names.alarm_prefix,
+        alarm_topic_name=names.alarm_topic,
+        meta_alarm_topic_name=names.meta_alarm_topic,
+        alarm_emails=tuple(monitoring.alarm_emails),
+        no_alarm_emails_reason=monitoring.no_alarm_emails_reason,
+        oldest_message_age_seconds=monitoring.oldest_message_age_seconds,
+        retain_key=policy.production,
+    )
+
+
+def function_package(policy: Policy, *, include_dependencies: bool, config_dir: Path = CONFIG_DIR) -> FunctionPackage:
+    """The environment's function package: functions/, its validated policy and (unless left out) the dependencies.
+
+    `include_dependencies=False` leaves out the third-party packages (no pip, no network): the stack then
+    synthesizes in milliseconds for tests, but such a package cannot run on Lambda.
+    """
+    return FunctionPackage(
+        policy_file=policy_path(config_dir, policy.environment),
+        packaged_policy_path=packaged_policy_path(policy),
+        include_dependencies=include_dependencies,
+    )
+
+
+# ------------------------------------------------------------------------------------------ the stack
 
 
 class FindingsRouterStack(Stack):
@@ -39,7 +206,7 @@ class FindingsRouterStack(Stack):
         **stack_props: Any,
     ) -> None:
         # `build` reports these already, with the rest of validate-config's checks; this guards a stack built from
-        # any `Policy`. The same checks (infra.definitions.deployment_checks), with lines when it is the file's policy.
+        # any `Policy`. The same checks (infra.derived.deployment_checks), with lines when it is the file's policy.
         if deployment_problems(policy):
             source = policy_path(config_dir, policy.environment)
             from_file = validate_policy_file(source, checks=(deployment_checks,))
@@ -63,21 +230,28 @@ class FindingsRouterStack(Stack):
         Tags.of(self).add("environment", policy.environment)
         Tags.of(self).add("findings-router-version", __version__)
 
-        self.state = StateTable(self, "State", policy=policy, names=names)
+        self.state = StateTable(self, "State", table_name=names.state_table, retain=policy.production)
         self.routing_key = RoutingKeySecret(self, "RoutingKey", secret_name_or_arn=policy.notifier.routing_key_secret)
-        self.ingestion = Ingestion(self, "Ingestion", policy=policy, names=names)
+        self.ingestion = Ingestion(self, "Ingestion", settings=ingestion_settings(policy, names))
         # One package (one asset, built once) for every function of the stack: the router, the ack receiver and
         # the meta-alert function differ only in their handler.
-        code = function_code(policy, include_dependencies=include_dependencies, config_dir=config_dir)
+        package = function_package(policy, include_dependencies=include_dependencies, config_dir=config_dir)
+        code = function_code(package, environment=policy.environment)
+        table = self.state.table
         self.router = RouterFunction(
             self,
             "Router",
-            policy=policy,
-            names=names,
-            table=self.state.table,
+            spec=router_spec(
+                policy,
+                names,
+                table_name=table.table_name,
+                dead_letter_queue_url=self.ingestion.dead_letter_queue.queue_url,
+            ),
+            code=code,
+            table=table,
             routing_key=self.routing_key,
             dead_letter_queue=self.ingestion.dead_letter_queue,
-            code=code,
+            securityhub_writeback=policy.securityhub.writeback,
         )
         self.ingestion.connect(self.router.function)
         self.ack_receiver: AckReceiver | None = None
@@ -85,34 +259,49 @@ class FindingsRouterStack(Stack):
             self.ack_receiver = AckReceiver(
                 self,
                 "AckReceiver",
-                policy=policy,
-                names=names,
-                table=self.state.table,
-                routing_key=self.routing_key,
+                spec=ack_receiver_spec(policy, names, table_name=table.table_name),
                 code=code,
+                settings=ack_receiver_settings(policy, names),
+                table=table,
+                routing_key=self.routing_key,
             )
-        self.monitoring = Monitoring(
+        # Id "Monitoring": it holds the alarms, their topics and the dashboard, and every alarm's logical id (and the
+        # dashboard's) derives from it.
+        self.monitoring = Alarms(
             self,
             "Monitoring",
-            policy=policy,
-            names=names,
+            settings=alarm_settings(policy, names),
             queue=self.ingestion.queue,
             dead_letter_queue=self.ingestion.dead_letter_queue,
             function=self.router.function,
         )
         if self.ack_receiver is not None:
-            self.monitoring.watch_ack_receiver(self.ack_receiver)
+            self.monitoring.watch_ack_receiver(self.ack_receiver.function, self.ack_receiver.dead_letter_queue)
         self.meta_alerts = MetaAlerts(
             self,
             "MetaAlerts",
-            policy=policy,
-            names=names,
+            spec=meta_alert_spec(policy, names),
+            code=code,
             topic=self.monitoring.topic,
             routing_key=self.routing_key,
-            code=code,
         )
-        self.monitoring.watch_meta_alerts(self.meta_alerts)
-        self.monitoring.add_dashboard()
+        self.monitoring.watch_meta_alerts(self.meta_alerts.function, self.meta_alerts.dead_letter_queue)
+        # Last, once every alarm exists; inside the Monitoring construct, the parent its logical id derives from.
+        self.dashboard = add_dashboard(
+            self.monitoring,
+            "Dashboard",
+            settings=DashboardSettings(
+                dashboard_name=names.dashboard,
+                environment=policy.environment,
+                ack_mode=None if self.ack_receiver is None else self.ack_receiver.mode,
+            ),
+            alarms=self.monitoring.alarms,
+            queue=self.ingestion.queue,
+            dead_letter_queue=self.ingestion.dead_letter_queue,
+            router=self.router.function,
+            ack_receiver=None if self.ack_receiver is None else self.ack_receiver.function,
+            meta_alerts=self.meta_alerts.function,
+        )
 
         CfnOutput(self, "StateTableName", value=self.state.table.table_name)
         CfnOutput(self, "FindingsQueueUrl", value=self.ingestion.queue.queue_url)

@@ -152,7 +152,7 @@ def _acks() -> list[dict[str, Any]]:
     from findings_router.domain.acks import parse_webhook
     from findings_router.domain.policy import CompiledPolicy
     from findings_router.notify.recording import RecordingNotifier
-    from findings_router.service.acknowledge import AckProcessor, RecordingResolver, RetryLater
+    from findings_router.service.acknowledge import AckProcessor, RetryLater
     from findings_router.service.route import FindingsRouter
     from findings_router.settings.load import load_policy
 
@@ -168,9 +168,9 @@ def _acks() -> list[dict[str, Any]]:
         if body["event"]["data"].get("incident_key") is not None:
             body["event"]["data"]["incident_key"] = routed.decision.key
         body["event"]["occurred_at"] = "2026-11-21T12:05:00.000Z"
-        securityhub, resolver = RecordingSecurityHub(), RecordingResolver(ROUTING_KEY)
+        securityhub, resolver = RecordingSecurityHub(), RecordingNotifier(ROUTING_KEY)
         keys = [routed.decision.key]
-        processor = AckProcessor(store, securityhub, resolver=resolver, alert_keys=lambda _id, keys=keys: keys)
+        processor = AckProcessor(store, securityhub, notifier=resolver, alert_keys=lambda _id, keys=keys: keys)
         try:
             result: Any = _jsonable(processor.process(parse_webhook(body), NOW + dt.timedelta(minutes=6)))
         except RetryLater as exc:
@@ -188,8 +188,9 @@ def _acks() -> list[dict[str, Any]]:
 
 
 def _meta_alerts() -> list[dict[str, Any]]:
-    from findings_router.domain.alarms import parse_alarm
-    from findings_router.notify.pagerduty.events import meta_event
+    from findings_router.domain.alarms import alarm_notification, parse_alarm
+    from findings_router.domain.notifications import NotifyContext
+    from findings_router.notify.pagerduty.events import build_event
 
     rows = []
     for state in ("ALARM", "OK", "INSUFFICIENT_DATA"):
@@ -205,7 +206,9 @@ def _meta_alerts() -> list[dict[str, Any]]:
         }
         change = parse_alarm(json.dumps(message))
         for mode in ("page", "notify", "off"):
-            rows.append({"state": state, "mode": mode, "event": meta_event(change, "prod", ROUTING_KEY, mode)})
+            notification = alarm_notification(change, mode)
+            event = None if notification is None else build_event(notification, NotifyContext("prod"), ROUTING_KEY)
+            rows.append({"state": state, "mode": mode, "event": event})
     return rows
 
 

@@ -54,6 +54,19 @@ class Synthesis:
 ENVIRONMENTS = sorted(p.stem for p in (REPO_ROOT / "config").glob("*.yaml"))
 
 
+def dev_policy(environment: str = "dev", **sections: dict[str, Any]) -> Any:
+    """config/dev.yaml's policy as environment `environment`, each of `sections` updated with the values given."""
+    import yaml
+
+    from findings_router.settings.schema import Policy
+
+    data = yaml.safe_load((REPO_ROOT / "config" / "dev.yaml").read_text())
+    data["environment"] = environment
+    for name, values in sections.items():
+        data[name] = {**data.get(name, {}), **values}
+    return Policy.model_validate(data)
+
+
 def _synthesize(outdir: Path, **build_options: Any) -> dict[str, SynthesizedStack]:
     """Every stack of `config_dir` (default: config/), built exactly as app.py builds them and synthesized once,
     cdk-nag included, without dependency bundling; by environment."""
@@ -61,7 +74,7 @@ def _synthesize(outdir: Path, **build_options: Any) -> dict[str, SynthesizedStac
     from aws_cdk import App
     from aws_cdk.assertions import Template
 
-    from infra.application import build
+    from infra.app import build
 
     # No account/region from the caller's shell: the synth must not depend on where the tests run.
     for name in ("CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION"):

@@ -9,23 +9,20 @@ from typing import Any
 
 import pytest
 
-from infra.ack_receiver import ACK_IDEMPOTENCY_ACTIONS, ACK_STATE_ACTIONS
-from infra.definitions import (
+from infra.constructs.ack_receiver import ACK_IDEMPOTENCY_ACTIONS, ACK_STATE_ACTIONS
+from infra.contract import (
     ACK_HANDLERS,
     ACK_IDEMPOTENT_FUNCTION,
-    ACK_MEMORY_MB,
-    ACK_TIMEOUT_SECONDS,
     ACK_WEBHOOK_PATH,
-    DEAD_LETTER_RETENTION_DAYS,
     FUNCTION_HANDLER,
     META_ALERT_HANDLER,
-    SECONDS_PER_DAY,
-    ack_event_pattern,
     ack_function_environment,
     ack_workflow_status,
     resource_names,
     securityhub_writeback_condition,
 )
+from infra.derived import ACK_MEMORY_MB, ACK_TIMEOUT_SECONDS, DEAD_LETTER_RETENTION_DAYS, SECONDS_PER_DAY
+from infra.event_patterns import ack_event_pattern
 from tests.builders import load_fixture
 from tests.infra.conftest import Synthesis, SynthesizedStack
 from tests.infra.eventbridge_matcher import matches, validate
@@ -387,7 +384,7 @@ def test_idempotency_key_pattern_matches_the_keys_powertools_writes(monkeypatch:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
     from findings_router.domain.keys import ack_idempotency_prefix
-    from infra.definitions import ack_idempotency_key_pattern
+    from infra.contract import ack_idempotency_key_pattern
 
     names = resource_names(_shipped_policy("prod"))
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")

@@ -22,19 +22,20 @@ from findings_router.domain.model import Severity
 from findings_router.domain.normalize import ASFF_DETAIL_TYPES, OCSF_DETAIL_TYPES, SECURITYHUB_SOURCE, normalize_event
 from findings_router.settings.load import load_policy
 from findings_router.settings.schema import Policy
-from infra.definitions import (
+from infra.derived import deployment_problems
+from infra.event_patterns import (
     DETAIL_TYPE_CUSTOM_ACTION,
     DETAIL_TYPE_IMPORTED,
     DETAIL_TYPE_IMPORTED_V2,
     EVENT_PATTERN_MAX_CHARS,
     OCSF_SEVERITY_IDS,
     action_target_arn,
-    deployment_problems,
+    action_target_properties,
     event_pattern,
     event_pattern_size,
 )
 from tests.builders import FIXTURES, asff, control, event, load_fixture
-from tests.infra.conftest import REPO_ROOT
+from tests.infra.conftest import REPO_ROOT, dev_policy
 from tests.infra.eventbridge_matcher import expand, matches, validate
 
 pytestmark = pytest.mark.infra
@@ -361,6 +362,37 @@ def test_any_finding_of_a_multi_finding_event_lets_it_pass():
     assert not matches(_pattern(policy), event(quiet, quiet))
     assert matches(_pattern(policy), event(quiet, loud))
     assert matches(_pattern(policy), event(quiet, asff(severity="LOW", RecordState="ARCHIVED")))
+
+
+@pytest.mark.parametrize("mode", ["page", "notify", "policy"])
+@pytest.mark.parametrize("environment", ["prod", "staging", "a" * 16])
+def test_action_target_tells_operators_what_it_does(mode, environment):
+    policy = dev_policy(environment, custom_action={"id": "PageOnCallX", "mode": mode})
+    properties = action_target_properties(policy)
+    assert properties is not None
+    assert properties["Id"] == "PageOnCallX"
+    # Security Hub: Name up to 20 characters; the console shows the Description next to it (up to 256).
+    assert 0 < len(properties["Name"]) <= 20
+    assert 0 < len(properties["Description"]) <= 256
+    verb = {"page": "Page", "notify": "Notify", "policy": "Send to"}[mode]
+    assert properties["Name"].startswith(verb)
+    assert environment in properties["Description"]
+    assert "on-call" in properties["Description"]
+    if len(f"{verb} on-call {environment}") <= 20:
+        assert properties["Name"] == f"{verb} on-call {environment}"
+    if mode == "notify":
+        assert "low urgency" in properties["Description"]
+
+
+def test_shipped_action_targets():
+    names = {
+        env: action_target_properties(load_policy(REPO_ROOT / "config" / f"{env}.yaml")) for env in ("dev", "prod")
+    }
+    assert names["prod"] is not None and names["prod"]["Name"] == "Page on-call prod"
+    assert names["dev"] is not None and names["dev"]["Name"] == "Notify on-call dev"
+    data = yaml.safe_load((REPO_ROOT / "config" / "dev.yaml").read_text())
+    data.pop("custom_action")
+    assert action_target_properties(Policy.model_validate(data)) is None
 
 
 # ------------------------------------------------------------------------------------------ generated events

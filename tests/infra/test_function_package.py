@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from findings_router.settings.load import load_policy
-from infra.function_package import (
+from infra.packaging import (
     TARGET_PLATFORMS,
     FunctionPackage,
     PackageBuildError,

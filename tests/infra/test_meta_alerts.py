@@ -15,14 +15,8 @@ from typing import Any
 
 import pytest
 
-from infra.definitions import (
-    DEAD_LETTER_RETENTION_DAYS,
-    META_ALERT_HANDLER,
-    SECONDS_PER_DAY,
-    meta_alert_environment,
-    meta_alert_timeout_seconds,
-    resource_names,
-)
+from infra.contract import META_ALERT_HANDLER, meta_alert_environment, resource_names
+from infra.derived import DEAD_LETTER_RETENTION_DAYS, SECONDS_PER_DAY, meta_alert_timeout_seconds
 from tests.infra.conftest import SynthesizedStack
 from tests.infra.test_stack import granted, secret_arn
 

@@ -9,23 +9,20 @@ from typing import Any
 import pytest
 
 from findings_router.settings.load import load_policy
-from infra.definitions import (
-    DEAD_LETTER_RETENTION_DAYS,
+from infra.constructs.ingestion import ACTION_TARGET_TYPE, ACTION_TARGET_UNKNOWN_TYPE
+from infra.constructs.router import STATE_TABLE_ACTIONS
+from infra.contract import (
     FUNCTION_HANDLER,
     ROUTER_WORKFLOW_STATUS,
-    SECONDS_PER_DAY,
     STATE_TABLE_PARTITION_KEY,
     STATE_TABLE_TTL_ATTRIBUTE,
-    action_target_properties,
-    event_pattern,
     function_environment,
-    queue_settings,
     resource_names,
     securityhub_writeback_condition,
     state_table_definition,
 )
-from infra.ingestion import ACTION_TARGET_TYPE, ACTION_TARGET_UNKNOWN_TYPE
-from infra.router_function import STATE_TABLE_ACTIONS
+from infra.derived import DEAD_LETTER_RETENTION_DAYS, SECONDS_PER_DAY, queue_settings
+from infra.event_patterns import action_target_properties, event_pattern
 from tests.infra.conftest import REPO_ROOT, Synthesis, SynthesizedStack
 
 pytestmark = pytest.mark.infra
@@ -96,7 +93,7 @@ def action_target_id(stack: SynthesizedStack) -> str | None:
 
 
 def deployed_event_pattern(stack: SynthesizedStack) -> dict[str, Any]:
-    """definitions.event_pattern as the stack deploys it: the action target's ARN from CloudFormation."""
+    """event_patterns.event_pattern as the stack deploys it: the action target's ARN from CloudFormation."""
     target = action_target_id(stack)
     arn = {"Fn::GetAtt": [target, "ActionTargetArn"]} if target else None
     return event_pattern(stack.policy, action_target_arn=arn)  # type: ignore[arg-type]
@@ -317,7 +314,7 @@ def test_state_table(synthesized: SynthesizedStack):
 # ------------------------------------------------------------------------------------------ ingestion
 
 
-def test_rule_pattern_is_the_definitions_pattern_on_the_default_bus(synthesized: SynthesizedStack):
+def test_rule_pattern_is_the_event_patterns_one_on_the_default_bus(synthesized: SynthesizedStack):
     rule_id = synthesized.named("AWS::Events::Rule", "Name", resource_names(synthesized.policy).rule)
     rule = synthesized.properties(rule_id)
     assert rule["EventPattern"] == deployed_event_pattern(synthesized)

@@ -9,8 +9,9 @@ import pytest
 import yaml
 
 from findings_router.settings.schema import Policy
-from infra.definitions import DETAIL_TYPE_CUSTOM_ACTION, deployment_problems, queue_settings
-from infra.ingestion import ACTION_TARGET_TYPE, ACTION_TARGET_UNKNOWN_TYPE
+from infra.constructs.ingestion import ACTION_TARGET_TYPE, ACTION_TARGET_UNKNOWN_TYPE
+from infra.derived import deployment_problems, queue_settings
+from infra.event_patterns import DETAIL_TYPE_CUSTOM_ACTION
 from infra.stack import FindingsRouterStack, InvalidDeploymentSettingsError
 from tests.infra.conftest import (
     REPO_ROOT,

@@ -18,11 +18,13 @@ import pytest
 import yaml
 
 from findings_router.adapters.memory import RecordingSecurityHub
+from findings_router.adapters.state_table import DynamoDedupStore
+from findings_router.bootstrap import AckRuntime, RouterRuntime, RuntimeEnv, build_ack_receiver, build_router
 from findings_router.entrypoints import receive_acks as ack_handler
 from findings_router.entrypoints import route_findings as router_handler
 from findings_router_local.aws_local import local_aws_environment, moto_server, reset_moto
 from findings_router_local.pagerduty_receiver import PagerDutyReceiver
-from infra.definitions import state_table_definition
+from infra.contract import state_table_definition
 from tests.builders import CONFIG_DIR
 
 ROUTING_KEY = "R0UT1NGKEY0000000000000000000001"
@@ -49,13 +51,24 @@ class LocalStack:
     securityhub: RecordingSecurityHub
     policy_file: Path
 
-    def new_router_runtime(self) -> router_handler.Runtime:
+    def new_router_runtime(self, **adapters: Any) -> RouterRuntime:
         """A new router runtime, as a fresh execution environment builds it (rereading the policy file), writing back
-        to the recording Security Hub."""
-        router_handler.reset_runtime()
-        runtime = router_handler.get_runtime()
-        runtime.writeback = self.securityhub
+        to the recording Security Hub, unpaced (pacing has its own tests), with any other `adapters` given
+        (bootstrap.build_router's arguments); installed in the router's entry point."""
+        adapters = {"securityhub": self.securityhub, "pacer": None, **adapters}
+        runtime = build_router(RuntimeEnv.from_environ(), **adapters)
+        router_handler.install(runtime)
         return runtime
+
+    def new_ack_runtime(self, **adapters: Any) -> AckRuntime:
+        """The same for the ack receiver (bootstrap.build_ack_receiver's arguments)."""
+        runtime = build_ack_receiver(RuntimeEnv.from_environ(), **{"securityhub": self.securityhub, **adapters})
+        ack_handler.install(runtime)
+        return runtime
+
+    def real_store(self) -> DynamoDedupStore:
+        """The state table as the router's default adapter reaches it (for wrapping in a fault injector)."""
+        return DynamoDedupStore(TABLE, self.dynamodb)
 
     def state_items(self) -> list[dict[str, Any]]:
         """Dedup items only (storm counters and idempotency records share the table)."""
@@ -154,7 +167,6 @@ def local(moto_endpoint: str, tmp_path: Path, request: pytest.FixtureRequest) ->
                 Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"})},
             )["QueueUrl"]
             os.environ["DEAD_LETTER_QUEUE_URL"] = dlq_url  # as the stack sets it: permanent errors parked at once
-            ack_handler.reset_runtime()
             from aws_lambda_powertools.utilities import parameters
 
             parameters.clear_caches()
@@ -162,7 +174,7 @@ def local(moto_endpoint: str, tmp_path: Path, request: pytest.FixtureRequest) ->
             hub = RecordingSecurityHub()
             stack = LocalStack(moto_endpoint, ddb, sqs, secrets, receiver, queue_url, dlq_url, hub, policy_file)
             stack.new_router_runtime()
-            ack_handler.get_runtime().processor.writeback = hub
+            stack.new_ack_runtime()
             try:
                 yield stack
             finally:

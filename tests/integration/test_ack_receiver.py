@@ -241,7 +241,7 @@ def test_a_failed_write_back_answers_503_and_the_redelivery_lands_the_note_once(
     finding = asff(severity="CRITICAL")
     key = page(local, finding)
     flaky = FlakySecurityHub(failures=1)
-    ack_handler.get_runtime().processor.writeback = flaky
+    local.new_ack_runtime(securityhub=flaky)
     body = webhook_for("webhook_incident_acknowledged.json", key, "01ACK")
     first = post(receiver_url, body, webhook_id="01ACK")
     assert (first.status_code, first.json()) == (503, {"outcome": "retry"})  # PagerDuty retries a 5xx
@@ -347,7 +347,7 @@ def test_the_deadline_counts_from_the_request_and_respects_the_lambda_timeout():
 def test_eventbridge_auto_resolve_and_retry(local):
     finding = asff(severity="CRITICAL")
     key = page(local, finding)
-    ack_handler.get_runtime().processor.writeback = flaky = FlakySecurityHub(failures=1)
+    local.new_ack_runtime(securityhub=(flaky := FlakySecurityHub(failures=1)))
     ev = eventbridge_for("eventbridge_incident_resolved_timeout.json", key)
     with pytest.raises(Exception, match="outbox entry left"):  # the invocation fails: Lambda retries it
         ack_handler.eventbridge_handler(ev, FakeLambdaContext())

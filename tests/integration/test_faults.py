@@ -13,9 +13,11 @@ from findings_router.settings.load import load_policy
 from findings_router_local.aws_local import SqsEventSource
 from findings_router_local.pagerduty_receiver import Fault
 from findings_router_local.redrive import RedriveError, redrive, sqs_client
-from infra.definitions import queue_settings, resource_names
+from infra.contract import resource_names
+from infra.derived import queue_settings
 from tests.builders import FakeLambdaContext, asff, event, sqs_event
 from tests.integration.conftest import age_pending
+from tests.support.faults import InterruptibleStore
 
 
 def _queues(local, max_receive_count: int):
@@ -64,17 +66,10 @@ def test_timeouts_are_retried_and_bounded(local):
 
 
 def test_crash_between_pagerdutys_202_and_the_state_write_does_not_page_twice(local):
-    runtime = router_handler.get_runtime()
-    real_put = runtime.store.put
-    crashes = []
-
-    def crash_once(state, expected_version):
-        if not crashes and not state.pending:  # the write that confirms the delivered trigger
-            crashes.append(state.key)
-            raise RuntimeError("Lambda killed after PagerDuty answered 202")
-        return real_put(state, expected_version)
-
-    runtime.store.put = crash_once  # type: ignore[method-assign]
+    store = InterruptibleStore(local.real_store())
+    local.new_router_runtime(store=store)
+    # Killed at the write that confirms the delivered trigger.
+    store.arm(lambda state: not state.pending, RuntimeError("Lambda killed after PagerDuty answered 202"))
     batch = sqs_event(event(asff(severity="CRITICAL")))
     first = router_handler.lambda_handler(batch, FakeLambdaContext())
     assert len(first["batchItemFailures"]) == 1  # the message goes back to SQS
@@ -116,16 +111,21 @@ def test_exhausted_messages_are_dead_lettered_and_redrive_brings_them_back(local
 
 
 def test_connection_refused_is_a_transient_error():
+    from findings_router.domain.normalize import normalize_asff
+    from findings_router.domain.notifications import NotifyContext, resolve
     from findings_router.notify import DeliveryError
     from findings_router.notify.pagerduty.client import PagerDutyNotifier
+    from findings_router.notify.retry import Retrier, RetryPolicy
     from findings_router_local.aws_local import free_port
 
     url = f"http://127.0.0.1:{free_port()}/v2/enqueue"  # nothing listens there
-    notifier = PagerDutyNotifier(url, lambda: "R" * 32, max_attempts=3, base_delay=0.001, sleep=lambda s: None)
+    retrier = Retrier(RetryPolicy(max_attempts=3, base_delay=0.001), channel="PagerDuty", sleep=lambda s: None)
+    notifier = PagerDutyNotifier(url, lambda: "R" * 32, retrier)
+    finding = normalize_asff(asff())
     with pytest.raises(DeliveryError) as info:
-        notifier.post({"x": 1})
-    assert not info.value.permanent and "ConnectionError" in str(info.value)
-    assert notifier.calls == 3
+        notifier.send(resolve("fr1-x"), NotifyContext("prod", finding))
+    assert info.value.retryable and info.value.reason == "network" and "ConnectionError" in str(info.value)
+    assert retrier.calls == 3
 
 
 def test_redrive_cli(local, capsys):

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 
+from findings_router.bootstrap import RuntimeEnv, build_ack_receiver, build_router
 from findings_router.domain.acks import sign
 from findings_router.entrypoints import receive_acks as ack_handler
 from findings_router.entrypoints import route_findings as router_handler
@@ -25,10 +26,7 @@ from findings_router_local.pagerduty_receiver import Incident, incident_webhook
 from findings_router_local.securityhub_local import BAD_GATEWAY, SecurityHubStandIn
 from tests.builders import FakeLambdaContext, asff, control, event, sqs_event, updated
 from tests.integration.conftest import WEBHOOK_SECRET, LocalStack, age_pending
-
-
-class Killed(Exception):
-    """The Lambda container died at this point."""
+from tests.support.faults import InterruptibleStore
 
 
 @pytest.fixture
@@ -36,20 +34,25 @@ def field(local: LocalStack, backoff: list[float]) -> Iterator[Field]:
     with SecurityHubStandIn() as hub:
         os.environ.update(hub.environment())  # the handlers' own boto3 clients reach the stand-in
         try:
-            router_handler.reset_runtime()
-            ack_handler.reset_runtime()
+            # Built from the environment as in Lambda (their boto3 clients reach the stand-in), the router's state
+            # table behind a fault injector.
+            env = RuntimeEnv.from_environ()
+            store = InterruptibleStore(local.real_store())
+            router_handler.install(build_router(env, store=store, pacer=None))
+            ack_handler.install(build_ack_receiver(env))
             with FunctionUrlServer(ack_handler.function_url_handler) as server:
-                yield Field(local, hub, server.url + ack_handler.WEBHOOK_PATH)
+                yield Field(local, hub, server.url + ack_handler.WEBHOOK_PATH, store)
         finally:
             for name in hub.environment():
                 os.environ.pop(name, None)
 
 
 class Field:
-    def __init__(self, local: LocalStack, hub: SecurityHubStandIn, webhook_url: str) -> None:
+    def __init__(self, local: LocalStack, hub: SecurityHubStandIn, webhook_url: str, store: InterruptibleStore) -> None:
         self.local = local
         self.hub = hub
         self.webhook_url = webhook_url
+        self.store = store
 
     # ------------------------------------------------------------------------------------------ Security Hub
 
@@ -67,20 +70,12 @@ class Field:
         """One receive of these messages by one invocation; optionally the container dies right after PagerDuty
         accepted the page (before the write that confirms it)."""
         assert events, "nothing to deliver"
-        runtime = router_handler.get_runtime()
-        real_put = runtime.store.put
         if killed_after_202:
-
-            def put(state: Any, expected: int | None) -> bool:
-                if not state.pending and state.status == "open":
-                    raise Killed("after PagerDuty's 202")
-                return real_put(state, expected)
-
-            runtime.store.put = put  # type: ignore[method-assign]
+            self.store.arm(lambda state: not state.pending and state.status == "open")
         try:
             return router_handler.lambda_handler(sqs_event(*events), FakeLambdaContext())
         finally:
-            runtime.store.put = real_put  # type: ignore[method-assign]
+            self.store.disarm()
 
     # ------------------------------------------------------------------------------------------ PagerDuty
 

@@ -19,7 +19,7 @@ def sns(*messages: dict) -> dict:
 
 
 def test_an_alarm_pages_once_however_often_it_notifies_and_resolves_on_ok(local):
-    alarm_handler.reset()
+    alarm_handler.install(None)
     try:
         assert alarm_handler.lambda_handler(sns(ALARM), FakeLambdaContext()) == {"sent": 1}
         alarm_handler.lambda_handler(sns(dict(ALARM, NewStateReason="still above")), FakeLambdaContext())
@@ -34,4 +34,4 @@ def test_an_alarm_pages_once_however_often_it_notifies_and_resolves_on_ok(local)
             "sent": 0
         }
     finally:
-        alarm_handler.reset()
+        alarm_handler.install(None)

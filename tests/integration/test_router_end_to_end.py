@@ -10,6 +10,7 @@ from findings_router.domain.normalize import normalize_asff
 from findings_router.domain.policy import CompiledPolicy
 from findings_router.entrypoints import route_findings as router_handler
 from findings_router.notify.pagerduty.client import PagerDutyNotifier
+from findings_router.notify.retry import Retrier, RetryPolicy
 from findings_router.service.route import FindingsRouter, TriggerInFlightError, route_findings
 from findings_router.settings.load import load_policy
 from findings_router_local.aws_local import SqsEventSource
@@ -159,7 +160,8 @@ def test_two_invocations_racing_on_one_key_page_once(local):
         import boto3
 
         store = RacingStore(TABLE, boto3.client("dynamodb"))
-        notifier = PagerDutyNotifier(local.receiver.url, lambda: ROUTING_KEY, sleep=lambda s: None)
+        retrier = Retrier(RetryPolicy(), channel="PagerDuty", sleep=lambda s: None)
+        notifier = PagerDutyNotifier(local.receiver.url, lambda: ROUTING_KEY, retrier)
         router = FindingsRouter(CompiledPolicy(policy), store, notifier)
         try:
             results.extend(route_findings(router, [finding], NOW))
@@ -227,7 +229,7 @@ def test_a_flood_shared_by_two_lambda_containers_opens_one_storm_and_writes_coun
         )
     findings = [asff(severity="CRITICAL") for _ in range(60)]
     for i in range(0, len(findings), 5):
-        router_handler._runtime = containers[(i // 5) % 2]
+        router_handler.install(containers[(i // 5) % 2])
         assert invoke(*[event(f) for f in findings[i : i + 5]]) == {"batchItemFailures": []}
 
     incidents = local.receiver.all_incidents
@@ -241,7 +243,7 @@ def test_a_flood_shared_by_two_lambda_containers_opens_one_storm_and_writes_coun
     assert 0 < len(counter_writes) <= len(findings) // 4  # 12 here; it was 2 per problem past the threshold
 
     counter_writes.clear()
-    router_handler._runtime = containers[0]
+    router_handler.install(containers[0])
     later = [asff(severity="CRITICAL", product="inspector") for _ in range(3)]
     assert invoke(*[event(f) for f in later]) == {"batchItemFailures": []}
     assert counter_writes == []  # a trickle of new findings: held in the container, no shared write

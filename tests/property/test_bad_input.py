@@ -779,13 +779,10 @@ def pages_for(local: Any, finding_id: str) -> int:
 
 
 def fresh_stack(local: Any) -> None:
-    """Each example starts clean: no dedup state, storm counters or incidents; no pacing between examples."""
+    """Each example starts clean: no dedup state, storm counters or incidents; no pacing (the runtime is built unpaced)."""
     local.receiver.reset()
     for item in local.dynamodb.scan(TableName=TABLE, ProjectionExpression="pk")["Items"]:
         local.dynamodb.delete_item(TableName=TABLE, Key={"pk": item["pk"]})
-    pacer = getattr(router_handler.get_runtime(), "pacer", None)
-    if pacer is not None and hasattr(pacer, "tokens"):
-        pacer.capacity = pacer.tokens = 1e9
 
 
 def failure_causes() -> dict[str, BaseException]:

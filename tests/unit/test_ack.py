@@ -34,7 +34,7 @@ from findings_router.domain.normalize import normalize_asff
 from findings_router.domain.policy import CompiledPolicy
 from findings_router.notify import DeliveryError
 from findings_router.notify.recording import RecordingNotifier
-from findings_router.service.acknowledge import AckProcessor, Deadline, RecordingResolver, RetryLater
+from findings_router.service.acknowledge import AckProcessor, Deadline, RetryLater
 from findings_router.service.route import FindingsRouter, route_findings
 from findings_router.settings.load import load_policy
 from tests.builders import CONFIG_DIR, NOW, asff, control, load_fixture, updated
@@ -139,7 +139,7 @@ def world():
     store = InMemoryDedupStore()
     hub = RecordingSecurityHub()
     router = FindingsRouter(CompiledPolicy(load_policy(CONFIG_DIR / "prod.yaml")), store, RecordingNotifier(), hub)
-    acks = AckProcessor(store, hub, resolver=RecordingResolver())
+    acks = AckProcessor(store, hub, notifier=RecordingNotifier())
     return router, store, hub, acks
 
 
@@ -474,13 +474,13 @@ def test_sibling_keys_are_the_other_own_incidents():
     assert sibling_keys(episode(), incident_event(incident_key=KEY)) == ()
 
 
-def _processor(state: DedupState, hub=None, resolver=None, resolve_workflow: bool = False):
+def _processor(state: DedupState, hub=None, notifier=None, resolve_workflow: bool = False):
     store = InMemoryDedupStore()
     store.items[state.key] = state
     hub = hub if hub is not None else RecordingSecurityHub()
-    resolver = resolver if resolver is not None else RecordingResolver()
-    acks = AckProcessor(store, hub, resolver=resolver, resolve_workflow_on_operator_resolve=resolve_workflow)
-    return store, hub, resolver, acks
+    notifier = notifier if notifier is not None else RecordingNotifier()
+    acks = AckProcessor(store, hub, notifier=notifier, resolve_workflow_on_operator_resolve=resolve_workflow)
+    return store, hub, notifier, acks
 
 
 def test_resolving_one_incident_of_an_escalated_episode_resolves_the_others():
@@ -577,7 +577,7 @@ def test_a_merged_episode_is_still_resolved_by_security_hub(world):
     assert acks.process(parse_webhook(merge), NOW).outcome == "merged"
     assert store.items[key].is_open and "QTARGET" in store.items[key].incident_ids
     archived = _page(router, updated(raw, RecordState="ARCHIVED"), NOW + dt.timedelta(minutes=10))
-    assert archived.outcome == "resolve" and [s.incident_key for s in archived.sends] == [key]
+    assert archived.outcome == "resolve" and [s.key for s in archived.notifications] == [key]
 
 
 def test_an_automatic_resolve_can_be_reopened_by_a_person():
@@ -681,9 +681,9 @@ def test_transient_unprocessed_findings_are_retried_and_permanent_ones_are_not()
 
 
 def test_a_failed_sibling_resolve_is_retried_before_the_note_is_written():
-    resolver = RecordingResolver()
-    resolver.fail_with = DeliveryError("PagerDuty unavailable", permanent=False)
-    store, hub, _, acks = _processor(episode(incident_keys=(KEY, ESCALATED)), resolver=resolver)
+    resolver = RecordingNotifier()
+    resolver.fail_with = DeliveryError("PagerDuty unavailable", retryable=True, reason="unavailable")
+    store, hub, _, acks = _processor(episode(incident_keys=(KEY, ESCALATED)), notifier=resolver)
     with pytest.raises(RetryLater):
         acks.process(incident_event(), NOW)
     assert store.items[KEY].status == "resolved" and hub.updates == []  # the note waits for the resolves
@@ -693,20 +693,20 @@ def test_a_failed_sibling_resolve_is_retried_before_the_note_is_written():
 
 
 def test_an_unreadable_routing_key_keeps_the_resolve_for_later():
-    class NoSecret(RecordingResolver):
-        def resolve(self, incident_key: str) -> None:
+    class NoSecret(RecordingNotifier):
+        def send(self, notification, context):
             raise RuntimeError("AccessDeniedException: secretsmanager:GetSecretValue")
 
-    store, hub, _, acks = _processor(episode(incident_keys=(KEY, ESCALATED)), resolver=NoSecret())
+    store, hub, _, acks = _processor(episode(incident_keys=(KEY, ESCALATED)), notifier=NoSecret())
     with pytest.raises(RetryLater):
         acks.process(incident_event(), NOW)
     assert len(store.items[KEY].outbox) == 1 and hub.updates == []
 
 
 def test_a_rejected_sibling_resolve_is_not_retried():
-    resolver = RecordingResolver()
-    resolver.fail_with = DeliveryError("400 invalid routing key", permanent=True)
-    store, hub, _, acks = _processor(episode(incident_keys=(KEY, ESCALATED)), resolver=resolver)
+    resolver = RecordingNotifier()
+    resolver.fail_with = DeliveryError("400 invalid routing key", retryable=False, reason="rejected")
+    store, hub, _, acks = _processor(episode(incident_keys=(KEY, ESCALATED)), notifier=resolver)
     assert acks.process(incident_event(), NOW).outcome == "resolved"
     assert len(hub.updates) == 1 and store.items[KEY].outbox == ()
 
@@ -746,7 +746,7 @@ def test_work_past_the_deadline_stays_in_the_outbox_for_the_redelivery():
     store = SlowStore(clock, seconds=1.0)
     store.items[KEY] = episode()
     hub = RecordingSecurityHub()
-    acks = AckProcessor(store, hub, resolver=RecordingResolver())
+    acks = AckProcessor(store, hub, notifier=RecordingNotifier())
     ack = incident_event("incident.acknowledged")
     with pytest.raises(RetryLater) as raised:
         acks.process(ack, NOW, Deadline(1.5, clock=clock))  # the write leaves 0.5 s: too little for Security Hub

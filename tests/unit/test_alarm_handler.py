@@ -6,13 +6,20 @@ import json
 
 import pytest
 
-from findings_router.domain.alarms import parse_alarm
+from findings_router.domain.alarms import AlarmChange, alarm_notification, parse_alarm
 from findings_router.domain.keys import meta_dedup_key
-from findings_router.notify.pagerduty.events import meta_event
+from findings_router.domain.notifications import NotifyContext
+from findings_router.notify.pagerduty.events import build_event
 from findings_router_local.pagerduty_receiver import validate_event
 from tests.builders import ALARM
 
 KEY = "R" * 32
+
+
+def meta_event(change: AlarmChange, environment: str, routing_key: str, mode: str = "page") -> dict | None:
+    """The Events v2 body the meta-alert function sends for an alarm change (None: it sends nothing)."""
+    notification = alarm_notification(change, mode)
+    return None if notification is None else build_event(notification, NotifyContext(environment), routing_key)
 
 
 def test_alarm_triggers_a_critical_meta_alert():
@@ -35,6 +42,13 @@ def test_repeated_alarm_notifications_share_one_dedup_key_and_ok_resolves_it():
 
 def test_insufficient_data_does_nothing():
     assert meta_event(parse_alarm(dict(ALARM, NewStateValue="INSUFFICIENT_DATA")), "prod", KEY) is None
+
+
+def test_an_environment_that_only_wants_notifications_gets_a_low_urgency_meta_alert_and_off_sends_nothing():
+    notify = meta_event(parse_alarm(ALARM), "dev", KEY, mode="notify")
+    assert notify is not None and notify["payload"]["severity"] == "warning"
+    assert meta_event(parse_alarm(ALARM), "dev", KEY, mode="off") is None
+    assert meta_event(parse_alarm(dict(ALARM, NewStateValue="OK")), "dev", KEY, mode="off") is None
 
 
 @pytest.mark.parametrize("message", ["{}", "[]", '{"AlarmName": "x"}'])

@@ -62,7 +62,7 @@ def test_the_meta_alert_function_starts_with_only_its_own_environment():
     """It has POLICY_FILE but no state table: it must not pull in (and so initialise) the router handler."""
     probe = (
         "import os, sys; del os.environ['STATE_TABLE_NAME']; "
-        "import findings_router.entrypoints.page_alarms as a; a._get_notifier(); "
+        "import findings_router.entrypoints.page_alarms as a; a.get_runtime(); "
         "print('findings_router.entrypoints.route_findings' in sys.modules)"
     )
     assert _run(probe, AWS_LAMBDA_FUNCTION_NAME="findings-router-prod-meta-alerts") == "False"

@@ -18,10 +18,9 @@ from findings_router.adapters.memory import InMemoryDedupStore, RecordingSecurit
 from findings_router.domain.episodes import DedupState
 from findings_router.domain.model import Finding
 from findings_router.domain.normalize import normalize_asff, normalize_event
-from findings_router.domain.notifications import Send
+from findings_router.domain.notifications import Notification, NotifyContext
 from findings_router.domain.policy import CompiledPolicy
 from findings_router.notify import DeliveryResult
-from findings_router.notify.pagerduty.events import NotifyContext
 from findings_router.notify.recording import RecordingNotifier
 from findings_router.service.route import FindingsRouter, Routed, TriggerInFlightError
 from findings_router.settings.load import load_policy
@@ -39,15 +38,15 @@ class PagerDutyModel(RecordingNotifier):
         super().__init__()
         self.open: set[str] = set()
         self.incidents: dict[str, int] = {}
-        self.on_send: Callable[[Send], None] | None = None
+        self.on_send: Callable[[Notification], None] | None = None
 
-    def send(self, send: Send, finding: Finding, ctx: NotifyContext) -> DeliveryResult:
-        result = super().send(send, finding, ctx)
-        if send.event_action == "trigger" and send.incident_key not in self.open:
-            self.open.add(send.incident_key)
-            self.incidents[send.incident_key] = self.incidents.get(send.incident_key, 0) + 1
-        elif send.event_action == "resolve":
-            self.open.discard(send.incident_key)
+    def send(self, send: Notification, ctx: NotifyContext) -> DeliveryResult:
+        result = super().send(send, ctx)
+        if send.kind == "trigger" and send.key not in self.open:
+            self.open.add(send.key)
+            self.incidents[send.key] = self.incidents.get(send.key, 0) + 1
+        elif send.kind == "resolve":
+            self.open.discard(send.key)
         if self.on_send is not None:
             hook, self.on_send = self.on_send, None
             hook(send)
@@ -224,11 +223,11 @@ def test_a_resolution_racing_the_page_resolves_it_again(world):
     first = _router(world)
     first.prefetch([normalize_asff(copy)])
 
-    def resolution_arrives(send: Send) -> None:
+    def resolution_arrives(send: Notification) -> None:
         # PagerDuty had the trigger; pretend the resolve overtook it: the alert the resolve closed re-opens after.
-        pagerduty.open.discard(send.incident_key)
+        pagerduty.open.discard(send.key)
         assert _route(world, archived).decision.outcome == "resolve"
-        pagerduty.open.add(send.incident_key)
+        pagerduty.open.add(send.key)
 
     pagerduty.on_send = resolution_arrives
     routed = first.route(normalize_asff(copy), NOW)
@@ -242,7 +241,7 @@ def test_an_acknowledgement_between_send_and_confirm_is_kept(world):
     store, pagerduty, _ = world
     copy = asff(severity="HIGH")
 
-    def operator_acknowledges(send: Send) -> None:
+    def operator_acknowledges(send: Notification) -> None:
         [state] = store.items.values()
         acked = dataclasses.replace(state, status="acknowledged", acknowledged_by="Ada", version=state.version + 1)
         assert store.put(acked, state.version)
@@ -261,7 +260,7 @@ def test_two_copies_racing_page_one_incident(world):
         router.prefetch([normalize_asff(copy)])  # both read "nothing stored"
     seen: list[str] = []
 
-    def b_routes_meanwhile(send: Send) -> None:
+    def b_routes_meanwhile(send: Notification) -> None:
         with pytest.raises(TriggerInFlightError) as deferred:  # b found a's trigger recorded and in flight
             b.route(normalize_asff(copy), NOW)
         seen.append(str(deferred.value))

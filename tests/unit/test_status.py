@@ -17,7 +17,7 @@ from findings_router.notify.recording import RecordingNotifier
 from findings_router.service.route import FindingsRouter, route_findings
 from findings_router.settings.load import load_policy
 from findings_router_local.status import StatusError, read_status, render_status, status_command
-from infra.definitions import resource_names, state_table_definition
+from infra.contract import resource_names, state_table_definition
 from tests.builders import CONFIG_DIR, NOW, asff, control
 
 REGION = "eu-central-1"

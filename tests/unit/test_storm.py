@@ -21,7 +21,7 @@ from findings_router.notify.recording import RecordingNotifier
 from findings_router.notify.retry import TokenBucket
 from findings_router.service.route import FindingsRouter
 from findings_router.settings.load import load_policy
-from infra.definitions import state_table_definition
+from infra.contract import state_table_definition
 from tests.builders import CONFIG_DIR, NOW, control
 
 
@@ -179,7 +179,7 @@ def test_pacing_past_the_budget_fails_back_to_sqs_instead_of_dropping():
     bucket.acquire(max_wait=0)
     with pytest.raises(DeliveryError) as info:
         bucket.acquire(max_wait=5)
-    assert not info.value.permanent and "paced" in str(info.value)
+    assert info.value.retryable and info.value.reason == "paced" and "paced" in str(info.value)
 
 
 def test_a_storm_incident_that_failed_to_deliver_is_opened_again_not_lost():
@@ -189,7 +189,7 @@ def test_a_storm_incident_that_failed_to_deliver_is_opened_again_not_lost():
     findings = flood(13, 13, 1, NOW, 10)
     for at, finding in findings[:10]:
         router.route(finding, at)
-    notifier.fail_with = DeliveryError("PagerDuty 503", permanent=False)
+    notifier.fail_with = DeliveryError("PagerDuty 503", retryable=True, reason="unavailable")
     with pytest.raises(DeliveryError):
         router.route(findings[10][1], findings[10][0])  # would open the storm: fails, message goes back to SQS
     notifier.fail_with = None

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from findings_router.adapters.securityhub import FindingRef, Workflow, WritebackResult, _chunks, _note
+from findings_router.adapters.securityhub import FindingRef, WritebackResult, _chunks, _note
 from findings_router.adapters.state_table import BATCH_GET_LIMIT
 from findings_router.adapters.storm_counter import _CountsOneByAdding
 from findings_router.domain.episodes import DedupState
+from findings_router.domain.model import Workflow
 
 
 class InMemoryStormCounter(_CountsOneByAdding):

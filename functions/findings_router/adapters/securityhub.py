@@ -18,7 +18,9 @@ import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
+
+from findings_router.domain.model import Workflow
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +39,6 @@ UPDATED_BY = "findings-router"
 TRANSIENT_ERRORS = frozenset(
     {"ConcurrentUpdateError", "InternalFailure", "ThrottlingException", "ConflictException", "InternalServerException"}
 )
-
-
-Workflow = Literal["NOTIFIED", "RESOLVED"]
 
 
 # OCSF status_id for BatchUpdateFindingsV2: 2 In Progress (≈ NOTIFIED), 4 Resolved.

@@ -33,9 +33,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from findings_router.adapters.securityhub import Workflow
 from findings_router.domain.episodes import DedupState, parse_time
 from findings_router.domain.keys import KEY_PREFIX, base_key, is_shared_incident
+from findings_router.domain.model import Workflow
 
 SIGNATURE_HEADER = "x-pagerduty-signature"
 

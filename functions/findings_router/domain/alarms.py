@@ -7,6 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from findings_router.domain.keys import meta_dedup_key
+from findings_router.domain.model import Severity
+from findings_router.domain.notifications import MetaAlert, Notification, resolve
+
 
 @dataclass(frozen=True, slots=True)
 class AlarmChange:
@@ -35,3 +39,19 @@ def parse_alarm(message: str | Mapping[str, Any]) -> AlarmChange:
         region=str(data.get("Region") or ""),
         changed_at=str(data.get("StateChangeTime") or ""),
     )
+
+
+def alarm_notification(change: AlarmChange, mode: str) -> Notification | None:
+    """What an alarm change asks of on-call: ALARM triggers a meta-alert (urgent when `mode` is `page`), OK resolves
+    it; other states and mode `off` send nothing."""
+    if mode == "off":
+        return None
+    key = meta_dedup_key(change.arn)
+    if change.state == "OK":
+        return resolve(key)
+    if change.state != "ALARM":
+        return None
+    meta = MetaAlert(
+        "alarm", change.name, change.reason, change.description, change.account, change.region, change.changed_at
+    )
+    return Notification("trigger", key, Severity.CRITICAL, "high" if mode == "page" else "low", meta=meta)

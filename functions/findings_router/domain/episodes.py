@@ -27,7 +27,7 @@ from typing import Literal
 
 from findings_router.domain.keys import incident_key, is_shared_incident
 from findings_router.domain.model import SEVERITY_RANK, Finding, Severity
-from findings_router.domain.notifications import Send
+from findings_router.domain.notifications import Notification
 from findings_router.domain.policy import PolicyDecision
 from findings_router.settings.schema import Dedup
 
@@ -101,11 +101,11 @@ class Decision:
     outcome: Outcome
     reason: str
     key: str
-    sends: tuple[Send, ...] = ()
+    notifications: tuple[Notification, ...] = ()
     new_state: DedupState | None = None  # None: nothing to write
     # The version the first write (`pending_state` if set, else `new_state`) expects; None: the item must not exist.
     expected_version: int | None = None
-    # Write-ahead: when set, this state (the triggers in `pending`) is written before `sends`, and `new_state`
+    # Write-ahead: when set, this state (the triggers in `pending`) is written before `notifications`, and `new_state`
     # (pending cleared, one version later) after them.
     pending_state: DedupState | None = None
     opens_episode: bool = False  # a new episode's first trigger (what storm counting counts)
@@ -182,7 +182,7 @@ def decide(
     in_flight_seconds: float = 120.0,
 ) -> Decision:
     """The whole dedup decision for one finding. The caller writes `pending_state` (if any) conditionally, sends
-    `sends`, then writes `new_state` conditionally.
+    `notifications`, then writes `new_state` conditionally.
 
     `in_flight_seconds`: how long an invocation may still be sending a recorded trigger (the function's timeout);
     a trigger recorded more recently than that is another invocation's, still in flight."""
@@ -216,7 +216,7 @@ def decide(
         # A trigger was recorded but its delivery never confirmed (a crash, a timeout): deliver it now. PagerDuty
         # folds a repeated trigger of an open alert into that alert, so a page that did go out is not doubled.
         urgency: Literal["high", "low"] = "high" if state.action == "page" else "low"
-        sends = tuple(Send("trigger", ik, state.severity, urgency) for ik in state.pending)
+        sends = tuple(Notification("trigger", ik, state.severity, urgency) for ik in state.pending)
         new = dataclasses.replace(
             state,
             pending=(),
@@ -294,7 +294,7 @@ def decide(
         reason = (
             policy.reason if state is None or state.episode == 0 else f"{policy.reason}; episode {episode} (reopened)"
         )
-        send = Send("trigger", key, finding.severity, policy.urgency)
+        send = Notification("trigger", key, finding.severity, policy.urgency)
         expected = state.version if state else None
         before, after = _write_ahead(new, (key,), now_iso)
         return Decision(action, reason, key, (send,), after, expected, before, opens_episode=True)
@@ -321,7 +321,7 @@ def decide(
             observed_at=_newest(current, known, seen),
         )
         why = f"severity raised {state.severity.value}→{finding.severity.value}" if rises else "notify upgraded to page"
-        send = Send("trigger", ikey, severity, policy.urgency, escalated_from=state.severity)
+        send = Notification("trigger", ikey, severity, policy.urgency, escalated_from=state.severity)
         before, after = _write_ahead(new, (ikey,), now_iso)
         return Decision(new.action, f"{policy.reason}; {why}", key, (send,), after, state.version, before)
 
@@ -438,7 +438,7 @@ def _decide_resolution(
     # Every incident of the episode, pending ones included: a trigger recorded but never confirmed may have reached
     # PagerDuty; resolving an alert that does not exist is harmless.
     sends = tuple(
-        Send("resolve", ik, state.severity, "low") for ik in state.incident_keys if not is_shared_incident(ik)
+        Notification("resolve", ik, state.severity, "low") for ik in state.incident_keys if not is_shared_incident(ik)
     )
     return Decision("resolve", why, key, sends, new, state.version)
 

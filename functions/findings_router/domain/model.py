@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
+
+# The Security Hub workflow statuses findings-router sets (BatchUpdateFindings; OCSF status_id 2 and 4).
+Workflow = Literal["NOTIFIED", "RESOLVED"]
 
 
 class Severity(StrEnum):

@@ -16,12 +16,17 @@ problems page individually before it opens while no more environments than the r
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
+from findings_router.domain.episodes import Decision
+from findings_router.domain.keys import meta_storm_key, storm_key
 from findings_router.domain.model import Finding
-from findings_router.settings.schema import GroupField
+from findings_router.domain.notifications import MetaAlert, Notification, StormInfo
+from findings_router.settings.schema import GroupField, Storm
 
 MAX_SAMPLE_BYTES = 200
 MAX_HELD = 5  # new problems of a group one container may page before it writes them to the shared count
@@ -77,3 +82,68 @@ def flush_size(threshold: int, concurrency: int) -> int:
     takes part: 2x threshold when `concurrency` environments share a flood. Thresholds below the concurrency stay
     exact (a write per problem)."""
     return 1 + min(MAX_HELD, threshold // max(1, concurrency))
+
+
+@dataclass(frozen=True, slots=True)
+class StormCount:
+    """What counting one new problem for its group said (the shared count, read by service/route.py)."""
+
+    kind: Verdict
+    problems: int  # new problems counted for the group in this window
+    samples: tuple[str, ...]
+    key: str  # the storm incident's dedup key
+    label: str  # the group, for people
+
+
+def apply_storm(decision: Decision, counted: StormCount, cfg: Storm, environment: str, meta_mode: str) -> Decision:
+    """Turn a new episode's page into a storm page, or fold it into the open storm incident.
+
+    `meta_mode` (monitoring.meta_alerts: page, notify or off) says whether opening a storm also tells on-call that
+    findings-router is grouping findings now."""
+    kind, count, samples, skey, label = counted.kind, counted.problems, counted.samples, counted.key, counted.label
+    if kind == "normal" or decision.new_state is None:
+        return decision
+    first = decision.notifications[0]
+    info = StormInfo(skey, label, count, cfg.window_minutes, samples)
+    # Storm incidents are shared and counted idempotently (a storm whose delivery failed is opened again by the
+    # next new problem): no write-ahead, the state is written once after the send.
+    version = (decision.expected_version or 0) + 1
+    state = dataclasses.replace(decision.new_state, incident_keys=(skey,), pending=(), version=version)
+    decision = dataclasses.replace(decision, pending_state=None)
+    if kind == "open":
+        notifications: tuple[Notification, ...] = (dataclasses.replace(first, key=skey, storm=info),)
+        if meta_mode != "off":
+            meta = Notification(
+                "trigger",
+                meta_storm_key(environment),
+                first.severity,
+                "high" if meta_mode == "page" else "low",
+                storm=info,
+                meta=MetaAlert("storm", label),
+            )
+            notifications = (*notifications, meta)
+        reason = (
+            f"{decision.reason}; storm: {count} new problems for {label} in {cfg.window_minutes} min, "
+            "grouped from now on"
+        )
+        return dataclasses.replace(decision, reason=reason, notifications=notifications, new_state=state)
+    refresh = (dataclasses.replace(first, key=skey, storm=info),) if is_report_point(count, cfg.threshold) else ()
+    reason = f"grouped into the storm incident for {label} ({count} new problems in {cfg.window_minutes} min)"
+    return dataclasses.replace(decision, outcome="duplicate", reason=reason, notifications=refresh, new_state=state)
+
+
+@dataclass(frozen=True, slots=True)
+class StormSlot:
+    """Where a new problem is counted: its group's counter for the current window."""
+
+    key: str
+    label: str
+    expires_at: int  # the counter item's TTL: a day after its window
+
+
+def storm_slot(finding: Finding, cfg: Storm, now: dt.datetime) -> StormSlot:
+    values = group_values(finding, cfg.group_by)
+    start = window_start(now, cfg.window_minutes)
+    return StormSlot(
+        storm_key(values, start), group_label(cfg.group_by, values), start + cfg.window_minutes * 60 + 86_400
+    )

@@ -1,17 +1,27 @@
-"""What the Lambda entry points share: building the runtime during init, and reading secrets."""
+"""What the Lambda entry points share for observability: the Powertools logger and metrics.
+
+Library modules (service/, notify/, adapters/) log through the standard `logging` module under `findings_router.*`;
+`build_logger` gives that tree the entry point's Powertools handler, so their warnings come out as the same
+structured JSON lines, with the invocation's keys (request id, cold start) and their own `extra` fields.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Callable
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+
+LIBRARY_LOGGER = "findings_router"
 
 
-def build_during_init(build: Callable[[], object]) -> None:
-    """Call `build` now when running in Lambda with a policy.
+def build_logger(service: str) -> Logger:
+    logger = Logger(service=service)
+    logging.getLogger(LIBRARY_LOGGER)  # registered now, so that the copy below reaches every module's logger
+    copy_config_to_registered_loggers(source_logger=logger, include={LIBRARY_LOGGER})
+    return logger
 
-    Lambda runs init with burst CPU, whereas an invocation of a 256 MB function gets about a seventh of a vCPU:
-    importing boto3, creating clients and validating the policy take several times longer there and delay the
-    first page (or the first acknowledgement). Elsewhere (tests, demo, replay) runtimes are built on first use,
-    after the environment is set up."""
-    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") and os.environ.get("POLICY_FILE"):
-        build()
+
+def build_metrics() -> Metrics:
+    return Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "FindingsRouter"))

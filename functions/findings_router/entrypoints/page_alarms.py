@@ -1,71 +1,46 @@
 """Meta-alerts: findings-router's own alarms (dead letters, errors, throttles, queue age) page on-call too.
 
-CloudWatch alarms publish to the environment's alarm topic; this function (subscribed to it) turns each
-ALARM into a PagerDuty trigger and each OK into a resolve, with one dedup key per alarm: however often an alarm
-re-notifies, it is one incident, opened once and resolved once. It uses the same routing key and the same delivery
-code (`PagerDutyNotifier`) as the router.
+CloudWatch alarms publish to the environment's alarm topic; this function (subscribed to it) turns each ALARM into
+a trigger and each OK into a resolve (`domain.alarms.alarm_notification`), with one incident key per alarm: however
+often an alarm re-notifies, it is one incident, opened once and resolved once. It sends through the same notifier
+contract, routing key and delivery code as the router.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from findings_router.adapters.secrets import routing_key_from_secret, secret_text
-from findings_router.domain.alarms import parse_alarm
+from findings_router.bootstrap import MetaAlertRuntime, RuntimeEnv, build_meta_alerts
+from findings_router.domain.alarms import alarm_notification, parse_alarm
+from findings_router.domain.notifications import NotifyContext
+from findings_router.entrypoints.observability import build_logger
 from findings_router.notify import DeliveryError
-from findings_router.notify.pagerduty.client import PagerDutyNotifier
-from findings_router.notify.pagerduty.events import meta_event
-from findings_router.settings.load import load_policy
 
-logger = Logger(service="findings-router-alarms")
+logger = build_logger("findings-router-alarms")
 
-
-_notifier: PagerDutyNotifier | None = None
+_runtime: MetaAlertRuntime | None = None
 
 
-_environment = ""
+def get_runtime() -> MetaAlertRuntime:
+    if _runtime is None:  # one per execution environment
+        install(build_meta_alerts(RuntimeEnv.from_environ()))
+    assert _runtime is not None
+    return _runtime
 
 
-_mode = "page"
-
-
-def _get_notifier() -> PagerDutyNotifier:
-    global _notifier, _environment, _mode  # noqa: PLW0603  (one per execution environment)
-    if _notifier is None:
-        policy = load_policy(os.environ["POLICY_FILE"])
-        _environment = policy.environment
-        _mode = policy.monitoring.meta_alerts
-        secret_name = policy.notifier.routing_key_secret
-
-        def routing_key() -> str:
-            return routing_key_from_secret(secret_text(secret_name))
-
-        retry = policy.notifier.retry
-        _notifier = PagerDutyNotifier(
-            os.environ.get("EVENTS_URL") or policy.notifier.events_url,
-            routing_key,
-            max_attempts=retry.max_attempts,
-            base_delay=retry.base_delay_seconds,
-            max_delay=retry.max_delay_seconds,
-            budget_seconds=retry.budget_seconds,
-            timeout_seconds=retry.timeout_seconds,
-        )
-    return _notifier
-
-
-def reset() -> None:
-    global _notifier  # noqa: PLW0603
-    _notifier = None
+def install(runtime: MetaAlertRuntime | None) -> None:
+    """Use `runtime` from now on (None: build it again from the environment at the next invocation)."""
+    global _runtime  # noqa: PLW0603
+    _runtime = runtime
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    notifier = _get_notifier()
+    runtime = get_runtime()
+    context_ = NotifyContext(runtime.policy.environment)
     sent = 0
     for record in event.get("Records", []):
         try:
@@ -73,11 +48,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         except (ValueError, json.JSONDecodeError) as exc:
             logger.warning("sns message ignored", extra={"error": str(exc)})
             continue
-        body = meta_event(change, _environment, notifier.routing_key(), _mode)
-        if body is None:
+        notification = alarm_notification(change, runtime.policy.monitoring.meta_alerts)
+        if notification is None:
             continue
         try:
-            notifier.post(body)
+            runtime.notifier.send(notification, context_)
         except DeliveryError as exc:
             # Raising fails the invocation: Lambda retries it twice, then its on-failure destination (the
             # meta-alerts DLQ) keeps the notification; its own alarm emails the alarm contacts.
@@ -85,6 +60,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             raise
         sent += 1
         logger.info(
-            "meta-alert sent", extra={"alarm": change.name, "state": change.state, "dedup_key": body["dedup_key"]}
+            "meta-alert sent", extra={"alarm": change.name, "state": change.state, "dedup_key": notification.key}
         )
     return {"sent": sent}

@@ -24,19 +24,21 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import datetime as dt
 import json
-import os
 import time
-from dataclasses import dataclass
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from findings_router.adapters.secrets import secret_text, signing_secrets_from
+from findings_router.bootstrap import (
+    ACK_DEDUP_WINDOW_SECONDS,
+    AckRuntime,
+    RuntimeEnv,
+    build_ack_receiver,
+    build_during_init,
+)
 from findings_router.domain.acks import (
     MAX_BODY_BYTES,
     MAX_EVENT_AGE,
@@ -48,18 +50,15 @@ from findings_router.domain.acks import (
     parse_webhook,
     verify_signature,
 )
-from findings_router.domain.keys import ack_idempotency_prefix
 from findings_router.domain.model import FindingError
 from findings_router.domain.normalize import loads
-from findings_router.entrypoints.observability import build_during_init
-from findings_router.service.acknowledge import AckProcessor, Deadline, EventsApiResolver, RetryLater
-from findings_router.settings.load import load_policy
-from findings_router.settings.schema import Policy
+from findings_router.entrypoints.observability import build_logger, build_metrics
+from findings_router.service.acknowledge import Deadline, RetryLater
 
-logger = Logger(service="findings-router-ack")
+logger = build_logger("findings-router-ack")
 
 
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "FindingsRouter"))
+metrics = build_metrics()
 
 
 app = LambdaFunctionUrlResolver()
@@ -68,11 +67,8 @@ app = LambdaFunctionUrlResolver()
 WEBHOOK_PATH = "/webhooks/pagerduty"
 
 
-DEDUP_WINDOW_SECONDS = 3 * 24 * 3600  # PagerDuty retries a delivery for up to 48 h
-
-
 # A replayed body must meet the staleness check before its idempotency record expires.
-assert MAX_EVENT_AGE.total_seconds() < DEDUP_WINDOW_SECONDS
+assert MAX_EVENT_AGE.total_seconds() < ACK_DEDUP_WINDOW_SECONDS
 
 
 # PagerDuty waits 5 s for the answer (FACTS.md §3); keep 1 s for the Function URL and the idempotency record.
@@ -82,129 +78,22 @@ ANSWER_WITHIN_SECONDS = 4.0
 LAMBDA_MARGIN_SECONDS = 1.0  # before the Lambda's own timeout (the EventBridge path has no 5 s limit)
 
 
-# The ack receiver's AWS clients: a slow call must fail fast and leave its work in the outbox, not run past the
-# answer. (connect s, read s, attempts; botocore's `standard` mode counts the first try among the attempts.)
-DYNAMODB_TIMEOUTS = (0.5, 1.0, 3)
-
-
-SECURITYHUB_TIMEOUTS = (1.0, 1.5, 2)
-
-
-@dataclass
-class AckRuntime:
-    policy: Policy
-    processor: AckProcessor
-    process_once: Any  # the idempotent wrapper around processor.process
-    idempotency: Any  # its IdempotencyConfig, told each invocation's context (timeouts release the record)
-
-    def signing_secrets(self) -> list[bytes]:
-        name = self.policy.acknowledgements.signing_secret
-        return signing_secrets_from(secret_text(name)) if name else []
-
-
 _runtime: AckRuntime | None = None
 
 
-def _alert_key_lookup(policy: Policy) -> Any:
-    """PagerDuty REST `GET /incidents/{id}/alerts`, only when a REST API token secret is configured."""
-    name = policy.acknowledgements.rest_api_token_secret
-    if not name:
-        return None
-    import requests
-
-    session = requests.Session()
-    base = policy.acknowledgements.rest_api_url.rstrip("/")
-
-    def lookup(incident_id: str) -> list[str]:
-        response = session.get(
-            f"{base}/incidents/{incident_id}/alerts",
-            headers={"Authorization": f"Token token={secret_text(name).strip()}", "Accept": "application/json"},
-            timeout=3,
-        )
-        response.raise_for_status()
-        return [a["alert_key"] for a in response.json().get("alerts", []) if isinstance(a.get("alert_key"), str)]
-
-    return lookup
-
-
 def get_runtime() -> AckRuntime:
-    global _runtime  # noqa: PLW0603  (one per execution environment)
-    if _runtime is None:
-        import boto3
-        from aws_lambda_powertools.utilities.idempotency import (
-            DynamoDBPersistenceLayer,
-            IdempotencyConfig,
-            idempotent_function,
-        )
-        from botocore.config import Config
-
-        from findings_router.adapters.secrets import routing_key_from_secret
-        from findings_router.adapters.securityhub import BotoSecurityHub
-        from findings_router.adapters.state_table import DynamoDedupStore
-        from findings_router.notify.pagerduty.client import PagerDutyNotifier
-
-        def tight(connect: float, read: float, attempts: int) -> Config:
-            return Config(
-                connect_timeout=connect, read_timeout=read, retries={"mode": "standard", "max_attempts": attempts}
-            )
-
-        policy = load_policy(os.environ["POLICY_FILE"])
-        table = os.environ["STATE_TABLE_NAME"]
-        dynamodb = tight(*DYNAMODB_TIMEOUTS)
-        writeback = (
-            # One round: an unprocessed finding is retried through the outbox and a redelivery, not in line.
-            BotoSecurityHub(boto3.client("securityhub", config=tight(*SECURITYHUB_TIMEOUTS)), max_rounds=1)
-            if policy.securityhub.writeback
-            else None
-        )
-        secret = policy.notifier.routing_key_secret
-        # Sibling incidents of an escalated episode are resolved through the router's own integration.
-        notifier = PagerDutyNotifier(
-            os.environ.get("EVENTS_URL") or policy.notifier.events_url,  # as the router: local runs override it
-            lambda: routing_key_from_secret(secret_text(secret)),
-            max_attempts=2,
-            base_delay=0.1,
-            max_delay=0.3,
-            budget_seconds=2.0,
-            timeout_seconds=1.0,
-        )
-        processor = AckProcessor(
-            DynamoDedupStore(table, boto3.client("dynamodb", config=dynamodb)),
-            writeback,
-            resolve_workflow_on_operator_resolve=policy.securityhub.resolve_workflow_on_operator_resolve,
-            alert_keys=_alert_key_lookup(policy),
-            resolver=EventsApiResolver(notifier),
-            in_scope=policy.in_scope,
-        )
-        # Deliveries are at least once: one idempotency record per webhook id, in the state table.
-        persistence = DynamoDBPersistenceLayer(
-            table_name=table, key_attr="pk", expiry_attr="expires_at", boto_config=dynamodb
-        )
-        config = IdempotencyConfig(
-            event_key_jmespath="webhook_id",
-            expires_after_seconds=DEDUP_WINDOW_SECONDS,
-            # Called only when a stored result is returned instead of running again: a repeated delivery.
-            response_hook=lambda response, _record: {**response, "duplicate_delivery": True},
-        )
-
-        def process(event: dict[str, Any], deadline: Deadline | None = None) -> dict[str, Any]:
-            """Raises `RetryLater` when work is left: the idempotency layer then forgets this run."""
-            result = processor.process(IncidentEvent(**event), dt.datetime.now(dt.UTC), deadline)
-            return dataclasses.asdict(result) | {"duplicate_delivery": False}
-
-        _runtime = AckRuntime(
-            policy,
-            processor,
-            idempotent_function(
-                data_keyword_argument="event",
-                persistence_store=persistence,
-                config=config,
-                key_prefix=ack_idempotency_prefix(os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "local")),
-            )(process),
-            config,
-        )
-        metrics.set_default_dimensions(environment=policy.environment)
+    """This execution environment's runtime, built on first use (or at init in Lambda) from its environment."""
+    if _runtime is None:  # one per execution environment
+        install(build_ack_receiver(RuntimeEnv.from_environ()))
+    assert _runtime is not None
     return _runtime
+
+
+def install(runtime: AckRuntime) -> None:
+    """Use `runtime` from now on: tests and the demo build theirs with `bootstrap.build_ack_receiver`."""
+    global _runtime  # noqa: PLW0603
+    _runtime = runtime
+    metrics.set_default_dimensions(environment=runtime.policy.environment)
 
 
 def reset_runtime() -> None:

@@ -17,36 +17,27 @@ the policy's endpoint, for local runs), POWERTOOLS_SERVICE_NAME, POWERTOOLS_METR
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from findings_router.adapters.secrets import routing_key_from_secret, secret_text
-from findings_router.adapters.securityhub import SecurityHubWriteback
-from findings_router.adapters.state_table import DynamoDedupStore
-from findings_router.adapters.storm_counter import BufferedStormCounter, DynamoStormCounter, StormCounter
+from findings_router.adapters.dead_letters import DeadLetterParking
+from findings_router.bootstrap import RouterRuntime, RuntimeEnv, build_during_init, build_router
 from findings_router.domain.model import Finding, FindingError
 from findings_router.domain.normalize import NormalizedEvent, loads, normalize_event
-from findings_router.domain.policy import CompiledPolicy
-from findings_router.entrypoints.observability import build_during_init
+from findings_router.entrypoints.observability import build_logger, build_metrics
 from findings_router.notify import DeliveryError
-from findings_router.notify.pagerduty.client import PagerDutyNotifier
-from findings_router.notify.retry import TokenBucket
 from findings_router.service.route import FindingsRouter, Routed, StateConflictError, TriggerInFlightError
-from findings_router.settings.load import load_policy
-from findings_router.settings.schema import Policy
 
-logger = Logger(service="findings-router")
+logger = build_logger("findings-router")
 
 
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "FindingsRouter"))
+metrics = build_metrics()
 
 
 # Report every failed record, even when all failed, instead of failing the invocation: the effect on SQS is the
@@ -67,91 +58,26 @@ class MalformedEventError(ValueError):
     """The message can never be routed as it is; it will end in the dead-letter queue."""
 
 
-@dataclass
-class Runtime:
-    """What an execution environment builds once and reuses across invocations."""
-
-    policy: Policy
-    compiled: CompiledPolicy
-    store: DynamoDedupStore
-    session: Any
-    events_url: str
-    writeback: SecurityHubWriteback | None  # local mode swaps in the recording twin (moto lacks the API)
-    storms: StormCounter
-    pacer: TokenBucket  # this container's share of the PagerDuty rate limit, kept across invocations
-    dead_letters: DeadLetterParking | None = None  # None: permanent errors are retried like any other
-
-    def routing_key(self) -> str:
-        return routing_key_from_secret(secret_text(self.policy.notifier.routing_key_secret))
+_runtime: RouterRuntime | None = None
 
 
-_runtime: Runtime | None = None
-
-
-def get_runtime() -> Runtime:
-    global _runtime  # noqa: PLW0603  (one per execution environment, built on first use)
-    if _runtime is None:
-        import boto3
-        import requests
-        from botocore.config import Config
-
-        policy = load_policy(os.environ["POLICY_FILE"])
-        client = boto3.client(
-            "dynamodb",
-            config=Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=5),
-        )
-        writeback = None
-        if policy.securityhub.writeback:
-            from findings_router.adapters.securityhub import BotoSecurityHub
-
-            # The client is created at the first write-back (pages are rare; most invocations never need it).
-            writeback = BotoSecurityHub(
-                lambda: boto3.client("securityhub", config=Config(retries={"mode": "standard", "max_attempts": 6}))
-            )
-        _runtime = Runtime(
-            policy=policy,
-            compiled=CompiledPolicy(policy),
-            store=DynamoDedupStore(os.environ["STATE_TABLE_NAME"], client),
-            session=requests.Session(),
-            events_url=os.environ.get("EVENTS_URL") or policy.notifier.events_url,
-            writeback=writeback,
-            # Held per container across invocations: a trickle of new findings writes no storm counter.
-            storms=BufferedStormCounter(
-                DynamoStormCounter(os.environ["STATE_TABLE_NAME"], client), policy.function.reserved_concurrency
-            ),
-            # Reserved concurrency caps the containers; each takes an equal share of the per-key limit.
-            pacer=TokenBucket(policy.pacing.events_per_minute / policy.function.reserved_concurrency),
-        )
-        dlq_url = os.environ.get("DEAD_LETTER_QUEUE_URL")
-        if dlq_url:
-            _runtime.dead_letters = DeadLetterParking(
-                dlq_url, boto3.client("sqs", config=Config(retries={"mode": "standard", "max_attempts": 5}))
-            )
-        metrics.set_default_dimensions(environment=policy.environment)
+def get_runtime() -> RouterRuntime:
+    """This execution environment's runtime, built on first use (or at init in Lambda) from its environment."""
+    if _runtime is None:  # one per execution environment
+        install(build_router(RuntimeEnv.from_environ()))
+    assert _runtime is not None
     return _runtime
 
 
-class DeadLetterParking:
-    """Sends a message that can never succeed straight to the dead-letter queue, body unchanged (so a redrive works)."""
-
-    def __init__(self, queue_url: str, client: Any) -> None:
-        self.queue_url = queue_url
-        self.client = client
-
-    def park(self, record: SQSRecord, reason: str, error: str) -> None:
-        self.client.send_message(
-            QueueUrl=self.queue_url,
-            MessageBody=record.body,
-            MessageAttributes={
-                "reason": {"DataType": "String", "StringValue": reason},
-                "error": {"DataType": "String", "StringValue": error[:1000] or "-"},
-                "source_message_id": {"DataType": "String", "StringValue": record.message_id or "-"},
-            },
-        )
+def install(runtime: RouterRuntime) -> None:
+    """Use `runtime` from now on: tests, the demo and the benches build theirs with `bootstrap.build_router`."""
+    global _runtime  # noqa: PLW0603
+    _runtime = runtime
+    metrics.set_default_dimensions(environment=runtime.policy.environment)
 
 
 def reset_runtime() -> None:
-    """Tests and the demo switch policy or endpoints between invocations."""
+    """Build the runtime again from the environment at the next invocation (tests switch policy or endpoints)."""
     global _runtime  # noqa: PLW0603
     _runtime = None
     metrics.clear_default_dimensions()
@@ -230,7 +156,7 @@ def _record_handler(record: SQSRecord, inv: _Invocation) -> None:
             inv.outcomes[routed.decision.outcome] = inv.outcomes.get(routed.decision.outcome, 0) + 1
             _log_routed(routed, record.message_id)
         except DeliveryError as exc:
-            if exc.permanent:
+            if not exc.retryable:
                 permanent = permanent or exc
                 continue
             _fail(record, "delivery failed", exc, finding_id=finding.id)
@@ -259,7 +185,7 @@ def _record_handler(record: SQSRecord, inv: _Invocation) -> None:
 
 
 def _park(record: SQSRecord, exc: DeliveryError, inv: _Invocation) -> None:
-    """A delivery PagerDuty refused as invalid: retrying cannot help, so dead-letter the message now."""
+    """A delivery the on-call service refused as invalid: retrying cannot help, so dead-letter the message now."""
     reason = "permanent delivery error"
     if inv.dead_letters is None:
         _fail(record, reason, exc)
@@ -272,7 +198,7 @@ def _park(record: SQSRecord, exc: DeliveryError, inv: _Invocation) -> None:
     metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="DeadLettered", unit=MetricUnit.Count, value=1)
     logger.error(
-        "message dead-lettered at once: PagerDuty refused its event as invalid, retrying cannot help",
+        "message dead-lettered at once: the on-call service refused its event as invalid, retrying cannot help",
         extra={
             "message_id": record.message_id,
             "receive_count": record.attributes.approximate_receive_count,
@@ -287,23 +213,7 @@ def _park(record: SQSRecord, exc: DeliveryError, inv: _Invocation) -> None:
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     runtime = get_runtime()
-    notifier = PagerDutyNotifier(
-        runtime.events_url,
-        runtime.routing_key,
-        session=runtime.session,
-        max_attempts=runtime.policy.notifier.retry.max_attempts,
-        base_delay=runtime.policy.notifier.retry.base_delay_seconds,
-        max_delay=runtime.policy.notifier.retry.max_delay_seconds,
-        budget_seconds=runtime.policy.notifier.retry.budget_seconds,
-        timeout_seconds=runtime.policy.notifier.retry.timeout_seconds,
-        remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000,
-        pacer=runtime.pacer,
-    )
-    inv = _Invocation(
-        FindingsRouter(runtime.compiled, runtime.store, notifier, runtime.writeback, runtime.storms),
-        dt.datetime.now(dt.UTC),
-        dead_letters=runtime.dead_letters,
-    )
+    inv = _Invocation(runtime.begin(context), dt.datetime.now(dt.UTC), dead_letters=runtime.dead_letters)
     findings: list[Finding] = []
     for raw in event.get("Records", []):
         message_id = raw.get("messageId", "")
@@ -325,10 +235,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         "batch routed",
         extra={"records": len(event.get("Records", [])), "findings": len(findings), **inv.outcomes},
     )
-    if notifier.retries:
+    retrier = runtime.retrier
+    if retrier is not None and retrier.retries:
         # Retried deliveries that then succeeded (or failed back to SQS): a flaky on-call endpoint shows here.
-        metrics.add_metric(name="DeliveryRetries", unit=MetricUnit.Count, value=notifier.retries)
-        logger.info("delivery retries", extra={"retries": notifier.retries, "http_calls": notifier.calls})
+        metrics.add_metric(name="DeliveryRetries", unit=MetricUnit.Count, value=retrier.retries)
+        logger.info("delivery retries", extra={"retries": retrier.retries, "http_calls": retrier.calls})
     if inv.router.writeback_failures:
         metrics.add_metric(name="WritebackErrors", unit=MetricUnit.Count, value=inv.router.writeback_failures)
     return response

@@ -1,7 +1,7 @@
 """Apply a PagerDuty incident event to our state, then carry out what it leaves in the state's outbox.
 
 Shared by the Function URL receiver and the EventBridge (partner event bus) path. Adapters come in: the dedup store,
-the Security Hub write-back, the Events API sender that resolves sibling incidents (`IncidentResolver`), and an
+the Security Hub write-back, the notifier that resolves sibling incidents (the router's own integration), and an
 optional lookup of an incident's alert keys for incidents without an `incident_key` (grouped alerts).
 
 Order, so that no note is ever lost and none is written twice:
@@ -27,15 +27,15 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Literal
 
 from findings_router.adapters.securityhub import TRANSIENT_ERRORS, FindingRef, SecurityHubWriteback
 from findings_router.adapters.state_table import DedupStore
 from findings_router.domain.acks import AckDecision, IncidentEvent, OutboxEntry, apply_ack, is_finding_key, stale_reason
 from findings_router.domain.episodes import DedupState, _iso
 from findings_router.domain.keys import base_key
-from findings_router.notify import DeliveryError
-from findings_router.notify.pagerduty.events import resolve_event
+from findings_router.domain.notifications import NotifyContext, resolve
+from findings_router.notify import DeliveryError, Notifier
 
 logger = logging.getLogger(__name__)
 
@@ -51,41 +51,6 @@ ENTRY_RESERVE = 1.0  # seconds: start an outbox entry (Events API resolves, a Ba
 
 # incident id → the alert keys (our dedup keys) of its alerts; PagerDuty REST `GET /incidents/{id}/alerts`.
 AlertKeyLookup = Callable[[str], list[str]]
-
-
-class IncidentResolver(Protocol):
-    """Resolves one PagerDuty alert by its dedup key (Events API v2). Raises `DeliveryError`: permanent (400, the
-    resolve is dropped) or not (kept in the outbox, retried)."""
-
-    def resolve(self, incident_key: str) -> None: ...
-
-
-class EventsApiResolver:
-    """`IncidentResolver` over `PagerDutyNotifier.post`: `{"routing_key", "event_action": "resolve", "dedup_key"}`."""
-
-    def __init__(self, notifier: Any) -> None:
-        self.notifier = notifier  # a PagerDutyNotifier (its routing key from the notifier's secret)
-
-    def resolve(self, incident_key: str) -> None:
-        self.notifier.post(resolve_event(self.notifier.routing_key(), incident_key))
-
-
-class RecordingResolver:
-    """In-memory twin of `EventsApiResolver`: records the Events API bodies; fails on demand."""
-
-    def __init__(self, routing_key: str = "R" * 32) -> None:
-        self.routing_key = routing_key
-        self.events: list[dict[str, Any]] = []
-        self.fail_with: DeliveryError | None = None
-
-    def resolve(self, incident_key: str) -> None:
-        if self.fail_with is not None:
-            raise self.fail_with
-        self.events.append(resolve_event(self.routing_key, incident_key))
-
-    @property
-    def resolved(self) -> list[str]:
-        return [e["dedup_key"] for e in self.events]
 
 
 class Deadline:
@@ -141,14 +106,16 @@ class AckProcessor:
         *,
         resolve_workflow_on_operator_resolve: bool = False,
         alert_keys: AlertKeyLookup | None = None,
-        resolver: IncidentResolver | None = None,
+        notifier: Notifier | None = None,
+        environment: str = "",
         in_scope: Callable[[str], bool] | None = None,
     ) -> None:
         self.store = store
         self.writeback = writeback
         self.resolve_workflow = resolve_workflow_on_operator_resolve
         self.alert_keys = alert_keys
-        self.resolver = resolver
+        self.notifier = notifier  # resolves sibling incidents through the router's own integration
+        self.environment = environment
         # The environment's account scope (Policy.in_scope): items of other accounts (written before `accounts` was
         # narrowed, or by another environment sharing the table) are not ours to touch.
         self.in_scope = in_scope
@@ -241,13 +208,13 @@ class AckProcessor:
         """Resolves first, the note last: a retry may resolve or write the note again (harmless: the same note);
         nothing is lost."""
         for key in entry.resolve:
-            if self.resolver is None:
-                logger.warning("no Events API sender: sibling incident left open", extra={"incident_key": key})
+            if self.notifier is None:
+                logger.warning("no notifier: sibling incident left open", extra={"incident_key": key})
                 continue
             try:
-                self.resolver.resolve(key)
+                self.notifier.send(resolve(key), NotifyContext(self.environment, dedup_key=base_key(key)))
             except DeliveryError as exc:
-                if exc.permanent:  # a 400: sending it again cannot help
+                if not exc.retryable:  # the service refused it (a 400): sending it again cannot help
                     logger.warning("sibling resolve rejected", extra={"incident_key": key, "error": str(exc)})
                     continue
                 logger.warning(

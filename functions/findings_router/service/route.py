@@ -20,36 +20,22 @@ import datetime as dt
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
 
 from findings_router.adapters.securityhub import FindingRef, SecurityHubWriteback
 from findings_router.adapters.state_table import DedupStore
 from findings_router.adapters.storm_counter import StormCounter
 from findings_router.domain.episodes import Decision, DedupState, decide
-from findings_router.domain.keys import dedup_key, meta_storm_key, storm_key
+from findings_router.domain.keys import dedup_key
 from findings_router.domain.model import Finding
-from findings_router.domain.notifications import Send, StormInfo
+from findings_router.domain.notifications import NotifyContext, resolve
 from findings_router.domain.policy import CompiledPolicy, PolicyDecision
-from findings_router.domain.storm import Verdict, group_label, group_values, is_report_point, verdict, window_start
-from findings_router.notify import DeliveryError, DeliveryResult
-from findings_router.notify.pagerduty.events import NotifyContext
+from findings_router.domain.storm import StormCount, apply_storm, storm_slot, verdict
+from findings_router.notify import DeliveryError, Notifier
 
 logger = logging.getLogger(__name__)
 
 
 MAX_WRITE_CONFLICTS = 3
-
-
-class Notifier(Protocol):
-    def send(self, send: Send, finding: Finding, ctx: NotifyContext) -> DeliveryResult: ...
-
-
-class _StormCount(NamedTuple):
-    kind: Verdict
-    problems: int  # new problems counted for the group in this window
-    samples: tuple[str, ...]
-    key: str  # the storm incident's dedup key
-    label: str  # the group, for people
 
 
 class StateConflictError(RuntimeError):
@@ -138,7 +124,7 @@ class FindingsRouter:
         if key not in self._cache:
             self.prefetch([finding])
         deliveries = 0
-        storm: _StormCount | None = None
+        storm: StormCount | None = None
         for _ in range(MAX_WRITE_CONFLICTS):
             state = self._cache.get(key)
             decision = decide(
@@ -147,7 +133,10 @@ class FindingsRouter:
             if self.storms is not None and decision.opens_episode:
                 if storm is None:  # count once, even if the write below has to be retried
                     storm = self._count_storm(finding, key, now)
-                decision = self._apply_storm(decision, storm)
+                policy_cfg = self.policy.policy
+                decision = apply_storm(
+                    decision, storm, policy_cfg.storm, self.policy.environment, policy_cfg.monitoring.meta_alerts
+                )
             if decision.in_flight:
                 raise TriggerInFlightError(f"{finding.id}: {decision.reason}")
             expected = decision.expected_version
@@ -160,10 +149,10 @@ class FindingsRouter:
                 self._cache[key] = decision.pending_state
                 expected = decision.pending_state.version
             episode = decision.new_state.episode if decision.new_state else (state.episode if state else 0)
-            ctx = NotifyContext(self.policy.environment, key, decision.reason, episode)
+            ctx = NotifyContext(self.policy.environment, finding, key, decision.reason, episode)
             try:
-                for send in decision.sends:
-                    self.notifier.send(send, finding, ctx)
+                for notification in decision.notifications:
+                    self.notifier.send(notification, ctx)
                     deliveries += 1
             except DeliveryError:
                 if decision.pending_state is not None:
@@ -191,10 +180,10 @@ class FindingsRouter:
         except Exception as exc:  # the delivery error is what the caller must see
             logger.warning("could not release a recorded trigger", extra={"key": recorded.key, "error": str(exc)})
 
-    def _after_recorded(self, finding: Finding, decision: Decision, storm: _StormCount | None) -> None:
-        if storm is not None and storm.kind == "open" and decision.sends and self.storms is not None:
+    def _after_recorded(self, finding: Finding, decision: Decision, storm: StormCount | None) -> None:
+        if storm is not None and storm.kind == "open" and decision.notifications and self.storms is not None:
             # Delivered and recorded: from now on the group's new problems fold into this incident.
-            self.storms.mark_opened(decision.sends[0].incident_key)
+            self.storms.mark_opened(decision.notifications[0].key)
         if decision.outcome in ("page", "notify") and self.writeback is not None and not finding.is_resolved:
             self._write_back(finding, decision)
 
@@ -210,7 +199,7 @@ class FindingsRouter:
             self._cache[key] = current
             if current is None or not current.is_open or current.episode != decision.pending_state.episode:
                 for ik in ours:  # `pending` never holds shared (storm) incidents
-                    self.notifier.send(Send("resolve", ik, decision.pending_state.severity, "low"), finding, ctx)
+                    self.notifier.send(resolve(ik, decision.pending_state.severity), ctx)
                 reason = f"{decision.reason}; the episode ended while the page was sent, so it was resolved again"
                 return dataclasses.replace(decision, outcome="resolve", reason=reason), len(ours)
             left = tuple(k for k in current.pending if k not in ours)
@@ -224,54 +213,15 @@ class FindingsRouter:
                 return decision, 0
         raise StateConflictError(f"state for {key} kept changing while confirming a page of {finding.id}")
 
-    def _count_storm(self, finding: Finding, key: str, now: dt.datetime) -> _StormCount:
+    def _count_storm(self, finding: Finding, key: str, now: dt.datetime) -> StormCount:
         """Count this new problem for its group and window (one shared write) and say what it means."""
         assert self.storms is not None
         cfg = self.policy.policy.storm
-        values = group_values(finding, cfg.group_by)
-        start = window_start(now, cfg.window_minutes)
-        skey = storm_key(values, start)
-        expires = start + cfg.window_minutes * 60 + 86_400
+        slot = storm_slot(finding, cfg, now)
         count, samples, opened = self.storms.increment(
-            skey, key, finding.primary_resource_id, cfg.threshold, cfg.sample_size, expires
+            slot.key, key, finding.primary_resource_id, cfg.threshold, cfg.sample_size, slot.expires_at
         )
-        kind = verdict(count, cfg.threshold, opened)
-        return _StormCount(kind, count, samples, skey, group_label(cfg.group_by, values))
-
-    def _apply_storm(self, decision: Decision, counted: _StormCount) -> Decision:
-        """Turn a new episode's page into a storm page, or fold it into the open storm incident."""
-        kind, count, samples, skey, label = counted
-        if kind == "normal" or decision.new_state is None:
-            return decision
-        cfg = self.policy.policy.storm
-        first = decision.sends[0]
-        info = StormInfo(skey, label, count, cfg.window_minutes, samples)
-        # Storm incidents are shared and counted idempotently (a storm whose delivery failed is opened again by the
-        # next new problem): no write-ahead, the state is written once after the send.
-        version = (decision.expected_version or 0) + 1
-        state = dataclasses.replace(decision.new_state, incident_keys=(skey,), pending=(), version=version)
-        decision = dataclasses.replace(decision, pending_state=None)
-        if kind == "open":
-            sends: tuple[Send, ...] = (dataclasses.replace(first, incident_key=skey, storm=info),)
-            meta_mode = self.policy.policy.monitoring.meta_alerts
-            if meta_mode != "off":
-                meta = Send(
-                    "trigger",
-                    meta_storm_key(self.policy.environment),
-                    first.severity,
-                    "high" if meta_mode == "page" else "low",
-                    storm=dataclasses.replace(info, meta=True),
-                )
-                sends = (*sends, meta)
-            reason = f"{decision.reason}; storm: {count} new problems for {label} in {cfg.window_minutes} min, grouped from now on"
-            return dataclasses.replace(decision, reason=reason, sends=sends, new_state=state)
-        refresh = (
-            (dataclasses.replace(first, incident_key=skey, storm=info),)
-            if is_report_point(count, cfg.threshold)
-            else ()
-        )
-        reason = f"grouped into the storm incident for {label} ({count} new problems in {cfg.window_minutes} min)"
-        return dataclasses.replace(decision, outcome="duplicate", reason=reason, sends=refresh, new_state=state)
+        return StormCount(verdict(count, cfg.threshold, opened), count, samples, slot.key, slot.label)
 
     def _write_back(self, finding: Finding, decision: Decision) -> None:
         """Tell Security Hub who was told: workflow NOTIFIED (pages) and a note naming the incident.
@@ -279,10 +229,10 @@ class FindingsRouter:
         Best effort: the page already went out, so a failed write-back is logged and counted, never retried
         through SQS (that would only risk a second page)."""
         assert self.writeback is not None
-        send = decision.sends[0]
+        send = decision.notifications[0]
         kind = "Paged on-call" if decision.outcome == "page" else "Notified on-call (low urgency)"
         note = (
-            f"{kind} via PagerDuty ({self.policy.environment}): incident dedup key {send.incident_key}; "
+            f"{kind} via {self.notifier.channel} ({self.policy.environment}): incident dedup key {send.key}; "
             f"{decision.reason}. findings-router"
         )
         ref = FindingRef(finding.format.value, finding.id, finding.product_arn, finding.account)

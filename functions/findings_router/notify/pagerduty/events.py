@@ -1,9 +1,9 @@
-"""PagerDuty Events API v2: building events (pure) and delivering them (`PagerDutyNotifier`).
+"""PagerDuty Events API v2 payloads (pure): a finding's page, a storm incident, a meta-alert, a resolve.
 
 Contract (PagerDuty developer docs, api-schema events-v2): POST JSON to /v2/enqueue with routing_key,
 event_action (trigger|acknowledge|resolve), dedup_key (≤255 chars), payload {summary ≤1024, source, severity
 critical|error|warning|info, timestamp, component, group, class, custom_details}, links, client, client_url.
-202 accepted; 400 invalid (never retry); 429 and 5xx retry with backoff.
+The whole event must stay under 512 KB; 202 accepted; 400 invalid (never retry); 429 and 5xx retry with backoff.
 
 Urgency: the Events API has no urgency field. Pages go out as `critical`/`error`, notifications as
 `warning`/`info`; the PagerDuty service is set to "urgency based on alert severity" (docs/deploy.md) so the first
@@ -12,84 +12,32 @@ pair pages (high urgency) and the second does not wake anyone (low urgency).
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
+import json
 from typing import Any
 from urllib.parse import quote
 
-from findings_router.domain.alarms import AlarmChange
-from findings_router.domain.keys import meta_dedup_key
 from findings_router.domain.model import Finding, Severity
-from findings_router.domain.notifications import Send
-
-
-def meta_event(change: AlarmChange, environment: str, routing_key: str, mode: str = "page") -> dict[str, Any] | None:
-    """The Events v2 body for an alarm change; None for states that do not page or resolve, or mode `off`."""
-    if mode == "off":
-        return None
-    key = meta_dedup_key(change.arn)
-    if change.state == "OK":
-        return resolve_event(routing_key, key)
-    if change.state != "ALARM":
-        return None
-    summary = f"[{environment}] findings-router itself: {change.name} in ALARM: {change.reason}"
-    return {
-        "routing_key": routing_key,
-        "event_action": "trigger",
-        "dedup_key": key,
-        "payload": {
-            "summary": _truncate(summary, SUMMARY_MAX),
-            "source": f"findings-router-{environment}",
-            # A router in trouble may be losing findings: as urgent as the worst finding (unless the
-            # environment only wants a low-urgency notification, e.g. development).
-            "severity": "critical" if mode == "page" else "warning",
-            "component": "findings-router",
-            "group": change.account or environment,
-            "class": "meta-alert",
-            "custom_details": {
-                "alarm": change.name,
-                "description": change.description,
-                "reason": change.reason,
-                "account": change.account,
-                "region": change.region,
-                "changed_at": change.changed_at,
-                "runbook": "docs/runbook.md#alarms",
-            },
-        },
-        "client": "findings-router",
-    }
-
-
-logger = logging.getLogger(__name__)
-
+from findings_router.domain.notifications import MetaAlert, Notification, NotifyContext, StormInfo
 
 SUMMARY_MAX = 1024
-
-
 SOURCE_MAX = 255
-
-
 DESCRIPTION_MAX = 1500
-
-
 MAX_RESOURCES_IN_DETAILS = 10
-
-
+# PagerDuty refuses an event above 512 KB with a 400, and a refused page is a lost page: stay under it.
+MAX_EVENT_BYTES = 512 * 1024
 CLIENT = "findings-router"
-
-
-@dataclass(frozen=True, slots=True)
-class NotifyContext:
-    environment: str
-    dedup_key: str
-    reason: str
-    episode: int
 
 
 def pd_severity(severity: Severity, urgency: str) -> str:
     if urgency == "high":
         return "critical" if severity is Severity.CRITICAL else "error"
     return "warning" if severity in (Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM) else "info"
+
+
+def meta_severity(urgency: str) -> str:
+    """A router in trouble may be losing findings: as urgent as the worst finding (unless the environment only wants
+    a low-urgency notification, e.g. development)."""
+    return "critical" if urgency == "high" else "warning"
 
 
 def console_url(finding: Finding) -> str:
@@ -112,20 +60,28 @@ def resolve_event(routing_key: str, dedup_key: str) -> dict[str, Any]:
     return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": dedup_key}
 
 
-def build_event(send: Send, finding: Finding, ctx: NotifyContext, routing_key: str) -> dict[str, Any]:
-    """The Events v2 body for one `Send`. Everything an operator woken at night needs is in the page itself."""
-    if send.event_action == "resolve":
-        return resolve_event(routing_key, send.incident_key)
-    if send.storm is not None:
-        return build_storm_event(send, finding, ctx, routing_key)
+def build_event(n: Notification, context: NotifyContext, routing_key: str) -> dict[str, Any]:
+    """The Events v2 body for one notification. Everything an operator woken at night needs is in the page itself."""
+    if n.kind == "resolve":
+        return resolve_event(routing_key, n.key)
+    if n.meta is not None and n.meta.kind == "alarm":
+        return _alarm_event(n, n.meta, context, routing_key)
+    finding = context.finding
+    if finding is None:
+        raise ValueError(f"a trigger of {n.key} needs the finding it is about")
+    if n.storm is not None:
+        return _storm_event(n, n.storm, finding, context, routing_key)
+    return fit(_finding_event(n, finding, context, routing_key))
 
+
+def _finding_event(n: Notification, finding: Finding, context: NotifyContext, routing_key: str) -> dict[str, Any]:
     resource = finding.primary_resource_id
-    prefix = f"[{ctx.environment}] "
-    if send.escalated_from is not None and send.escalated_from is not send.severity:
-        prefix += f"[ESCALATED {send.escalated_from.value}→{send.severity.value}] "
+    prefix = f"[{context.environment}] "
+    if n.escalated_from is not None and n.escalated_from is not n.severity:
+        prefix += f"[ESCALATED {n.escalated_from.value}→{n.severity.value}] "
     extra = f" ({finding.max_cvss:.1f} CVSS)" if finding.max_cvss is not None else ""
     summary = (
-        f"{prefix}{send.severity.value}{extra} {finding.product_name}: {finding.title} "
+        f"{prefix}{n.severity.value}{extra} {finding.product_name}: {finding.title} "
         f"on {resource} in {finding.account}/{finding.region}"
     )
     link = console_url(finding)
@@ -144,8 +100,8 @@ def build_event(send: Send, finding: Finding, ctx: NotifyContext, routing_key: s
         links.append({"href": finding.source_url, "text": f"{finding.product_name} console"})
 
     details: dict[str, Any] = {
-        "environment": ctx.environment,
-        "decision": ctx.reason,
+        "environment": context.environment,
+        "decision": context.reason,
         "severity": f"{finding.severity.value} ({finding.severity_score:g})",
         "product": f"{finding.company_name} {finding.product_name}".strip(),
         "account": finding.account,
@@ -162,8 +118,8 @@ def build_event(send: Send, finding: Finding, ctx: NotifyContext, routing_key: s
         "generator_id": finding.generator_id,
         "types": list(finding.types),
         "security_hub_console": link,
-        "dedup_key": ctx.dedup_key,
-        "episode": ctx.episode,
+        "dedup_key": context.dedup_key,
+        "episode": context.episode,
     }
     if finding.control_id:
         details["control_id"] = finding.control_id
@@ -181,11 +137,11 @@ def build_event(send: Send, finding: Finding, ctx: NotifyContext, routing_key: s
     body: dict[str, Any] = {
         "routing_key": routing_key,
         "event_action": "trigger",
-        "dedup_key": send.incident_key,
+        "dedup_key": n.key,
         "payload": {
             "summary": _truncate(summary, SUMMARY_MAX),
             "source": _truncate(resource, SOURCE_MAX),
-            "severity": pd_severity(send.severity, send.urgency),
+            "severity": pd_severity(n.severity, n.urgency),
             "component": _truncate(finding.resources[0].type if finding.resources else "AwsAccount", 255),
             "group": finding.account,
             "class": _truncate(
@@ -203,35 +159,35 @@ def build_event(send: Send, finding: Finding, ctx: NotifyContext, routing_key: s
     return body
 
 
-def build_storm_event(send: Send, finding: Finding, ctx: NotifyContext, routing_key: str) -> dict[str, Any]:
+def _storm_event(
+    n: Notification, storm: StormInfo, finding: Finding, context: NotifyContext, routing_key: str
+) -> dict[str, Any]:
     """One incident for a flood of findings of one group, or the router's own storm meta-alert."""
-    storm = send.storm
-    assert storm is not None
-    if storm.meta:
+    if n.meta is not None:
         summary = (
-            f"[{ctx.environment}] findings-router is in a finding storm: {storm.group} passed its threshold; "
+            f"[{context.environment}] findings-router is in a finding storm: {storm.group} passed its threshold; "
             "findings are being grouped per storm incident"
         )
-        severity, klass = ("critical" if send.urgency == "high" else "warning"), "meta-alert"
+        severity, klass = meta_severity(n.urgency), "meta-alert"
     else:
         summary = (
-            f"[{ctx.environment}] STORM: {storm.count}+ new {finding.severity.value} findings in {storm.window_minutes} min "
-            f"for {storm.group} (e.g. {finding.title})"
+            f"[{context.environment}] STORM: {storm.count}+ new {finding.severity.value} findings in "
+            f"{storm.window_minutes} min for {storm.group} (e.g. {finding.title})"
         )
-        severity, klass = pd_severity(send.severity, send.urgency), "storm"
+        severity, klass = pd_severity(n.severity, n.urgency), "storm"
     return {
         "routing_key": routing_key,
         "event_action": "trigger",
-        "dedup_key": send.incident_key,
+        "dedup_key": n.key,
         "payload": {
             "summary": _truncate(summary, SUMMARY_MAX),
-            "source": f"findings-router-{ctx.environment}",
+            "source": f"findings-router-{context.environment}",
             "severity": severity,
             "component": "findings-router",
             "group": finding.account,
             "class": klass,
             "custom_details": {
-                "environment": ctx.environment,
+                "environment": context.environment,
                 "group": storm.group,
                 "new_problems_in_window": storm.count,
                 "window_minutes": storm.window_minutes,
@@ -246,3 +202,53 @@ def build_storm_event(send: Send, finding: Finding, ctx: NotifyContext, routing_
         "links": [{"href": console_url(finding), "text": "An example finding in Security Hub"}],
         "client": CLIENT,
     }
+
+
+def _alarm_event(n: Notification, alarm: MetaAlert, context: NotifyContext, routing_key: str) -> dict[str, Any]:
+    """One of findings-router's own CloudWatch alarms in ALARM."""
+    summary = f"[{context.environment}] findings-router itself: {alarm.name} in ALARM: {alarm.reason}"
+    return {
+        "routing_key": routing_key,
+        "event_action": "trigger",
+        "dedup_key": n.key,
+        "payload": {
+            "summary": _truncate(summary, SUMMARY_MAX),
+            "source": f"findings-router-{context.environment}",
+            "severity": meta_severity(n.urgency),
+            "component": "findings-router",
+            "group": alarm.account or context.environment,
+            "class": "meta-alert",
+            "custom_details": {
+                "alarm": alarm.name,
+                "description": alarm.description,
+                "reason": alarm.reason,
+                "account": alarm.account,
+                "region": alarm.region,
+                "changed_at": alarm.changed_at,
+                "runbook": "docs/runbook.md#alarms",
+            },
+        },
+        "client": CLIENT,
+    }
+
+
+def event_bytes(body: dict[str, Any]) -> int:
+    return len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass"))
+
+
+def fit(body: dict[str, Any], limit: int = MAX_EVENT_BYTES) -> dict[str, Any]:
+    """`body`, made to fit PagerDuty's size limit: resource tags go first, then the lists, then all details but
+    the essentials (the page itself, its summary and links, always goes out)."""
+    if event_bytes(body) <= limit:
+        return body
+    details = body["payload"]["custom_details"]
+    details["resources"] = [{"type": r["type"], "id": r["id"][:SOURCE_MAX]} for r in details.get("resources", [])]
+    for name in ("types", "cve_ids"):
+        if name in details:
+            details[name] = [str(v)[:SOURCE_MAX] for v in details[name][:5]]
+    details["truncated"] = f"details cut to fit PagerDuty's {limit // 1024} KB event limit; see Security Hub"
+    if event_bytes(body) <= limit:
+        return body
+    keep = ("environment", "decision", "severity", "account", "region", "finding_id", "dedup_key", "episode")
+    body["payload"]["custom_details"] = {k: details[k] for k in (*keep, "truncated") if k in details}
+    return body

@@ -6,17 +6,19 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
-from findings_router.settings.schema import Policy
-from infra.definitions import STATE_TABLE_PARTITION_KEY, STATE_TABLE_TTL_ATTRIBUTE, ResourceNames
+from infra.contract import STATE_TABLE_PARTITION_KEY, STATE_TABLE_TTL_ATTRIBUTE
 
 
 class StateTable(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, policy: Policy, names: ResourceNames) -> None:
+    """`table_name` (ResourceNames.state_table); `retain` (production): deletion protection, and the table outlives
+    the stack."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, table_name: str, retain: bool) -> None:
         super().__init__(scope, construct_id)
         self.table = dynamodb.Table(
             self,
             "Table",
-            table_name=names.state_table,
+            table_name=table_name,
             partition_key=dynamodb.Attribute(name=STATE_TABLE_PARTITION_KEY, type=dynamodb.AttributeType.STRING),
             # Finding traffic is bursty (a new standard or a scan can emit thousands of findings at once).
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
@@ -27,6 +29,6 @@ class StateTable(Construct):
             # AWS managed key: encryption use shows up in CloudTrail, with no key of ours to manage.
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             # Losing the table loses which incidents are open: re-pages, and resolves that never come.
-            deletion_protection=policy.production,
-            removal_policy=RemovalPolicy.RETAIN if policy.production else RemovalPolicy.DESTROY,
+            deletion_protection=retain,
+            removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
         )

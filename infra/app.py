@@ -18,8 +18,9 @@ from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from findings_router.settings.schema import Policy
-from infra.definitions import stack_name, validate_deployment_config
-from infra.function_package import CONFIG_DIR
+from infra.contract import stack_name
+from infra.derived import validate_deployment_config
+from infra.packaging import CONFIG_DIR
 from infra.stack import FindingsRouterStack
 
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
@@ -77,7 +78,7 @@ def build(
 ) -> dict[str, FindingsRouterStack]:
     """Add the selected environments' stacks to `app` and run cdk-nag on all of them at synth.
 
-    The config directory gets the checks of `validate-config` (infra.definitions.validate_deployment_config): any
+    The config directory gets the checks of `validate-config` (infra.derived.validate_deployment_config): any
     error raises `PolicyError` (file:line: field: …); warnings go to `warn`. An expired suppression is only a warning
     here (`validate-config` fails on it): a date must never block an urgent deploy. `today` defaults to the UTC date.
     """

@@ -1,14 +1,17 @@
 """What every findings-router Lambda shares: the one code package, Python 3.12 on arm64, its own log group and role.
 
-`PythonFunction` is the base of the router, the ack receiver and the meta-alert constructs: each is one such
-function plus its own grants and triggers. Also the cdk-nag acknowledgement of the pinned runtime and the Security Hub
-write-back grant (router and ack receiver).
+`LambdaFunction` is the base of the router, the ack receiver and the meta-alert constructs: each is one such
+function, set up from the `FunctionSpec` the stack computes from the policy, plus its own grants and triggers. Also
+the code asset (`function_code`), the cdk-nag acknowledgement of the pinned runtime and the Security Hub write-back
+grant (router and ack receiver).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +33,9 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from findings_router.adapters.securityhub import Workflow
-from findings_router.settings.load import policy_path
-from findings_router.settings.schema import Policy
-from infra.definitions import (
-    ASYNC_RETRY_ATTEMPTS,
-    DEAD_LETTER_RETENTION_DAYS,
-    packaged_policy_path,
-    securityhub_writeback_condition,
-)
-from infra.function_package import CONFIG_DIR, FUNCTIONS_DIR, FunctionPackage, find_target_python
+from infra.contract import securityhub_writeback_condition
+from infra.derived import ASYNC_RETRY_ATTEMPTS, DEAD_LETTER_RETENTION_DAYS, LOG_RETENTION_DAYS
+from infra.packaging import FUNCTIONS_DIR, FunctionPackage, find_target_python
 
 # BatchUpdateFindings (ASFF) and BatchUpdateFindingsV2 (OCSF) are one IAM action. The Service Authorization Reference
 # lists two resource types for it: `hub` (arn:…:hub/default) and `hubv2` (arn:…:hubv2/<HubV2Id>, one per account and
@@ -46,30 +43,31 @@ from infra.function_package import CONFIG_DIR, FUNCTIONS_DIR, FunctionPackage, f
 SECURITYHUB_WRITEBACK_ACTION = "securityhub:BatchUpdateFindings"
 HUB_V2_RESOURCE_NAME = "*"
 
-_RETENTION: dict[int, logs.RetentionDays] = {
-    1: logs.RetentionDays.ONE_DAY,
-    3: logs.RetentionDays.THREE_DAYS,
-    5: logs.RetentionDays.FIVE_DAYS,
-    7: logs.RetentionDays.ONE_WEEK,
-    14: logs.RetentionDays.TWO_WEEKS,
-    30: logs.RetentionDays.ONE_MONTH,
-    60: logs.RetentionDays.TWO_MONTHS,
-    90: logs.RetentionDays.THREE_MONTHS,
-    120: logs.RetentionDays.FOUR_MONTHS,
-    150: logs.RetentionDays.FIVE_MONTHS,
-    180: logs.RetentionDays.SIX_MONTHS,
-    365: logs.RetentionDays.ONE_YEAR,
-    400: logs.RetentionDays.THIRTEEN_MONTHS,
-    545: logs.RetentionDays.EIGHTEEN_MONTHS,
-    731: logs.RetentionDays.TWO_YEARS,
-    1096: logs.RetentionDays.THREE_YEARS,
-    1827: logs.RetentionDays.FIVE_YEARS,
-    2192: logs.RetentionDays.SIX_YEARS,
-    2557: logs.RetentionDays.SEVEN_YEARS,
-    2922: logs.RetentionDays.EIGHT_YEARS,
-    3288: logs.RetentionDays.NINE_YEARS,
-    3653: logs.RetentionDays.TEN_YEARS,
-}
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One function's settings, computed from the policy by infra/stack.py.
+
+    `dead_letter_queue_name` is for functions invoked asynchronously: Lambda retries a failed run
+    ASYNC_RETRY_ATTEMPTS times, then sends the event to that encrypted queue; `max_event_age_hours` drops (into that
+    queue) an event older than that instead of running it late.
+    """
+
+    function_name: str
+    log_group_name: str
+    description: str
+    role_description: str
+    handler: str
+    memory_mb: int
+    timeout_seconds: int
+    environment: Mapping[str, str]
+    # function.log_retention_days: one of derived.LOG_RETENTION_DAYS (deployment_checks refuses any other).
+    log_retention_days: int
+    # Production: the log group outlives the stack.
+    retain_logs: bool
+    reserved_concurrency: int | None = None
+    dead_letter_queue_name: str | None = None
+    max_event_age_hours: int | None = None
 
 
 @jsii.implements(ILocalBundling)
@@ -94,17 +92,12 @@ class _LocalPackageBuilder:
         return True
 
 
-def function_code(policy: Policy, *, include_dependencies: bool, config_dir: Path = CONFIG_DIR) -> lambda_.Code:
-    """The function's code asset for one environment.
+def function_code(package: FunctionPackage, *, environment: str) -> lambda_.Code:
+    """The functions' code asset for one environment (`environment`), built from `package`.
 
-    `include_dependencies=False` leaves out the third-party packages (no pip, no network): the stack then
-    synthesizes in milliseconds for tests, but such a package cannot run on Lambda.
+    A package with `include_dependencies=False` leaves out the third-party packages (no pip, no network): the stack
+    then synthesizes in milliseconds for tests, but such a package cannot run on Lambda.
     """
-    package = FunctionPackage(
-        policy_file=policy_path(config_dir, policy.environment),
-        packaged_policy_path=packaged_policy_path(policy),
-        include_dependencies=include_dependencies,
-    )
     return lambda_.Code.from_asset(
         str(FUNCTIONS_DIR),
         # The package also holds the policy file and the dependencies, which live outside functions/: hash what
@@ -116,22 +109,29 @@ def function_code(policy: Policy, *, include_dependencies: bool, config_dir: Pat
             local=_LocalPackageBuilder(package),
             # Only to tell the environments' bundling runs apart (CDK derives its temporary directory from these).
             environment={
-                "FINDINGS_ROUTER_ENVIRONMENT": policy.environment,
-                "FINDINGS_ROUTER_DEPENDENCIES": "included" if include_dependencies else "left-out",
+                "FINDINGS_ROUTER_ENVIRONMENT": environment,
+                "FINDINGS_ROUTER_DEPENDENCIES": "included" if package.include_dependencies else "left-out",
             },
         ),
     )
 
 
-def function_log_group(scope: Construct, construct_id: str, *, name: str, policy: Policy) -> logs.LogGroup:
+def log_retention(days: int) -> logs.RetentionDays:
+    """The `logs.RetentionDays` member of a retention period in days (derived.LOG_RETENTION_DAYS)."""
+    return logs.RetentionDays[LOG_RETENTION_DAYS[days]]
+
+
+def function_log_group(
+    scope: Construct, construct_id: str, *, name: str, retention_days: int, retain: bool
+) -> logs.LogGroup:
     """A function's log group, created by the stack rather than by Lambda on first write: retention and removal
     are ours (function.log_retention_days; retained in production)."""
     return logs.LogGroup(
         scope,
         construct_id,
         log_group_name=name,
-        retention=_RETENTION[policy.function.log_retention_days],
-        removal_policy=RemovalPolicy.RETAIN if policy.production else RemovalPolicy.DESTROY,
+        retention=log_retention(retention_days),
+        removal_policy=RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY,
     )
 
 
@@ -168,7 +168,7 @@ def _nag_flatten(value: Any) -> str:
 
 def grant_securityhub_writeback(role: iam.Role, *, workflow_status: Workflow | None) -> iam.PolicyStatement:
     """BatchUpdateFindings (V1 and V2) on this account's and region's hubs only, for a note / comment and at most
-    `workflow_status` (definitions.securityhub_writeback_condition): no severity, types, user-defined fields, etc.
+    `workflow_status` (contract.securityhub_writeback_condition): no severity, types, user-defined fields, etc.
 
     Findings of member accounts are updated through the administrator's hub, so no other account is named. Which
     account's findings may be updated is not expressible: BatchUpdateFindings has no condition key for it (only
@@ -202,50 +202,34 @@ def grant_securityhub_writeback(role: iam.Role, *, workflow_status: Workflow | N
     return statement
 
 
-class PythonFunction(Construct):
+class LambdaFunction(Construct):
     """One findings-router Lambda and what it needs to run, as children `LogGroup`, `Role`, `Function` (and
-    `DeadLetterQueue`): the stack's one package (`code`) on Python 3.12, arm64.
+    `DeadLetterQueue`): the stack's one package (`code`) on Python 3.12, arm64, set up as `spec` says.
 
     Its own role instead of AWSLambdaBasicExecutionRole, whose log permissions cover every log group: it may write
     to its own log group and nothing else until the subclass grants more.
 
-    `dead_letter_queue_name` is for functions invoked asynchronously: Lambda retries a failed run
+    With `spec.dead_letter_queue_name` (functions invoked asynchronously) Lambda retries a failed run
     ASYNC_RETRY_ATTEMPTS times, then sends the event to that encrypted queue (`self.dead_letter_queue`, else None).
     """
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        policy: Policy,
-        code: lambda_.Code,
-        function_name: str,
-        log_group_name: str,
-        description: str,
-        role_description: str,
-        handler: str,
-        memory_mb: int,
-        timeout_seconds: int,
-        environment: dict[str, str],
-        reserved_concurrency: int | None = None,
-        dead_letter_queue_name: str | None = None,
-        max_event_age: Duration | None = None,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, spec: FunctionSpec, code: lambda_.Code) -> None:
         super().__init__(scope, construct_id)
-        self.log_group = function_log_group(self, "LogGroup", name=log_group_name, policy=policy)
+        self.log_group = function_log_group(
+            self, "LogGroup", name=spec.log_group_name, retention_days=spec.log_retention_days, retain=spec.retain_logs
+        )
         self.role = iam.Role(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=role_description,
+            description=spec.role_description,
         )
         self.dead_letter_queue: sqs.Queue | None = None
-        if dead_letter_queue_name is not None:
+        if spec.dead_letter_queue_name is not None:
             self.dead_letter_queue = sqs.Queue(
                 self,
                 "DeadLetterQueue",
-                queue_name=dead_letter_queue_name,
+                queue_name=spec.dead_letter_queue_name,
                 encryption=sqs.QueueEncryption.SQS_MANAGED,
                 enforce_ssl=True,
                 retention_period=Duration.days(DEAD_LETTER_RETENTION_DAYS),
@@ -253,21 +237,21 @@ class PythonFunction(Construct):
         self.function = lambda_.Function(
             self,
             "Function",
-            function_name=function_name,
-            description=description,
+            function_name=spec.function_name,
+            description=spec.description,
             runtime=lambda_.Runtime.PYTHON_3_12,
             architecture=lambda_.Architecture.ARM_64,
-            handler=handler,
+            handler=spec.handler,
             code=code,
-            memory_size=memory_mb,
-            timeout=Duration.seconds(timeout_seconds),
-            reserved_concurrent_executions=reserved_concurrency,
-            environment=environment,
+            memory_size=spec.memory_mb,
+            timeout=Duration.seconds(spec.timeout_seconds),
+            reserved_concurrent_executions=spec.reserved_concurrency,
+            environment=dict(spec.environment),
             role=self.role,
             log_group=self.log_group,
             dead_letter_queue=self.dead_letter_queue,
             retry_attempts=None if self.dead_letter_queue is None else ASYNC_RETRY_ATTEMPTS,
-            max_event_age=max_event_age,
+            max_event_age=None if spec.max_event_age_hours is None else Duration.hours(spec.max_event_age_hours),
         )
         acknowledge_pinned_runtime(self.function)
         self.log_group.grant_write(self.role)

@@ -1,0 +1,368 @@
+"""The one composition root: every runtime (router, ack receiver, meta-alerts) is built here.
+
+Each `build_*` takes the function's environment (`RuntimeEnv`, read from the variables infra sets) and optional
+adapters; what is not passed is the real thing (DynamoDB, Security Hub, Secrets Manager, the PagerDuty Events API).
+Tests, the demo and the benches pass their twins here, and install the result in the entry point
+(`route_findings.install(runtime)`): nothing is patched after construction.
+
+Lambda runs init with burst CPU, whereas an invocation of a 256 MB function gets about a seventh of a vCPU:
+importing boto3, creating clients and validating the policy take several times longer there and delay the first
+page. `build_during_init` therefore builds the runtime at import time when running in Lambda with a policy;
+elsewhere (tests, demo, replay) runtimes are built on first use, after the environment is set up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from findings_router.domain.keys import ack_idempotency_prefix
+from findings_router.domain.policy import CompiledPolicy
+from findings_router.settings.load import load_policy
+from findings_router.settings.schema import Policy
+
+if TYPE_CHECKING:
+    from findings_router.adapters.dead_letters import DeadLetterParking
+    from findings_router.adapters.securityhub import SecurityHubWriteback
+    from findings_router.adapters.state_table import DedupStore
+    from findings_router.adapters.storm_counter import StormCounter
+    from findings_router.notify import Notifier
+    from findings_router.notify.retry import Retrier, TokenBucket
+    from findings_router.service.acknowledge import AckProcessor, AlertKeyLookup
+    from findings_router.service.route import FindingsRouter
+
+
+class _Default:
+    """Marks an adapter argument not given: build the real one (None means "none at all")."""
+
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+DEFAULT: Any = _Default()
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeEnv:
+    """The variables a function reads (infra/contract.py sets them): nothing else is read from the environment."""
+
+    policy_file: str
+    state_table: str = ""
+    events_url: str | None = None  # EVENTS_URL: local runs point the notifier at a stand-in
+    dead_letter_queue_url: str | None = None  # DEAD_LETTER_QUEUE_URL: the router parks what can never succeed
+    function_name: str = "local"  # AWS_LAMBDA_FUNCTION_NAME
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> RuntimeEnv:
+        env = os.environ if environ is None else environ
+        return cls(
+            policy_file=env["POLICY_FILE"],
+            state_table=env.get("STATE_TABLE_NAME", ""),
+            events_url=env.get("EVENTS_URL") or None,
+            dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL") or None,
+            function_name=env.get("AWS_LAMBDA_FUNCTION_NAME", "local"),
+        )
+
+
+def in_lambda_with_policy() -> bool:
+    return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME") and os.environ.get("POLICY_FILE"))
+
+
+def build_during_init(build: Callable[[], object]) -> None:
+    """Call `build` now when running in Lambda with a policy (see the module docstring)."""
+    if in_lambda_with_policy():
+        build()
+
+
+class InvocationTime:
+    """What is left of the current Lambda invocation; read by the notifier's retry budget."""
+
+    def __init__(self) -> None:
+        self._context: Any = None
+
+    def begin(self, context: Any) -> None:
+        self._context = context
+
+    def remaining(self) -> float:
+        if self._context is None:
+            return float("inf")
+        return float(self._context.get_remaining_time_in_millis()) / 1000
+
+
+# ------------------------------------------------------------------------------------------ shared pieces
+
+
+def _aws_config(**options: Any) -> Any:
+    from botocore.config import Config
+
+    return Config(**options)
+
+
+def _client(service: str, config: Any) -> Any:
+    import boto3
+
+    make: Any = boto3.client  # the service name is a variable here: no per-service overload applies
+    return make(service, config=config)
+
+
+def pagerduty_notifier(
+    policy: Policy,
+    env: RuntimeEnv,
+    *,
+    retry: Any = None,
+    invocation: InvocationTime | None = None,
+    pacer: Any = None,
+    session: Any = None,
+) -> Any:
+    """The PagerDuty integration with the environment's routing key (Secrets Manager, read when sending)."""
+    from findings_router.adapters.secrets import routing_key_from_secret, secret_text
+    from findings_router.notify.pagerduty.client import CHANNEL, PagerDutyNotifier
+    from findings_router.notify.retry import Retrier, RetryPolicy
+
+    secret = policy.notifier.routing_key_secret
+    if retry is None:
+        r = policy.notifier.retry
+        retry = RetryPolicy(
+            r.max_attempts, r.base_delay_seconds, r.max_delay_seconds, r.budget_seconds, r.timeout_seconds
+        )
+    retrier = Retrier(
+        retry,
+        channel=CHANNEL,
+        remaining_seconds=invocation.remaining if invocation is not None else None,
+        pacer=pacer,
+    )
+    return PagerDutyNotifier(
+        env.events_url or policy.notifier.events_url,
+        lambda: routing_key_from_secret(secret_text(secret)),
+        retrier,
+        session=session,
+    )
+
+
+# ------------------------------------------------------------------------------------------ the router
+
+
+@dataclass
+class RouterRuntime:
+    """What an execution environment of the router builds once and reuses across invocations."""
+
+    policy: Policy
+    compiled: CompiledPolicy
+    store: DedupStore
+    notifier: Notifier
+    writeback: SecurityHubWriteback | None
+    storms: StormCounter | None
+    dead_letters: DeadLetterParking | None  # None: permanent errors are retried like any other
+    invocation: InvocationTime = dataclasses.field(default_factory=InvocationTime)
+
+    @property
+    def retrier(self) -> Retrier | None:
+        """The notifier's retrier when it has one (twins have none): its counts feed the DeliveryRetries metric."""
+        return getattr(self.notifier, "retrier", None)
+
+    def begin(self, context: Any) -> FindingsRouter:
+        """A router for one invocation (its read cache lives as long as the batch)."""
+        from findings_router.service.route import FindingsRouter
+
+        self.invocation.begin(context)
+        if self.retrier is not None:
+            self.retrier.reset_counts()
+        return FindingsRouter(self.compiled, self.store, self.notifier, self.writeback, self.storms)
+
+
+def build_router(
+    env: RuntimeEnv,
+    *,
+    policy: Policy | None = None,
+    store: DedupStore | None = None,
+    notifier: Notifier | None = None,
+    securityhub: SecurityHubWriteback | None = DEFAULT,
+    storms: StormCounter | None = DEFAULT,
+    dead_letters: DeadLetterParking | None = DEFAULT,
+    pacer: TokenBucket | None = DEFAULT,
+    session: Any = None,
+) -> RouterRuntime:
+    policy = policy or load_policy(env.policy_file)
+    invocation = InvocationTime()
+    dynamodb: Any = None
+
+    def dynamodb_client() -> Any:
+        nonlocal dynamodb
+        if dynamodb is None:
+            retries = {"mode": "standard", "max_attempts": 5}
+            dynamodb = _client("dynamodb", _aws_config(retries=retries, connect_timeout=3, read_timeout=5))
+        return dynamodb
+
+    if store is None:
+        from findings_router.adapters.state_table import DynamoDedupStore
+
+        store = DynamoDedupStore(env.state_table, dynamodb_client())
+    if storms is DEFAULT:
+        from findings_router.adapters.storm_counter import BufferedStormCounter, DynamoStormCounter
+
+        # Held per container across invocations: a trickle of new findings writes no storm counter.
+        storms = BufferedStormCounter(
+            DynamoStormCounter(env.state_table, dynamodb_client()), policy.function.reserved_concurrency
+        )
+    if securityhub is DEFAULT:
+        securityhub = None
+        if policy.securityhub.writeback:
+            from findings_router.adapters.securityhub import BotoSecurityHub
+
+            config = _aws_config(retries={"mode": "standard", "max_attempts": 6})
+            # The client is created at the first write-back (pages are rare; most invocations never need it).
+            securityhub = BotoSecurityHub(lambda: _client("securityhub", config))
+    if dead_letters is DEFAULT:
+        dead_letters = None
+        if env.dead_letter_queue_url:
+            from findings_router.adapters.dead_letters import DeadLetterParking
+
+            sqs = _client("sqs", _aws_config(retries={"mode": "standard", "max_attempts": 5}))
+            dead_letters = DeadLetterParking(env.dead_letter_queue_url, sqs)
+    if notifier is None:
+        if pacer is DEFAULT:
+            from findings_router.notify.retry import TokenBucket
+
+            # Reserved concurrency caps the containers; each takes an equal share of the per-key rate limit.
+            pacer = TokenBucket(policy.pacing.events_per_minute / policy.function.reserved_concurrency)
+        notifier = pagerduty_notifier(policy, env, invocation=invocation, pacer=pacer, session=session)
+    return RouterRuntime(
+        policy,
+        CompiledPolicy(policy),
+        store,
+        notifier,
+        securityhub,
+        storms if policy.storm.enabled else None,
+        dead_letters,
+        invocation,
+    )
+
+
+# ------------------------------------------------------------------------------------------ the ack receiver
+
+# PagerDuty retries a webhook delivery for up to 48 h; an idempotency record outlives that.
+ACK_DEDUP_WINDOW_SECONDS = 3 * 24 * 3600
+# The ack receiver's AWS clients: a slow call must fail fast and leave its work in the outbox, not run past the
+# answer. (connect s, read s, attempts; botocore's `standard` mode counts the first try among the attempts.)
+DYNAMODB_TIMEOUTS = (0.5, 1.0, 3)
+SECURITYHUB_TIMEOUTS = (1.0, 1.5, 2)
+
+
+@dataclass
+class AckRuntime:
+    policy: Policy
+    processor: AckProcessor
+    process_once: Any  # the idempotent wrapper around processor.process
+    idempotency: Any  # its IdempotencyConfig, told each invocation's context (timeouts release the record)
+    signing_secrets: Callable[[], list[bytes]]
+
+
+def _tight(connect: float, read: float, attempts: int) -> Any:
+    return _aws_config(
+        connect_timeout=connect, read_timeout=read, retries={"mode": "standard", "max_attempts": attempts}
+    )
+
+
+def build_ack_receiver(
+    env: RuntimeEnv,
+    *,
+    policy: Policy | None = None,
+    store: DedupStore | None = None,
+    securityhub: SecurityHubWriteback | None = DEFAULT,
+    notifier: Notifier | None = None,
+    alert_keys: AlertKeyLookup | None = DEFAULT,
+    signing_secrets: Callable[[], list[bytes]] | None = None,
+) -> AckRuntime:
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+
+    from findings_router.adapters.secrets import secret_text, signing_secrets_from
+    from findings_router.domain.acks import IncidentEvent
+    from findings_router.notify.retry import RetryPolicy
+    from findings_router.service.acknowledge import AckProcessor, Deadline
+
+    policy = policy or load_policy(env.policy_file)
+    if store is None:
+        from findings_router.adapters.state_table import DynamoDedupStore
+
+        store = DynamoDedupStore(env.state_table, _client("dynamodb", _tight(*DYNAMODB_TIMEOUTS)))
+    if securityhub is DEFAULT:
+        securityhub = None
+        if policy.securityhub.writeback:
+            from findings_router.adapters.securityhub import BotoSecurityHub
+
+            # One round: an unprocessed finding is retried through the outbox and a redelivery, not in line.
+            securityhub = BotoSecurityHub(_client("securityhub", _tight(*SECURITYHUB_TIMEOUTS)), max_rounds=1)
+    if notifier is None:
+        # Sibling incidents of an escalated episode are resolved through the router's own integration, quickly:
+        # PagerDuty waits 5 s for the webhook's answer, and what does not fit stays in the outbox.
+        notifier = pagerduty_notifier(policy, env, retry=RetryPolicy(2, 0.1, 0.3, 2.0, 1.0))
+    if alert_keys is DEFAULT:
+        alert_keys = None
+        token_secret = policy.acknowledgements.rest_api_token_secret
+        if token_secret:
+            from findings_router.notify.pagerduty.rest import IncidentAlertKeys
+
+            alert_keys = IncidentAlertKeys(policy.acknowledgements.rest_api_url, lambda: secret_text(token_secret))
+    if signing_secrets is None:
+        secret_name = policy.acknowledgements.signing_secret
+
+        def signing_secrets() -> list[bytes]:
+            return signing_secrets_from(secret_text(secret_name)) if secret_name else []
+
+    processor = AckProcessor(
+        store,
+        securityhub,
+        resolve_workflow_on_operator_resolve=policy.securityhub.resolve_workflow_on_operator_resolve,
+        alert_keys=alert_keys,
+        notifier=notifier,
+        environment=policy.environment,
+        in_scope=policy.in_scope,
+    )
+    # Deliveries are at least once: one idempotency record per webhook id, in the state table.
+    persistence = DynamoDBPersistenceLayer(
+        table_name=env.state_table, key_attr="pk", expiry_attr="expires_at", boto_config=_tight(*DYNAMODB_TIMEOUTS)
+    )
+    config = IdempotencyConfig(
+        event_key_jmespath="webhook_id",
+        expires_after_seconds=ACK_DEDUP_WINDOW_SECONDS,
+        # Called only when a stored result is returned instead of running again: a repeated delivery.
+        response_hook=lambda response, _record: {**response, "duplicate_delivery": True},
+    )
+
+    def process(event: dict[str, Any], deadline: Deadline | None = None) -> dict[str, Any]:
+        """Raises `RetryLater` when work is left: the idempotency layer then forgets this run."""
+        result = processor.process(IncidentEvent(**event), dt.datetime.now(dt.UTC), deadline)
+        return dataclasses.asdict(result) | {"duplicate_delivery": False}
+
+    process_once = idempotent_function(
+        data_keyword_argument="event",
+        persistence_store=persistence,
+        config=config,
+        key_prefix=ack_idempotency_prefix(env.function_name),
+    )(process)
+    return AckRuntime(policy, processor, process_once, config, signing_secrets)
+
+
+# ------------------------------------------------------------------------------------------ meta-alerts
+
+
+@dataclass
+class MetaAlertRuntime:
+    policy: Policy
+    notifier: Notifier
+
+
+def build_meta_alerts(
+    env: RuntimeEnv, *, policy: Policy | None = None, notifier: Notifier | None = None
+) -> MetaAlertRuntime:
+    policy = policy or load_policy(env.policy_file)
+    # The same routing key and delivery code as the router: the on-call rotation that gets findings gets these.
+    return MetaAlertRuntime(policy, notifier or pagerduty_notifier(policy, env))

@@ -1,0 +1,210 @@
+"""Settings computed from the environment's policy, and the checks that it can be deployed: no `aws_cdk` here.
+
+Queue settings, function timeouts and sizes, retention periods (one table of the log retention periods AWS accepts),
+and `deployment_checks`: what the config model accepts but AWS would reject. Local mode creates its queues from the
+same `QueueSettings`, and `validate-config` runs the same checks as synth (`validate_deployment_config`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from findings_router.settings.load import DirValidation, ExpiredSuppressions, FieldProblem, validate_policy_dir
+from findings_router.settings.schema import Policy
+from infra.event_patterns import EVENT_PATTERN_MAX_CHARS, event_pattern_size
+
+SECONDS_PER_DAY = 86_400
+
+# ------------------------------------------------------------------------------------------ retention
+
+# CloudWatch Logs accepts only these retention periods (days); the config model allows any positive number. Each is
+# named as its member of aws_cdk.aws_logs.RetentionDays, which the function constructs look it up by (the CDK enum's
+# values are its member names, not days). The only table of them: validation lists its keys.
+LOG_RETENTION_DAYS: dict[int, str] = {
+    1: "ONE_DAY",
+    3: "THREE_DAYS",
+    5: "FIVE_DAYS",
+    7: "ONE_WEEK",
+    14: "TWO_WEEKS",
+    30: "ONE_MONTH",
+    60: "TWO_MONTHS",
+    90: "THREE_MONTHS",
+    120: "FOUR_MONTHS",
+    150: "FIVE_MONTHS",
+    180: "SIX_MONTHS",
+    365: "ONE_YEAR",
+    400: "THIRTEEN_MONTHS",
+    545: "EIGHTEEN_MONTHS",
+    731: "TWO_YEARS",
+    1096: "THREE_YEARS",
+    1827: "FIVE_YEARS",
+    2192: "SIX_YEARS",
+    2557: "SEVEN_YEARS",
+    2922: "EIGHT_YEARS",
+    3288: "NINE_YEARS",
+    3653: "TEN_YEARS",
+}
+
+# ------------------------------------------------------------------------------------------ queues
+
+# AWS: "set the source queue's visibility timeout to at least six times the timeout of your function", so a
+# batch whose invocation is throttled or retried is not handed to a second invocation while the first still runs.
+VISIBILITY_TIMEOUT_FACTOR = 6
+QUEUE_RETENTION_DAYS = 4
+# Longer than the source queue's retention: a standard queue's DLQ keeps the original enqueue timestamp, so a
+# shorter DLQ retention would delete dead letters before anyone looked at them.
+DEAD_LETTER_RETENTION_DAYS = 14
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    visibility_timeout_seconds: int
+    retention_seconds: int
+    dead_letter_retention_seconds: int
+    max_receive_count: int
+    batch_size: int
+    # Lambda allows batches above 10 SQS messages only with a batching window; 0 means none (lowest latency).
+    batching_window_seconds: int
+    # SQS event source maximum concurrency (2–1000), or None when reserved concurrency is below its minimum.
+    max_concurrency: int | None
+
+    def queue_attributes(self, dead_letter_queue_arn: str) -> dict[str, str]:
+        """SQS CreateQueue attributes of the findings queue (local mode uses these with moto)."""
+        return {
+            "VisibilityTimeout": str(self.visibility_timeout_seconds),
+            "MessageRetentionPeriod": str(self.retention_seconds),
+            "SqsManagedSseEnabled": "true",
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dead_letter_queue_arn, "maxReceiveCount": self.max_receive_count}
+            ),
+        }
+
+    def dead_letter_queue_attributes(self) -> dict[str, str]:
+        return {
+            "MessageRetentionPeriod": str(self.dead_letter_retention_seconds),
+            "SqsManagedSseEnabled": "true",
+        }
+
+
+SQS_EVENT_SOURCE_MIN_CONCURRENCY = 2
+SQS_BATCH_SIZE_WITHOUT_WINDOW = 10
+
+
+def queue_settings(policy: Policy) -> QueueSettings:
+    reserved = policy.function.reserved_concurrency
+    window = 1 if policy.ingestion.batch_size > SQS_BATCH_SIZE_WITHOUT_WINDOW else 0
+    return QueueSettings(
+        # AWS adds the batching window to the six function timeouts.
+        visibility_timeout_seconds=VISIBILITY_TIMEOUT_FACTOR * policy.function.timeout_seconds + window,
+        retention_seconds=QUEUE_RETENTION_DAYS * SECONDS_PER_DAY,
+        dead_letter_retention_seconds=DEAD_LETTER_RETENTION_DAYS * SECONDS_PER_DAY,
+        max_receive_count=policy.ingestion.max_receive_count,
+        batch_size=policy.ingestion.batch_size,
+        batching_window_seconds=window,
+        # Pollers never start more invocations than the function may run, so messages are not throttled back
+        # to the queue (each throttled receive counts towards maxReceiveCount and can dead-letter good messages).
+        max_concurrency=reserved if reserved >= SQS_EVENT_SOURCE_MIN_CONCURRENCY else None,
+    )
+
+
+# ------------------------------------------------------------------------------------------ ack receiver
+
+# PagerDuty gives up on a delivery that has not answered 2xx within 5 s (and retries it); a webhook either
+# finishes well inside that or is better abandoned and retried than left running.
+ACK_TIMEOUT_SECONDS = 10
+ACK_MEMORY_MB = 256
+# EventBridge → Lambda delivery: EventBridge's own retries (its maxima, stated explicitly), then the target's DLQ.
+EVENT_TARGET_RETRY_ATTEMPTS = 185
+EVENT_TARGET_MAX_EVENT_AGE_HOURS = 24
+
+# ------------------------------------------------------------------------------------------ meta-alerts
+
+META_ALERT_MEMORY_MB = 256
+# Room beyond the notifier's retry budget and one request timeout: cold start and the secret lookup.
+META_ALERT_TIMEOUT_MARGIN_SECONDS = 15
+# Lambda's asynchronous invocations (SNS, EventBridge): retries after a failed run before the function's DLQ.
+ASYNC_RETRY_ATTEMPTS = 2
+# A meta-alert older than this is not sent out of order (a late trigger could re-open an alarm that is OK by
+# now); it waits in the DLQ for a person instead.
+META_ALERT_MAX_EVENT_AGE_HOURS = 1
+
+
+def meta_alert_timeout_seconds(policy: Policy) -> int:
+    """Long enough for the notifier's whole retry budget plus one last request, so a page is never cut off."""
+    retry = policy.notifier.retry
+    return math.ceil(retry.budget_seconds + retry.timeout_seconds) + META_ALERT_TIMEOUT_MARGIN_SECONDS
+
+
+# ------------------------------------------------------------------------------------------ deployment checks
+
+
+def _partial_secret_arn(secret: str | None) -> bool:
+    # IAM matches the ARN literally: a partial ARN (without the random suffix) would be denied at runtime.
+    return bool(secret and secret.startswith("arn:") and not re.search(r":secret:.+-[A-Za-z0-9]{6}$", secret))
+
+
+def deployment_checks(policy: Policy) -> list[FieldProblem]:
+    """Settings the config model accepts but AWS would reject at deploy time (or that would fail at runtime).
+
+    One of the checks of `validate_deployment_config`, so `validate-config` and synth report them alike, with the
+    file, line and field. The function package has no infra code: what it ships passed these at synth.
+    """
+    problems = []
+    acks = policy.acknowledgements
+    for loc, secret in (
+        (("notifier", "routing_key_secret"), policy.notifier.routing_key_secret),
+        (("acknowledgements", "signing_secret"), acks.signing_secret),
+        (("acknowledgements", "rest_api_token_secret"), acks.rest_api_token_secret),
+    ):
+        if _partial_secret_arn(secret):
+            problems.append(
+                FieldProblem(
+                    loc, "an ARN must be the secret's complete ARN (ending in -XXXXXX); or give the secret's name"
+                )
+            )
+    if acks.mode != "none" and acks.rest_api_token_secret and not acks.rest_api_url.startswith("https://"):
+        # The ack receiver sends the REST API key in a header to this URL.
+        problems.append(
+            FieldProblem(("acknowledgements", "rest_api_url"), f"{acks.rest_api_url} must be an https:// URL")
+        )
+    days = policy.function.log_retention_days
+    if days not in LOG_RETENTION_DAYS:
+        allowed = ", ".join(str(d) for d in LOG_RETENTION_DAYS)
+        problems.append(
+            FieldProblem(
+                ("function", "log_retention_days"), f"{days} is not a CloudWatch Logs retention period ({allowed})"
+            )
+        )
+    size = event_pattern_size(policy)
+    if size > EVENT_PATTERN_MAX_CHARS:
+        # Each account id appears once per finding type (ASFF, custom action, OCSF) in the ingestion rule's pattern.
+        problems.append(
+            FieldProblem(
+                ("accounts",),
+                f"{len(policy.accounts)} accounts make the ingestion rule's event pattern {size} characters, "
+                f"above EventBridge's {EVENT_PATTERN_MAX_CHARS}-character quota: list fewer accounts (split the "
+                "environment), or drop ingestion.severity_labels or ingestion.include_ocsf",
+            )
+        )
+    return problems
+
+
+def deployment_problems(policy: Policy) -> list[str]:
+    """`deployment_checks` as ``field: message`` lines (no file or line: for a `Policy` not read from a file)."""
+    return [str(problem) for problem in deployment_checks(policy)]
+
+
+def validate_deployment_config(
+    config_dir: str | Path, *, today: dt.date | None, expired_suppressions: ExpiredSuppressions
+) -> DirValidation:
+    """Every check of a config directory that synth makes, with file:line: field: the policy model, the checks across
+    files, `deployment_checks` and, given `today`, the suppressions' expiry. `validate-config` runs exactly this with
+    `expired_suppressions="error"` (CI fails), synth with `"warning"` (a date never blocks an urgent deploy)."""
+    return validate_policy_dir(
+        config_dir, today=today, expired_suppressions=expired_suppressions, checks=(deployment_checks,)
+    )
