@@ -12,6 +12,7 @@ import json
 import resource
 import sys
 import time
+from typing import Any
 
 
 class _Context:
@@ -39,6 +40,21 @@ def _vmhwm_kb() -> int | None:
     return None
 
 
+def _runtime() -> Any:
+    """The router's runtime as the function builds it from its environment (set by bench.memory's parent), but for
+    the Security Hub write-back: moto has no BatchUpdateFindings, so the recording twin stands in (as in the
+    integration tests)."""
+    from findings_router.adapters.memory import RecordingSecurityHub
+    from findings_router.bootstrap import RuntimeEnv, build_router
+    from findings_router.settings.load import load_policy
+
+    env = RuntimeEnv.from_environ()
+    policy = load_policy(env.policy_file)
+    return build_router(
+        env, policy=policy, securityhub=RecordingSecurityHub() if policy.securityhub.writeback else None
+    )
+
+
 def main() -> None:
     mode, result_file = sys.argv[1], sys.argv[2]
     out: dict[str, object] = {"mode": mode}
@@ -58,12 +74,7 @@ def main() -> None:
 
         with open(sys.argv[3], encoding="utf-8") as f:
             event = json.load(f)
-        runtime = handler.get_runtime()
-        if runtime.writeback is not None:
-            # moto has no BatchUpdateFindings: the recording twin stands in, as in the integration tests
-            from findings_router.adapters.memory import RecordingSecurityHub
-
-            runtime.writeback = RecordingSecurityHub()
+        handler.install(_runtime())
         sink = io.StringIO()
         handler.logger.registered_handler.setStream(sink)  # type: ignore[attr-defined]
         with contextlib.redirect_stdout(sink):

@@ -107,15 +107,11 @@ def _forget_storm_windows(local: Any) -> None:
     """The warm-up's findings were paged on earlier days: their storm windows are long over (the counter items
     expired, the container that counted them is gone). Without this, 95 new findings within seconds would be a
     storm under the shipped policy, fold most of them, and the measured batch would fall into its window."""
-    from findings_router.adapters.storm_counter import BufferedStormCounter
-
     items = local.ddb.scan(TableName=local.table, ProjectionExpression="pk")["Items"]
     for item in items:
         if item["pk"]["S"].endswith("#count"):
             local.ddb.delete_item(TableName=local.table, Key={"pk": item["pk"]})
-    runtime = local.runtime()
-    if isinstance(runtime.storms, BufferedStormCounter):
-        runtime.storms = BufferedStormCounter(runtime.storms.shared, runtime.storms.concurrency)
+    local.new_runtime()  # a new container: no storm counts held in memory
 
 
 def run(repeats: int = 95, new: int = 5, aged_hours: float = 18.0) -> BenchResult:

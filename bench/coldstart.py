@@ -5,7 +5,7 @@ Every sample is a new `python -c "..."` process (this venv's interpreter); its C
 is CPU time, which other processes' load on a shared machine does not inflate; wall time is reported beside it; the commands run interleaved, in a rotating order, for several
 rounds, and the medians are compared. `PYTHONDONTWRITEBYTECODE=1` is set machine-wide and the repository's
 `functions/` has no byte code, so the handler's own modules are imported from a byte-compiled copy in a temporary
-directory (as the deployed package ships them, see infra/function_package.py); the venv's packages are compiled.
+directory (as the deployed package ships them, see infra/packaging.py); the venv's packages are compiled.
 
 Also measured (no target): `get_runtime()` on top of the import (the rest of the first invocation's init: boto3,
 two clients, the policy file through pydantic), against `boto3.client("dynamodb")`; and the import from the
@@ -70,7 +70,7 @@ def _env(pythonpath: Path, policy_file: Path = CONFIG_DIR / "prod.yaml") -> dict
 
 
 def packaged_policy(directory: Path) -> Path:
-    """prod's policy as the function package ships it (JSON, see infra/function_package.py)."""
+    """prod's policy as the function package ships it (JSON, see infra/packaging.py)."""
     from findings_router.settings.load import load_policy, policy_json
 
     path = directory / "prod.json"

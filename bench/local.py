@@ -1,7 +1,8 @@
 """The real router handler against moto's server and the local PagerDuty receiver, both on 127.0.0.1.
 
-`local_router()` starts both servers, creates the state table and the routing-key secret, points the handler at
-them (environment variables, a copy of the prod policy aimed at the receiver) and stops everything on exit.
+`local_router()` is a `LocalEnvironment` (findings_router_local.environment) for the bench policy: both servers, the
+state table and the routing-key secret (no queues: the benches hand prepared SQS batches to the handler), the
+handler's environment, and a router runtime built through bootstrap; everything stops on exit.
 `AwsCallLog` counts and records every AWS call: botocore event hooks on the handler's DynamoDB client (as the
 handler's own metrics would see them) and a wrapper around every client's API call (Secrets Manager included).
 """
@@ -10,34 +11,18 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import Any, cast
 
 from bench.common import CountingSink
+from findings_router.adapters.memory import RecordingSecurityHub
+from findings_router.bootstrap import RouterRuntime
+from findings_router_local.environment import LocalEnvironment
 
-ROUTING_KEY = "R0UT1NGKEY0000000000000000000001"
 SECRET_NAME = "findings-router/bench/routing-key"
 TABLE = "findings-router-state-bench"
-
-
-def write_policy(directory: Path, events_url: str, env: str = "prod", *, shipped_storms: bool = False) -> Path:
-    """The bench policy for `env`, aimed at the local receiver and secret, with millisecond retry delays."""
-    from bench.workload import bench_policy_data
-
-    data = bench_policy_data(env, shipped_storms=shipped_storms)
-    data["notifier"]["events_url"] = events_url
-    data["notifier"]["routing_key_secret"] = SECRET_NAME
-    data["notifier"]["retry"] = {"max_attempts": 4, "base_delay_seconds": 0.001, "max_delay_seconds": 0.01}
-    path = directory / f"{env}.yaml"
-    path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    return path
 
 
 @dataclass
@@ -98,15 +83,38 @@ class AwsCallLog:
             BaseClient._make_api_call = original  # type: ignore[method-assign]
 
 
-@dataclass
+def _dynamodb_client(runtime: RouterRuntime) -> Any:
+    """The boto3 client of the runtime's state store (bootstrap's DynamoDedupStore)."""
+    return cast(Any, runtime.store).client
+
+
 class LocalRouter:
-    endpoint: str
-    receiver: Any
-    ddb: Any
-    table: str
-    calls: AwsCallLog
-    log_sink: CountingSink
-    policy_file: Path
+    """The bench's handle on a `LocalEnvironment`: the installed router runtime (rebuilt on request, as a new
+    container would build it) with `AwsCallLog`'s hooks on its DynamoDB client, and the handler's log sink."""
+
+    def __init__(self, env: LocalEnvironment, calls: AwsCallLog, log_sink: CountingSink) -> None:
+        self.env = env
+        self.calls = calls
+        self.log_sink = log_sink
+        self._runtime: RouterRuntime | None = None
+
+    @property
+    def receiver(self) -> Any:
+        return self.env.receiver
+
+    @property
+    def ddb(self) -> Any:
+        return self.env.dynamodb
+
+    @property
+    def table(self) -> str:
+        return self.env.table
+
+    @property
+    def hub(self) -> RecordingSecurityHub:
+        """The Security Hub write-back twin: moto has no BatchUpdateFindings (as in the integration tests); its
+        updates are counted as the API calls the real adapter would make."""
+        return self.env.securityhub
 
     @property
     def handler(self) -> Any:
@@ -114,27 +122,26 @@ class LocalRouter:
 
         return handler
 
-    hub: Any = None  # the Security Hub write-back twin, once the runtime exists
+    def runtime(self) -> RouterRuntime:
+        """The installed runtime, built on first use."""
+        return self._runtime or self.new_runtime()
 
-    def runtime(self) -> Any:
-        """The handler's runtime (built on first use), with our hooks on its DynamoDB client.
+    def new_runtime(self) -> RouterRuntime:
+        """A new runtime (a new container: nothing held in memory, e.g. no storm counts), installed, with our hooks
+        on its DynamoDB client instead of the previous one's."""
+        self.detach()
+        self._runtime = self.env.new_router_runtime()
+        self.calls.attach(_dynamodb_client(self._runtime))
+        return self._runtime
 
-        moto has no BatchUpdateFindings: like the integration tests, the Security Hub write-back goes to the
-        recording twin, whose updates are counted as the API calls the real adapter would make."""
-        runtime = self.handler.get_runtime()
-        self.calls.attach(runtime.store.client)
-        if self.hub is None and runtime.writeback is not None:
-            from findings_router.adapters.memory import RecordingSecurityHub
-
-            self.hub = RecordingSecurityHub()
-        if self.hub is not None and runtime.writeback is not self.hub:
-            runtime.writeback = self.hub
-        return runtime
+    def detach(self) -> None:
+        if self._runtime is not None:
+            self.calls.detach(_dynamodb_client(self._runtime))
 
     def securityhub_calls(self) -> dict[str, int]:
         """The Security Hub calls the real adapter would have made (one per ≤100 findings and format)."""
         out: Counter[str] = Counter()
-        for update in self.hub.updates if self.hub is not None else []:
+        for update in self.hub.updates:
             formats = {r.format for r in update.refs}
             for fmt in formats:
                 out["securityhub.BatchUpdateFindingsV2" if fmt == "ocsf" else "securityhub.BatchUpdateFindings"] += 1
@@ -142,14 +149,7 @@ class LocalRouter:
 
     def reset_counts(self) -> None:
         self.calls.reset()
-        if self.hub is not None:
-            self.hub.updates.clear()
-
-    def use_table(self, name: str) -> None:
-        """Point the handler (from its next invocation on) at another state table."""
-        runtime = self.runtime()
-        runtime.store.table_name = name
-        self.table = name
+        self.hub.updates.clear()
 
     @staticmethod
     def sqs_batch(events: list[dict[str, Any]] | list[str]) -> dict[str, Any]:
@@ -180,47 +180,26 @@ class LocalRouter:
 @contextlib.contextmanager
 def local_router(*, shipped_storms: bool = False) -> Iterator[LocalRouter]:
     """moto + local PagerDuty on 127.0.0.1, the table and secret created, the handler pointed at them."""
-    import boto3
+    from bench.workload import bench_policy_data
 
-    from findings_router_local.aws_local import local_aws_environment, moto_server
-    from findings_router_local.pagerduty_receiver import PagerDutyReceiver
-    from infra.contract import state_table_definition
+    with LocalEnvironment(
+        bench_policy_data("prod", shipped_storms=shipped_storms),
+        routing_key_secret=SECRET_NAME,
+        fast_retries=True,
+        table=TABLE,
+        queues=False,
+        environ={"POWERTOOLS_METRICS_NAMESPACE": "FindingsRouterBench"},
+    ) as env:
+        # Imported once the variables are set: Powertools reads its namespace and service name at import.
+        from findings_router.entrypoints import route_findings as handler
 
-    with (
-        moto_server() as endpoint,
-        PagerDutyReceiver() as receiver,
-        tempfile.TemporaryDirectory(prefix="findings-router-bench-") as tmp,
-    ):
-        policy_file = write_policy(Path(tmp), receiver.url, shipped_storms=shipped_storms)
-        extra = {
-            "POLICY_FILE": str(policy_file),
-            "STATE_TABLE_NAME": TABLE,
-            "POWERTOOLS_METRICS_NAMESPACE": "FindingsRouterBench",
-            "POWERTOOLS_SERVICE_NAME": "findings-router",
-        }
-        with local_aws_environment(endpoint, extra):
-            from aws_lambda_powertools.utilities import parameters
-
-            from findings_router.entrypoints import route_findings as handler
-
-            ddb = boto3.client("dynamodb")
-            ddb.create_table(**state_table_definition(TABLE))  # as the stack defines it
-            boto3.client("secretsmanager").create_secret(
-                Name=SECRET_NAME, SecretString=json.dumps({"routing_key": ROUTING_KEY})
-            )
-            handler.reset_runtime()
-            parameters.clear_caches()
-            sink = CountingSink()
-            log_handler = handler.logger.registered_handler
-            previous_stream = log_handler.setStream(sink)  # type: ignore[attr-defined]
-            calls = AwsCallLog()
-            local = LocalRouter(endpoint, receiver, ddb, TABLE, calls, sink, policy_file)
-            try:
-                with calls.all_clients():
-                    yield local
-            finally:
-                if handler._runtime is not None:
-                    calls.detach(handler._runtime.store.client)
-                log_handler.setStream(previous_stream)  # type: ignore[attr-defined]
-                handler.reset_runtime()
-                parameters.clear_caches()
+        sink = CountingSink()
+        log_handler = handler.logger.registered_handler
+        previous_stream = log_handler.setStream(sink)  # type: ignore[attr-defined]
+        local = LocalRouter(env, AwsCallLog(), sink)
+        try:
+            with local.calls.all_clients():
+                yield local
+        finally:
+            local.detach()
+            log_handler.setStream(previous_stream)  # type: ignore[attr-defined]

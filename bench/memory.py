@@ -6,7 +6,7 @@ moto's server and the local PagerDuty receiver, and reports `ru_maxrss`. The bas
 imports boto3. The handler's modules come from a byte-compiled copy, as deployed. Target: the invocation fits a
 256 MB function comfortably (peak RSS at most half of it).
 
-Size: the package built the way infra builds it (`infra.function_package.FunctionPackage`: the lock file's
+Size: the package built the way infra builds it (`infra.packaging.FunctionPackage`: the lock file's
 manylinux aarch64 / CPython 3.12 wheels, our code, the policy file), zipped with deflate, broken down by what is
 in it. Powertools is bundled (it is in requirements-lambda.lock), not taken from the official layer.
 """
@@ -127,7 +127,7 @@ def build_package(output: Path, *, include_dependencies: bool = True) -> dict[st
         packaged_policy_path="config/prod.json",
         include_dependencies=include_dependencies,
     ).build(output, target_python=target_python)
-    return {"builder": "infra.function_package.FunctionPackage", "byte_compiled_with": target_python}
+    return {"builder": "infra.packaging.FunctionPackage", "byte_compiled_with": target_python}
 
 
 def measure_package(include_dependencies: bool = True) -> dict[str, Any]:
@@ -201,7 +201,7 @@ def run(
         figure = "not measured (see details.error)"
     size_result = BenchResult(
         name="package_size",
-        title="Deployed function package (prod), built like infra/function_package.py",
+        title="Deployed function package (prod), built like infra/packaging.py",
         figure=figure,
         target=f"< {UNZIPPED_LIMIT_MB} MB unzipped (Lambda limit)",
         passed=passed,
@@ -209,7 +209,7 @@ def run(
         notes=[
             "Powertools is bundled from requirements-lambda.lock (pinned 3.37.0, the version the tests run), not "
             "taken from the official AWSLambdaPowertoolsPythonV3-python312-arm64 layer",
-            "boto3/botocore are bundled on purpose (infra/function_package.py): the runtime's SDK changes under a "
+            "boto3/botocore are bundled on purpose (infra/packaging.py): the runtime's SDK changes under a "
             "deployed function",
         ],
         seconds=time.perf_counter() - size_started,

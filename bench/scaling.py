@@ -21,7 +21,7 @@ import math
 import pstats
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,13 +69,16 @@ class FakeSession:
 
 
 @contextlib.contextmanager
-def in_memory_handler() -> Iterator[Any]:
-    """The real handler module with in-memory twins at every I/O boundary; yields a `reset()` function.
+def in_memory_handler() -> Iterator[Callable[[], None]]:
+    """The real handler module with in-memory twins at every I/O boundary; yields a `reset()` function that
+    installs a new runtime (built through bootstrap) over empty twins.
 
     The real PagerDutyNotifier runs (it builds and serializes every event) over a fake HTTP session; the state
     store, the storm counter and the Security Hub write-back are the in-memory twins; the routing key is fixed."""
     from findings_router.adapters.memory import InMemoryDedupStore, InMemoryStormCounter, RecordingSecurityHub
+    from findings_router.bootstrap import RuntimeEnv, build_router
     from findings_router.entrypoints import route_findings as handler
+    from findings_router.settings.load import load_policy
     from findings_router_local.aws_local import local_aws_environment
 
     with tempfile.TemporaryDirectory(prefix="findings-router-scaling-") as tmp:
@@ -85,19 +88,26 @@ def in_memory_handler() -> Iterator[Any]:
             sink = CountingSink()
             log_handler = handler.logger.registered_handler
             previous = log_handler.setStream(sink)  # type: ignore[attr-defined]
-            handler.reset_runtime()
+            env = RuntimeEnv.from_environ()
+            policy = load_policy(env.policy_file)
+            session = FakeSession()
+
+            def reset() -> None:
+                runtime = build_router(
+                    env,
+                    policy=policy,
+                    store=InMemoryDedupStore(),
+                    # The real PagerDutyNotifier over the fake session, its routing key fixed (instead of Secrets
+                    # Manager), with a fresh pacer: every measurement starts with the same allowance.
+                    session=session,
+                    routing_key=lambda: "R" * 32,
+                    securityhub=RecordingSecurityHub() if policy.securityhub.writeback else None,
+                    storms=InMemoryStormCounter(),
+                    dead_letters=None,
+                )
+                handler.install(runtime)
+
             try:
-                runtime = handler.get_runtime()
-                runtime.session = FakeSession()
-                runtime.routing_key = lambda: "R" * 32  # instead of Secrets Manager
-
-                def reset() -> None:
-                    runtime.store = InMemoryDedupStore()
-                    if runtime.writeback is not None:
-                        runtime.writeback = RecordingSecurityHub()
-                    runtime.storms = InMemoryStormCounter()
-                    runtime.pacer.tokens = runtime.pacer.capacity  # every measurement starts with the same allowance
-
                 reset()
                 with contextlib.redirect_stdout(sink):  # type: ignore[type-var]
                     yield reset

@@ -60,17 +60,15 @@ BENCH_POLICY_NOTE = (
 
 
 def bench_policy_data(env: str = "prod", *, shipped_storms: bool = False) -> dict[str, Any]:
-    """The shipped policy for `env` as data, with pacing and storms set so they do not shape the measurement.
-
-    Pacing would sleep between pages (PagerDuty's limit per routing key, which the local receiver does not
-    enforce), and a storm would fold later new findings into one incident, making repetitions differ.
-    `shipped_storms` keeps the policy's own storm settings (for benches whose traffic cannot storm).
+    """The shipped policy for `env` as data, rewritten as every local run rewrites it (unpaced: pacing would sleep
+    between pages, a limit the local receiver does not enforce), for every account (the corpus spans the platform's
+    accounts: measure routing, not the scope check), and with the storm threshold at the schema's maximum, so that no
+    storm folds later new findings into one incident and makes repetitions differ. `shipped_storms` keeps the
+    policy's own storm settings (for benches whose traffic cannot storm).
     """
-    import yaml
+    from findings_router_local.environment import local_policy_data, shipped_policy_data
 
-    data = yaml.safe_load((CONFIG_DIR / f"{env}.yaml").read_text(encoding="utf-8"))
-    data.setdefault("pacing", {})["events_per_minute"] = 10_000
-    data["accounts"] = ["*"]  # the corpus spans the platform's accounts: measure routing, not the scope check
+    data = local_policy_data(shipped_policy_data(CONFIG_DIR / f"{env}.yaml"), accounts=["*"])
     if not shipped_storms:
         data.setdefault("storm", {})["threshold"] = 500  # the schema's maximum
     return data

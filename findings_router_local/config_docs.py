@@ -20,7 +20,7 @@ END = "<!-- END GENERATED REFERENCE -->"
 def _schema_type(prop: dict[str, Any]) -> str:
     """A short human type from a JSON-schema property: `list of LOW, HIGH…`, `int 1–10`, `Retry`."""
     if "$ref" in prop:
-        return prop["$ref"].rsplit("/", 1)[-1]
+        return str(prop["$ref"]).rsplit("/", 1)[-1]
     if "anyOf" in prop:
         parts = [_schema_type(p) for p in prop["anyOf"] if p.get("type") != "null"]
         return " or ".join(parts)
@@ -34,7 +34,7 @@ def _schema_type(prop: dict[str, Any]) -> str:
     if kind == "object":
         extra = prop.get("additionalProperties")
         return f"map of {_schema_type(extra)}" if isinstance(extra, dict) else "map"
-    text = {"string": "string", "integer": "int", "number": "number", "boolean": "bool"}.get(kind, kind)
+    text = {"string": "string", "integer": "int", "number": "number", "boolean": "bool"}.get(kind, str(kind))
     if prop.get("format") == "date":
         text = "date (YYYY-MM-DD)"
     low = prop.get("minimum", prop.get("exclusiveMinimum"))

@@ -20,7 +20,8 @@ OUT = Path(__file__).resolve().parent / "corpus" / "iot-platform-day.jsonl"
 
 
 def fixture(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / name).read_text())
+    data: dict[str, Any] = json.loads((FIXTURES / name).read_text())
+    return data
 
 
 def _uid(seed: str, n: int = 32) -> str:

@@ -604,7 +604,8 @@ class SecurityHubStandIn(LoopbackService):
 
     def workflow(self, finding: str | FindingKey) -> str | None:
         """The ASFF finding's current ``Workflow.Status``."""
-        return _at(self.finding(self._resolve(finding, "asff")), "Workflow.Status")
+        status: str | None = _at(self.finding(self._resolve(finding, "asff")), "Workflow.Status")
+        return status
 
     def status_id(self, finding: str | FindingKey) -> int | None:
         """The OCSF finding's current ``status_id``."""

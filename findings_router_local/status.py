@@ -2,7 +2,7 @@
 
 Reads, never writes: the open and acknowledged episodes of the state table, the dead-letter queue's depth, the age of
 the oldest finding waiting in the queue (CloudWatch), the stack's alarms and when the last page went out. Resource
-names come from the environment's policy, as the stack names them (infra/definitions.py).
+names come from the environment's policy, as the stack names them (infra/contract.py).
 """
 
 from __future__ import annotations

@@ -14,15 +14,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from findings_router.adapters.securityhub import OCSF_STATUS, Workflow
+from findings_router.adapters.securityhub import OCSF_STATUS
 from findings_router.domain.keys import ACK_IDEMPOTENCY_LABEL, KEY_PREFIX, STORM_PREFIX
+from findings_router.domain.model import Workflow
 from findings_router.settings.schema import Policy
 
 APP_NAME = "findings-router"
 
 # ------------------------------------------------------------------------------------------ state table
 
-# Contract with functions/findings_router/store.py (DynamoDedupStore): items are keyed by `pk` and expire via
+# Contract with functions/findings_router/adapters/state_table.py (DynamoDedupStore): items are keyed by `pk` and expire via
 # the `expires_at` epoch-seconds attribute.
 STATE_TABLE_PARTITION_KEY = "pk"
 STATE_TABLE_TTL_ATTRIBUTE = "expires_at"
@@ -40,7 +41,7 @@ ROUTING_METRICS = ("Pages", "Notifications", "Resolves", "Duplicates", "Drops", 
 
 # ------------------------------------------------------------------------------------------ ack receiver
 
-# functions/findings_router/ack_handler.py: one module, one entry point per acknowledgements.mode.
+# functions/findings_router/entrypoints/receive_acks.py: one module, one entry point per acknowledgements.mode.
 ACK_HANDLERS = {
     "function_url": "findings_router.entrypoints.receive_acks.function_url_handler",
     "eventbridge": "findings_router.entrypoints.receive_acks.eventbridge_handler",
@@ -194,7 +195,7 @@ OCSF_FIELDS_NEVER_WRITTEN = ("SeverityId",)
 def securityhub_writeback_condition(workflow_status: Workflow | None) -> dict[str, dict[str, str]]:
     """The IAM condition of a BatchUpdateFindings grant that lets a function write a note (ASFF `Note`, OCSF
     `Comment`) and, when `workflow_status` is given, that one workflow status (ASFF `Workflow.Status`, OCSF `StatusId`
-    as findings_router.securityhub maps it), and nothing else.
+    as findings_router.adapters.securityhub maps it), and nothing else.
 
     In an Allow statement: every key of one operator must hold, so `Null: "true"` on each other field means "the
     request sets none of them"; `StringEqualsIfExists` lets a note-only request through and pins the status when
@@ -224,16 +225,16 @@ def ack_workflow_status(policy: Policy) -> Workflow | None:
 
 # ------------------------------------------------------------------------------------------ state table keys
 
-# The dedup state's items: `fr1-` and a hash (findings_router.dedup.dedup_key); the storm counters, which only the
-# router reads and writes, are `fr1-storm-…` (findings_router.storm.storm_key). IAM `StringLike` patterns of
+# The dedup state's items: `fr1-` and a hash (findings_router.domain.keys.dedup_key); the storm counters, which only the
+# router reads and writes, are `fr1-storm-…` (findings_router.domain.keys.storm_key). IAM `StringLike` patterns of
 # `dynamodb:LeadingKeys` (`*` matches any run of characters).
 STATE_KEY_PATTERN = f"{KEY_PREFIX}*"
 STORM_KEY_PATTERN = f"{STORM_PREFIX}*"
 # Powertools' idempotency records (DynamoDBPersistenceLayer with the default key layout): the partition key is
-# "<AWS_LAMBDA_FUNCTION_NAME>.<module>.<qualname>#<hash of the idempotency key>" of the function wrapped by
-# `idempotent_function` (aws_lambda_powertools/utilities/idempotency/persistence/base.py: `configure` and
-# `_get_hashed_idempotency_key`; base.py passes f"{function.__module__}.{function.__qualname__}"). In
-# findings_router.ack_handler that function is `process`, defined inside `get_runtime`.
+# "<AWS_LAMBDA_FUNCTION_NAME>.<label>#<hash of the idempotency key>": the ack receiver passes
+# `key_prefix=ack_idempotency_prefix(function name)` to `idempotent_function` (aws_lambda_powertools/utilities/
+# idempotency/persistence/base.py: `configure` and `_get_hashed_idempotency_key`), with the label fixed in
+# findings_router.domain.keys so that moving code never changes the keys.
 ACK_IDEMPOTENT_FUNCTION = ACK_IDEMPOTENCY_LABEL
 
 

@@ -21,7 +21,7 @@ DETAIL_TYPE_IMPORTED = "Security Hub Findings - Imported"
 DETAIL_TYPE_CUSTOM_ACTION = "Security Hub Findings - Custom Action"
 DETAIL_TYPE_IMPORTED_V2 = "Findings Imported V2"
 
-# OCSF severity_id → our label, as findings_router.normalize reads it: 0 Unknown and 99 Other count as
+# OCSF severity_id → our label, as findings_router.domain.normalize reads it: 0 Unknown and 99 Other count as
 # informational (normalize also falls back to the `severity` name, matched below too).
 OCSF_SEVERITY_IDS: dict[Severity, tuple[int, ...]] = {
     Severity.INFORMATIONAL: (0, 1, 99),
@@ -38,7 +38,7 @@ OCSF_SEVERITY_NAMES: dict[Severity, tuple[str, ...]] = {
     Severity.CRITICAL: ("critical", "fatal"),
 }
 
-# A finding Security Hub considers gone (findings_router.model.Finding.is_resolved). These must pass any severity
+# A finding Security Hub considers gone (findings_router.domain.model.Finding.is_resolved). These must pass any severity
 # pre-filter: without them a paged incident is never resolved.
 ASFF_RESOLUTION_CONDITIONS: tuple[dict[str, Any], ...] = (
     {"RecordState": ["ARCHIVED"]},

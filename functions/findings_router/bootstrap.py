@@ -18,7 +18,7 @@ import datetime as dt
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from findings_router.domain.keys import ack_idempotency_prefix
 from findings_router.domain.policy import CompiledPolicy
@@ -78,6 +78,41 @@ def build_during_init(build: Callable[[], object]) -> None:
         build()
 
 
+class _HasPolicy(Protocol):
+    @property
+    def policy(self) -> Policy: ...
+
+
+R = TypeVar("R", bound=_HasPolicy)
+
+
+class RuntimeSlot(Generic[R]):
+    """An entry point's runtime: built from the function's environment at first use (or during init in Lambda), or
+    installed by a test, the demo or a bench. `metrics` (Powertools) get the environment as a default dimension."""
+
+    def __init__(self, build: Callable[[RuntimeEnv], R], metrics: Any = None) -> None:
+        self._build = build
+        self._metrics = metrics
+        self.current: R | None = None
+
+    def get(self) -> R:
+        if self.current is None:
+            self.install(self._build(RuntimeEnv.from_environ()))
+        assert self.current is not None
+        return self.current
+
+    def install(self, runtime: R | None) -> None:
+        """Use `runtime` from now on; None: build it again from the environment at the next use."""
+        self.current = runtime
+        if self._metrics is None:
+            return
+        if runtime is None:
+            self._metrics.clear_default_dimensions()
+            self._metrics.clear_metrics()
+        else:
+            self._metrics.set_default_dimensions(environment=runtime.policy.environment)
+
+
 class InvocationTime:
     """What is left of the current Lambda invocation; read by the notifier's retry budget."""
 
@@ -117,8 +152,10 @@ def pagerduty_notifier(
     invocation: InvocationTime | None = None,
     pacer: Any = None,
     session: Any = None,
+    routing_key: Callable[[], str] | None = None,
 ) -> Any:
-    """The PagerDuty integration with the environment's routing key (Secrets Manager, read when sending)."""
+    """The PagerDuty integration with the environment's routing key (Secrets Manager, read when sending; or
+    `routing_key`, e.g. a fixed one for the benches)."""
     from findings_router.adapters.secrets import routing_key_from_secret, secret_text
     from findings_router.notify.pagerduty.client import CHANNEL, PagerDutyNotifier
     from findings_router.notify.retry import Retrier, RetryPolicy
@@ -137,7 +174,7 @@ def pagerduty_notifier(
     )
     return PagerDutyNotifier(
         env.events_url or policy.notifier.events_url,
-        lambda: routing_key_from_secret(secret_text(secret)),
+        routing_key or (lambda: routing_key_from_secret(secret_text(secret))),
         retrier,
         session=session,
     )
@@ -185,61 +222,73 @@ def build_router(
     dead_letters: DeadLetterParking | None = DEFAULT,
     pacer: TokenBucket | None = DEFAULT,
     session: Any = None,
+    routing_key: Callable[[], str] | None = None,
 ) -> RouterRuntime:
     policy = policy or load_policy(env.policy_file)
     invocation = InvocationTime()
-    dynamodb: Any = None
-
-    def dynamodb_client() -> Any:
-        nonlocal dynamodb
-        if dynamodb is None:
-            retries = {"mode": "standard", "max_attempts": 5}
-            dynamodb = _client("dynamodb", _aws_config(retries=retries, connect_timeout=3, read_timeout=5))
-        return dynamodb
-
-    if store is None:
-        from findings_router.adapters.state_table import DynamoDedupStore
-
-        store = DynamoDedupStore(env.state_table, dynamodb_client())
-    if storms is DEFAULT:
-        from findings_router.adapters.storm_counter import BufferedStormCounter, DynamoStormCounter
-
-        # Held per container across invocations: a trickle of new findings writes no storm counter.
-        storms = BufferedStormCounter(
-            DynamoStormCounter(env.state_table, dynamodb_client()), policy.function.reserved_concurrency
-        )
-    if securityhub is DEFAULT:
-        securityhub = None
-        if policy.securityhub.writeback:
-            from findings_router.adapters.securityhub import BotoSecurityHub
-
-            config = _aws_config(retries={"mode": "standard", "max_attempts": 6})
-            # The client is created at the first write-back (pages are rare; most invocations never need it).
-            securityhub = BotoSecurityHub(lambda: _client("securityhub", config))
-    if dead_letters is DEFAULT:
-        dead_letters = None
-        if env.dead_letter_queue_url:
-            from findings_router.adapters.dead_letters import DeadLetterParking
-
-            sqs = _client("sqs", _aws_config(retries={"mode": "standard", "max_attempts": 5}))
-            dead_letters = DeadLetterParking(env.dead_letter_queue_url, sqs)
+    aws = _RouterAws(env, policy)
     if notifier is None:
         if pacer is DEFAULT:
             from findings_router.notify.retry import TokenBucket
 
             # Reserved concurrency caps the containers; each takes an equal share of the per-key rate limit.
             pacer = TokenBucket(policy.pacing.events_per_minute / policy.function.reserved_concurrency)
-        notifier = pagerduty_notifier(policy, env, invocation=invocation, pacer=pacer, session=session)
+        notifier = pagerduty_notifier(
+            policy, env, invocation=invocation, pacer=pacer, session=session, routing_key=routing_key
+        )
     return RouterRuntime(
         policy,
         CompiledPolicy(policy),
-        store,
+        store or aws.store(),
         notifier,
-        securityhub,
-        storms if policy.storm.enabled else None,
-        dead_letters,
+        aws.securityhub() if securityhub is DEFAULT else securityhub,
+        (aws.storms() if storms is DEFAULT else storms) if policy.storm.enabled else None,
+        aws.dead_letters() if dead_letters is DEFAULT else dead_letters,
         invocation,
     )
+
+
+class _RouterAws:
+    """The router's real AWS adapters, made only when no twin was given (one DynamoDB client for both)."""
+
+    def __init__(self, env: RuntimeEnv, policy: Policy) -> None:
+        self.env, self.policy = env, policy
+        self._dynamodb: Any = None
+
+    def _dynamodb_client(self) -> Any:
+        if self._dynamodb is None:
+            retries = {"mode": "standard", "max_attempts": 5}
+            self._dynamodb = _client("dynamodb", _aws_config(retries=retries, connect_timeout=3, read_timeout=5))
+        return self._dynamodb
+
+    def store(self) -> DedupStore:
+        from findings_router.adapters.state_table import DynamoDedupStore
+
+        return DynamoDedupStore(self.env.state_table, self._dynamodb_client())
+
+    def storms(self) -> StormCounter:
+        from findings_router.adapters.storm_counter import BufferedStormCounter, DynamoStormCounter
+
+        # Held per container across invocations: a trickle of new findings writes no storm counter.
+        counter = DynamoStormCounter(self.env.state_table, self._dynamodb_client())
+        return BufferedStormCounter(counter, self.policy.function.reserved_concurrency)
+
+    def securityhub(self) -> SecurityHubWriteback | None:
+        if not self.policy.securityhub.writeback:
+            return None
+        from findings_router.adapters.securityhub import BotoSecurityHub
+
+        config = _aws_config(retries={"mode": "standard", "max_attempts": 6})
+        # The client is created at the first write-back (pages are rare; most invocations never need it).
+        return BotoSecurityHub(lambda: _client("securityhub", config))
+
+    def dead_letters(self) -> DeadLetterParking | None:
+        if not self.env.dead_letter_queue_url:
+            return None
+        from findings_router.adapters.dead_letters import DeadLetterParking
+
+        sqs = _client("sqs", _aws_config(retries={"mode": "standard", "max_attempts": 5}))
+        return DeadLetterParking(self.env.dead_letter_queue_url, sqs)
 
 
 # ------------------------------------------------------------------------------------------ the ack receiver

@@ -1,7 +1,7 @@
 """The ack receiver: PagerDuty incident events (acknowledged, resolved, …) back into the dedup state and Security Hub.
 
 Created when `acknowledgements.mode` is not "none". One Lambda from the router's package
-(functions/findings_router/ack_handler.py), with one of two front doors:
+(functions/findings_router/entrypoints/receive_acks.py), with one of two front doors:
 
 * function_url (`WebhookFrontDoor`): a Lambda Function URL that PagerDuty's Webhooks v3 subscription POSTs to
   (`<url>webhooks/pagerduty`), every request checked against the subscription's signing secret in code;
@@ -24,7 +24,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from findings_router.adapters.securityhub import Workflow
+from findings_router.domain.model import Workflow
 from infra.constructs.function import FunctionSpec, LambdaFunction, grant_securityhub_writeback
 from infra.constructs.secrets import ReferencedSecret, RoutingKeySecret
 from infra.contract import ACK_WEBHOOK_PATH, STATE_KEY_PATTERN, STORM_KEY_PATTERN

@@ -32,7 +32,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from findings_router.adapters.securityhub import Workflow
+from findings_router.domain.model import Workflow
 from infra.contract import securityhub_writeback_condition
 from infra.derived import ASYNC_RETRY_ATTEMPTS, DEAD_LETTER_RETENTION_DAYS, LOG_RETENTION_DAYS
 from infra.packaging import FUNCTIONS_DIR, FunctionPackage, find_target_python

@@ -1,6 +1,6 @@
 """Meta-alerts: when findings-router itself is in trouble, on-call is paged like for a critical finding.
 
-The function (functions/findings_router/alarm_handler.py) is subscribed to the environment's alarm topic and turns
+The function (functions/findings_router/entrypoints/page_alarms.py) is subscribed to the environment's alarm topic and turns
 each CloudWatch ALARM into a PagerDuty trigger and each OK into a resolve, with the router's routing key.
 
 No loop: its own alarms (errors, dead letters) go to the email-only meta-alarm topic (infra/constructs/alarms.py),

@@ -26,7 +26,7 @@ from findings_router.notify.pagerduty.client import PagerDutyNotifier
 from findings_router.notify.pagerduty.events import MAX_EVENT_BYTES, event_bytes
 from findings_router.notify.recording import RecordingNotifier
 from findings_router.notify.retry import Retrier, RetryPolicy
-from findings_router_local.pagerduty_receiver import validate_event
+from findings_router_local.fakes.pagerduty import validate_event
 from tests.builders import ALARM, FIXTURES, asff, load_fixture
 from tests.support.http_fakes import FakeResponse, FakeTime, ScriptedSession
 

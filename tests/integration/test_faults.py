@@ -11,7 +11,7 @@ import yaml
 from findings_router.entrypoints import route_findings as router_handler
 from findings_router.settings.load import load_policy
 from findings_router_local.aws_local import SqsEventSource
-from findings_router_local.pagerduty_receiver import Fault
+from findings_router_local.fakes.pagerduty import Fault
 from findings_router_local.redrive import RedriveError, redrive, sqs_client
 from infra.contract import resource_names
 from infra.derived import queue_settings

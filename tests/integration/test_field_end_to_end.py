@@ -21,16 +21,17 @@ from findings_router.bootstrap import RuntimeEnv, build_ack_receiver, build_rout
 from findings_router.domain.acks import sign
 from findings_router.entrypoints import receive_acks as ack_handler
 from findings_router.entrypoints import route_findings as router_handler
+from findings_router_local.environment import LocalEnvironment
+from findings_router_local.fakes.pagerduty import Incident, incident_webhook
 from findings_router_local.function_url import FunctionUrlServer
-from findings_router_local.pagerduty_receiver import Incident, incident_webhook
 from findings_router_local.securityhub_local import BAD_GATEWAY, SecurityHubStandIn
 from tests.builders import FakeLambdaContext, asff, control, event, sqs_event, updated
-from tests.integration.conftest import WEBHOOK_SECRET, LocalStack, age_pending
+from tests.integration.conftest import WEBHOOK_SECRET, age_pending
 from tests.support.faults import InterruptibleStore
 
 
 @pytest.fixture
-def field(local: LocalStack, backoff: list[float]) -> Iterator[Field]:
+def field(local: LocalEnvironment, backoff: list[float]) -> Iterator[Field]:
     with SecurityHubStandIn() as hub:
         os.environ.update(hub.environment())  # the handlers' own boto3 clients reach the stand-in
         try:
@@ -48,7 +49,9 @@ def field(local: LocalStack, backoff: list[float]) -> Iterator[Field]:
 
 
 class Field:
-    def __init__(self, local: LocalStack, hub: SecurityHubStandIn, webhook_url: str, store: InterruptibleStore) -> None:
+    def __init__(
+        self, local: LocalEnvironment, hub: SecurityHubStandIn, webhook_url: str, store: InterruptibleStore
+    ) -> None:
         self.local = local
         self.hub = hub
         self.webhook_url = webhook_url

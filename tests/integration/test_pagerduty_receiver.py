@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from findings_router_local.pagerduty_receiver import (
+from findings_router_local.fakes.pagerduty import (
     MAX_BODY_BYTES,
     Fault,
     Incident,

@@ -14,7 +14,7 @@ from findings_router.notify.retry import Retrier, RetryPolicy
 from findings_router.service.route import FindingsRouter, TriggerInFlightError, route_findings
 from findings_router.settings.load import load_policy
 from findings_router_local.aws_local import SqsEventSource
-from findings_router_local.pagerduty_receiver import Fault
+from findings_router_local.fakes.pagerduty import Fault
 from tests.builders import NOW, FakeLambdaContext, asff, control, event, sqs_event, updated
 from tests.integration.conftest import ROUTING_KEY, TABLE
 
@@ -141,6 +141,9 @@ def test_two_invocations_racing_on_one_key_page_once(local):
     """Both read "no state" before either writes; conditional writes let one win, the other turns duplicate."""
     policy = load_policy(local.policy_file)
     barrier = threading.Barrier(2, timeout=10)
+    # DynamoDB applies conditional writes to one item one at a time; moto's threaded server does not (two
+    # simultaneous PutItems can both pass their condition), so the writes are serialised here as DynamoDB does.
+    one_item_at_a_time = threading.Lock()
 
     class RacingStore(DynamoDedupStore):
         first_read = True
@@ -151,6 +154,10 @@ def test_two_invocations_racing_on_one_key_page_once(local):
                 self.first_read = False
                 barrier.wait()
             return found
+
+        def put(self, state, expected_version):
+            with one_item_at_a_time:
+                return super().put(state, expected_version)
 
     finding = normalize_asff(asff(severity="CRITICAL"))
     results = []

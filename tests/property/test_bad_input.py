@@ -65,8 +65,8 @@ from findings_router.entrypoints import receive_acks as ack_handler
 from findings_router.entrypoints import route_findings as router_handler
 from findings_router.settings.load import load_policy, policy_path
 from findings_router_local.cli import main as cli_main
+from findings_router_local.fakes.pagerduty import Fault
 from findings_router_local.function_url import function_url_event
-from findings_router_local.pagerduty_receiver import Fault
 from findings_router_local.replay import Replayer
 from tests.builders import CONFIG_DIR, FIXTURES, NOW, FakeLambdaContext, asff, event, load_fixture, sqs_event
 from tests.integration.conftest import ROUTING_KEY, TABLE, WEBHOOK_SECRET

@@ -10,7 +10,7 @@ from findings_router.domain.alarms import AlarmChange, alarm_notification, parse
 from findings_router.domain.keys import meta_dedup_key
 from findings_router.domain.notifications import NotifyContext
 from findings_router.notify.pagerduty.events import build_event
-from findings_router_local.pagerduty_receiver import validate_event
+from findings_router_local.fakes.pagerduty import validate_event
 from tests.builders import ALARM
 
 KEY = "R" * 32

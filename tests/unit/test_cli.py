@@ -256,16 +256,3 @@ def test_replay_of_a_missing_file_is_one_line_and_exit_2(tmp_path: Path, capsys)
     assert code == 2
     assert captured.err == f"error: {tmp_path / 'nope.json'}: no such file\n"
     assert captured.out == ""
-
-
-def test_an_unreachable_endpoint_is_one_line_for_redrive_and_status(config: Path, capsys, monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    for command in ("redrive", "status"):
-        code = main([command, "--env", "prod", "--config-dir", str(config), "--region", "eu-central-1",
-                     "--endpoint-url", "http://127.0.0.1:9"])  # fmt: skip
-        err = capsys.readouterr().err
-        assert code == 2
-        assert err.startswith(f"findings-router: {command}: reading ") and "Could not connect" in err
-        assert err.count("\n") == 1

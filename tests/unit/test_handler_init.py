@@ -13,7 +13,7 @@ import pytest
 from tests.builders import CONFIG_DIR
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
-PROBE = "import findings_router.{} as h; print('built' if h._runtime is not None else 'lazy')"
+PROBE = "import findings_router.{} as h; print('built' if h.runtime_slot.current is not None else 'lazy')"
 HANDLERS = ["entrypoints.route_findings", "entrypoints.receive_acks"]
 
 
@@ -53,7 +53,7 @@ def test_the_packaged_json_policy_is_read_without_a_yaml_parser(tmp_path):
 
     packaged = tmp_path / "prod.json"
     packaged.write_text(policy_json(load_policy(CONFIG_DIR / "prod.yaml")))
-    probe = "import sys, findings_router.entrypoints.route_findings as h; print(h._runtime.policy.environment, 'yaml' in sys.modules)"
+    probe = "import sys, findings_router.entrypoints.route_findings as h; print(h.runtime_slot.current.policy.environment, 'yaml' in sys.modules)"
     out = _run(probe, AWS_LAMBDA_FUNCTION_NAME="findings-router-prod", POLICY_FILE=str(packaged))
     assert out.split() == ["prod", "False"]
 

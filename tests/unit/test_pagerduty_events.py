@@ -11,7 +11,7 @@ from findings_router.domain.model import Severity
 from findings_router.domain.normalize import normalize_asff, normalize_event
 from findings_router.domain.notifications import Notification, NotifyContext, resolve
 from findings_router.notify.pagerduty.events import MAX_EVENT_BYTES, build_event, console_url, event_bytes
-from findings_router_local.pagerduty_receiver import validate_event
+from findings_router_local.fakes.pagerduty import validate_event
 from tests.builders import asff, load_fixture
 
 KEY = "R0UT1NGKEY0000000000000000000001"

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 
 class DeadLetterParking:
     """Sends a message that can never succeed straight to the dead-letter queue, body unchanged (so a redrive works)."""
 
-    def __init__(self, queue_url: str, client: Any) -> None:
+    def __init__(self, queue_url: str, client: SQSClient) -> None:
         self.queue_url = queue_url
         self.client = client
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from findings_router.domain.episodes import DedupState
 from findings_router.domain.model import Severity
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 BATCH_GET_LIMIT = 100
 
@@ -97,7 +100,7 @@ class DynamoDedupStore:
     def __init__(
         self,
         table_name: str,
-        client: Any,
+        client: DynamoDBClient,
         *,
         sleep: Callable[[float], None] = time.sleep,
         max_unprocessed_rounds: int = 8,

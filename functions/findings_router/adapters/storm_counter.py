@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from findings_router.domain.storm import MAX_SAMPLE_BYTES, flush_size
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 
 class StormCounter(Protocol):
@@ -62,7 +65,7 @@ class _CountsOneByAdding:
 class DynamoStormCounter(_CountsOneByAdding):
     """Counter items in the state table: `pk` = `<storm key>#count`, expiring a day after their window."""
 
-    def __init__(self, table_name: str, client: Any) -> None:
+    def __init__(self, table_name: str, client: DynamoDBClient) -> None:
         self.table_name = table_name
         self.client = client
 

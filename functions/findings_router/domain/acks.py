@@ -29,7 +29,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -412,6 +412,91 @@ def sibling_keys(state: DedupState, event: IncidentEvent) -> tuple[str, ...]:
     return tuple(k for k in own if k not in done)
 
 
+@dataclass(frozen=True, slots=True)
+class _Delivery:
+    """One incident event against the episode in `state`, as the handlers below see it."""
+
+    state: DedupState
+    event: IncidentEvent
+    when: str  # when the event occurred (else when it arrived)
+    resolve_workflow: bool
+    notes: bool  # whether Security Hub notes are wanted
+
+    def unchanged(self, reason: str) -> AckDecision:
+        """Nothing happens to the episode; an open episode still learns the incident's id."""
+        if self.state.is_open and self.event.incident_id not in self.state.incident_ids:
+            return AckDecision(
+                "noted", f"{reason}; incident {self.event.incident_id} recorded", _next(self.state, self.event)
+            )
+        return AckDecision("no-op", reason)
+
+    def note(self, text: str) -> str | None:
+        return text if self.notes else None
+
+
+def _on_acknowledged(d: _Delivery) -> AckDecision:
+    state, event = d.state, d.event
+    if state.status != "open":
+        return d.unchanged(f"episode is {state.status}")
+    new = _next(state, event, status="acknowledged", acknowledged_by=_who(event), acknowledged_at=d.when)
+    text = f"Acknowledged by {_who(event)} at {d.when} in {_incident(event)}."
+    return _with_work("acknowledged", f"by {_who(event)}", new, event, d.note(text))
+
+
+def _on_unacknowledged(d: _Delivery) -> AckDecision:
+    if d.state.status != "acknowledged":
+        return d.unchanged(f"episode is {d.state.status}")
+    new = _next(d.state, d.event, status="open", acknowledged_by=None, acknowledged_at=None)
+    return AckDecision("unacknowledged", "acknowledgement timed out or was undone", new)
+
+
+def _on_resolved(d: _Delivery) -> AckDecision:
+    state = d.state
+    if not state.is_open:
+        # Resolved already: by Security Hub (this is PagerDuty's echo of our own resolve), or by one of its
+        # incidents (this is the echo of a sibling we resolved).
+        return AckDecision("no-op", f"episode {state.episode} already resolved ({state.resolved_by or 'unknown'})")
+    if d.event.merged:
+        return _merged(state, d.event, d.when, d.notes)
+    return _resolved(state, d.event, d.when, d.resolve_workflow, d.notes)
+
+
+def _on_reopened(d: _Delivery) -> AckDecision:
+    state, event = d.state, d.event
+    if state.is_open:
+        return d.unchanged("episode is open")
+    if state.resolved_by not in ("operator", "pagerduty"):
+        return AckDecision("no-op", "only a resolve in PagerDuty can be reopened from PagerDuty")
+    new = _next(
+        state,
+        event,
+        status="open",
+        resolved_at=None,
+        resolved_by=None,
+        acknowledged_by=None,
+        acknowledged_at=None,
+    )
+    text = f"Reopened by {_who(event)} at {d.when} in {_incident(event)}."
+    return _with_work("reopened", f"by {_who(event)}", new, event, d.note(text))
+
+
+def _on_other(d: _Delivery) -> AckDecision:
+    """Reassigned, escalated, triggered: nothing changes, but an open episode learns the incident's id."""
+    return d.unchanged(d.event.event_type.removeprefix("incident."))
+
+
+# What each incident event does to the episode; any other event type is not acted on.
+_HANDLERS: dict[str, Callable[[_Delivery], AckDecision]] = {
+    "incident.acknowledged": _on_acknowledged,
+    "incident.unacknowledged": _on_unacknowledged,
+    "incident.resolved": _on_resolved,
+    "incident.reopened": _on_reopened,
+    "incident.reassigned": _on_other,
+    "incident.escalated": _on_other,
+    "incident.triggered": _on_other,
+}
+
+
 def apply_ack(
     state: DedupState, event: IncidentEvent, now_iso: str, resolve_workflow: bool, *, notes: bool = True
 ) -> AckDecision:
@@ -422,57 +507,10 @@ def apply_ack(
     if _entry_id(event) in outbox_ids(state):
         # Applied already, its work still pending (a redelivery after a 5xx): the drain carries that out.
         return AckDecision("no-op", "already applied; its outbox entry is pending")
-    kind = event.event_type
-    when = event.occurred_at or now_iso
-    known = event.incident_id in state.incident_ids
-
-    def unchanged(reason: str) -> AckDecision:
-        """Nothing happens to the episode; an open episode still learns the incident's id."""
-        if state.is_open and not known:
-            return AckDecision("noted", f"{reason}; incident {event.incident_id} recorded", _next(state, event))
-        return AckDecision("no-op", reason)
-
-    def note(text: str) -> str | None:
-        return text if notes else None
-
-    if kind == "incident.acknowledged":
-        if state.status != "open":
-            return unchanged(f"episode is {state.status}")
-        new = _next(state, event, status="acknowledged", acknowledged_by=_who(event), acknowledged_at=when)
-        text = f"Acknowledged by {_who(event)} at {when} in {_incident(event)}."
-        return _with_work("acknowledged", f"by {_who(event)}", new, event, note(text))
-    if kind == "incident.unacknowledged":
-        if state.status != "acknowledged":
-            return unchanged(f"episode is {state.status}")
-        new = _next(state, event, status="open", acknowledged_by=None, acknowledged_at=None)
-        return AckDecision("unacknowledged", "acknowledgement timed out or was undone", new)
-    if kind == "incident.resolved":
-        if not state.is_open:
-            # Resolved already: by Security Hub (this is PagerDuty's echo of our own resolve), or by one of its
-            # incidents (this is the echo of a sibling we resolved).
-            return AckDecision("no-op", f"episode {state.episode} already resolved ({state.resolved_by or 'unknown'})")
-        if event.merged:
-            return _merged(state, event, when, notes)
-        return _resolved(state, event, when, resolve_workflow, notes)
-    if kind == "incident.reopened":
-        if state.is_open:
-            return unchanged("episode is open")
-        if state.resolved_by not in ("operator", "pagerduty"):
-            return AckDecision("no-op", "only a resolve in PagerDuty can be reopened from PagerDuty")
-        new = _next(
-            state,
-            event,
-            status="open",
-            resolved_at=None,
-            resolved_by=None,
-            acknowledged_by=None,
-            acknowledged_at=None,
-        )
-        text = f"Reopened by {_who(event)} at {when} in {_incident(event)}."
-        return _with_work("reopened", f"by {_who(event)}", new, event, note(text))
-    if kind in ("incident.reassigned", "incident.escalated", "incident.triggered"):
-        return unchanged(kind.removeprefix("incident."))
-    return AckDecision("no-op", f"{kind} is not acted on")
+    handler = _HANDLERS.get(event.event_type)
+    if handler is None:
+        return AckDecision("no-op", f"{event.event_type} is not acted on")
+    return handler(_Delivery(state, event, event.occurred_at or now_iso, resolve_workflow, notes))
 
 
 def _merged(state: DedupState, event: IncidentEvent, when: str, notes: bool) -> AckDecision:

@@ -205,50 +205,17 @@ def decide(
             )
         return _decide_resolution(finding, state, key, now, now_iso, cfg, seen, known)
 
+    observed = _newest(current, known, seen)
     if state is not None and state.is_open and state.pending:
-        recorded = parse_time(state.pending_since)
-        if recorded is not None and (now - recorded).total_seconds() < in_flight_seconds:
-            # Another invocation recorded it moments ago and may be sending it now. This copy is tried again later
-            # (not dropped): by then the trigger is confirmed (a duplicate) or, if that invocation died, delivered.
-            return Decision(
-                "duplicate", f"{state.action} of episode {state.episode} is being sent", key, in_flight=True
-            )
-        # A trigger was recorded but its delivery never confirmed (a crash, a timeout): deliver it now. PagerDuty
-        # folds a repeated trigger of an open alert into that alert, so a page that did go out is not doubled.
-        urgency: Literal["high", "low"] = "high" if state.action == "page" else "low"
-        sends = tuple(Notification("trigger", ik, state.severity, urgency) for ik in state.pending)
-        new = dataclasses.replace(
-            state,
-            pending=(),
-            pending_since=None,
-            version=state.version + 1,
-            observed_at=_newest(current, known, seen),
-            last_notified_at=now_iso,
-        )
-        return Decision(
-            state.action,
-            f"delivering the recorded {state.action} of episode {state.episode}",
-            key,
-            sends,
-            new,
-            state.version,
-        )
+        return _deliver_pending(state, key, now, now_iso, observed, in_flight_seconds)
 
     custom_action = finding.custom_action is not None
     if state is not None and known is not None and seen is not None and seen <= known and not custom_action:
-        # Not newer than what the state reflects: a re-send, an echo of a write-back (same UpdatedAt), or an older
-        # copy arriving late (SQS has no order; crashes, retries and redrives reorder further). Changes nothing,
-        # except that a new finding id of a folded control joins the open episode.
-        if state.is_open and finding.id not in state.members:
-            new = dataclasses.replace(state, members=_with_member(state.members, finding.id), version=state.version + 1)
-            return Decision("duplicate", f"episode {state.episode} already {state.status}", key, (), new, state.version)
-        why = "already resolved" if not state.is_open else f"episode {state.episode} already {state.status}"
-        return Decision("duplicate", f"not newer than the state ({state.observed_at}): {why}", key)
+        return _not_newer(finding, state, key)
 
     if policy.action == "drop":
         return Decision("drop", policy.reason, key)
 
-    action = policy.action
     if (
         state is not None
         and state.resolved_by in ("operator", "pagerduty")
@@ -266,41 +233,115 @@ def decide(
             key,
         )
     if state is None or not state.is_open:
-        episode = state.episode + 1 if state else 1
-        new = DedupState(
-            key=key,
-            status="open",
-            episode=episode,
-            action=action,
-            severity=finding.severity,
-            incident_keys=(key,),
-            members=(finding.id,),
-            finding_id=finding.id,
-            product_arn=finding.product_arn,
-            title=finding.title[:200],
-            first_seen=now_iso if state is None else state.first_seen,
-            last_seen=now_iso,
-            last_notified_at=now_iso,
-            seen_count=(state.seen_count if state else 0) + 1,
-            notify_count=(state.notify_count if state else 0) + 1,
-            version=(state.version if state else 0) + 1,
-            expires_at=_expiry(now, cfg.ttl_days),
-            account=finding.account,
-            finding_format=finding.format.value,
-            observed_at=_newest(current, known, seen),
-            opened_at=now_iso,
-            past_incident_ids=((*state.past_incident_ids, *state.incident_ids)[-MAX_PAST_INCIDENTS:] if state else ()),
-        )
-        reason = (
-            policy.reason if state is None or state.episode == 0 else f"{policy.reason}; episode {episode} (reopened)"
-        )
-        send = Notification("trigger", key, finding.severity, policy.urgency)
-        expected = state.version if state else None
-        before, after = _write_ahead(new, (key,), now_iso)
-        return Decision(action, reason, key, (send,), after, expected, before, opens_episode=True)
+        return _open_episode(finding, policy, policy.action, state, key, now, now_iso, cfg, observed)
+    return _while_open(finding, policy, state, key, now, now_iso, cfg, observed)
 
+
+def _deliver_pending(
+    state: DedupState,
+    key: str,
+    now: dt.datetime,
+    now_iso: str,
+    observed: str | None,
+    in_flight_seconds: float,
+) -> Decision:
+    """An active copy while the open episode has a trigger recorded but not confirmed delivered."""
+    recorded = parse_time(state.pending_since)
+    if recorded is not None and (now - recorded).total_seconds() < in_flight_seconds:
+        # Another invocation recorded it moments ago and may be sending it now. This copy is tried again later
+        # (not dropped): by then the trigger is confirmed (a duplicate) or, if that invocation died, delivered.
+        return Decision("duplicate", f"{state.action} of episode {state.episode} is being sent", key, in_flight=True)
+    # A trigger was recorded but its delivery never confirmed (a crash, a timeout): deliver it now. PagerDuty
+    # folds a repeated trigger of an open alert into that alert, so a page that did go out is not doubled.
+    urgency: Literal["high", "low"] = "high" if state.action == "page" else "low"
+    sends = tuple(Notification("trigger", ik, state.severity, urgency) for ik in state.pending)
+    new = dataclasses.replace(
+        state,
+        pending=(),
+        pending_since=None,
+        version=state.version + 1,
+        observed_at=observed,
+        last_notified_at=now_iso,
+    )
+    return Decision(
+        state.action,
+        f"delivering the recorded {state.action} of episode {state.episode}",
+        key,
+        sends,
+        new,
+        state.version,
+    )
+
+
+def _not_newer(finding: Finding, state: DedupState, key: str) -> Decision:
+    """An active copy not newer than what the state reflects: a re-send, an echo of a write-back (same UpdatedAt), or
+    an older copy arriving late (SQS has no order; crashes, retries and redrives reorder further). Changes nothing,
+    except that a new finding id of a folded control joins the open episode."""
+    if state.is_open and finding.id not in state.members:
+        new = dataclasses.replace(state, members=_with_member(state.members, finding.id), version=state.version + 1)
+        return Decision("duplicate", f"episode {state.episode} already {state.status}", key, (), new, state.version)
+    why = "already resolved" if not state.is_open else f"episode {state.episode} already {state.status}"
+    return Decision("duplicate", f"not newer than the state ({state.observed_at}): {why}", key)
+
+
+def _open_episode(
+    finding: Finding,
+    policy: PolicyDecision,
+    action: Literal["page", "notify"],
+    state: DedupState | None,
+    key: str,
+    now: dt.datetime,
+    now_iso: str,
+    cfg: Dedup,
+    observed: str | None,
+) -> Decision:
+    """A page or notification (`action`) with no open episode: a new episode, its trigger written ahead."""
+    episode = state.episode + 1 if state else 1
+    new = DedupState(
+        key=key,
+        status="open",
+        episode=episode,
+        action=action,
+        severity=finding.severity,
+        incident_keys=(key,),
+        members=(finding.id,),
+        finding_id=finding.id,
+        product_arn=finding.product_arn,
+        title=finding.title[:200],
+        first_seen=now_iso if state is None else state.first_seen,
+        last_seen=now_iso,
+        last_notified_at=now_iso,
+        seen_count=(state.seen_count if state else 0) + 1,
+        notify_count=(state.notify_count if state else 0) + 1,
+        version=(state.version if state else 0) + 1,
+        expires_at=_expiry(now, cfg.ttl_days),
+        account=finding.account,
+        finding_format=finding.format.value,
+        observed_at=observed,
+        opened_at=now_iso,
+        past_incident_ids=((*state.past_incident_ids, *state.incident_ids)[-MAX_PAST_INCIDENTS:] if state else ()),
+    )
+    reason = policy.reason if state is None or state.episode == 0 else f"{policy.reason}; episode {episode} (reopened)"
+    send = Notification("trigger", key, finding.severity, policy.urgency)
+    expected = state.version if state else None
+    before, after = _write_ahead(new, (key,), now_iso)
+    return Decision(action, reason, key, (send,), after, expected, before, opens_episode=True)
+
+
+def _while_open(
+    finding: Finding,
+    policy: PolicyDecision,
+    state: DedupState,
+    key: str,
+    now: dt.datetime,
+    now_iso: str,
+    cfg: Dedup,
+    observed: str | None,
+) -> Decision:
+    """A newer active copy while the episode is open: an escalation when the severity rises (or notify becomes page),
+    else a duplicate that only touches the item now and then."""
     rises = SEVERITY_RANK[finding.severity] > SEVERITY_RANK[state.severity]
-    upgrade = action == "page" and state.action == "notify"
+    upgrade = policy.action == "page" and state.action == "notify"
     if rises or upgrade:
         severity = finding.severity if rises else state.severity
         ikey = incident_key(key, severity, escalated=True) + ("p" if upgrade else "")
@@ -318,7 +359,7 @@ def decide(
             notify_count=state.notify_count + 1,
             version=state.version + 1,
             expires_at=_expiry(now, cfg.ttl_days),
-            observed_at=_newest(current, known, seen),
+            observed_at=observed,
         )
         why = f"severity raised {state.severity.value}→{finding.severity.value}" if rises else "notify upgraded to page"
         send = Notification("trigger", ikey, severity, policy.urgency, escalated_from=state.severity)
@@ -335,7 +376,7 @@ def decide(
             seen_count=state.seen_count + 1,
             version=state.version + 1,
             expires_at=_expiry(now, cfg.ttl_days),
-            observed_at=_newest(current, known, seen),
+            observed_at=observed,
         )
         return Decision("duplicate", f"episode {state.episode} already {state.status}", key, (), new, state.version)
     return Decision("duplicate", f"episode {state.episode} already {state.status}", key)

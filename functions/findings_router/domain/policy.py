@@ -16,6 +16,7 @@ import fnmatch
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, Literal
 
 from findings_router.domain.model import SEVERITY_RANK, Finding, Resource, Severity
@@ -136,24 +137,62 @@ def _verb(matched: bool) -> str:
     return "matches" if matched else "does not match"
 
 
-def _any_of(what: str, get: Callable[[Finding], Sequence[str]], ok: Callable[[str], bool], shown: str) -> Describe:
-    """Words for a condition that holds when any of the finding's values (types, resources, CVEs) matches."""
-
-    def describe(f: Finding, matched: bool) -> str:
-        values = get(f)
-        if not values:
-            return f"no {what}"
-        if matched:
-            return f"{_q(next(v for v in values if ok(v)))} matches {shown}"
-        return f"{what} {_some(values)} {'does' if len(values) == 1 else 'do'} not match {shown}"
-
-    return describe
+Extract = Callable[[Finding], Any]  # the value of a finding a condition looks at
 
 
-def _severity(values: list[Severity]) -> Built:
-    wanted = frozenset(values)
-    shown = _listed(values)
-    return (lambda f: f.severity in wanted), (lambda f, ok: f"{f.severity.value} {'in' if ok else 'not in'} {shown}")
+def _one_of(get: Extract, show: Callable[[Finding], str]) -> Callable[[Sequence[Any]], Built]:
+    """A condition that holds when the finding's value (`get`) is one of the listed values, exactly."""
+
+    def build(values: Sequence[Any]) -> Built:
+        wanted = frozenset(values)
+        shown = _listed(values)
+        return (lambda f: get(f) in wanted), (lambda f, ok: f"{show(f)} {'in' if ok else 'not in'} {shown}")
+
+    return build
+
+
+def _pattern(get: Extract, missing: str | None = None) -> Callable[[Sequence[str]], Built]:
+    """A condition that holds when the finding's string (`get`) matches one of the listed patterns. `missing`: the
+    words for a finding without the value (`get` gives None), which never matches; None: every finding has it."""
+
+    def build(values: Sequence[str]) -> Built:
+        matches = _patterns(values)
+        shown = _listed(values)
+
+        def describe(f: Finding, ok: bool) -> str:
+            value = get(f)
+            if value is None and missing is not None:
+                return missing
+            return f"{_q(value)} {_verb(ok)} {shown}"
+
+        if missing is None:
+            return (lambda f: matches(get(f))), describe
+        return (lambda f: (value := get(f)) is not None and matches(value)), describe
+
+    return build
+
+
+def _any_pattern(
+    what: str, get: Callable[[Finding], Iterable[str]], aliases: Callable[[Sequence[str]], list[str]] | None = None
+) -> Callable[[Sequence[str]], Built]:
+    """A condition that holds when any of the finding's values (`get`: types, resources, CVEs), called `what` in
+    words, matches one of the listed patterns (or of their `aliases`, which the words do not show)."""
+
+    def build(values: Sequence[str]) -> Built:
+        matches = _patterns(aliases(values) if aliases is not None else values)
+        shown = _listed(values)
+
+        def describe(f: Finding, matched: bool) -> str:
+            found = tuple(get(f))
+            if not found:
+                return f"no {what}"
+            if matched:
+                return f"{_q(next(v for v in found if matches(v)))} matches {shown}"
+            return f"{what} {_some(found)} {'does' if len(found) == 1 else 'do'} not match {shown}"
+
+        return (lambda f: any(matches(v) for v in get(f))), describe
+
+    return build
 
 
 def _min_severity(least: Severity) -> Built:
@@ -174,57 +213,6 @@ def _product(values: list[str]) -> Built:
         return f"{_q(f.product_name)} ({f.product_arn}) does not match {shown}"
 
     return (lambda f: product(f.product_name) or product(f.product_arn)), describe
-
-
-def _generator_id(values: list[str]) -> Built:
-    gen = _patterns(values)
-    shown = _listed(values)
-    return (lambda f: gen(f.generator_id)), (lambda f, ok: f"{_q(f.generator_id)} {_verb(ok)} {shown}")
-
-
-def _control_id(values: list[str]) -> Built:
-    ctl = _patterns(values)
-    shown = _listed(values)
-
-    def describe(f: Finding, ok: bool) -> str:
-        if f.control_id is None:
-            return "no control id (not a Security Hub control finding)"
-        return f"{_q(f.control_id)} {_verb(ok)} {shown}"
-
-    return (lambda f: f.control_id is not None and ctl(f.control_id)), describe
-
-
-def _finding_type(values: list[str]) -> Built:
-    ftype = _patterns(values)
-    return (lambda f: any(ftype(t) for t in f.types)), _any_of("types", lambda f: f.types, ftype, _listed(values))
-
-
-def _account(values: list[str]) -> Built:
-    accounts = frozenset(values)
-    shown = _listed(values)
-    return (lambda f: f.account in accounts), (lambda f, ok: f"{f.account} {'in' if ok else 'not in'} {shown}")
-
-
-def _region(values: list[str]) -> Built:
-    region = _patterns(values)
-    shown = _listed(values)
-    return (lambda f: region(f.region)), (lambda f, ok: f"{_q(f.region)} {_verb(ok)} {shown}")
-
-
-def _resource_type(values: list[str]) -> Built:
-    rtype = _patterns(_resource_type_aliases(values))
-    return (
-        (lambda f: any(rtype(r.type) for r in f.resources)),
-        _any_of("resource types", lambda f: [r.type for r in f.resources], rtype, _listed(values)),
-    )
-
-
-def _resource_id(values: list[str]) -> Built:
-    rid = _patterns(values)
-    return (
-        (lambda f: any(rid(r.id) for r in f.resources)),
-        _any_of("resource ids", lambda f: [r.id for r in f.resources], rid, _listed(values)),
-    )
 
 
 def _resource_tag(tags: dict[str, str]) -> Built:
@@ -264,17 +252,6 @@ def _min_cvss(floor: float) -> Built:
     return (lambda f: f.max_cvss is not None and f.max_cvss >= floor), describe
 
 
-def _cve_id(values: list[str]) -> Built:
-    cve = _patterns(values)
-    return (lambda f: any(cve(c) for c in f.cve_ids)), _any_of("CVE ids", lambda f: f.cve_ids, cve, _listed(values))
-
-
-def _title(values: list[str]) -> Built:
-    title = _patterns(values)
-    shown = _listed(values)
-    return (lambda f: title(f.title)), (lambda f, ok: f"{_q(f.title)} {_verb(ok)} {shown}")
-
-
 def _sample(sample: bool) -> Built:
     def describe(f: Finding, ok: bool) -> str:
         kind = "a sample finding" if f.sample else "not a sample finding"
@@ -285,21 +262,25 @@ def _sample(sample: bool) -> Built:
     return (lambda f: f.sample is sample), describe
 
 
-_BUILDERS: dict[str, Callable[[Any], Built]] = {
-    "severity": _severity,
+# Each `Match` field: the value of the finding it looks at and how it compares it (`_one_of`, `_pattern`,
+# `_any_pattern`), or its own builder where neither fits. Every builder takes the field's value from the policy.
+_FIELDS: dict[str, Callable[[Any], Built]] = {
+    "severity": _one_of(attrgetter("severity"), lambda f: f.severity.value),
     "min_severity": _min_severity,
     "product": _product,
-    "generator_id": _generator_id,
-    "control_id": _control_id,
-    "finding_type": _finding_type,
-    "account": _account,
-    "region": _region,
-    "resource_type": _resource_type,
-    "resource_id": _resource_id,
+    "generator_id": _pattern(attrgetter("generator_id")),
+    "control_id": _pattern(attrgetter("control_id"), missing="no control id (not a Security Hub control finding)"),
+    "finding_type": _any_pattern("types", attrgetter("types")),
+    "account": _one_of(attrgetter("account"), attrgetter("account")),
+    "region": _pattern(attrgetter("region")),
+    "resource_type": _any_pattern(
+        "resource types", lambda f: (r.type for r in f.resources), aliases=_resource_type_aliases
+    ),
+    "resource_id": _any_pattern("resource ids", lambda f: (r.id for r in f.resources)),
     "resource_tag": _resource_tag,
     "min_cvss": _min_cvss,
-    "cve_id": _cve_id,
-    "title": _title,
+    "cve_id": _any_pattern("CVE ids", attrgetter("cve_ids")),
+    "title": _pattern(attrgetter("title")),
     "sample": _sample,
 }
 
@@ -322,7 +303,7 @@ def _conditions(match: Match) -> list[_Condition]:
     for name in Match.model_fields:
         value = getattr(match, name)
         if value is not None:
-            test, describe = _BUILDERS[name](value)
+            test, describe = _FIELDS[name](value)
             out.append(_Condition(name, test, describe))
     return out
 
@@ -425,6 +406,33 @@ class CompiledPolicy:
             )
         default = policy.default_action
         self._default = PolicyDecision(default, "high" if default == "page" else "low", "default_action")
+        # Checked twice per finding (the batched read skips other accounts' keys, then route): a set, built once.
+        self._accounts = None if policy.all_accounts else frozenset(policy.accounts)
+
+    def out_of_scope(self, finding: Finding) -> str | None:
+        """Why this environment must leave `finding` alone entirely (no state, no page, no write-back), or None."""
+        policy = self.policy
+        if self._accounts is not None and finding.account not in self._accounts:
+            listed = ", ".join(policy.accounts[:5]) + (", …" if len(policy.accounts) > 5 else "")
+            return f"account {finding.account} is outside {policy.environment}'s account scope (accounts: {listed})"
+        if finding.custom_action is not None:
+            ours = policy.custom_action
+            arn = finding.custom_action_arn or ""
+            if ours is None or not arn.endswith(f":action/custom/{ours.id}"):
+                mine = f"action/custom/{ours.id}" if ours else "none configured"
+                return (
+                    f"custom action {arn or repr(finding.custom_action)} is not {policy.environment}'s "
+                    f"({mine}): another tool's action changes nothing"
+                )
+        return None
+
+    def decision_for(self, finding: Finding, now: dt.datetime) -> PolicyDecision:
+        """`evaluate`, unless the finding came through this environment's own custom action with mode page or
+        notify: an operator explicitly asked for it to reach on-call."""
+        ours = self.policy.custom_action
+        if finding.custom_action and ours is not None and ours.mode != "policy" and not finding.is_resolved:
+            return PolicyDecision(ours.mode, "high" if ours.mode == "page" else "low", f"custom action {ours.id}")
+        return self.evaluate(finding, now)
 
     def evaluate(self, finding: Finding, now: dt.datetime) -> PolicyDecision:
         expired: list[_CompiledSuppression] | None = None

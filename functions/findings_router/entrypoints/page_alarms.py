@@ -13,7 +13,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from findings_router.bootstrap import MetaAlertRuntime, RuntimeEnv, build_meta_alerts
+from findings_router.bootstrap import MetaAlertRuntime, RuntimeSlot, build_meta_alerts
 from findings_router.domain.alarms import alarm_notification, parse_alarm
 from findings_router.domain.notifications import NotifyContext
 from findings_router.entrypoints.observability import build_logger
@@ -21,20 +21,10 @@ from findings_router.notify import DeliveryError
 
 logger = build_logger("findings-router-alarms")
 
-_runtime: MetaAlertRuntime | None = None
-
-
-def get_runtime() -> MetaAlertRuntime:
-    if _runtime is None:  # one per execution environment
-        install(build_meta_alerts(RuntimeEnv.from_environ()))
-    assert _runtime is not None
-    return _runtime
-
-
-def install(runtime: MetaAlertRuntime | None) -> None:
-    """Use `runtime` from now on (None: build it again from the environment at the next invocation)."""
-    global _runtime  # noqa: PLW0603
-    _runtime = runtime
+# One per execution environment; tests `install` theirs (None: build again from the environment).
+runtime_slot: RuntimeSlot[MetaAlertRuntime] = RuntimeSlot(build_meta_alerts)
+get_runtime = runtime_slot.get
+install = runtime_slot.install
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -35,7 +35,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from findings_router.bootstrap import (
     ACK_DEDUP_WINDOW_SECONDS,
     AckRuntime,
-    RuntimeEnv,
+    RuntimeSlot,
     build_ack_receiver,
     build_during_init,
 )
@@ -78,29 +78,14 @@ ANSWER_WITHIN_SECONDS = 4.0
 LAMBDA_MARGIN_SECONDS = 1.0  # before the Lambda's own timeout (the EventBridge path has no 5 s limit)
 
 
-_runtime: AckRuntime | None = None
-
-
-def get_runtime() -> AckRuntime:
-    """This execution environment's runtime, built on first use (or at init in Lambda) from its environment."""
-    if _runtime is None:  # one per execution environment
-        install(build_ack_receiver(RuntimeEnv.from_environ()))
-    assert _runtime is not None
-    return _runtime
-
-
-def install(runtime: AckRuntime) -> None:
-    """Use `runtime` from now on: tests and the demo build theirs with `bootstrap.build_ack_receiver`."""
-    global _runtime  # noqa: PLW0603
-    _runtime = runtime
-    metrics.set_default_dimensions(environment=runtime.policy.environment)
+# One per execution environment. Tests and the demo `install` theirs, built with bootstrap.build_ack_receiver.
+runtime_slot: RuntimeSlot[AckRuntime] = RuntimeSlot(build_ack_receiver, metrics)
+get_runtime = runtime_slot.get
+install = runtime_slot.install
 
 
 def reset_runtime() -> None:
-    global _runtime  # noqa: PLW0603
-    _runtime = None
-    metrics.clear_default_dimensions()
-    metrics.clear_metrics()
+    install(None)
 
 
 def _metric(outcome: str) -> None:
@@ -169,7 +154,7 @@ def _raw_body(event: dict[str, Any]) -> bytes:
 
 
 @app.post(WEBHOOK_PATH)
-def pagerduty_webhook() -> Response:
+def pagerduty_webhook() -> Response[str]:
     runtime = get_runtime()
     request = app.current_event
     body_bytes = _raw_body(request.raw_event)

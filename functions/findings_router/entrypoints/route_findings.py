@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -27,7 +27,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from findings_router.adapters.dead_letters import DeadLetterParking
-from findings_router.bootstrap import RouterRuntime, RuntimeEnv, build_during_init, build_router
+from findings_router.bootstrap import RouterRuntime, RuntimeSlot, build_during_init, build_router
 from findings_router.domain.model import Finding, FindingError
 from findings_router.domain.normalize import NormalizedEvent, loads, normalize_event
 from findings_router.entrypoints.observability import build_logger, build_metrics
@@ -58,30 +58,15 @@ class MalformedEventError(ValueError):
     """The message can never be routed as it is; it will end in the dead-letter queue."""
 
 
-_runtime: RouterRuntime | None = None
-
-
-def get_runtime() -> RouterRuntime:
-    """This execution environment's runtime, built on first use (or at init in Lambda) from its environment."""
-    if _runtime is None:  # one per execution environment
-        install(build_router(RuntimeEnv.from_environ()))
-    assert _runtime is not None
-    return _runtime
-
-
-def install(runtime: RouterRuntime) -> None:
-    """Use `runtime` from now on: tests, the demo and the benches build theirs with `bootstrap.build_router`."""
-    global _runtime  # noqa: PLW0603
-    _runtime = runtime
-    metrics.set_default_dimensions(environment=runtime.policy.environment)
+# One per execution environment. Tests, the demo and the benches `install` theirs, built with bootstrap.build_router.
+runtime_slot: RuntimeSlot[RouterRuntime] = RuntimeSlot(build_router, metrics)
+get_runtime = runtime_slot.get
+install = runtime_slot.install
 
 
 def reset_runtime() -> None:
     """Build the runtime again from the environment at the next invocation (tests switch policy or endpoints)."""
-    global _runtime  # noqa: PLW0603
-    _runtime = None
-    metrics.clear_default_dimensions()
-    metrics.clear_metrics()
+    install(None)
 
 
 @dataclass
@@ -138,6 +123,33 @@ def _fail(record: SQSRecord, reason: str, exc: Exception, **extra: Any) -> None:
     )
 
 
+def _route_one(record: SQSRecord, finding: Finding, inv: _Invocation) -> Exception | None:
+    """Route one finding of `record`; the error that must send the message back to SQS, if any. A delivery the
+    on-call service refused for good is returned as is: the caller parks the message instead."""
+    try:
+        routed = inv.router.route(finding, inv.now)
+    except DeliveryError as exc:
+        if exc.retryable:
+            _fail(record, "delivery failed", exc, finding_id=finding.id)
+        return exc
+    except StateConflictError as exc:
+        _fail(record, "delivery failed", exc, finding_id=finding.id)
+        return exc
+    except TriggerInFlightError as exc:
+        # Not an error: two copies of one new finding at once. This one comes back after the visibility timeout.
+        logger.info(
+            "message deferred: the page is being sent by another invocation",
+            extra={"message_id": record.message_id, "finding_id": finding.id, "reason": str(exc)},
+        )
+        return exc
+    except Exception as exc:
+        _fail(record, "unexpected error", exc, finding_id=finding.id, error_type=type(exc).__name__)
+        return exc
+    inv.outcomes[routed.decision.outcome] = inv.outcomes.get(routed.decision.outcome, 0) + 1
+    _log_routed(routed, record.message_id)
+    return None
+
+
 def _record_handler(record: SQSRecord, inv: _Invocation) -> None:
     parsed = inv.parsed.get(record.message_id)
     if parsed is None:
@@ -148,40 +160,16 @@ def _record_handler(record: SQSRecord, inv: _Invocation) -> None:
     if parsed.ignored_reason:
         logger.info("event ignored", extra={"message_id": record.message_id, "reason": parsed.ignored_reason})
         return
-    first_error: Exception | None = None
-    permanent: DeliveryError | None = None
-    for finding in parsed.findings:
-        try:
-            routed = inv.router.route(finding, inv.now)
-            inv.outcomes[routed.decision.outcome] = inv.outcomes.get(routed.decision.outcome, 0) + 1
-            _log_routed(routed, record.message_id)
-        except DeliveryError as exc:
-            if not exc.retryable:
-                permanent = permanent or exc
-                continue
-            _fail(record, "delivery failed", exc, finding_id=finding.id)
-            first_error = first_error or exc
-        except StateConflictError as exc:
-            _fail(record, "delivery failed", exc, finding_id=finding.id)
-            first_error = first_error or exc
-        except TriggerInFlightError as exc:
-            # Not an error: two copies of one new finding at once. This one comes back after the visibility timeout.
-            logger.info(
-                "message deferred: the page is being sent by another invocation",
-                extra={"message_id": record.message_id, "finding_id": finding.id, "reason": str(exc)},
-            )
-            first_error = first_error or exc
-        except Exception as exc:
-            _fail(record, "unexpected error", exc, finding_id=finding.id, error_type=type(exc).__name__)
-            first_error = first_error or exc
+    errors = [e for e in (_route_one(record, f, inv) for f in parsed.findings) if e is not None]
     for error in parsed.errors:
         _fail(record, "malformed finding", error, finding_id=error.finding_id, field=error.field)
-        first_error = first_error or error
-    if first_error is not None:
+        errors.append(error)
+    retry = [e for e in errors if not (isinstance(e, DeliveryError) and not e.retryable)]
+    if retry:
         # The good findings of this message went through; retrying them later is harmless (dedup).
-        raise first_error
-    if permanent is not None:
-        _park(record, permanent, inv)
+        raise retry[0]
+    if errors:
+        _park(record, cast(DeliveryError, errors[0]), inv)
 
 
 def _park(record: SQSRecord, exc: DeliveryError, inv: _Invocation) -> None:

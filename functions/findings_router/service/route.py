@@ -72,8 +72,6 @@ class FindingsRouter:
         self.storms = storms if policy.policy.storm.enabled else None
         self.writeback_failures = 0
         self._fold = policy.policy.dedup.fold_control_findings
-        # Checked twice per finding (the batched read skips other accounts' keys, then route): a set, built once.
-        self._accounts = None if policy.policy.all_accounts else frozenset(policy.policy.accounts)
         self._cache: dict[str, DedupState | None] = {}
 
     def key_for(self, finding: Finding) -> str:
@@ -90,30 +88,10 @@ class FindingsRouter:
             self._cache[k] = found.get(k)
 
     def out_of_scope(self, finding: Finding) -> str | None:
-        """Why this environment must leave `finding` alone entirely (no state, no page, no write-back), or None."""
-        policy = self.policy.policy
-        if self._accounts is not None and finding.account not in self._accounts:
-            listed = ", ".join(policy.accounts[:5]) + (", …" if len(policy.accounts) > 5 else "")
-            return f"account {finding.account} is outside {policy.environment}'s account scope (accounts: {listed})"
-        if finding.custom_action is not None:
-            ours = policy.custom_action
-            arn = finding.custom_action_arn or ""
-            if ours is None or not arn.endswith(f":action/custom/{ours.id}"):
-                mine = f"action/custom/{ours.id}" if ours else "none configured"
-                return (
-                    f"custom action {arn or repr(finding.custom_action)} is not {policy.environment}'s "
-                    f"({mine}): another tool's action changes nothing"
-                )
-        return None
+        return self.policy.out_of_scope(finding)
 
     def policy_for(self, finding: Finding, now: dt.datetime) -> PolicyDecision:
-        decision = self.policy.evaluate(finding, now)
-        ours = self.policy.policy.custom_action
-        if finding.custom_action and ours is not None and ours.mode != "policy" and not finding.is_resolved:
-            # An operator explicitly asked, through this environment's own action, for the finding to reach on-call.
-            mode = ours.mode
-            return PolicyDecision(mode, "high" if mode == "page" else "low", f"custom action {ours.id}")
-        return decision
+        return self.policy.decision_for(finding, now)
 
     def route(self, finding: Finding, now: dt.datetime) -> Routed:
         key = self.key_for(finding)
@@ -127,37 +105,16 @@ class FindingsRouter:
         storm: StormCount | None = None
         for _ in range(MAX_WRITE_CONFLICTS):
             state = self._cache.get(key)
-            decision = decide(
-                finding, policy, state, key, now, self.policy.policy.dedup, self.policy.policy.function.timeout_seconds
-            )
-            if self.storms is not None and decision.opens_episode:
-                if storm is None:  # count once, even if the write below has to be retried
-                    storm = self._count_storm(finding, key, now)
-                policy_cfg = self.policy.policy
-                decision = apply_storm(
-                    decision, storm, policy_cfg.storm, self.policy.environment, policy_cfg.monitoring.meta_alerts
-                )
+            decision, storm = self._decide(finding, policy, state, key, now, storm)
             if decision.in_flight:
                 raise TriggerInFlightError(f"{finding.id}: {decision.reason}")
-            expected = decision.expected_version
-            if decision.pending_state is not None:
-                # Write ahead: record the trigger before sending it, so that whatever happens after PagerDuty
-                # accepted it (a crash, a timeout, a resolution racing in) is seen by the next copy.
-                if not self.store.put(decision.pending_state, expected):
-                    self._cache[key] = self.store.get_many([key]).get(key)
-                    continue
-                self._cache[key] = decision.pending_state
-                expected = decision.pending_state.version
+            if not self._record_ahead(decision, key):
+                continue
+            pending = decision.pending_state  # recorded ahead by now: later writes expect its version
+            expected = pending.version if pending is not None else decision.expected_version
             episode = decision.new_state.episode if decision.new_state else (state.episode if state else 0)
             ctx = NotifyContext(self.policy.environment, finding, key, decision.reason, episode)
-            try:
-                for notification in decision.notifications:
-                    self.notifier.send(notification, ctx)
-                    deliveries += 1
-            except DeliveryError:
-                if decision.pending_state is not None:
-                    self._release(decision.pending_state)
-                raise
+            deliveries += self._send(decision, ctx)
             if decision.new_state is None:
                 return Routed(finding, policy, decision, deliveries)
             if self.store.put(decision.new_state, expected):
@@ -169,6 +126,50 @@ class FindingsRouter:
                 return Routed(finding, policy, decision, deliveries + sent)
             self._cache[key] = self.store.get_many([key]).get(key)
         raise StateConflictError(f"state for {key} changed {MAX_WRITE_CONFLICTS} times while routing {finding.id}")
+
+    def _decide(
+        self,
+        finding: Finding,
+        policy: PolicyDecision,
+        state: DedupState | None,
+        key: str,
+        now: dt.datetime,
+        storm: StormCount | None,
+    ) -> tuple[Decision, StormCount | None]:
+        """The dedup decision, made a storm's when it opens an episode of a storm; and the storm count, counted on
+        the first attempt that needs it (`storm`: the count of an earlier attempt, if any)."""
+        cfg = self.policy.policy
+        decision = decide(finding, policy, state, key, now, cfg.dedup, cfg.function.timeout_seconds)
+        if self.storms is None or not decision.opens_episode:
+            return decision, storm
+        if storm is None:  # count once, even if the write has to be retried
+            storm = self._count_storm(finding, key, now)
+        return apply_storm(decision, storm, cfg.storm, self.policy.environment, cfg.monitoring.meta_alerts), storm
+
+    def _record_ahead(self, decision: Decision, key: str) -> bool:
+        """Write ahead: record the trigger before sending it, so that whatever happens after PagerDuty accepted it (a
+        crash, a timeout, a resolution racing in) is seen by the next copy. False: the item changed (it is read
+        again, for the decision to be made again)."""
+        if decision.pending_state is None:
+            return True
+        if not self.store.put(decision.pending_state, decision.expected_version):
+            self._cache[key] = self.store.get_many([key]).get(key)
+            return False
+        self._cache[key] = decision.pending_state
+        return True
+
+    def _send(self, decision: Decision, ctx: NotifyContext) -> int:
+        """Send the decision's notifications; how many were sent. A failed delivery releases the recorded trigger."""
+        sent = 0
+        try:
+            for notification in decision.notifications:
+                self.notifier.send(notification, ctx)
+                sent += 1
+        except DeliveryError:
+            if decision.pending_state is not None:
+                self._release(decision.pending_state)
+            raise
+        return sent
 
     def _release(self, recorded: DedupState) -> None:
         """Delivery failed: the trigger stays recorded, but no longer "in flight", so the message's retry (or any

@@ -57,7 +57,7 @@ class FieldProblem:
         return f"{format_loc(self.loc)}: {self.message}"
 
 
-# A check of a valid policy, e.g. infra/definitions.deployment_checks (settings AWS would reject at deploy time).
+# A check of a valid policy, e.g. infra/derived.deployment_checks (settings AWS would reject at deploy time).
 PolicyCheck = Callable[[Policy], Iterable[FieldProblem]]
 
 
@@ -197,15 +197,7 @@ def policy_yaml_loader() -> type[yaml.SafeLoader]:
         def construct_document(self, node: yaml.Node) -> Any:
             data = super().construct_document(node)
             if not self._collect:
-                for first, again, key in self.report.duplicate_keys:
-                    raise yaml.constructor.ConstructorError(
-                        None,
-                        None,
-                        f"duplicate key {key!r} (first at line {first.start_mark.line + 1})",
-                        again.start_mark,
-                    )
-                for bad, exc in self.report.unreadable:
-                    raise yaml.constructor.ConstructorError(None, None, _unreadable_message(bad, exc), bad.start_mark)
+                _raise_first(self.report)
             return data
 
         def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
@@ -222,22 +214,41 @@ def policy_yaml_loader() -> type[yaml.SafeLoader]:
                 return _UNREADABLE
 
         def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-            # Before merge keys (`<<: *base`) are flattened in: a key that overrides a merged one is no duplicate.
             if isinstance(node, yaml.MappingNode):
-                first: dict[object, yaml.Node] = {}
-                for key_node, _value in node.value:
-                    if key_node.tag == _MERGE_TAG:
-                        continue
-                    key = self.construct_object(key_node, deep=deep)
-                    if key is _UNREADABLE or not isinstance(key, Hashable):
-                        continue  # reported already, or by PyYAML (unhashable key)
-                    if key in first:
-                        self.report.duplicate_keys.append((first[key], key_node, key))
-                    else:
-                        first[key] = key_node
+                _note_duplicate_keys(node, lambda key_node: self.construct_object(key_node, deep=deep), self.report)
             return super().construct_mapping(node, deep=deep)
 
     return PolicyYamlLoader
+
+
+def _raise_first(report: YamlReport) -> None:
+    """Raise the first problem `report` holds as PyYAML's own error, at its node (a loader that does not collect)."""
+    import yaml
+
+    if report.duplicate_keys:
+        first, again, key = report.duplicate_keys[0]
+        raise yaml.constructor.ConstructorError(
+            None, None, f"duplicate key {key!r} (first at line {first.start_mark.line + 1})", again.start_mark
+        )
+    if report.unreadable:
+        bad, exc = report.unreadable[0]
+        raise yaml.constructor.ConstructorError(None, None, _unreadable_message(bad, exc), bad.start_mark)
+
+
+def _note_duplicate_keys(node: yaml.MappingNode, construct: Callable[[yaml.Node], object], report: YamlReport) -> None:
+    """Add each key that `node` repeats to `report` (with the first occurrence), constructing keys with `construct`.
+    Before merge keys (`<<: *base`) are flattened in: a key that overrides a merged one is no duplicate."""
+    first: dict[object, yaml.Node] = {}
+    for key_node, _value in node.value:
+        if key_node.tag == _MERGE_TAG:
+            continue
+        key = construct(key_node)
+        if key is _UNREADABLE or not isinstance(key, Hashable):
+            continue  # reported already, or by PyYAML (unhashable key)
+        if key in first:
+            report.duplicate_keys.append((first[key], key_node, key))
+        else:
+            first[key] = key_node
 
 
 def _unreadable_message(node: yaml.Node, exc: BaseException) -> str:
@@ -500,6 +511,22 @@ def validate_policy_dir(
     if not config_dir.is_dir():
         return DirValidation(config_dir, usage_error=f"{config_dir}: no such directory")
     checks = tuple(checks)
+    policy_files, other = _dir_entries(config_dir)
+    if not policy_files:
+        return DirValidation(
+            config_dir, other=tuple(other), usage_error=f"{config_dir}: no policy files (<env>.yaml or <env>.yml)"
+        )
+    files = {
+        path: validate_policy_file(path, today=today, expired_suppressions=expired_suppressions, checks=checks)
+        for path in policy_files
+    }
+    extra = _across_files(files)
+    files = {path: replace(v, errors=(*v.errors, *extra[path])) for path, v in files.items()}
+    return DirValidation(config_dir, files, tuple(other))
+
+
+def _dir_entries(config_dir: Path) -> tuple[list[Path], list[Problem]]:
+    """The policy files of `config_dir`, sorted, and a warning for each other entry (dotfiles are ignored)."""
     policy_files: list[Path] = []
     other: list[Problem] = []
     for entry in sorted(config_dir.iterdir()):
@@ -512,14 +539,12 @@ def validate_policy_dir(
             other.append(
                 Problem(str(entry), None, "", f"{kind}, ignored: policies are <env>.yaml or <env>.yml", warning=True)
             )
-    if not policy_files:
-        return DirValidation(
-            config_dir, other=tuple(other), usage_error=f"{config_dir}: no policy files (<env>.yaml or <env>.yml)"
-        )
-    files = {
-        path: validate_policy_file(path, today=today, expired_suppressions=expired_suppressions, checks=checks)
-        for path in policy_files
-    }
+    return policy_files, other
+
+
+def _across_files(files: dict[Path, Validation]) -> dict[Path, list[Problem]]:
+    """The errors of each file that only show across files: two files of one environment, an `environment` that is
+    not the file name, an account in two environments."""
     extra: dict[Path, list[Problem]] = {path: [] for path in files}
     by_env: dict[str, list[Path]] = {}
     for path in files:
@@ -544,8 +569,7 @@ def validate_policy_dir(
         scoped[path.stem] = (path, v.policy)
     for path, loc, message in _account_overlaps(scoped):
         extra[path].append(files[path].problem(loc, message))
-    files = {path: replace(v, errors=(*v.errors, *extra[path])) for path, v in files.items()}
-    return DirValidation(config_dir, files, tuple(other))
+    return extra
 
 
 def _account_overlaps(policies: dict[str, tuple[Path, Policy]]) -> list[tuple[Path, Loc, str]]:

@@ -85,6 +85,35 @@ def _finding_event(n: Notification, finding: Finding, context: NotifyContext, ro
         f"on {resource} in {finding.account}/{finding.region}"
     )
     link = console_url(finding)
+    links = _links(finding, link)
+    details = _details(finding, context, link)
+
+    body: dict[str, Any] = {
+        "routing_key": routing_key,
+        "event_action": "trigger",
+        "dedup_key": n.key,
+        "payload": {
+            "summary": _truncate(summary, SUMMARY_MAX),
+            "source": _truncate(resource, SOURCE_MAX),
+            "severity": pd_severity(n.severity, n.urgency),
+            "component": _truncate(finding.resources[0].type if finding.resources else "AwsAccount", 255),
+            "group": finding.account,
+            "class": _truncate(
+                finding.control_id or (finding.types[0] if finding.types else finding.product_name), 255
+            ),
+            "custom_details": details,
+        },
+        "links": links,
+        "client": CLIENT,
+        "client_url": link,
+    }
+    timestamp = finding.last_observed_at or finding.updated_at
+    if timestamp:
+        body["payload"]["timestamp"] = timestamp
+    return body
+
+
+def _links(finding: Finding, link: str) -> list[dict[str, str]]:
     links = [{"href": link, "text": "This finding in Security Hub"}]
     if finding.control_id:
         links.append(
@@ -98,7 +127,11 @@ def _finding_event(n: Notification, finding: Finding, context: NotifyContext, ro
         links.append({"href": finding.remediation_url, "text": "Remediation"})
     if finding.source_url:
         links.append({"href": finding.source_url, "text": f"{finding.product_name} console"})
+    return links
 
+
+def _details(finding: Finding, context: NotifyContext, link: str) -> dict[str, Any]:
+    """Everything an operator woken at night needs, in the page itself."""
     details: dict[str, Any] = {
         "environment": context.environment,
         "decision": context.reason,
@@ -133,30 +166,7 @@ def _finding_event(n: Notification, finding: Finding, context: NotifyContext, ro
         value = getattr(finding, name)
         if value:
             details[name] = value
-
-    body: dict[str, Any] = {
-        "routing_key": routing_key,
-        "event_action": "trigger",
-        "dedup_key": n.key,
-        "payload": {
-            "summary": _truncate(summary, SUMMARY_MAX),
-            "source": _truncate(resource, SOURCE_MAX),
-            "severity": pd_severity(n.severity, n.urgency),
-            "component": _truncate(finding.resources[0].type if finding.resources else "AwsAccount", 255),
-            "group": finding.account,
-            "class": _truncate(
-                finding.control_id or (finding.types[0] if finding.types else finding.product_name), 255
-            ),
-            "custom_details": details,
-        },
-        "links": links,
-        "client": CLIENT,
-        "client_url": link,
-    }
-    timestamp = finding.last_observed_at or finding.updated_at
-    if timestamp:
-        body["payload"]["timestamp"] = timestamp
-    return body
+    return details
 
 
 def _storm_event(

@@ -1,0 +1,269 @@
+"""Drives the demo: one `LocalEnvironment` per environment policy, on one moto server and one PagerDuty receiver.
+
+Per environment: the bundled day (in the environment's own account) through SQS to the real router handler, invoked
+as Lambda's event source mapping invokes it; then the field scenarios, wave after wave; an operator acknowledges and
+resolves incidents in PagerDuty, which tells the ack receiver; and every Security Hub write-back comes back as an
+echo. `report.py` prints what each environment's run left. Everything started is stopped before `run_demo` returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from findings_router.adapters.state_table import item_to_state
+from findings_router.settings.load import load_policy_dir, policy_path
+from findings_router.settings.schema import Policy
+from findings_router_local.aws_local import LambdaContext, SqsEventSource, moto_server
+from findings_router_local.demo.corpus import field_scenarios, imported_event, load_corpus, rehome
+from findings_router_local.demo.operator import as_partner_event, post_signed
+from findings_router_local.demo.report import EnvironmentRun, brief, conclusion, introduction, report
+from findings_router_local.environment import LocalEnvironment
+from findings_router_local.fakes.pagerduty import Fault, PagerDutyReceiver, incident_webhook
+from findings_router_local.function_url import FunctionUrlServer
+
+DEMO_SIGNING_SECRET = "demo-webhook-signing-secret"  # noqa: S105  (a local stand-in, never a real secret)
+# `--flaky`: PagerDuty has a bad few minutes at the start of every environment's day.
+FLAKY = (Fault(500), Fault(429, retry_after="0"), Fault(502, close=True), Fault(503), Fault(500))
+
+
+def demo_routing_key(environment: str) -> str:
+    """A per-environment stand-in integration key (32 alphanumerics, as PagerDuty's are)."""
+    return ("demo" + "".join(c for c in environment if c.isalnum())).ljust(32, "0")[:32]
+
+
+class _CapturedLogs:
+    """Collects the router's JSON log lines (what CloudWatch Logs would hold) instead of printing them."""
+
+    def __init__(self) -> None:
+        self.buffer = io.StringIO()
+
+    def write(self, text: str) -> int:
+        return self.buffer.write(text)
+
+    def flush(self) -> None:
+        pass
+
+    def records(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.buffer.getvalue().splitlines() if line.startswith("{")]
+
+
+@contextlib.contextmanager
+def _router_logs_captured(captured: _CapturedLogs) -> Iterator[None]:
+    from findings_router.entrypoints import receive_acks as ack_handler
+    from findings_router.entrypoints import route_findings as handler
+
+    # The entry point's Powertools handler, and the one library modules (service/, notify/, adapters/) log through.
+    library = logging.getLogger("findings_router")
+    handlers = {id(h): h for h in (handler.logger.registered_handler, *library.handlers) if hasattr(h, "setStream")}
+    originals = [(h, h.setStream(captured)) for h in handlers.values()]
+    # The ack receiver's lines are not shown: the operators' actions are reported from its answers.
+    ack_log = ack_handler.logger.registered_handler
+    if hasattr(ack_log, "setStream") and id(ack_log) not in handlers:
+        originals.append((ack_log, ack_log.setStream(io.StringIO())))
+    level = handler.logger.log_level
+    handler.logger.setLevel("DEBUG")  # the demo shows every decision, duplicates included
+    try:
+        # Powertools prints EMF metrics to stdout at the end of every invocation; keep them out of the demo.
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        for h, original in originals:
+            h.setStream(original)
+        handler.logger.setLevel(level)
+
+
+def run_environment(
+    policy: Policy,
+    config_dir: Path,
+    corpus: list[dict[str, Any]],
+    *,
+    endpoint: str,
+    receiver: PagerDutyReceiver | None,
+    events_url: str | None = None,
+) -> EnvironmentRun:
+    """This environment's stack in moto (on the shared server), the corpus routed, then an operator at work.
+
+    `receiver`: the shared on-call receiver, or None when events go to `events_url` (then nothing is known of the
+    incidents, and nobody acts on them)."""
+    with LocalEnvironment(
+        policy_path(config_dir, policy.environment),
+        endpoint=endpoint,
+        receiver=receiver,
+        events_url=None if receiver is not None else events_url,
+        routing_key=demo_routing_key(policy.environment),
+        signing_secret=DEMO_SIGNING_SECRET,
+        queue_attributes={"VisibilityTimeout": "0"},  # locally, a failed message is retried at once, not minutes later
+    ) as local:
+        demo = EnvironmentDemo(policy, rehome(corpus, policy), local)
+        captured = _CapturedLogs()
+        with _router_logs_captured(captured):
+            demo.route_corpus()
+            demo.route_field_scenarios()
+            if receiver is not None:
+                demo.take_incidents(receiver)
+                demo.operator_loop(receiver)
+                demo.security_hub_echoes(receiver)
+        demo.finish(captured)
+        return demo.run
+
+
+class EnvironmentDemo:
+    """One environment's stack, in moto, driven as Lambda and PagerDuty would drive it."""
+
+    def __init__(self, policy: Policy, corpus: list[dict[str, Any]], local: LocalEnvironment) -> None:
+        self.policy = policy  # as shipped (the run reports its accounts and description)
+        self.corpus = corpus
+        self.local = local
+        self.names = local.names
+        self.settings = local.queue_settings
+        findings = sum(len(e.get("detail", {}).get("findings", [])) for e in corpus if isinstance(e, dict))
+        self.run = EnvironmentRun(policy, len(corpus), findings)
+
+    def _context(self) -> LambdaContext:
+        return LambdaContext(
+            function_name=self.names.function,
+            memory_limit_in_mb=self.policy.function.memory_mb,
+            timeout_seconds=self.policy.function.timeout_seconds,
+            clock=time.monotonic,
+            started=time.monotonic(),
+        )
+
+    def deliver(self, events: list[dict[str, Any]]) -> None:
+        """Through SQS to the router, in waves of one batch, draining between waves."""
+        from findings_router.entrypoints import route_findings as handler
+
+        sqs, queue_url = self.local.sqs, self.local.queue_url
+        source = SqsEventSource(
+            sqs, queue_url, handler.lambda_handler, batch_size=self.settings.batch_size, context_factory=self._context
+        )
+        for start in range(0, len(events), self.settings.batch_size):
+            wave = events[start : start + self.settings.batch_size]
+            sqs.send_message_batch(
+                QueueUrl=queue_url,
+                Entries=[{"Id": str(i), "MessageBody": json.dumps(ev)} for i, ev in enumerate(wave)],
+            )
+            self.run.invocations += source.drain().invocations
+
+    def take_incidents(self, receiver: PagerDutyReceiver) -> None:
+        """The incidents the on-call receiver holds for this environment's routing key, so far."""
+        self.run.incidents = [i for i in receiver.all_incidents if i.routing_key == self.local.routing_key]
+
+    def route_corpus(self) -> None:
+        """Fresh runtimes (Security Hub is the recording twin), then the day."""
+        self.local.new_router_runtime()
+        if self.policy.acknowledgements.mode != "none":
+            self.local.new_ack_runtime()
+        started = time.monotonic()
+        # Security Hub sends these over a day; waves keep a later update of a finding (escalation, PASSED,
+        # archived) after the earlier one, as it would be.
+        self.deliver(self.corpus)
+        self.run.seconds = time.monotonic() - started
+
+    def route_field_scenarios(self) -> None:
+        """Each scenario's waves in order (SQS has none; the demo makes the order the point)."""
+        self.run.scenarios = field_scenarios(self.policy, self.corpus)
+        for scenario in self.run.scenarios:
+            for wave in scenario.waves:
+                self.deliver(list(wave))
+
+    def operator_loop(self, receiver: PagerDutyReceiver) -> None:
+        """The on-call operator acknowledges one incident and resolves another in the PagerDuty app; PagerDuty
+        sends the webhooks to the ack receiver. Someone also tries a forged one."""
+        mode = self.policy.acknowledgements.mode
+        # Open pages whose problem has a single incident (no escalation sibling), for a clear before/after.
+        bases = [i.dedup_key.split("~")[0] for i in self.run.incidents]
+        pages = [
+            i
+            for i in self.run.incidents
+            if i.is_open and i.severity in ("critical", "error") and bases.count(i.dedup_key.split("~")[0]) == 1
+        ]
+        if mode == "none" or len(pages) < 2:
+            return
+        from findings_router.entrypoints import receive_acks as ack_handler
+
+        actions = [(pages[0], "acknowledge", "Ada Lovelace (L2 on call)"), (pages[1], "resolve", "Grace Hopper (L2)")]
+        if mode == "function_url":
+            with FunctionUrlServer(ack_handler.function_url_handler, self.names.ack_function) as server:
+                url = server.url + ack_handler.WEBHOOK_PATH
+                for incident, action, agent in actions:
+                    body = receiver.operator_action(incident, action, agent)
+                    status, outcome = post_signed(url, body, DEMO_SIGNING_SECRET)
+                    self.run.operator.append((f"{action} #{incident.number}", agent, "signed webhook", status, outcome))
+                forged = incident_webhook(pages[-1], "incident.resolved", "mallory")  # not from PagerDuty
+                status, outcome = post_signed(url, forged, "guessed-secret")
+                self.run.operator.append((f"resolve #{pages[-1].number}", "mallory", "FORGED webhook", status, outcome))
+        else:  # PagerDuty's EventBridge integration: V2 messages on the partner event bus
+            for incident, action, agent in actions:
+                body = receiver.operator_action(incident, action, agent)
+                result = ack_handler.eventbridge_handler(as_partner_event(body, self.policy), self._context())
+                self.run.operator.append(
+                    (f"{action} #{incident.number}", agent, "EventBridge partner bus", "-", str(result.get("outcome")))
+                )
+
+    def security_hub_echoes(self, receiver: PagerDutyReceiver) -> None:
+        """Every write-back makes Security Hub re-emit the finding: feed those echoes back through the router."""
+        by_id = {f["Id"]: f for e in self.corpus for f in e.get("detail", {}).get("findings", []) if "Id" in f}
+        echoes = []
+        for update in self.local.securityhub.updates:
+            for ref in update.refs:
+                if ref.id in by_id:
+                    finding = dict(by_id[ref.id])
+                    finding["Note"] = {"Text": update.note, "UpdatedBy": "findings-router"}
+                    if update.workflow:
+                        finding["Workflow"] = {"Status": update.workflow}
+                    echoes.append(imported_event(finding))
+        before = len(self.run.incidents)
+        self.deliver(echoes)
+        self.take_incidents(receiver)
+        self.run.echoes = len(echoes)
+        self.run.echo_pages = len(self.run.incidents) - before
+
+    def finish(self, captured: _CapturedLogs) -> None:
+        """What the run left: the log lines, the dead letters, the dedup states and the write-backs."""
+        self.run.logs = captured.records()
+        self.run.dead_letters = self.local.dlq_messages()
+        self.run.states = [item_to_state(i) for i in self.local.state_items()]
+        self.run.securityhub = self.local.securityhub
+
+
+def run_demo(
+    config_dir: Path,
+    events_url: str | None = None,
+    out: TextIO | None = None,
+    *,
+    flaky: bool = False,
+    verbose: bool = False,
+) -> int:
+    """The demo; `verbose` prints every decision, incident, state and write-back per environment."""
+    out = out or sys.stdout
+    policies = load_policy_dir(config_dir)
+    corpus = load_corpus()
+    # Least strict first, production last.
+    order = sorted(policies.values(), key=lambda p: (p.production, len(p.rules), p.environment))
+    out.write(introduction(len(corpus), len(order)))
+    runs: list[EnvironmentRun] = []
+    with contextlib.ExitStack() as stack:
+        endpoint = stack.enter_context(moto_server())
+        receiver: PagerDutyReceiver | None = None
+        if events_url is None:
+            receiver = stack.enter_context(PagerDutyReceiver())
+        out.write(f"moto: {endpoint}   on-call endpoint: {receiver.url if receiver is not None else events_url}\n")
+        for policy in order:
+            if receiver is not None and flaky:
+                receiver.fail_next(*(FLAKY * 6))
+            run = run_environment(
+                policy, config_dir, corpus, endpoint=endpoint, receiver=receiver, events_url=events_url
+            )
+            run.delivered_events = sum(r.get("deliveries", 0) for r in run.routed)
+            (report if verbose else brief)(run, out, receiver is not None)
+            runs.append(run)
+    conclusion(runs, out, verbose=verbose)
+    return 0

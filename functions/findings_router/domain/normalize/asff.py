@@ -1,0 +1,206 @@
+"""One ASFF finding (``Security Hub Findings - Imported`` / ``- Custom Action``, ``get-findings``) → `Finding`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from findings_router.domain.model import Finding, FindingError, FindingFormat, Resource, Severity
+from findings_router.domain.normalize._json import (
+    account,
+    as_list,
+    as_mapping,
+    cves_and_max_cvss,
+    flag,
+    number,
+    region_from_arn,
+    require,
+    str_or_none,
+)
+
+_LABELS = {s.value: s for s in Severity}
+
+
+# The ASFF Normalized score of a label (also the `severity_score` of an OCSF finding, which has no such score).
+LABEL_SCORE = {
+    Severity.INFORMATIONAL: 0.0,
+    Severity.LOW: 1.0,
+    Severity.MEDIUM: 40.0,
+    Severity.HIGH: 70.0,
+    Severity.CRITICAL: 90.0,
+}
+
+
+# GuardDuty's own sample flag as Security Hub flattens it into ASFF ProductFields (see `_sample`).
+_GUARDDUTY_SAMPLE_KEY = "aws/guardduty/service/additionalInfo/sample"
+
+
+_GUARDDUTY_ADDITIONAL_INFO_KEY = "aws/guardduty/service/additionalInfo/value"
+
+
+def _severity_of(sev: Mapping[str, Any], finding_id: str, path: str) -> tuple[Severity, float] | None:
+    """Label (preferred) or Normalized of one ASFF Severity object; None when it has neither."""
+    label = sev.get("Label")
+    normalized = number(sev.get("Normalized"))
+    if isinstance(label, str):
+        severity = _LABELS.get(label.upper())
+        if severity is None:
+            raise FindingError(f"unknown severity label {label!r}", finding_id=finding_id, field=f"{path}.Label")
+        return severity, normalized if normalized is not None else LABEL_SCORE[severity]
+    if normalized is not None:
+        return Severity.from_normalized(normalized), normalized
+    return None
+
+
+def _provider_fields(finding: Mapping[str, Any]) -> Mapping[str, Any]:
+    value = finding.get("FindingProviderFields")
+    return value if isinstance(value, Mapping) else {}
+
+
+def _severity(finding: Mapping[str, Any], finding_id: str) -> tuple[Severity, float]:
+    """The top-level Severity, else the provider's `FindingProviderFields.Severity`.
+
+    Providers are told to send Severity (and Types) inside FindingProviderFields; Security Hub copies them to the top
+    level, where a customer's BatchUpdateFindings override also lands, so the top level wins when it has a rating.
+    Exported or partner findings may carry only the FindingProviderFields form. Of that object only Label (and a
+    Normalized kept from history) is used: `Original` is the provider's own native string ("8", "High", "MODERATE"),
+    on no fixed scale, even when it happens to spell an ASFF label, so it is never read as one.
+    """
+    top = finding.get("Severity")
+    if top is not None and top != "":
+        found = _severity_of(as_mapping(top, finding_id, "Severity"), finding_id, "Severity")
+        if found is not None:
+            return found
+    provider = _provider_fields(finding).get("Severity")
+    if provider is not None:
+        path = "FindingProviderFields.Severity"
+        found = _severity_of(as_mapping(provider, finding_id, path), finding_id, path)
+        if found is not None:
+            return found
+    if top is None or top == "":
+        raise FindingError("missing required field", finding_id=finding_id, field="Severity")
+    raise FindingError("missing required field", finding_id=finding_id, field="Severity.Label")
+
+
+def _types(finding: Mapping[str, Any]) -> tuple[str, ...]:
+    """Top-level Types (which a customer may have overridden), else the provider's `FindingProviderFields.Types`."""
+    for types in (finding.get("Types"), _provider_fields(finding).get("Types")):
+        if isinstance(types, list) and types:
+            return tuple(str(t) for t in types)
+    return ()
+
+
+def _sample(finding: Mapping[str, Any], product_fields: Mapping[str, Any]) -> bool:
+    """A sample (test) finding, which must never page anyone as if it were real.
+
+    * ASFF `Sample: true` (asff-top-level-attributes "Sample"; Macie's generated samples set it).
+    * GuardDuty samples (console "Generate sample findings", `create-sample-findings`) carry `"sample": true` in the
+      finding's `service.additionalInfo`; in ASFF Security Hub flattens that into ProductFields as
+      `aws/guardduty/service/additionalInfo/sample` = "true", next to the whole object as a JSON string in
+      `aws/guardduty/service/additionalInfo/value`. Both are read. Whether Security Hub also sets `Sample` on them
+      is not documented.
+    * Not the title: the "[SAMPLE]" prefix is shown by the GuardDuty console only, and Security Hub drops it.
+    """
+    if flag(finding.get("Sample")) or flag(product_fields.get(_GUARDDUTY_SAMPLE_KEY)):
+        return True
+    info = product_fields.get(_GUARDDUTY_ADDITIONAL_INFO_KEY)
+    if not isinstance(info, str) or '"sample"' not in info:  # cheap test first: parse only when it can match
+        return False
+    try:
+        parsed = json.loads(info)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(parsed, Mapping) and flag(parsed.get("sample"))
+
+
+def _resources(finding: Mapping[str, Any], finding_id: str) -> tuple[Resource, ...]:
+    resources = []
+    for i, res in enumerate(as_list(require(finding, "Resources", finding_id), finding_id, "Resources")):
+        res = as_mapping(res, finding_id, f"Resources[{i}]")
+        tags = res.get("Tags") or {}
+        if not isinstance(tags, Mapping):
+            raise FindingError("expected an object", finding_id=finding_id, field=f"Resources[{i}].Tags")
+        resources.append(
+            Resource(
+                type=str(require(res, "Type", finding_id, f"Resources[{i}].Type")),
+                id=str(require(res, "Id", finding_id, f"Resources[{i}].Id")),
+                region=str_or_none(res.get("Region")),
+                tags=tuple((str(k), str(v)) for k, v in tags.items()),
+            )
+        )
+    return tuple(resources)
+
+
+def _vulnerabilities(finding: Mapping[str, Any], finding_id: str) -> tuple[tuple[str, ...], float | None]:
+    def each() -> Iterator[tuple[Any, list[Any]]]:
+        for i, vuln in enumerate(as_list(finding.get("Vulnerabilities"), finding_id, "Vulnerabilities")):
+            vuln = as_mapping(vuln, finding_id, f"Vulnerabilities[{i}]")
+            cvss = as_list(vuln.get("Cvss"), finding_id, f"Vulnerabilities[{i}].Cvss")
+            yield vuln.get("Id"), [c.get("BaseScore") if isinstance(c, Mapping) else None for c in cvss]
+
+    return cves_and_max_cvss(each())
+
+
+def normalize_asff(finding: Any, *, event_region: str | None = None) -> Finding:
+    """One ASFF finding → `Finding`."""
+    if not isinstance(finding, Mapping):
+        raise FindingError(f"finding must be an object, got {type(finding).__name__}")
+    raw_id = finding.get("Id")
+    finding_id = raw_id if isinstance(raw_id, str) and raw_id else None
+    if finding_id is None:
+        raise FindingError("missing required field", field="Id")
+    product_arn = str(require(finding, "ProductArn", finding_id))
+    account_id = account(require(finding, "AwsAccountId", finding_id), finding_id, "AwsAccountId")
+    title = str(require(finding, "Title", finding_id))
+    severity, score = _severity(finding, finding_id)
+    resources = _resources(finding, finding_id)
+    cves, max_cvss = _vulnerabilities(finding, finding_id)
+    product_fields = as_mapping(finding.get("ProductFields"), finding_id, "ProductFields")
+    compliance = as_mapping(finding.get("Compliance"), finding_id, "Compliance")
+    workflow = as_mapping(finding.get("Workflow"), finding_id, "Workflow")
+    remediation = as_mapping(
+        as_mapping(finding.get("Remediation"), finding_id, "Remediation").get("Recommendation"),
+        finding_id,
+        "Remediation.Recommendation",
+    )
+    note = as_mapping(finding.get("Note"), finding_id, "Note")
+    generator_id = str(finding.get("GeneratorId") or "")
+    control_id = str_or_none(compliance.get("SecurityControlId")) or str_or_none(product_fields.get("ControlId"))
+    if control_id is None and generator_id.startswith("security-control/"):
+        control_id = generator_id.removeprefix("security-control/")
+    return Finding(
+        format=FindingFormat.ASFF,
+        id=finding_id,
+        product_arn=product_arn,
+        product_name=str(
+            finding.get("ProductName")
+            or product_fields.get("aws/securityhub/ProductName")
+            or product_arn.rsplit("/", 1)[-1]
+        ),
+        company_name=str(finding.get("CompanyName") or product_fields.get("aws/securityhub/CompanyName") or ""),
+        generator_id=generator_id,
+        control_id=control_id,
+        account=account_id,
+        region=str(finding.get("Region") or event_region or region_from_arn(product_arn)),
+        title=title,
+        description=str(finding.get("Description") or ""),
+        severity=severity,
+        severity_score=score,
+        types=_types(finding),
+        resources=resources,
+        cve_ids=cves,
+        max_cvss=max_cvss,
+        workflow_status=str_or_none(workflow.get("Status")) or str_or_none(finding.get("WorkflowState")),
+        record_state=str_or_none(finding.get("RecordState")),
+        compliance_status=str_or_none(compliance.get("Status")),
+        first_observed_at=str_or_none(finding.get("FirstObservedAt")),
+        last_observed_at=str_or_none(finding.get("LastObservedAt")),
+        updated_at=str_or_none(finding.get("UpdatedAt")),
+        source_url=str_or_none(finding.get("SourceUrl")),
+        remediation_text=str_or_none(remediation.get("Text")),
+        remediation_url=str_or_none(remediation.get("Url")),
+        note=str_or_none(note.get("Text")),
+        sample=_sample(finding, product_fields),
+        raw=dict(finding),
+    )
