@@ -60,6 +60,24 @@ def resolve_event(routing_key: str, dedup_key: str) -> dict[str, Any]:
     return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": dedup_key}
 
 
+def _trigger(n: Notification, routing_key: str, payload: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """The Events v2 envelope of every trigger (a finding's, a storm's, a meta-alert)."""
+    payload["summary"] = _truncate(payload["summary"], SUMMARY_MAX)
+    return {"routing_key": routing_key, "event_action": "trigger", "dedup_key": n.key, "payload": payload, **extra}
+
+
+def _own(context: NotifyContext, summary: str, severity: str, group: str, klass: str) -> dict[str, Any]:
+    """The payload fields of an incident about findings-router itself or its grouping (storms, meta-alerts)."""
+    return {
+        "summary": summary,
+        "source": f"findings-router-{context.environment}",
+        "severity": severity,
+        "component": "findings-router",
+        "group": group,
+        "class": klass,
+    }
+
+
 def build_event(n: Notification, context: NotifyContext, routing_key: str) -> dict[str, Any]:
     """The Events v2 body for one notification. Everything an operator woken at night needs is in the page itself."""
     if n.kind == "resolve":
@@ -88,29 +106,19 @@ def _finding_event(n: Notification, finding: Finding, context: NotifyContext, ro
     links = _links(finding, link)
     details = _details(finding, context, link)
 
-    body: dict[str, Any] = {
-        "routing_key": routing_key,
-        "event_action": "trigger",
-        "dedup_key": n.key,
-        "payload": {
-            "summary": _truncate(summary, SUMMARY_MAX),
-            "source": _truncate(resource, SOURCE_MAX),
-            "severity": pd_severity(n.severity, n.urgency),
-            "component": _truncate(finding.resources[0].type if finding.resources else "AwsAccount", 255),
-            "group": finding.account,
-            "class": _truncate(
-                finding.control_id or (finding.types[0] if finding.types else finding.product_name), 255
-            ),
-            "custom_details": details,
-        },
-        "links": links,
-        "client": CLIENT,
-        "client_url": link,
+    payload: dict[str, Any] = {
+        "summary": summary,
+        "source": _truncate(resource, SOURCE_MAX),
+        "severity": pd_severity(n.severity, n.urgency),
+        "component": _truncate(finding.resources[0].type if finding.resources else "AwsAccount", 255),
+        "group": finding.account,
+        "class": _truncate(finding.control_id or (finding.types[0] if finding.types else finding.product_name), 255),
+        "custom_details": details,
     }
     timestamp = finding.last_observed_at or finding.updated_at
     if timestamp:
-        body["payload"]["timestamp"] = timestamp
-    return body
+        payload["timestamp"] = timestamp
+    return _trigger(n, routing_key, payload, links=links, client=CLIENT, client_url=link)
 
 
 def _links(finding: Finding, link: str) -> list[dict[str, str]]:
@@ -185,61 +193,37 @@ def _storm_event(
             f"{storm.window_minutes} min for {storm.group} (e.g. {finding.title})"
         )
         severity, klass = pd_severity(n.severity, n.urgency), "storm"
-    return {
-        "routing_key": routing_key,
-        "event_action": "trigger",
-        "dedup_key": n.key,
-        "payload": {
-            "summary": _truncate(summary, SUMMARY_MAX),
-            "source": f"findings-router-{context.environment}",
-            "severity": severity,
-            "component": "findings-router",
-            "group": finding.account,
-            "class": klass,
-            "custom_details": {
-                "environment": context.environment,
-                "group": storm.group,
-                "new_problems_in_window": storm.count,
-                "window_minutes": storm.window_minutes,
-                "sample_resources": list(storm.samples),
-                "example_finding_id": finding.id,
-                "example_title": finding.title,
-                "example_console": console_url(finding),
-                "note": "Every finding of the group is still tracked and deduplicated individually; "
-                "resolve this incident when the flood is handled.",
-            },
-        },
-        "links": [{"href": console_url(finding), "text": "An example finding in Security Hub"}],
-        "client": CLIENT,
+    payload = _own(context, summary, severity, finding.account, klass)
+    payload["custom_details"] = {
+        "environment": context.environment,
+        "group": storm.group,
+        "new_problems_in_window": storm.count,
+        "window_minutes": storm.window_minutes,
+        "sample_resources": list(storm.samples),
+        "example_finding_id": finding.id,
+        "example_title": finding.title,
+        "example_console": console_url(finding),
+        "note": "Every finding of the group is still tracked and deduplicated individually; "
+        "resolve this incident when the flood is handled.",
     }
+    links = [{"href": console_url(finding), "text": "An example finding in Security Hub"}]
+    return _trigger(n, routing_key, payload, links=links, client=CLIENT)
 
 
 def _alarm_event(n: Notification, alarm: MetaAlert, context: NotifyContext, routing_key: str) -> dict[str, Any]:
     """One of findings-router's own CloudWatch alarms in ALARM."""
     summary = f"[{context.environment}] findings-router itself: {alarm.name} in ALARM: {alarm.reason}"
-    return {
-        "routing_key": routing_key,
-        "event_action": "trigger",
-        "dedup_key": n.key,
-        "payload": {
-            "summary": _truncate(summary, SUMMARY_MAX),
-            "source": f"findings-router-{context.environment}",
-            "severity": meta_severity(n.urgency),
-            "component": "findings-router",
-            "group": alarm.account or context.environment,
-            "class": "meta-alert",
-            "custom_details": {
-                "alarm": alarm.name,
-                "description": alarm.description,
-                "reason": alarm.reason,
-                "account": alarm.account,
-                "region": alarm.region,
-                "changed_at": alarm.changed_at,
-                "runbook": "docs/runbook.md#alarms",
-            },
-        },
-        "client": CLIENT,
+    payload = _own(context, summary, meta_severity(n.urgency), alarm.account or context.environment, "meta-alert")
+    payload["custom_details"] = {
+        "alarm": alarm.name,
+        "description": alarm.description,
+        "reason": alarm.reason,
+        "account": alarm.account,
+        "region": alarm.region,
+        "changed_at": alarm.changed_at,
+        "runbook": "docs/runbook.md#alarms",
     }
+    return _trigger(n, routing_key, payload, client=CLIENT)
 
 
 def event_bytes(body: dict[str, Any]) -> int:
