@@ -128,4 +128,4 @@ lock: install
 	$(UV) pip compile -q functions/requirements.in --python-version 3.12 --python-platform aarch64-manylinux_2_28 -o requirements-lambda.lock
 
 clean:
-	rm -rf $(VENV) $(VENV312) node_modules cdk.out .mypy_cache .ruff_cache .cache/coverage
+	rm -rf $(VENV) $(VENV312) node_modules cdk.out .mypy_cache .ruff_cache .cache/coverage build

@@ -192,7 +192,7 @@ class LocalEnvironment:
         stack.enter_context(local_aws_environment(self.endpoint, variables))
         stack.callback(self._uninstall)
         self._uninstall()  # nothing from a previous environment: runtimes, cached secrets
-        # Typed as Any: the stubs' literal key types do not accept the plain dicts infra's definitions return.
+        # Typed as Any: the stubs' literal key types do not accept the plain dicts infra.contract's definitions return.
         self.dynamodb: Any = boto3.client("dynamodb")
         self.sqs: Any = boto3.client("sqs")
         self.secrets: Any = boto3.client("secretsmanager")
@@ -231,7 +231,7 @@ class LocalEnvironment:
         self.queue_url = self.sqs.create_queue(QueueName=self._queue or self.names.queue, Attributes=attributes)[
             "QueueUrl"
         ]
-        os.environ["DEAD_LETTER_QUEUE_URL"] = self.dlq_url  # as the stack sets it: permanent errors parked at once
+        os.environ["DEAD_LETTER_QUEUE_URL"] = self.dlq_url  # as the stack sets it: refused deliveries parked at once
 
     def _create_secrets(self) -> None:
         self.secrets.create_secret(

@@ -128,7 +128,7 @@ class Explainer:
         final = self.router.policy_for(finding, self.now)
         record["decision"] = _decision(final)
         if finding.is_resolved:
-            # Resolutions bypass the policy (dedup.decide): they resolve an open episode whatever the rules say.
+            # Resolutions bypass the policy (domain.episodes.decide): they resolve an open episode whatever the rules say.
             record["decision"] = {
                 "action": "resolve",
                 "urgency": "low",

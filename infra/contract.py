@@ -46,7 +46,7 @@ ACK_HANDLERS = {
     "function_url": "findings_router.entrypoints.receive_acks.function_url_handler",
     "eventbridge": "findings_router.entrypoints.receive_acks.eventbridge_handler",
 }
-# The handler's route (ack_handler.WEBHOOK_PATH) relative to the Function URL, which always ends in "/".
+# The handler's route (entrypoints/receive_acks.py WEBHOOK_PATH) relative to the Function URL, which always ends in "/".
 ACK_WEBHOOK_PATH = "webhooks/pagerduty"
 
 # ------------------------------------------------------------------------------------------ meta-alerts

@@ -193,7 +193,7 @@ class RouterRuntime:
     notifier: Notifier
     writeback: SecurityHubWriteback | None
     storms: StormCounter | None
-    dead_letters: DeadLetterParking | None  # None: permanent errors are retried like any other
+    dead_letters: DeadLetterParking | None  # None: a refused (non-retryable) delivery goes back to SQS like any other
     invocation: InvocationTime = dataclasses.field(default_factory=InvocationTime)
 
     @property

@@ -31,7 +31,7 @@ from infra.contract import ACK_WEBHOOK_PATH, STATE_KEY_PATTERN, STORM_KEY_PATTER
 from infra.derived import EVENT_TARGET_MAX_EVENT_AGE_HOURS, EVENT_TARGET_RETRY_ATTEMPTS
 from infra.event_patterns import PAGERDUTY_EVENTBRIDGE_DETAIL_TYPE, PAGERDUTY_PARTNER_SOURCE_PREFIX, ack_event_pattern
 
-# The dedup state (store.py DynamoDedupStore): batched reads (BatchGetItem), single reads (GetItem) and conditional
+# The dedup state (adapters/state_table.py DynamoDedupStore): batched reads (BatchGetItem), single reads (GetItem) and conditional
 # writes (PutItem) of `fr1-…` items. Never the router's storm counters (`fr1-storm-…`).
 ACK_STATE_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem")
 # Powertools' idempotency layer keeps one record per webhook in the same table: GetItem, PutItem (the conditional

@@ -12,7 +12,7 @@ from infra.constructs.function import FunctionSpec, LambdaFunction, grant_securi
 from infra.constructs.secrets import RoutingKeySecret
 from infra.contract import ROUTER_WORKFLOW_STATUS
 
-# store.py reads in batches (BatchGetItem) and writes conditionally (PutItem); GetItem/UpdateItem cover single-item
+# The dedup store (adapters/state_table.py) reads in batches (BatchGetItem) and writes conditionally (PutItem); GetItem/UpdateItem cover single-item
 # reads and in-place updates of a dedup record. No Scan, Query or DeleteItem: nothing here needs them.
 STATE_TABLE_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
 

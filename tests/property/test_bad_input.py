@@ -96,9 +96,9 @@ STACK = settings(max_examples=20, **_COMMON)
 KNOWN_BUGS = {
     "detail-type-unhashable": "normalize_event: a list or object `detail-type` raises TypeError (unhashable), "
     "not FindingError; in the Lambda it escapes the pre-parse loop and fails the whole batch",
-    "number-overflow": "normalize._number: an integer beyond float range (Severity.Normalized, Cvss BaseScore, "
+    "number-overflow": "domain.normalize._json.number: an integer beyond float range (Severity.Normalized, Cvss BaseScore, "
     "cvss base_score, OCSF epochs) raises OverflowError; in the Lambda the whole batch fails",
-    "ocsf-epoch-range": "normalize._ocsf_time: an OCSF epoch outside datetime's range (or NaN/inf) raises "
+    "ocsf-epoch-range": "domain.normalize.ocsf._time: an OCSF epoch outside datetime's range (or NaN/inf) raises "
     "ValueError/OverflowError/OSError; in the Lambda the whole batch fails",
     "json-limits": "json.loads raises RecursionError (deep nesting) or ValueError (an integer of more than 4300 "
     "digits), neither a JSONDecodeError: the router batch fails, the webhook answers 5xx, replay prints a traceback",
@@ -115,16 +115,21 @@ KNOWN_BUGS = {
     "eventbridge-alerts-not-iterable": "parse_eventbridge_v2: a non-iterable incident.alerts (a number, true) "
     "raises TypeError instead of WebhookError",
     "replay-timeline-overflow": "replay.finding_time: an UpdatedAt near year 1 or 9999 with a UTC offset "
-    "overflows in dedup._iso (OverflowError), a traceback",
+    "overflows in domain.episodes._iso (OverflowError), a traceback",
 }
 
 
 def _project_frames(exc: BaseException) -> list[tuple[str, str]]:
-    """(file name, function) of the traceback frames in the project's own code, outermost first."""
-    packages = {"findings_router", "findings_router_local"}
-    frames = [Path(f.filename) for f in traceback.extract_tb(exc.__traceback__)]
-    names = [f.name for f in traceback.extract_tb(exc.__traceback__)]
-    return [(path.name, name) for path, name in zip(frames, names, strict=True) if path.parent.name in packages]
+    """(file under its package, function) of the traceback frames in the project's own code, outermost first:
+    e.g. ("domain/normalize/_json.py", "number"), ("replay.py", "read_documents")."""
+    packages = ("findings_router", "findings_router_local")
+    frames = []
+    for frame in traceback.extract_tb(exc.__traceback__):
+        parts = Path(frame.filename).parts
+        roots = [i for i, part in enumerate(parts) if part in packages]
+        if roots:
+            frames.append(("/".join(parts[roots[-1] + 1 :]), frame.name))
+    return frames
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -155,32 +160,40 @@ def known_bug(exc: BaseException | None, raw: Any = None) -> str | None:
     inner = frames[-1] if frames else ("", "")
     msg = str(exc)
     name = type(exc).__name__
-    if isinstance(exc, TypeError) and inner == ("normalize.py", "normalize_event") and "unhashable" in msg:
+    if (
+        isinstance(exc, TypeError)
+        and inner == ("domain/normalize/__init__.py", "normalize_event")
+        and "unhashable" in msg
+    ):
         return "detail-type-unhashable"
-    if isinstance(exc, OverflowError) and inner == ("normalize.py", "_number"):
+    if isinstance(exc, OverflowError) and inner == ("domain/normalize/_json.py", "number"):
         return "number-overflow"
-    if isinstance(exc, ValueError | OverflowError | OSError) and inner == ("normalize.py", "_ocsf_time"):
+    if isinstance(exc, ValueError | OverflowError | OSError) and inner == ("domain/normalize/ocsf.py", "_time"):
         return "ocsf-epoch-range"
     json_limit = isinstance(exc, RecursionError) or (isinstance(exc, ValueError) and "integer string" in msg)
     if json_limit and inner in {
-        ("handler.py", "_parse"),
-        ("ack_handler.py", "pagerduty_webhook"),
+        ("entrypoints/route_findings.py", "_parse"),
+        ("entrypoints/receive_acks.py", "pagerduty_webhook"),
         ("replay.py", "read_documents"),
     }:
         return "json-limits"
     if isinstance(exc, UnicodeEncodeError) and "surrogates not allowed" in msg:
         return "lone-surrogate"
-    if name == "ClientError" and inner == ("store.py", "put") and has_lone_surrogate(raw):
+    if name == "ClientError" and inner == ("adapters/state_table.py", "put") and has_lone_surrogate(raw):
         return "lone-surrogate"
-    if name == "InvalidJSONError" and inner[0] == "pagerduty.py":
+    if name == "InvalidJSONError" and inner[0].startswith("notify/"):
         return "non-finite-number"
-    if isinstance(exc, TypeError) and inner == ("ack.py", "verify_signature") and "non-ASCII" in msg:
+    if isinstance(exc, TypeError) and inner == ("domain/acks.py", "verify_signature") and "non-ASCII" in msg:
         return "signature-non-ascii"
-    if isinstance(exc, UnicodeDecodeError) and inner == ("ack_handler.py", "pagerduty_webhook"):
+    if isinstance(exc, UnicodeDecodeError) and inner == ("entrypoints/receive_acks.py", "pagerduty_webhook"):
         return "webhook-body-not-utf8"
-    if isinstance(exc, TypeError) and inner == ("ack.py", "parse_eventbridge_v2") and "not iterable" in msg:
+    if isinstance(exc, TypeError) and inner == ("domain/acks.py", "parse_eventbridge_v2") and "not iterable" in msg:
         return "eventbridge-alerts-not-iterable"
-    if isinstance(exc, OverflowError) and inner == ("dedup.py", "_iso") and any(f[0] == "replay.py" for f in frames):
+    if (
+        isinstance(exc, OverflowError)
+        and inner == ("domain/episodes.py", "_iso")
+        and any(f[0] == "replay.py" for f in frames)
+    ):
         return "replay-timeline-overflow"
     return None
 

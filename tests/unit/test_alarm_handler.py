@@ -16,14 +16,14 @@ from tests.builders import ALARM
 KEY = "R" * 32
 
 
-def meta_event(change: AlarmChange, environment: str, routing_key: str, mode: str = "page") -> dict | None:
+def alarm_body(change: AlarmChange, environment: str, routing_key: str, mode: str = "page") -> dict | None:
     """The Events v2 body the meta-alert function sends for an alarm change (None: it sends nothing)."""
     notification = alarm_notification(change, mode)
     return None if notification is None else build_event(notification, NotifyContext(environment), routing_key)
 
 
 def test_alarm_triggers_a_critical_meta_alert():
-    body = meta_event(parse_alarm(json.dumps(ALARM)), "prod", KEY)
+    body = alarm_body(parse_alarm(json.dumps(ALARM)), "prod", KEY)
     assert body is not None and validate_event(body) == []
     assert body["event_action"] == "trigger"
     assert body["payload"]["severity"] == "critical"
@@ -32,23 +32,23 @@ def test_alarm_triggers_a_critical_meta_alert():
 
 
 def test_repeated_alarm_notifications_share_one_dedup_key_and_ok_resolves_it():
-    first = meta_event(parse_alarm(ALARM), "prod", KEY)
-    again = meta_event(parse_alarm(dict(ALARM, NewStateReason="still")), "prod", KEY)
-    ok = meta_event(parse_alarm(dict(ALARM, NewStateValue="OK")), "prod", KEY)
+    first = alarm_body(parse_alarm(ALARM), "prod", KEY)
+    again = alarm_body(parse_alarm(dict(ALARM, NewStateReason="still")), "prod", KEY)
+    ok = alarm_body(parse_alarm(dict(ALARM, NewStateValue="OK")), "prod", KEY)
     assert first and again and ok
     assert first["dedup_key"] == again["dedup_key"] == ok["dedup_key"]
     assert ok["event_action"] == "resolve" and validate_event(ok) == []
 
 
 def test_insufficient_data_does_nothing():
-    assert meta_event(parse_alarm(dict(ALARM, NewStateValue="INSUFFICIENT_DATA")), "prod", KEY) is None
+    assert alarm_body(parse_alarm(dict(ALARM, NewStateValue="INSUFFICIENT_DATA")), "prod", KEY) is None
 
 
 def test_an_environment_that_only_wants_notifications_gets_a_low_urgency_meta_alert_and_off_sends_nothing():
-    notify = meta_event(parse_alarm(ALARM), "dev", KEY, mode="notify")
+    notify = alarm_body(parse_alarm(ALARM), "dev", KEY, mode="notify")
     assert notify is not None and notify["payload"]["severity"] == "warning"
-    assert meta_event(parse_alarm(ALARM), "dev", KEY, mode="off") is None
-    assert meta_event(parse_alarm(dict(ALARM, NewStateValue="OK")), "dev", KEY, mode="off") is None
+    assert alarm_body(parse_alarm(ALARM), "dev", KEY, mode="off") is None
+    assert alarm_body(parse_alarm(dict(ALARM, NewStateValue="OK")), "dev", KEY, mode="off") is None
 
 
 @pytest.mark.parametrize("message", ["{}", "[]", '{"AlarmName": "x"}'])

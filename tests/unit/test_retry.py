@@ -37,7 +37,7 @@ def test_retries_5xx_and_timeouts_with_bounded_jittered_backoff():
     session = ScriptedSession(FakeResponse(500), requests.Timeout(), requests.ConnectionError(), ACCEPTED)
     notifier = _notifier(session, t, max_attempts=5, base_delay=1.0, max_delay=8.0)
     result = notifier.send(PAGE, CONTEXT)
-    assert result.status == 202 and len(session.calls) == 4
+    assert result.status == 202 and result.attempts == 4 and len(session.calls) == 4
     assert notifier.retrier.calls == 4 and notifier.retrier.retries == 3
     assert len(t.sleeps) == 3
     assert all(0 <= s <= cap for s, cap in zip(t.sleeps, [1.0, 2.0, 4.0], strict=True))

@@ -88,7 +88,7 @@ class DedupState:
     # Security Hub reported the problem gone after PagerDuty's resolve (by `resolved_by`): a later failure pages again.
     securityhub_agrees: bool = False
     # The ack receiver's work recorded but not yet done (JSON: {"id", "note", "workflow", "resolve"}: a Security Hub
-    # note and sibling resolves), keyed by webhook id: retried until it lands (ack_processor).
+    # note and sibling resolves), keyed by webhook id: retried until it lands (service/acknowledge.py).
     outbox: tuple[str, ...] = ()
 
     @property

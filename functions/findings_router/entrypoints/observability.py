@@ -2,7 +2,9 @@
 
 Library modules (service/, notify/, adapters/) log through the standard `logging` module under `findings_router.*`;
 `build_logger` gives that tree the entry point's Powertools handler, so their warnings come out as the same
-structured JSON lines, with the invocation's keys (request id, cold start) and their own `extra` fields.
+structured JSON lines, with the invocation's keys (request id, cold start) and their own `extra` fields. Each
+function imports one entry point; where a process imports several (tests, the demo), the last one imported owns the
+library modules' lines.
 """
 
 from __future__ import annotations

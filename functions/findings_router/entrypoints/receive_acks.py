@@ -5,7 +5,7 @@ Two entry points, chosen per environment (`acknowledgements.mode`):
   verifies `X-PagerDuty-Signature` before anything else (401 and no side effect when it does not match), answers
   413 for a body over 256 KB, 400 for a body that is not an incident webhook, 200 for a signed event that is not
   about an incident (the test ping), for incidents that are not ours (logged) and for stale events (older than
-  `ack.MAX_EVENT_AGE`: a replayed capture; no side effect). Deliveries are deduplicated on the signed body's event
+  `domain.acks.MAX_EVENT_AGE`: a replayed capture; no side effect). Deliveries are deduplicated on the signed body's event
   id: PagerDuty delivers at least once.
 * `eventbridge_handler`, for the same events delivered to an EventBridge partner event bus (no public endpoint;
   EventBridge and IAM authenticate the source, so there is no signature).

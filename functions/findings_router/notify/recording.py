@@ -9,11 +9,12 @@ from typing import Any
 
 from findings_router.domain.notifications import Notification, NotifyContext
 from findings_router.notify import DeliveryError, DeliveryResult
+from findings_router.notify.pagerduty.client import CHANNEL
 from findings_router.notify.pagerduty.events import build_event
 
 
 class RecordingNotifier:
-    channel = "PagerDuty"
+    channel = CHANNEL  # it records what the PagerDuty integration would send
 
     def __init__(self, routing_key: str = "R" * 32) -> None:
         self.routing_key = routing_key

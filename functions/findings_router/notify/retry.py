@@ -8,6 +8,7 @@ function time out with a page half-recorded.
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import logging
 import random
@@ -138,7 +139,7 @@ class Retrier:
                 left = self._budget_left(started)
             self.calls += 1
             try:
-                return attempt(min(policy.timeout_seconds, left))
+                result = attempt(min(policy.timeout_seconds, left))
             except DeliveryError as exc:
                 exc.attempts = number
                 if not exc.retryable:
@@ -154,6 +155,8 @@ class Retrier:
                         f"{channel} unavailable (last: {problem}); next retry in {delay:.1f}s exceeds the time budget"
                     )
                     raise _final(message, exc) from exc
+            else:
+                return dataclasses.replace(result, attempts=number)
             logger.warning(
                 "delivery retry",
                 extra={"channel": channel, "attempt": number, "problem": problem, "delay_seconds": round(delay, 3)},

@@ -5,8 +5,8 @@ the Security Hub write-back, the notifier that resolves sibling incidents (the r
 optional lookup of an incident's alert keys for incidents without an `incident_key` (grouped alerts).
 
 Order, so that no note is ever lost and none is written twice:
-1. A stale event (a replay: `ack.stale_reason`) changes nothing.
-2. The decision (`ack.apply_ack`) and its work, a Security Hub note and the sibling resolves, are written in one
+1. A stale event (a replay: `domain.acks.stale_reason`) changes nothing.
+2. The decision (`domain.acks.apply_ack`) and its work, a Security Hub note and the sibling resolves, are written in one
    conditional write: the state change and the outbox entry (keyed by the webhook id) land together or not at all.
 3. Every outbox entry of the item is carried out (this event's and any left by an earlier one), and the finished
    ones are cleared (conditional write).
