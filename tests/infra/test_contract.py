@@ -220,3 +220,21 @@ def test_state_key_patterns_select_dedup_state_but_not_storm_counters():
     assert not _iam_like(STATE_KEY_PATTERN, idempotency)
     for key in (state, storm, f"{resource_names(_policy('other')).ack_function}.{ACK_IDEMPOTENT_FUNCTION}#00"):
         assert not _iam_like(ack_idempotency_key_pattern(names), key)
+
+
+def test_each_functions_environment_is_what_the_composition_root_reads():
+    """infra sets the variables, bootstrap.RuntimeEnv reads them: a renamed variable on either side fails here."""
+    from findings_router.bootstrap import RuntimeEnv
+    from infra.contract import ack_function_environment, function_environment, meta_alert_environment
+
+    policy = _policy()
+    router = RuntimeEnv.from_environ(
+        function_environment(policy, "state-table", dead_letter_queue_url="https://sqs.example/dlq")
+    )
+    assert (router.policy_file.endswith(".json"), router.state_table) == (True, "state-table")
+    assert router.dead_letter_queue_url == "https://sqs.example/dlq"
+    assert router.events_url is None  # only local runs point the notifier elsewhere
+    ack = RuntimeEnv.from_environ(ack_function_environment(policy, "state-table"))
+    assert (ack.state_table, ack.dead_letter_queue_url) == ("state-table", None)
+    meta = RuntimeEnv.from_environ(meta_alert_environment(policy))
+    assert meta.policy_file == router.policy_file and meta.state_table == ""
