@@ -96,7 +96,7 @@ def _components(traffic: Traffic, pure: PurePath, loops: int) -> dict[str, float
     router = FindingsRouter(pure.compiled, pure.store, pure.notifier, **pure.extra)
     router.prefetch(findings)
     keys = [router.key_for(f) for f in findings]
-    policies = [router.policy_for(f, NOW) for f in findings]
+    policies = [router.policy.decision_for(f, NOW) for f in findings]
     states = [router._cache.get(k) for k in keys]
     cfg = pure.compiled.policy.dedup
     decisions = [decide(f, p, s, k, NOW, cfg) for f, p, s, k in zip(findings, policies, states, keys, strict=True)]

@@ -110,7 +110,7 @@ class Explainer:
             "environment": policy.environment,
             "evaluated_at": _iso(self.now),
         }
-        foreign = self.router.out_of_scope(finding)
+        foreign = self.router.policy.out_of_scope(finding)
         if foreign is not None:
             record["scope"] = {"in_scope": False, "detail": foreign}
             record["decision"] = _decision(PolicyDecision("drop", "low", foreign))
@@ -125,7 +125,7 @@ class Explainer:
         record["default_action"] = policy.default_action if explanation.decided_by is None else None
         record["policy_decision"] = _decision(explanation.decision)
         record["custom_action"] = self._custom_action(finding)
-        final = self.router.policy_for(finding, self.now)
+        final = self.router.policy.decision_for(finding, self.now)
         record["decision"] = _decision(final)
         if finding.is_resolved:
             # Resolutions bypass the policy (domain.episodes.decide): they resolve an open episode whatever the rules say.

@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from findings_router.adapters.state_table import DedupStore
     from findings_router.adapters.storm_counter import StormCounter
     from findings_router.notify import Notifier
-    from findings_router.notify.retry import Retrier, TokenBucket
+    from findings_router.notify.pagerduty.client import PagerDutyNotifier
+    from findings_router.notify.retry import Retrier, RetryPolicy, TokenBucket
     from findings_router.service.acknowledge import AckProcessor, AlertKeyLookup
     from findings_router.service.route import FindingsRouter
 
@@ -148,12 +149,12 @@ def pagerduty_notifier(
     policy: Policy,
     env: RuntimeEnv,
     *,
-    retry: Any = None,
+    retry: RetryPolicy | None = None,
     invocation: InvocationTime | None = None,
-    pacer: Any = None,
+    pacer: TokenBucket | None = None,
     session: Any = None,
     routing_key: Callable[[], str] | None = None,
-) -> Any:
+) -> PagerDutyNotifier:
     """The PagerDuty integration with the environment's routing key (Secrets Manager, read when sending; or
     `routing_key`, e.g. a fixed one for the benches)."""
     from findings_router.adapters.secrets import routing_key_from_secret, secret_text

@@ -79,7 +79,7 @@ class FindingsRouter:
 
     def prefetch(self, findings: Iterable[Finding]) -> None:
         """One batched read (per 100 keys) for every key not already known (out-of-scope findings are never read)."""
-        in_scope = (f for f in findings if self.out_of_scope(f) is None)
+        in_scope = (f for f in findings if self.policy.out_of_scope(f) is None)
         keys = [k for k in dict.fromkeys(self.key_for(f) for f in in_scope) if k not in self._cache]
         if not keys:
             return
@@ -87,18 +87,12 @@ class FindingsRouter:
         for k in keys:
             self._cache[k] = found.get(k)
 
-    def out_of_scope(self, finding: Finding) -> str | None:
-        return self.policy.out_of_scope(finding)
-
-    def policy_for(self, finding: Finding, now: dt.datetime) -> PolicyDecision:
-        return self.policy.decision_for(finding, now)
-
     def route(self, finding: Finding, now: dt.datetime) -> Routed:
         key = self.key_for(finding)
-        foreign = self.out_of_scope(finding)
+        foreign = self.policy.out_of_scope(finding)
         if foreign is not None:
             return Routed(finding, PolicyDecision("drop", "low", foreign), Decision("drop", foreign, key), 0)
-        policy = self.policy_for(finding, now)
+        policy = self.policy.decision_for(finding, now)
         if key not in self._cache:
             self.prefetch([finding])
         deliveries = 0
