@@ -49,6 +49,9 @@ from infra.contract import (
 from infra.derived import QueueSettings, queue_settings
 
 LOCAL_ROUTING_KEY = "R0UT1NGKEY0000000000000000000001"  # a stand-in integration key (32 alphanumerics)
+# The other services' stand-in keys: the meta-alerts' own service and the canary's (the receiver tells them apart).
+LOCAL_META_ROUTING_KEY = "R0UT1NGKEY00000000000000000META1"
+LOCAL_CANARY_ROUTING_KEY = "R0UT1NGKEY0000000000000000CANRY1"
 # The schema's maximum: the local receiver has no rate limit (pacing has its own tests).
 LOCAL_EVENTS_PER_MINUTE = 10_000
 # Millisecond delays: a test or bench that makes the endpoint fail does not wait out real backoff.
@@ -234,9 +237,13 @@ class LocalEnvironment:
         os.environ["DEAD_LETTER_QUEUE_URL"] = self.dlq_url  # as the stack sets it: refused deliveries parked at once
 
     def _create_secrets(self) -> None:
-        self.secrets.create_secret(
-            Name=self.policy.notifier.routing_key_secret, SecretString=json.dumps({"routing_key": self.routing_key})
-        )
+        for name, key in (
+            (self.policy.notifier.routing_key_secret, self.routing_key),
+            (self.policy.monitoring.meta_alert_routing_key_secret, LOCAL_META_ROUTING_KEY),
+            (self.policy.canary.routing_key_secret, LOCAL_CANARY_ROUTING_KEY),
+        ):
+            if name is not None:
+                self.secrets.create_secret(Name=name, SecretString=json.dumps({"routing_key": key}))
         signing_secret_name = self.policy.acknowledgements.signing_secret
         if signing_secret_name and self._signing_secret is not None:
             self.secrets.create_secret(Name=signing_secret_name, SecretString=self._signing_secret)

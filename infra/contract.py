@@ -53,6 +53,15 @@ ACK_WEBHOOK_PATH = "webhooks/pagerduty"
 
 META_ALERT_HANDLER = "findings_router.entrypoints.page_alarms.lambda_handler"
 
+# ------------------------------------------------------------------------------------------ the pager's pager
+
+CANARY_HANDLER = "findings_router.entrypoints.run_canary.lambda_handler"
+# Metrics the alarms watch (functions/findings_router/entrypoints/: observability.CANARY_COMPLETED_METRIC,
+# route_findings.FINDINGS_RECEIVED_METRIC, receive_acks' AcksRejected); tests/infra checks they are the same names.
+CANARY_COMPLETED_METRIC = "CanaryCompleted"
+FINDINGS_RECEIVED_METRIC = "FindingsReceived"
+ACKS_REJECTED_METRIC = "AcksRejected"
+
 
 def stack_name(environment: str) -> str:
     return f"FindingsRouter-{environment}"
@@ -87,6 +96,10 @@ class ResourceNames:
     meta_alert_dead_letter_queue: str
     # Alarms about the meta-alert path itself: email only, never back into the meta-alert function.
     meta_alarm_topic: str
+    # The canary (canary.enabled): a scheduled function importing the synthetic finding.
+    canary_function: str
+    canary_log_group: str
+    canary_schedule: str
 
 
 def resource_names(policy: Policy) -> ResourceNames:
@@ -94,6 +107,7 @@ def resource_names(policy: Policy) -> ResourceNames:
     function = f"{prefix}-router"
     ack_function = f"{prefix}-ack-receiver"
     meta_alert_function = f"{prefix}-meta-alerts"
+    canary_function = f"{prefix}-canary"
     return ResourceNames(
         state_table=f"{prefix}-state",
         queue=f"{prefix}-findings",
@@ -113,6 +127,9 @@ def resource_names(policy: Policy) -> ResourceNames:
         meta_alert_log_group=f"/aws/lambda/{meta_alert_function}",
         meta_alert_dead_letter_queue=f"{prefix}-meta-alerts-dlq",
         meta_alarm_topic=f"{prefix}-meta-alarms",
+        canary_function=canary_function,
+        canary_log_group=f"/aws/lambda/{canary_function}",
+        canary_schedule=f"{prefix}-canary-schedule",
     )
 
 
@@ -160,6 +177,15 @@ def ack_function_environment(policy: Policy, table_name: str) -> dict[str, str]:
 def meta_alert_environment(policy: Policy) -> dict[str, str]:
     """The meta-alert function needs only the policy file (notifier settings and the routing key's secret)."""
     return {"POLICY_FILE": f"{LAMBDA_TASK_ROOT}/{packaged_policy_path(policy)}"}
+
+
+def canary_environment(policy: Policy) -> dict[str, str]:
+    """The canary function: the policy file (its environment's name) and where its metrics go."""
+    return {
+        "POLICY_FILE": f"{LAMBDA_TASK_ROOT}/{packaged_policy_path(policy)}",
+        "POWERTOOLS_SERVICE_NAME": POWERTOOLS_SERVICE_NAME,
+        "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+    }
 
 
 # ------------------------------------------------------------------------------------------ Security Hub write-back

@@ -125,6 +125,8 @@ EVENT_TARGET_MAX_EVENT_AGE_HOURS = 24
 # ------------------------------------------------------------------------------------------ meta-alerts
 
 META_ALERT_MEMORY_MB = 256
+# The canary function: one BatchImportFindings call (botocore's standard retries within).
+CANARY_TIMEOUT_SECONDS = 30
 # Room beyond the notifier's retry budget and one request timeout: cold start and the secret lookup.
 META_ALERT_TIMEOUT_MARGIN_SECONDS = 15
 # Lambda's asynchronous invocations (SNS, EventBridge): retries after a failed run before the function's DLQ.
@@ -160,6 +162,9 @@ def deployment_checks(policy: Policy) -> list[FieldProblem]:
         (("notifier", "routing_key_secret"), policy.notifier.routing_key_secret),
         (("acknowledgements", "signing_secret"), acks.signing_secret),
         (("acknowledgements", "rest_api_token_secret"), acks.rest_api_token_secret),
+        (("monitoring", "meta_alert_routing_key_secret"), policy.monitoring.meta_alert_routing_key_secret),
+        (("canary", "routing_key_secret"), policy.canary.routing_key_secret),
+        (("canary", "heartbeat_url_secret"), policy.canary.heartbeat_url_secret),
     ):
         if _partial_secret_arn(secret):
             problems.append(
@@ -189,6 +194,60 @@ def deployment_checks(policy: Policy) -> list[FieldProblem]:
                 f"{len(policy.accounts)} accounts make the ingestion rule's event pattern {size} characters, "
                 f"above EventBridge's {EVENT_PATTERN_MAX_CHARS}-character quota: list fewer accounts (split the "
                 "environment), or drop ingestion.severity_labels or ingestion.include_ocsf",
+            )
+        )
+    return problems + channel_checks(policy)
+
+
+def channel_checks(policy: Policy) -> list[FieldProblem]:
+    """The pager's pager: the canary and the meta-alerts must not depend on the channel they watch, and production
+    must have somewhere to send the meta-alert function's own failures (docs/canary.md)."""
+    problems = []
+    findings_key = policy.notifier.routing_key_secret
+    canary_key = policy.canary.routing_key_secret
+    if policy.canary_enabled and not canary_key:
+        enabled = "the default in production" if policy.canary.enabled is None else "canary.enabled"
+        problems.append(
+            FieldProblem(
+                ("canary",),
+                f"the canary is on ({enabled}) and needs routing_key_secret: the routing key of a separate "
+                "PagerDuty service that pages nobody (or set enabled: false)",
+            )
+        )
+    if canary_key is not None and canary_key == findings_key:
+        problems.append(
+            FieldProblem(
+                ("canary", "routing_key_secret"),
+                "must not be notifier.routing_key_secret: the canary would page on-call every few minutes",
+            )
+        )
+    monitoring = policy.monitoring
+    if monitoring.meta_alert_routing_key_secret is not None and monitoring.meta_alert_routing_key_secret in (
+        findings_key,
+        canary_key,
+    ):
+        problems.append(
+            FieldProblem(
+                ("monitoring", "meta_alert_routing_key_secret"),
+                "must be a service of its own, not the notifier's or the canary's (omit it to share the notifier's)",
+            )
+        )
+    if not policy.production:
+        return problems
+    if not monitoring.alarm_emails:
+        problems.append(
+            FieldProblem(
+                ("monitoring", "alarm_emails"),
+                "production needs an address: the meta-alert function's own failures (PagerDuty unreachable, a "
+                "revoked key) can only be emailed (no_alarm_emails_reason is for other environments)",
+            )
+        )
+    if monitoring.meta_alerts != "off" and monitoring.meta_alert_routing_key_secret is None:
+        problems.append(
+            FieldProblem(
+                ("monitoring", "meta_alert_routing_key_secret"),
+                "production needs one: findings-router's own alarms must not depend on the integration they watch "
+                "(the routing key of a separate PagerDuty service)",
             )
         )
     return problems

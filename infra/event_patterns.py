@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from findings_router.domain import canary
 from findings_router.domain.model import Severity
 from findings_router.domain.normalize import SECURITYHUB_SOURCE
 from findings_router.settings.schema import Policy
@@ -141,7 +142,7 @@ def _branch(detail_type: str, findings: dict[str, Any], **top_level: list[Any]) 
 def event_pattern(policy: Policy, *, action_target_arn: str | None = None) -> dict[str, Any]:
     """The EventBridge pattern of the ingestion rule (default bus).
 
-    Only findings of the environment's `accounts` pass: ASFF `AwsAccountId`, OCSF `cloud.account.uid` (no condition
+    Only findings of the environment's `accounts` pass (and the environment's canary finding, from any account): ASFF `AwsAccountId`, OCSF `cloud.account.uid` (no condition
     for ["*"]). With `ingestion.severity_labels`, such a finding must also have one of those labels *or* be a
     resolution (archived, PASSED, RESOLVED/SUPPRESSED, OCSF equivalents), so incidents still resolve. Custom Action
     events pass only for the environment's own action target (`action_target_arn`, required when the policy has
@@ -169,6 +170,11 @@ def event_pattern(policy: Policy, *, action_target_arn: str | None = None) -> di
     if ordered:
         imported["$or"] = [*_severity_conditions_asff(ordered), *ASFF_RESOLUTION_CONDITIONS]
     branches = [_branch(DETAIL_TYPE_IMPORTED, imported)]
+    if policy.canary.routing_key_secret is not None:
+        # The environment's canary, whatever the severity pre-filter and from the deploying account, which need
+        # not be one of `accounts` (the router checks the rest: domain/canary.py `sighting`).
+        canary_finding = {"Id": [canary.finding_id(policy.environment)], "GeneratorId": [canary.GENERATOR_ID]}
+        branches.append(_branch(DETAIL_TYPE_IMPORTED, canary_finding))
     if policy.custom_action is not None:
         if action_target_arn is None:
             raise ValueError("the policy has a custom_action: event_pattern needs its action_target_arn")

@@ -22,15 +22,17 @@ from infra.constructs.ack_receiver import (
     WebhookFrontDoorSettings,
 )
 from infra.constructs.alarms import Alarms, AlarmSettings
+from infra.constructs.canary import Canary, CanarySettings
 from infra.constructs.dashboard import DashboardSettings, add_dashboard
 from infra.constructs.function import FunctionSpec, function_code
 from infra.constructs.ingestion import Ingestion, IngestionSettings
 from infra.constructs.meta_alerts import MetaAlerts
 from infra.constructs.router import RouterFunction
-from infra.constructs.secrets import RoutingKeySecret
+from infra.constructs.secrets import ReferencedSecret, RoutingKeySecret
 from infra.constructs.state_table import StateTable
 from infra.contract import (
     APP_NAME,
+    CANARY_HANDLER,
     FUNCTION_HANDLER,
     META_ALERT_HANDLER,
     ResourceNames,
@@ -38,6 +40,7 @@ from infra.contract import (
     ack_handler,
     ack_idempotency_key_pattern,
     ack_workflow_status,
+    canary_environment,
     function_environment,
     meta_alert_environment,
     packaged_policy_path,
@@ -46,6 +49,7 @@ from infra.contract import (
 from infra.derived import (
     ACK_MEMORY_MB,
     ACK_TIMEOUT_SECONDS,
+    CANARY_TIMEOUT_SECONDS,
     META_ALERT_MAX_EVENT_AGE_HOURS,
     META_ALERT_MEMORY_MB,
     deployment_checks,
@@ -164,6 +168,30 @@ def meta_alert_spec(policy: Policy, names: ResourceNames) -> FunctionSpec:
     )
 
 
+def canary_spec(policy: Policy, names: ResourceNames) -> FunctionSpec:
+    return FunctionSpec(
+        function_name=names.canary_function,
+        log_group_name=names.canary_log_group,
+        description=f"Imports findings-router's synthetic finding into Security Hub ({policy.environment})",
+        role_description=f"findings-router {policy.environment}: import the canary finding",
+        handler=CANARY_HANDLER,
+        memory_mb=META_ALERT_MEMORY_MB,
+        timeout_seconds=CANARY_TIMEOUT_SECONDS,
+        environment=canary_environment(policy),
+        # One run at a time is plenty; a stuck run must not pile up executions.
+        reserved_concurrency=1,
+        **_function_logs(policy),
+    )
+
+
+def canary_settings(policy: Policy, names: ResourceNames) -> CanarySettings:
+    return CanarySettings(
+        schedule_name=names.canary_schedule,
+        schedule_minutes=policy.canary.schedule_minutes,
+        description=f"findings-router canary ({policy.environment}): every {policy.canary.schedule_minutes} min",
+    )
+
+
 def alarm_settings(policy: Policy, names: ResourceNames) -> AlarmSettings:
     monitoring = policy.monitoring
     return AlarmSettings(
@@ -276,16 +304,15 @@ class FindingsRouterStack(Stack):
             function=self.router.function,
         )
         if self.ack_receiver is not None:
-            self.monitoring.watch_ack_receiver(self.ack_receiver.function, self.ack_receiver.dead_letter_queue)
-        self.meta_alerts = MetaAlerts(
-            self,
-            "MetaAlerts",
-            spec=meta_alert_spec(policy, names),
-            code=code,
-            topic=self.monitoring.topic,
-            routing_key=self.routing_key,
-        )
-        self.monitoring.watch_meta_alerts(self.meta_alerts.function, self.meta_alerts.dead_letter_queue)
+            self.monitoring.watch_ack_receiver(
+                self.ack_receiver.function,
+                self.ack_receiver.dead_letter_queue,
+                public_url=self.ack_receiver.webhook_url is not None,
+            )
+        self.meta_alerts = self._add_meta_alerts(policy, names, code)
+        if policy.monitoring.no_findings_alarm_minutes is not None:
+            self.monitoring.watch_findings_feed(minutes=policy.monitoring.no_findings_alarm_minutes)
+        self.canary = self._add_canary(policy, names, code)
         # Last, once every alarm exists; inside the Monitoring construct, the parent its logical id derives from.
         self.dashboard = add_dashboard(
             self.monitoring,
@@ -303,6 +330,57 @@ class FindingsRouterStack(Stack):
             meta_alerts=self.meta_alerts.function,
         )
 
+        self._add_outputs(names)
+
+    def _add_canary(self, policy: Policy, names: ResourceNames, code: Any) -> Canary | None:
+        """The canary's key for the router (which pages its service), its heartbeat URL for whichever function
+        completes a run (the ack receiver when there is one), the scheduled importer and its alarms."""
+        settings = policy.canary
+        if settings.routing_key_secret is not None:
+            canary_key = ReferencedSecret(
+                self, "CanaryRoutingKey", secret_name_or_arn=settings.routing_key_secret, sid="ReadCanaryRoutingKey"
+            )
+            canary_key.grant_read(self.router.role)
+            if settings.heartbeat_url_secret is not None:
+                heartbeat = ReferencedSecret(
+                    self,
+                    "CanaryHeartbeatUrl",
+                    secret_name_or_arn=settings.heartbeat_url_secret,
+                    sid="ReadCanaryHeartbeatUrl",
+                )
+                heartbeat.grant_read(self.router.role if self.ack_receiver is None else self.ack_receiver.role)
+        if not policy.canary_enabled:
+            return None
+        canary = Canary(
+            self, "Canary", spec=canary_spec(policy, names), code=code, settings=canary_settings(policy, names)
+        )
+        self.monitoring.watch_canary(canary.function, alarm_after_minutes=settings.alarm_after_minutes)
+        return canary
+
+    def _add_meta_alerts(self, policy: Policy, names: ResourceNames, code: Any) -> MetaAlerts:
+        """Meta-alerts through their own service when the policy names one (required in production)."""
+        meta_key: ReferencedSecret = self.routing_key
+        if policy.monitoring.meta_alert_routing_key_secret is not None:
+            meta_key = ReferencedSecret(
+                self,
+                "MetaAlertRoutingKey",
+                secret_name_or_arn=policy.monitoring.meta_alert_routing_key_secret,
+                sid="ReadMetaAlertRoutingKey",
+            )
+        meta_alerts = MetaAlerts(
+            self,
+            "MetaAlerts",
+            spec=meta_alert_spec(policy, names),
+            code=code,
+            topic=self.monitoring.topic,
+            routing_key=meta_key,
+        )
+        self.monitoring.watch_meta_alerts(meta_alerts.function, meta_alerts.dead_letter_queue)
+        return meta_alerts
+
+    def _add_outputs(self, names: ResourceNames) -> None:
+        if self.canary is not None:
+            CfnOutput(self, "CanaryFunctionName", value=self.canary.function.function_name)
         CfnOutput(self, "StateTableName", value=self.state.table.table_name)
         CfnOutput(self, "FindingsQueueUrl", value=self.ingestion.queue.queue_url)
         CfnOutput(self, "DeadLetterQueueUrl", value=self.ingestion.dead_letter_queue.queue_url)

@@ -1,4 +1,4 @@
-"""The one composition root: every runtime (router, ack receiver, meta-alerts) is built here.
+"""The one composition root: every runtime (router, ack receiver, meta-alerts, canary) is built here.
 
 Each `build_*` takes the function's environment (`RuntimeEnv`, read from the variables infra sets) and optional
 adapters; what is not passed is the real thing (DynamoDB, Security Hub, Secrets Manager, the PagerDuty Events API).
@@ -18,7 +18,7 @@ import datetime as dt
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 
 from findings_router.domain.keys import ack_idempotency_prefix
 from findings_router.domain.policy import CompiledPolicy
@@ -26,6 +26,7 @@ from findings_router.settings.load import load_policy
 from findings_router.settings.schema import Policy
 
 if TYPE_CHECKING:
+    from findings_router.adapters.canary_log import CanaryLog
     from findings_router.adapters.dead_letters import DeadLetterParking
     from findings_router.adapters.securityhub import SecurityHubWriteback
     from findings_router.adapters.state_table import DedupStore
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from findings_router.notify.pagerduty.client import PagerDutyNotifier
     from findings_router.notify.retry import Retrier, RetryPolicy, TokenBucket
     from findings_router.service.acknowledge import AckProcessor, AlertKeyLookup
+    from findings_router.service.canary import CanaryProbe, Heartbeat
     from findings_router.service.route import FindingsRouter
 
 
@@ -154,14 +156,16 @@ def pagerduty_notifier(
     pacer: TokenBucket | None = None,
     session: Any = None,
     routing_key: Callable[[], str] | None = None,
+    routing_key_secret: str | None = None,
 ) -> PagerDutyNotifier:
     """The PagerDuty integration with the environment's routing key (Secrets Manager, read when sending; or
-    `routing_key`, e.g. a fixed one for the benches)."""
+    `routing_key`, e.g. a fixed one for the benches). `routing_key_secret`: another service's key (the canary's,
+    the meta-alerts'), through the same endpoint and retries."""
     from findings_router.adapters.secrets import routing_key_from_secret, secret_text
     from findings_router.notify.pagerduty.client import CHANNEL, PagerDutyNotifier
     from findings_router.notify.retry import Retrier, RetryPolicy
 
-    secret = policy.notifier.routing_key_secret
+    secret = routing_key_secret or policy.notifier.routing_key_secret
     if retry is None:
         r = policy.notifier.retry
         retry = RetryPolicy(
@@ -196,6 +200,7 @@ class RouterRuntime:
     storms: StormCounter | None
     dead_letters: DeadLetterParking | None  # None: a refused (non-retryable) delivery goes back to SQS like any other
     invocation: InvocationTime = dataclasses.field(default_factory=InvocationTime)
+    canary: CanaryProbe | None = None  # None: the policy names no canary routing key (canary findings are dropped)
 
     @property
     def retrier(self) -> Retrier | None:
@@ -209,7 +214,7 @@ class RouterRuntime:
         self.invocation.begin(context)
         if self.retrier is not None:
             self.retrier.reset_counts()
-        return FindingsRouter(self.compiled, self.store, self.notifier, self.writeback, self.storms)
+        return FindingsRouter(self.compiled, self.store, self.notifier, self.writeback, self.storms, self.canary)
 
 
 def build_router(
@@ -224,7 +229,12 @@ def build_router(
     pacer: TokenBucket | None = DEFAULT,
     session: Any = None,
     routing_key: Callable[[], str] | None = None,
+    canary_log: CanaryLog | None = None,
+    canary_notifier: Notifier | None = DEFAULT,
+    heartbeat: Heartbeat | None = DEFAULT,
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> RouterRuntime:
+    """`canary_notifier`: the canary's own service (default: PagerDuty with canary.routing_key_secret, if any)."""
     policy = policy or load_policy(env.policy_file)
     invocation = InvocationTime()
     aws = _RouterAws(env, policy)
@@ -246,6 +256,69 @@ def build_router(
         (aws.storms() if storms is DEFAULT else storms) if policy.storm.enabled else None,
         aws.dead_letters() if dead_letters is DEFAULT else dead_letters,
         invocation,
+        canary_probe(
+            policy,
+            env,
+            log=canary_log or aws.canary_log,
+            notifier=canary_notifier,
+            heartbeat=heartbeat,
+            clock=clock,
+            invocation=invocation,
+            session=session,
+        ),
+    )
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def canary_probe(
+    policy: Policy,
+    env: RuntimeEnv,
+    *,
+    log: CanaryLog | Callable[[], CanaryLog],
+    notifier: Notifier | None = DEFAULT,
+    heartbeat: Heartbeat | None = DEFAULT,
+    clock: Callable[[], dt.datetime] | None = None,
+    invocation: InvocationTime | None = None,
+    session: Any = None,
+) -> CanaryProbe | None:
+    """The canary's recorder for the router (which pages) and the ack receiver (which sees the webhook); None when
+    the policy names no canary routing key. The run completes at the ack receiver when there is one."""
+    from findings_router.notify.retry import RetryPolicy
+    from findings_router.service.canary import CanaryProbe
+
+    settings = policy.canary
+    if settings.routing_key_secret is None:
+        return None
+    if not hasattr(log, "latest"):
+        log = log()
+    if notifier is DEFAULT:
+        # Few, quick attempts: a canary that cannot page is what the canary alarm is for.
+        notifier = pagerduty_notifier(
+            policy,
+            env,
+            retry=RetryPolicy(3, 0.2, 1.0, 5.0, 2.0),
+            invocation=invocation,
+            session=session,
+            routing_key_secret=settings.routing_key_secret,
+        )
+    if heartbeat is DEFAULT:
+        heartbeat = None
+        if settings.heartbeat_url_secret is not None:
+            from findings_router.adapters.secrets import secret_text
+            from findings_router.notify.heartbeat import HttpHeartbeat
+
+            url_secret = settings.heartbeat_url_secret
+            heartbeat = HttpHeartbeat(lambda: secret_text(url_secret), session=session)
+    return CanaryProbe(
+        policy.environment,
+        cast("CanaryLog", log),
+        notifier=notifier,
+        completes_on="delivered" if policy.acknowledgements.mode == "none" else "acknowledged",
+        clock=clock or _utc_now,
+        heartbeat=heartbeat,
     )
 
 
@@ -266,6 +339,11 @@ class _RouterAws:
         from findings_router.adapters.state_table import DynamoDedupStore
 
         return DynamoDedupStore(self.env.state_table, self._dynamodb_client())
+
+    def canary_log(self) -> CanaryLog:
+        from findings_router.adapters.canary_log import DynamoCanaryLog
+
+        return DynamoCanaryLog(self.env.state_table, self._dynamodb_client)
 
     def storms(self) -> StormCounter:
         from findings_router.adapters.storm_counter import BufferedStormCounter, DynamoStormCounter
@@ -317,6 +395,25 @@ def _tight(connect: float, read: float, attempts: int) -> Any:
     )
 
 
+def _ack_tables(
+    env: RuntimeEnv, policy: Policy, store: DedupStore | None, canary_log: CanaryLog | None
+) -> tuple[DedupStore, CanaryLog | None]:
+    """The dedup store and (when the policy has a canary) the canary log given, else in the state table, over one
+    DynamoDB client with the receiver's tight timeouts."""
+    from findings_router.adapters.canary_log import DynamoCanaryLog
+
+    if store is None:
+        from findings_router.adapters.state_table import DynamoDedupStore
+
+        dynamodb = _client("dynamodb", _tight(*DYNAMODB_TIMEOUTS))
+        store = DynamoDedupStore(env.state_table, dynamodb)
+        if canary_log is None:
+            canary_log = DynamoCanaryLog(env.state_table, dynamodb)
+    elif canary_log is None and policy.canary.routing_key_secret is not None:
+        canary_log = DynamoCanaryLog(env.state_table, lambda: _client("dynamodb", _tight(*DYNAMODB_TIMEOUTS)))
+    return store, canary_log
+
+
 def build_ack_receiver(
     env: RuntimeEnv,
     *,
@@ -326,6 +423,8 @@ def build_ack_receiver(
     notifier: Notifier | None = None,
     alert_keys: AlertKeyLookup | None = DEFAULT,
     signing_secrets: Callable[[], list[bytes]] | None = None,
+    canary_log: CanaryLog | None = None,
+    heartbeat: Heartbeat | None = DEFAULT,
 ) -> AckRuntime:
     from aws_lambda_powertools.utilities.idempotency import (
         DynamoDBPersistenceLayer,
@@ -339,10 +438,7 @@ def build_ack_receiver(
     from findings_router.service.acknowledge import AckProcessor, Deadline
 
     policy = policy or load_policy(env.policy_file)
-    if store is None:
-        from findings_router.adapters.state_table import DynamoDedupStore
-
-        store = DynamoDedupStore(env.state_table, _client("dynamodb", _tight(*DYNAMODB_TIMEOUTS)))
+    store, canary_log = _ack_tables(env, policy, store, canary_log)
     if securityhub is DEFAULT:
         securityhub = None
         if policy.securityhub.writeback:
@@ -375,6 +471,9 @@ def build_ack_receiver(
         notifier=notifier,
         environment=policy.environment,
         in_scope=policy.in_scope,
+        canary=None
+        if canary_log is None
+        else canary_probe(policy, env, log=canary_log, notifier=None, heartbeat=heartbeat),
     )
     # Deliveries are at least once: one idempotency record per webhook id, in the state table.
     persistence = DynamoDBPersistenceLayer(
@@ -414,5 +513,28 @@ def build_meta_alerts(
     env: RuntimeEnv, *, policy: Policy | None = None, notifier: Notifier | None = None
 ) -> MetaAlertRuntime:
     policy = policy or load_policy(env.policy_file)
-    # The same routing key and delivery code as the router: the on-call rotation that gets findings gets these.
-    return MetaAlertRuntime(policy, notifier or pagerduty_notifier(policy, env))
+    # The same delivery code as the router, through the meta-alerts' own service when the policy names one
+    # (monitoring.meta_alert_routing_key_secret): a revoked findings key must not also silence the alarm about it.
+    return MetaAlertRuntime(
+        policy, notifier or pagerduty_notifier(policy, env, routing_key_secret=policy.meta_alert_routing_key_secret)
+    )
+
+
+# ------------------------------------------------------------------------------------------ the canary
+
+
+@dataclass
+class CanaryRuntime:
+    policy: Policy
+    securityhub: Any  # a boto3 `securityhub` client
+
+
+def build_canary(env: RuntimeEnv, *, policy: Policy | None = None, securityhub: Any = None) -> CanaryRuntime:
+    policy = policy or load_policy(env.policy_file)
+    if securityhub is None:
+        # BatchImportFindings: 10 TPS, burst 30 per account and region; `standard` retries its throttling.
+        securityhub = _client(
+            "securityhub",
+            _aws_config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=10),
+        )
+    return CanaryRuntime(policy, securityhub)

@@ -27,7 +27,30 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra.contract import (
+    ACKS_REJECTED_METRIC,
+    CANARY_COMPLETED_METRIC,
+    FINDINGS_RECEIVED_METRIC,
+    METRICS_NAMESPACE,
+    POWERTOOLS_SERVICE_NAME,
+)
+
 ALARM_PERIOD = Duration.minutes(5)
+# Rejected webhook signatures per ALARM_PERIOD that alarm: a few are scanners; more is a flood, or every genuine
+# webhook failing after a signing secret rotation.
+REJECTED_WEBHOOKS_THRESHOLD = 5
+
+
+def powertools_metric(environment: str, name: str, *, period: Duration, statistic: str = "Sum") -> cloudwatch.Metric:
+    """A custom metric the functions emit with Powertools (EMF): namespace and `service` dimension from infra's
+    contract, `environment` from the policy."""
+    return cloudwatch.Metric(
+        namespace=METRICS_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"service": POWERTOOLS_SERVICE_NAME, "environment": environment},
+        statistic=statistic,
+        period=period,
+    )
 
 
 @dataclass(frozen=True)
@@ -247,10 +270,13 @@ class Alarms(Construct):
             topic=topic,
         )
 
-    def watch_ack_receiver(self, function: lambda_.IFunction, dead_letter_queue: sqs.IQueue | None) -> None:
+    def watch_ack_receiver(
+        self, function: lambda_.IFunction, dead_letter_queue: sqs.IQueue | None, *, public_url: bool
+    ) -> None:
         """The ack receiver's alarms page (alarm topic): a lost acknowledgement leaves Security Hub and the state
         out of date, and a broken receiver makes PagerDuty disable the webhook subscription. `dead_letter_queue`:
-        the receiver's own (eventbridge mode), if any."""
+        the receiver's own (eventbridge mode), if any; `public_url`: behind a Function URL (function_url mode),
+        where anyone can send requests and only the signature tells genuine webhooks apart."""
         self.ack_errors_alarm = self._errors_alarm(
             "AckReceiverErrorsAlarm",
             "ack-receiver-errors",
@@ -259,6 +285,16 @@ class Alarms(Construct):
             "dead-lettered.",
             function,
         )
+        self.ack_throttles_alarm = self._count_alarm(
+            "AckReceiverThrottlesAlarm",
+            "ack-receiver-throttles",
+            "The ack receiver was throttled (its reserved concurrency was exhausted): PagerDuty retries throttled "
+            "webhooks, but a sustained flood delays acknowledgements. Check ack-receiver-rejected-signatures.",
+            function.metric_throttles(period=ALARM_PERIOD, statistic="Sum"),
+        )
+        self.ack_rejected_alarm: cloudwatch.Alarm | None = None
+        if public_url:
+            self.ack_rejected_alarm = self._rejected_webhooks_alarm()
         self.ack_dead_letters_alarm: cloudwatch.Alarm | None = None
         if dead_letter_queue is not None:
             self.ack_dead_letters_alarm = self._dead_letters_alarm(
@@ -268,6 +304,59 @@ class Alarms(Construct):
                 "reach the state or Security Hub. Re-invoke the ack receiver with each message body once fixed.",
                 dead_letter_queue,
             )
+
+    def _rejected_webhooks_alarm(self) -> cloudwatch.Alarm:
+        return self.add_alarm(
+            "AckReceiverRejectedAlarm",
+            "ack-receiver-rejected-signatures",
+            f"At least {REJECTED_WEBHOOKS_THRESHOLD} webhooks in 5 minutes had a bad or missing signature: a flood "
+            "of forged requests at the public URL, or genuine webhooks signed with a secret we do not have (a "
+            "rotation half done). See docs/runbook.md.",
+            metric=powertools_metric(self._settings.environment, ACKS_REJECTED_METRIC, period=ALARM_PERIOD),
+            threshold=REJECTED_WEBHOOKS_THRESHOLD,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+
+    def watch_canary(self, function: lambda_.IFunction, *, alarm_after_minutes: int) -> None:
+        """The canary's alarms (alarm topic, so they page through the meta-alerts' own service): no run completed
+        for `alarm_after_minutes` (no data counts: nothing completed), and the canary function failing."""
+        self.canary_alarm = self.add_alarm(
+            "CanaryMissingAlarm",
+            "canary-missing",
+            f"No canary completed in {alarm_after_minutes} minutes: a synthetic finding imported into Security Hub "
+            "did not make it to the canary's on-call service and back. Some hop of the page path is broken "
+            "(Security Hub, EventBridge, the queue, the router, PagerDuty, the webhook). See docs/runbook.md.",
+            metric=powertools_metric(
+                self._settings.environment, CANARY_COMPLETED_METRIC, period=Duration.minutes(alarm_after_minutes)
+            ),
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+        )
+        self.canary_errors_alarm = self._errors_alarm(
+            "CanaryErrorsAlarm",
+            "canary-errors",
+            "The canary function failed to import its synthetic finding (InvalidAccess: Security Hub or the "
+            "account's own product integration disabled; AccessDenied; throttling past retries).",
+            function,
+        )
+
+    def watch_findings_feed(self, *, minutes: int) -> None:
+        """Silence detection: an environment that normally receives findings received none for `minutes`."""
+        self.no_findings_alarm = self.add_alarm(
+            "NoFindingsAlarm",
+            "no-findings",
+            f"No finding reached the router in {minutes} minutes (the canary's aside): Security Hub's integrations, "
+            "the EventBridge rule, cross-region aggregation or the member accounts' association may be broken. "
+            "See docs/runbook.md.",
+            metric=powertools_metric(
+                self._settings.environment, FINDINGS_RECEIVED_METRIC, period=Duration.minutes(minutes)
+            ),
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+        )
 
     def watch_meta_alerts(self, function: lambda_.IFunction, dead_letter_queue: sqs.IQueue) -> None:
         """The meta-alert function's own alarms: to the email-only topic, never to the topic it is subscribed to."""

@@ -14,7 +14,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.contract import METRICS_NAMESPACE, POWERTOOLS_SERVICE_NAME, ROUTING_METRICS
+from infra.constructs.alarms import powertools_metric
+from infra.contract import ROUTING_METRICS
 
 # Metrics the ack receiver emits (Powertools EMF, same service/environment dimensions as the router's).
 ACK_METRICS = ("AcksRejected", "AcksMalformed")
@@ -32,18 +33,7 @@ class DashboardSettings:
 
 
 def _powertools_metrics(environment: str, names: tuple[str, ...], period: Duration) -> list[cloudwatch.IMetric]:
-    """Custom metrics the functions emit with Powertools: service from POWERTOOLS_SERVICE_NAME, environment from the
-    policy."""
-    return [
-        cloudwatch.Metric(
-            namespace=METRICS_NAMESPACE,
-            metric_name=name,
-            dimensions_map={"service": POWERTOOLS_SERVICE_NAME, "environment": environment},
-            statistic="Sum",
-            period=period,
-        )
-        for name in names
-    ]
+    return [powertools_metric(environment, name, period=period) for name in names]
 
 
 def _invocation_metrics(function: lambda_.IFunction, period: Duration) -> list[cloudwatch.IMetric]:

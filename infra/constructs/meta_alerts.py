@@ -1,7 +1,8 @@
 """Meta-alerts: when findings-router itself is in trouble, on-call is paged like for a critical finding.
 
 The function (functions/findings_router/entrypoints/page_alarms.py) is subscribed to the environment's alarm topic and turns
-each CloudWatch ALARM into a PagerDuty trigger and each OK into a resolve, with the router's routing key.
+each CloudWatch ALARM into a PagerDuty trigger and each OK into a resolve, with the meta-alerts' own routing key
+(monitoring.meta_alert_routing_key_secret; the router's where a policy names none).
 
 No loop: its own alarms (errors, dead letters) go to the email-only meta-alarm topic (infra/constructs/alarms.py),
 which it is not subscribed to, so a failing meta-alert function is never invoked about its own failure.
@@ -16,7 +17,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.constructs.function import FunctionSpec, LambdaFunction
-from infra.constructs.secrets import RoutingKeySecret
+from infra.constructs.secrets import ReferencedSecret
 
 
 class MetaAlerts(LambdaFunction):
@@ -32,7 +33,7 @@ class MetaAlerts(LambdaFunction):
         spec: FunctionSpec,
         code: lambda_.Code,
         topic: sns.ITopic,
-        routing_key: RoutingKeySecret,
+        routing_key: ReferencedSecret,
     ) -> None:
         super().__init__(scope, construct_id, spec=spec, code=code)
         assert self.dead_letter_queue is not None

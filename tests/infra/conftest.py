@@ -54,7 +54,7 @@ class Synthesis:
 ENVIRONMENTS = sorted(p.stem for p in (REPO_ROOT / "config").glob("*.yaml"))
 
 
-def dev_policy(environment: str = "dev", **sections: dict[str, Any]) -> Any:
+def dev_policy(environment: str = "dev", **sections: Any) -> Any:
     """config/dev.yaml's policy as environment `environment`, each of `sections` updated with the values given."""
     import yaml
 
@@ -63,7 +63,7 @@ def dev_policy(environment: str = "dev", **sections: dict[str, Any]) -> Any:
     data = yaml.safe_load((REPO_ROOT / "config" / "dev.yaml").read_text())
     data["environment"] = environment
     for name, values in sections.items():
-        data[name] = {**data.get(name, {}), **values}
+        data[name] = {**data.get(name, {}), **values} if isinstance(values, dict) else values
     return Policy.model_validate(data)
 
 
@@ -122,6 +122,9 @@ VARIANT_SIGNING_SECRET_ARN = (
     "arn:aws:secretsmanager:eu-central-1:111122223333:secret:findings-router/variant/pd-webhook-GhIjKl"
 )
 VARIANT_REST_API_TOKEN_SECRET = "findings-router/variant/pagerduty-rest-api-key"
+VARIANT_CANARY_SECRET_ARN = (
+    "arn:aws:secretsmanager:eu-central-1:111122223333:secret:findings-router/variant/canary-routing-key-XyZ123"
+)
 
 
 def _synthesize_one(
@@ -142,7 +145,8 @@ def variant(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedStack:
 
     Pinned account and region, secrets by complete ARN, alarm emails, a batch size above 10, reserved
     concurrency 4, OCSF off, a severity pre-filter, production; the ack receiver with a REST API key secret and
-    its own reserved concurrency; no Security Hub write-back.
+    its own reserved concurrency; no Security Hub write-back; the meta-alerts' own routing key; the canary every 5
+    minutes with its key by complete ARN and a heartbeat URL; the silence alarm.
     """
     import yaml
 
@@ -154,7 +158,18 @@ def variant(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedStack:
         production=True,
         ingestion={"severity_labels": ["HIGH", "CRITICAL"], "include_ocsf": False, "batch_size": 25},
         function={"reserved_concurrency": 4, "log_retention_days": 30, "timeout_seconds": 60, "memory_mb": 512},
-        monitoring={"alarm_emails": ["secops@example.com", "oncall@example.com"], "oldest_message_age_seconds": 1200},
+        monitoring={
+            "alarm_emails": ["secops@example.com", "oncall@example.com"],
+            "oldest_message_age_seconds": 1200,
+            "meta_alert_routing_key_secret": "findings-router/variant/meta-routing-key",
+            "no_findings_alarm_minutes": 720,
+        },
+        canary={
+            "schedule_minutes": 5,
+            "alarm_after_minutes": 20,
+            "routing_key_secret": VARIANT_CANARY_SECRET_ARN,
+            "heartbeat_url_secret": "findings-router/variant/canary-heartbeat-url",
+        },
         acknowledgements={
             "mode": "function_url",
             "signing_secret": VARIANT_SIGNING_SECRET_ARN,

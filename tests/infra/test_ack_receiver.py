@@ -232,6 +232,9 @@ def _expected_ack_grants(stack: SynthesizedStack) -> dict[str, list[Any]]:
         secrets.append(secret_arn(stack, settings.rest_api_token_secret))
     # The notifier's routing key: Events API v2 resolves of an episode's sibling incidents.
     secrets.append(secret_arn(stack, policy.notifier.routing_key_secret))
+    if policy.canary.routing_key_secret and policy.canary.heartbeat_url_secret:
+        # The canary's runs complete here (its incident's webhook): the heartbeat URL is requested from here.
+        secrets.append(secret_arn(stack, policy.canary.heartbeat_url_secret))
     expected["secretsmanager:GetSecretValue"] = secrets
     if policy.securityhub.writeback:
         expected["securityhub:BatchUpdateFindings"] = hub_arns(stack)
@@ -358,7 +361,8 @@ def test_ack_role_with_rest_api_key_and_without_writeback(variant: SynthesizedSt
     role = variant.properties(_ack_function(variant))["Role"]["Fn::GetAtt"][0]
     grants = granted(variant, role, _expected_ack_conditions(variant))
     assert grants == _expected_ack_grants(variant)
-    assert len(grants["secretsmanager:GetSecretValue"]) == 3  # signing secret, REST API key, routing key
+    # signing secret, REST API key, routing key, the canary's heartbeat URL
+    assert len(grants["secretsmanager:GetSecretValue"]) == 4
     assert "securityhub:BatchUpdateFindings" not in grants
 
 

@@ -190,3 +190,58 @@ def test_a_stack_built_from_a_files_policy_reports_the_line(tmp_path: Path):
             include_dependencies=False,
             config_dir=config,
         )
+
+
+# ------------------------------------------------------------------------------------------ the pager's pager
+
+
+def test_production_must_email_and_page_its_own_alarms_through_a_service_of_their_own(tmp_path: Path):
+    """validate-config (and synth) refuse a production policy whose meta-alerts share the findings' key or whose
+    meta-alert function's failures reach nobody; each error names the file, the line and the field."""
+    config = _config_copy(tmp_path, "prod")
+    prod = config / "prod.yaml"
+    _edit(prod, "  alarm_emails: [security-platform-oncall@example.com]", "  alarm_emails: []")
+    _edit(prod, "  meta_alert_routing_key_secret: findings-router/prod/pagerduty-meta-routing-key\n", "")
+    result = validate_deployment_config(config, today=dt.date(2026, 1, 1), expired_suppressions="error")
+    errors = [str(p) for p in result.errors]
+    assert len(errors) == 2
+    assert errors[0].startswith(f"{prod}:75: monitoring.alarm_emails: production needs an address")
+    assert errors[1].startswith(f"{prod}:73: monitoring.meta_alert_routing_key_secret: production needs one")
+
+
+def test_dev_may_share_the_findings_key_for_meta_alerts_and_go_without_emails():
+    assert deployment_problems(_policy()) == []
+
+
+@pytest.mark.parametrize(
+    ("settings", "problem"),
+    [
+        (
+            {"production": True, "monitoring": {"alarm_emails": ["a@example.com"], "meta_alerts": "off"}},
+            "canary: the canary is on (the default in production) and needs routing_key_secret",
+        ),
+        ({"canary": {"enabled": True}}, "canary: the canary is on (canary.enabled) and needs routing_key_secret"),
+        (
+            {"canary": {"enabled": True, "routing_key_secret": "findings-router/dev/pagerduty-routing-key"}},
+            "canary.routing_key_secret: must not be notifier.routing_key_secret",
+        ),
+        (
+            {"monitoring": {"meta_alert_routing_key_secret": "findings-router/dev/pagerduty-routing-key"}},
+            "monitoring.meta_alert_routing_key_secret: must be a service of its own",
+        ),
+        (
+            {"canary": {"routing_key_secret": "arn:aws:secretsmanager:eu-central-1:111122223333:secret:canary"}},
+            "canary.routing_key_secret: an ARN must be the secret's complete ARN",
+        ),
+    ],
+)
+def test_the_canary_and_the_meta_alerts_never_share_the_channel_they_watch(settings: dict, problem: str):
+    problems = deployment_problems(_policy(**settings))
+    assert len(problems) == 1 and problems[0].startswith(problem), problems
+
+
+def test_the_canary_alarm_may_not_fire_on_one_late_run():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="at least twice schedule_minutes"):
+        _policy(canary={"schedule_minutes": 15, "alarm_after_minutes": 20, "routing_key_secret": "c"})

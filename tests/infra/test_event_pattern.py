@@ -512,3 +512,24 @@ def test_fixture_directory_is_present():
     assert Path(FIXTURES).is_dir()
     assert any(name.startswith("ocsf_") for name in FIXTURE_EVENTS)
     assert any(name.startswith("asff_") for name in FIXTURE_EVENTS)
+
+
+# ------------------------------------------------------------------------------------------ the canary
+
+
+def test_the_environments_canary_passes_the_rule_from_any_account_and_whatever_the_pre_filter():
+    import datetime as dt
+
+    from findings_router.domain.canary import synthetic_finding
+
+    at = dt.datetime(2026, 11, 27, 12, tzinfo=dt.UTC)
+    # The deploying account need not be one of `accounts`; dev pre-filters CRITICAL, the canary is INFORMATIONAL.
+    policy = dev_policy(canary={"enabled": True, "routing_key_secret": "findings-router/dev/canary"})
+    pattern = event_pattern(policy, action_target_arn="arn:aws:securityhub:eu-central-1:444455556666:action/custom/X")
+    validate(pattern)
+    own = synthetic_finding("dev", account="999988887777", region="eu-central-1", partition="aws", now=at)
+    other = synthetic_finding("prod", account="999988887777", region="eu-central-1", partition="aws", now=at)
+    assert matches(pattern, event(own))
+    assert not matches(pattern, event(other))  # another environment's canary stays out of this queue
+    # Without a canary key the router could not page it: the rule does not admit it either.
+    assert not matches(event_pattern(dev_policy(), action_target_arn="arn:x"), event(own))

@@ -103,9 +103,20 @@ def test_meta_alert_role_is_least_privilege(synthesized: SynthesizedStack):
     assert granted(synthesized, role) == {
         "logs:CreateLogStream": [_arn(ids["log_group"])],
         "logs:PutLogEvents": [_arn(ids["log_group"])],
-        "secretsmanager:GetSecretValue": [secret_arn(synthesized, synthesized.policy.notifier.routing_key_secret)],
+        # The meta-alerts' own service's key (production requires one), else the router's.
+        "secretsmanager:GetSecretValue": [secret_arn(synthesized, synthesized.policy.meta_alert_routing_key_secret)],
         "sqs:SendMessage": [_arn(ids["dlq"])],
     }
+
+
+def test_production_meta_alerts_never_read_the_findings_routing_key(synthesized: SynthesizedStack):
+    """A revoked or disabled findings integration must not also silence the alarm about it."""
+    if not synthesized.policy.production:
+        pytest.skip("only production requires the meta-alerts' own service")
+    ids = _ids(synthesized)
+    role = synthesized.properties(ids["function"])["Role"]["Fn::GetAtt"][0]
+    readable = granted(synthesized, role)["secretsmanager:GetSecretValue"]
+    assert secret_arn(synthesized, synthesized.policy.notifier.routing_key_secret) not in readable
 
 
 # ------------------------------------------------------------------------------------------ no loop
@@ -219,9 +230,14 @@ def test_every_other_alarm_pages(synthesized: SynthesizedStack):
     about_meta = _reachable(edges, ids["function"])
     alarms = synthesized.resources("AWS::CloudWatch::Alarm")
     paging = [a for a in alarms if a not in about_meta]
-    # The router's four, the ack receiver's errors (and dead letters in eventbridge mode).
-    mode = synthesized.policy.acknowledgements.mode
-    assert len(paging) == 4 + {"none": 0, "function_url": 1, "eventbridge": 2}[mode]
+    # The router's four; the ack receiver's errors and throttles (rejected signatures with a public URL, dead
+    # letters with the partner bus); the canary's two (missing, errors); the silence alarm.
+    policy = synthesized.policy
+    mode = policy.acknowledgements.mode
+    expected = 4 + {"none": 0, "function_url": 3, "eventbridge": 3}[mode]  # both: errors, throttles and one more
+    expected += 2 if policy.canary_enabled else 0
+    expected += 1 if policy.monitoring.no_findings_alarm_minutes else 0
+    assert len(paging) == expected
     assert len(alarms) == len(paging) + 2
     for alarm in paging:
         assert ids["function"] in _reachable(edges, alarm), alarm

@@ -123,6 +123,7 @@ def expected_acknowledgements(stack: SynthesizedStack) -> set[tuple[str, str]]:
     """Every cdk-nag acknowledgement a stack may carry, and where: nothing broader than one resource."""
     root = f"/{stack.stack.stack_name}"
     functions = ["Router", "MetaAlerts"] + (["AckReceiver"] if stack.policy.acknowledgements.mode != "none" else [])
+    functions += ["Canary"] if stack.policy.canary_enabled else []
     expected = {(f"{root}/{f}/Function/Resource", "Annotation::AwsSolutions-L1") for f in functions}
     if stack.policy.custom_action is not None:
         # aws-cdk-lib 2.275.0's own template validation has no schema for AWS::SecurityHub::ActionTarget.
@@ -137,7 +138,7 @@ def expected_acknowledgements(stack: SynthesizedStack) -> set[tuple[str, str]]:
         expected |= {
             (f"{root}/{f}/Role/DefaultPolicy/Resource", f"Annotation::AwsSolutions-IAM5[Resource::{hub_v2}]")
             for f in functions
-            if f != "MetaAlerts"
+            if f not in ("MetaAlerts", "Canary")
         }
     return expected
 
@@ -419,7 +420,8 @@ def test_router_function(synthesized: SynthesizedStack):
 
 def test_environment_variables_hold_no_secret(synthesized: SynthesizedStack):
     functions = synthesized.resources("AWS::Lambda::Function")
-    assert len(functions) == 3 if synthesized.policy.acknowledgements.mode != "none" else 2
+    policy = synthesized.policy
+    assert len(functions) == 2 + (policy.acknowledgements.mode != "none") + policy.canary_enabled
     for function in functions.values():
         variables = function["Properties"]["Environment"]["Variables"]
         assert set(variables) <= {
@@ -439,6 +441,8 @@ def test_log_groups(synthesized: SynthesizedStack):
     expected = [names.log_group, names.meta_alert_log_group]
     if policy.acknowledgements.mode != "none":
         expected.append(names.ack_log_group)
+    if policy.canary_enabled:
+        expected.append(names.canary_log_group)
     log_groups = synthesized.resources("AWS::Logs::LogGroup")
     assert sorted(g["Properties"]["LogGroupName"] for g in log_groups.values()) == sorted(expected)
     for log_group in log_groups.values():
@@ -550,7 +554,12 @@ def test_router_role_is_least_privilege(synthesized: SynthesizedStack):
         "logs:CreateLogStream": [_arn(log_group)],
         "logs:PutLogEvents": [_arn(log_group)],
         **{action: [_arn(table)] for action in STATE_TABLE_ACTIONS},
-        "secretsmanager:GetSecretValue": [secret_arn(synthesized, synthesized.policy.notifier.routing_key_secret)],
+        # The findings' routing key and, with a canary, the canary service's key (it pages that service).
+        "secretsmanager:GetSecretValue": [
+            secret_arn(synthesized, secret)
+            for secret in (synthesized.policy.notifier.routing_key_secret, synthesized.policy.canary.routing_key_secret)
+            if secret
+        ],
         "securityhub:BatchUpdateFindings": hub_arns(synthesized),
         **{
             action: [_arn(main)]

@@ -16,6 +16,7 @@ from infra.stack import FindingsRouterStack, InvalidDeploymentSettingsError
 from tests.infra.conftest import (
     REPO_ROOT,
     VARIANT_ACCOUNT,
+    VARIANT_CANARY_SECRET_ARN,
     VARIANT_REST_API_TOKEN_SECRET,
     VARIANT_SECRET_ARN,
     VARIANT_SIGNING_SECRET_ARN,
@@ -43,13 +44,20 @@ def test_secret_by_complete_arn_is_granted_exactly(variant: SynthesizedStack):
     rest_api_key_arn = (
         f"arn:aws:secretsmanager:eu-central-1:{VARIANT_ACCOUNT}:secret:{VARIANT_REST_API_TOKEN_SECRET}-??????"
     )
-    # The router, the meta-alert function and the ack receiver (resolves of sibling incidents) read the routing key;
-    # the ack receiver also its two secrets.
+    meta_key_arn = (
+        f"arn:aws:secretsmanager:eu-central-1:{VARIANT_ACCOUNT}:secret:findings-router/variant/meta-routing-key-??????"
+    )
+    heartbeat_arn = f"arn:aws:secretsmanager:eu-central-1:{VARIANT_ACCOUNT}:secret:findings-router/variant/canary-heartbeat-url-??????"
+    # The router and the ack receiver (resolves of sibling incidents) read the routing key; the meta-alert function
+    # its own; the router the canary's (it pages the canary's service); the ack receiver its two secrets and the
+    # heartbeat URL (canary runs complete there).
     assert sorted((s["Sid"], json.dumps(s["Resource"])) for s in reads) == sorted(
         [
             ("ReadRoutingKey", json.dumps(VARIANT_SECRET_ARN)),
             ("ReadRoutingKey", json.dumps(VARIANT_SECRET_ARN)),
-            ("ReadRoutingKey", json.dumps(VARIANT_SECRET_ARN)),
+            ("ReadMetaAlertRoutingKey", json.dumps(meta_key_arn)),
+            ("ReadCanaryRoutingKey", json.dumps(VARIANT_CANARY_SECRET_ARN)),
+            ("ReadCanaryHeartbeatUrl", json.dumps(heartbeat_arn)),
             ("ReadWebhookSigningSecret", json.dumps(VARIANT_SIGNING_SECRET_ARN)),
             ("ReadPagerDutyRestApiKey", json.dumps(rest_api_key_arn)),
         ]
@@ -69,7 +77,13 @@ def test_alarm_emails_are_subscribed_to_both_topics(variant: SynthesizedStack):
 
 
 def test_without_writeback_no_role_may_update_findings(variant: SynthesizedStack):
-    assert "securityhub" not in json.dumps(variant.resources("AWS::IAM::Policy"))
+    granted = [
+        s["Action"]
+        for p in variant.resources("AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    # Only the canary imports its own finding; nothing may update findings.
+    assert [a for a in granted if "securityhub" in str(a)] == ["securityhub:BatchImportFindings"]
 
 
 def test_ack_receiver_reserved_concurrency_follows_its_own_setting(variant: SynthesizedStack):
@@ -91,7 +105,7 @@ def test_large_batches_get_a_batching_window_and_concurrency_follows_reservation
 
 
 def test_ocsf_off_and_pre_filtered_pattern(variant: SynthesizedStack):
-    (rule,) = variant.resources("AWS::Events::Rule").values()
+    (rule,) = [r for r in variant.resources("AWS::Events::Rule").values() if "EventPattern" in r["Properties"]]
     pattern = rule["Properties"]["EventPattern"]
     assert pattern == deployed_event_pattern(variant)
     assert "Findings Imported V2" not in json.dumps(pattern)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from findings_router.entrypoints import page_alarms as alarm_handler
+from findings_router_local.environment import LOCAL_META_ROUTING_KEY
 from tests.builders import ALARM, FakeLambdaContext
 from tests.integration.conftest import ROUTING_KEY
 
@@ -26,7 +27,8 @@ def test_an_alarm_pages_once_however_often_it_notifies_and_resolves_on_ok(local)
         assert local.receiver.notifications == 1
         [incident] = local.receiver.all_incidents
         assert incident.severity == "critical" and "findings-router itself" in incident.summary
-        assert local.receiver.accepted[0]["routing_key"] == ROUTING_KEY
+        # Production's meta-alerts go to their own PagerDuty service, never through the findings' routing key.
+        assert local.receiver.accepted[0]["routing_key"] == LOCAL_META_ROUTING_KEY != ROUTING_KEY
         alarm_handler.lambda_handler(sns(dict(ALARM, NewStateValue="OK")), FakeLambdaContext())
         assert incident.status == "resolved"
         # Not an alarm (e.g. the subscription confirmation text): ignored, nothing sent.

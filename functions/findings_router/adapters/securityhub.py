@@ -169,3 +169,21 @@ class BotoSecurityHub:
             if ref is not None:
                 out.append((ref, item.get("ErrorCode", "Unknown")))
         return out
+
+
+class ImportFailedError(RuntimeError):
+    """Security Hub refused an imported finding (`FailedFindings`): `InvalidAccess` when Security Hub or the
+    account's own product integration is not enabled, else a finding it could not accept."""
+
+
+def import_findings(client: Any, findings: Sequence[dict[str, Any]]) -> int:
+    """`BatchImportFindings` (up to 100 findings, HTTP 200 even when some failed): how many were accepted; raises
+    `ImportFailedError` naming each refused finding's error."""
+    response = client.batch_import_findings(Findings=list(findings))
+    failed = response.get("FailedFindings") or []
+    if failed or response.get("FailedCount"):
+        reasons = "; ".join(f"{f.get('Id')}: {f.get('ErrorCode')} {f.get('ErrorMessage', '')}".strip() for f in failed)
+        raise ImportFailedError(
+            f"Security Hub refused {len(failed) or response.get('FailedCount')} finding(s): {reasons}"
+        )
+    return int(response.get("SuccessCount", len(findings)))

@@ -27,3 +27,30 @@ def build_logger(service: str) -> Logger:
 
 def build_metrics() -> Metrics:
     return Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "FindingsRouter"))
+
+
+# Seconds per canary hop (findings_router.domain.canary.CanaryRun.hop_seconds) → the metric that publishes it.
+# `TimeToPage` is import → the canary's service accepted the page; `CanaryRoundTripSeconds` is import → its webhook
+# came back.
+CANARY_HOP_METRICS = {
+    "received": "CanaryReceiveSeconds",
+    "delivered": "CanaryDeliverSeconds",
+    "acknowledged": "CanaryAcknowledgeSeconds",
+}
+# The canary alarm (infra/constructs/alarms.py) watches this one: a run reached its last hop.
+CANARY_COMPLETED_METRIC = "CanaryCompleted"
+
+
+def publish_canary(metrics: Metrics, hops: dict[str, float], *, reached: tuple[str, ...], completed: bool) -> None:
+    """The hops a canary run `reached` here (of its `hops` so far), as metrics (EMF, one datapoint each)."""
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    for hop in reached:
+        if hop in hops:
+            metrics.add_metric(name=CANARY_HOP_METRICS[hop], unit=MetricUnit.Seconds, value=hops[hop])
+    if "delivered" in reached and "delivered" in hops and "received" in hops:
+        metrics.add_metric(name="TimeToPage", unit=MetricUnit.Seconds, value=hops["received"] + hops["delivered"])
+    if "acknowledged" in reached and "acknowledged" in hops and "total" in hops:
+        metrics.add_metric(name="CanaryRoundTripSeconds", unit=MetricUnit.Seconds, value=hops["total"])
+    if completed:
+        metrics.add_metric(name=CANARY_COMPLETED_METRIC, unit=MetricUnit.Count, value=1)

@@ -52,7 +52,7 @@ from findings_router.domain.acks import (
 )
 from findings_router.domain.model import FindingError
 from findings_router.domain.normalize import loads
-from findings_router.entrypoints.observability import build_logger, build_metrics
+from findings_router.entrypoints.observability import build_logger, build_metrics, publish_canary
 from findings_router.service.acknowledge import Deadline, RetryLater
 
 logger = build_logger("findings-router-ack")
@@ -121,6 +121,9 @@ def _handle(event: IncidentEvent, runtime: AckRuntime, via: str, deadline: Deadl
         logger.warning("incident event already being processed", extra=about)
         raise RetryLater("the same event is being processed") from None
     _metric(str(result["outcome"]))
+    hops = result.get("canary_hops")
+    if hops and not result.get("duplicate_delivery"):
+        publish_canary(metrics, hops, reached=("acknowledged",), completed=True)
     logger.info("incident event processed", extra={**about, **{k: v for k, v in result.items() if k != "note"}})
     return result
 

@@ -28,9 +28,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from findings_router.adapters.dead_letters import DeadLetterParking
 from findings_router.bootstrap import RouterRuntime, RuntimeSlot, build_during_init, build_router
+from findings_router.domain.canary import is_canary
 from findings_router.domain.model import Finding, FindingError
 from findings_router.domain.normalize import NormalizedEvent, loads, normalize_event
-from findings_router.entrypoints.observability import build_logger, build_metrics
+from findings_router.entrypoints.observability import build_logger, build_metrics, publish_canary
 from findings_router.notify import DeliveryError
 from findings_router.service.route import FindingsRouter, Routed, StateConflictError, TriggerInFlightError
 
@@ -43,6 +44,10 @@ metrics = build_metrics()
 # Report every failed record, even when all failed, instead of failing the invocation: the effect on SQS is the
 # same, and the log then holds one clear line per message instead of a stack trace for the batch.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+# Findings of a batch, the canary's aside; infra's silence alarm watches it (infra/contract.py has the same name).
+FINDINGS_RECEIVED_METRIC = "FindingsReceived"
 
 
 METRIC_BY_OUTCOME = {
@@ -86,7 +91,29 @@ def _parse(body: str) -> NormalizedEvent:
     return normalize_event(event)
 
 
+def _log_canary(routed: Routed, message_id: str) -> None:
+    assert routed.canary is not None
+    outcome = routed.canary
+    if outcome.outcome in ("paged", "completed"):
+        publish_canary(metrics, outcome.hops, reached=("received", "delivered"), completed=outcome.completed)
+    log = logger.warning if outcome.outcome == "not-configured" else logger.info
+    log(
+        "canary routed",
+        extra={
+            "finding_id": routed.finding.id,
+            "incident_key": routed.decision.key,
+            "outcome": outcome.outcome,
+            "reason": outcome.reason,
+            "hops": outcome.hops,
+            "message_id": message_id,
+        },
+    )
+
+
 def _log_routed(routed: Routed, message_id: str) -> None:
+    if routed.canary is not None:
+        _log_canary(routed, message_id)
+        return
     f: Finding = routed.finding
     metrics.add_metric(name=METRIC_BY_OUTCOME[routed.decision.outcome], unit=MetricUnit.Count, value=1)
     # Duplicates are most of the traffic and tell nobody anything: DEBUG (POWERTOOLS_LOG_LEVEL=DEBUG shows them);
@@ -213,6 +240,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         inv.parsed[message_id] = normalized
         findings.extend(normalized.findings)
     inv.router.prefetch(findings)
+    # What the silence alarm (monitoring.no_findings_alarm_minutes) watches: real findings, the canary's aside.
+    real = sum(1 for f in findings if not is_canary(f))
+    if real:
+        metrics.add_metric(name=FINDINGS_RECEIVED_METRIC, unit=MetricUnit.Count, value=real)
     response = process_partial_response(
         event=event,
         record_handler=lambda record: _record_handler(record, inv),

@@ -4,6 +4,9 @@ Shared by the Function URL receiver and the EventBridge (partner event bus) path
 the Security Hub write-back, the notifier that resolves sibling incidents (the router's own integration), and an
 optional lookup of an incident's alert keys for incidents without an `incident_key` (grouped alerts).
 
+The canary's incidents (`findings-router-canary/<env>/<run>`) are not findings: any event about one records the run's
+last hop (service/canary.py) and changes nothing else.
+
 Order, so that no note is ever lost and none is written twice:
 1. A stale event (a replay: `domain.acks.stale_reason`) changes nothing.
 2. The decision (`domain.acks.apply_ack`) and its work, a Security Hub note and the sibling resolves, are written in one
@@ -36,6 +39,7 @@ from findings_router.domain.episodes import DedupState, _iso
 from findings_router.domain.keys import base_key
 from findings_router.domain.notifications import NotifyContext, resolve
 from findings_router.notify import DeliveryError, Notifier
+from findings_router.service.canary import CanaryProbe
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +92,7 @@ class AckResult:
     resolved_siblings: int = 0  # Events API resolves sent
     outbox_written: int = 0  # outbox entries carried out and cleared (this event's and earlier ones)
     outbox_pending: int = 0  # entries left for a redelivery
+    canary_hops: dict[str, float] | None = None  # a canary run that completed here: seconds per hop
 
 
 @dataclass
@@ -109,8 +114,10 @@ class AckProcessor:
         notifier: Notifier | None = None,
         environment: str = "",
         in_scope: Callable[[str], bool] | None = None,
+        canary: CanaryProbe | None = None,
     ) -> None:
         self.store = store
+        self.canary = canary
         self.writeback = writeback
         self.resolve_workflow = resolve_workflow_on_operator_resolve
         self.alert_keys = alert_keys
@@ -136,6 +143,9 @@ class AckProcessor:
     def process(self, event: IncidentEvent, now: dt.datetime, deadline: Deadline | None = None) -> AckResult:
         """Apply `event`; raises `RetryLater` when work is left for a redelivery."""
         deadline = deadline or Deadline(None)
+        canary = self._canary(event, now)
+        if canary is not None:
+            return canary
         stale = stale_reason(event, now)
         if stale is not None:
             return AckResult("stale", stale, event.dedup_key)
@@ -166,6 +176,14 @@ class AckProcessor:
         assert decision is not None
         result = AckResult(decision.outcome, decision.reason, state.key, decision.note)
         return self._finish(result, self._drain(state, deadline))
+
+    def _canary(self, event: IncidentEvent, now: dt.datetime) -> AckResult | None:
+        """The run's last hop, when `event` is about one of this environment's canary incidents."""
+        seen = self.canary.acknowledge(event.incident_key, now) if self.canary is not None else None
+        if seen is None:
+            return None
+        hops = seen.hops if seen.completed else None
+        return AckResult(f"canary-{seen.outcome}", seen.reason, event.incident_key, canary_hops=hops)
 
     @staticmethod
     def _finish(result: AckResult, drained: _Drain) -> AckResult:

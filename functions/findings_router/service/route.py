@@ -1,7 +1,8 @@
 """`route_findings`: scope → policy → dedup decision → delivery → conditional state writes, for a batch of findings.
 
-Scope first: a finding of an account outside the environment's `accounts`, or a custom action event of another
-tool's action, changes nothing at all.
+The canary first (service/canary.py): this environment's synthetic finding pages the canary's own service and never
+meets the policy; another environment's canary is dropped. Then scope: a finding of an account outside the
+environment's `accounts`, or a custom action event of another tool's action, changes nothing at all.
 
 Order per finding that pages: record the trigger (`pending`, conditional write), send it, then confirm it
 (conditional write). A crash between PagerDuty's 202 and the confirmation leaves the trigger recorded: the message's
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from findings_router.adapters.securityhub import FindingRef, SecurityHubWriteback
 from findings_router.adapters.state_table import DedupStore
 from findings_router.adapters.storm_counter import StormCounter
+from findings_router.domain import canary
 from findings_router.domain.episodes import Decision, DedupState, decide
 from findings_router.domain.keys import dedup_key
 from findings_router.domain.model import Finding
@@ -31,6 +33,7 @@ from findings_router.domain.notifications import NotifyContext, resolve
 from findings_router.domain.policy import CompiledPolicy, PolicyDecision
 from findings_router.domain.storm import StormCount, apply_storm, storm_slot, verdict
 from findings_router.notify import DeliveryError, Notifier
+from findings_router.service.canary import CanaryOutcome, CanaryProbe
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +55,7 @@ class Routed:
     policy: PolicyDecision
     decision: Decision
     deliveries: int
+    canary: CanaryOutcome | None = None  # this environment's canary: what its run did (never a policy decision)
 
 
 class FindingsRouter:
@@ -64,8 +68,10 @@ class FindingsRouter:
         notifier: Notifier,
         writeback: SecurityHubWriteback | None = None,
         storms: StormCounter | None = None,
+        canary: CanaryProbe | None = None,
     ) -> None:
         self.policy = policy
+        self.canary = canary
         self.store = store
         self.notifier = notifier
         self.writeback = writeback
@@ -79,7 +85,7 @@ class FindingsRouter:
 
     def prefetch(self, findings: Iterable[Finding]) -> None:
         """One batched read (per 100 keys) for every key not already known (out-of-scope findings are never read)."""
-        in_scope = (f for f in findings if self.policy.out_of_scope(f) is None)
+        in_scope = (f for f in findings if self.policy.out_of_scope(f) is None and canary.sighting(f) is None)
         keys = [k for k in dict.fromkeys(self.key_for(f) for f in in_scope) if k not in self._cache]
         if not keys:
             return
@@ -88,6 +94,9 @@ class FindingsRouter:
             self._cache[k] = found.get(k)
 
     def route(self, finding: Finding, now: dt.datetime) -> Routed:
+        seen = canary.sighting(finding)
+        if seen is not None:
+            return self._route_canary(finding, seen, now)
         key = self.key_for(finding)
         foreign = self.policy.out_of_scope(finding)
         if foreign is not None:
@@ -120,6 +129,22 @@ class FindingsRouter:
                 return Routed(finding, policy, decision, deliveries + sent)
             self._cache[key] = self.store.get_many([key]).get(key)
         raise StateConflictError(f"state for {key} changed {MAX_WRITE_CONFLICTS} times while routing {finding.id}")
+
+    def _route_canary(self, finding: Finding, seen: canary.CanarySighting, now: dt.datetime) -> Routed:
+        key = canary.incident_key(seen.environment, seen.run_id)
+        env = self.policy.environment
+        if seen.environment != env:
+            reason = f"the canary of environment {seen.environment}, not {env}"
+            return Routed(finding, PolicyDecision("drop", "low", reason), Decision("drop", reason, key), 0)
+        if self.canary is None:
+            reason = (
+                "a canary of this environment, but the router has no canary routing key (canary.routing_key_secret)"
+            )
+            return Routed(finding, PolicyDecision("drop", "low", reason), Decision("drop", reason, key), 0)
+        outcome = self.canary.page(finding, seen, now)
+        reason = f"canary run {seen.run_id}: {outcome.reason}"
+        sent = 2 if outcome.outcome in ("paged", "completed") else 0
+        return Routed(finding, PolicyDecision("drop", "low", reason), Decision("drop", reason, key), sent, outcome)
 
     def _decide(
         self,

@@ -255,11 +255,60 @@ class Monitoring(_Strict):
     oldest_message_age_seconds: Annotated[
         int, Field(ge=60, description="Alarm when a finding waits longer than this in the queue.")
     ] = 900
+    meta_alert_routing_key_secret: Annotated[str, Field(min_length=1)] | None = Field(
+        default=None,
+        description="Secret with the routing key of a separate PagerDuty service for findings-router's own alarms, "
+        "so that a broken finding integration (a revoked key, a disabled service) does not also silence the alarm "
+        "about it. Omitted: the notifier's routing key. Required in production.",
+    )
+    no_findings_alarm_minutes: Annotated[int, Field(ge=10, le=1440)] | None = Field(
+        default=None,
+        description="Alarm when no finding (the canary's aside) reached the router for this long: Security Hub's "
+        "integration, the EventBridge rule or the aggregation broke. Security Hub re-sends active findings every "
+        "12-24 h, so 1440 suits an environment with any active finding. Omitted: no such alarm.",
+    )
 
     @model_validator(mode="after")
     def _reason_only_without_emails(self) -> Monitoring:
         if self.alarm_emails and self.no_alarm_emails_reason:
             raise ValueError("no_alarm_emails_reason is for a policy without alarm_emails: remove one of them")
+        return self
+
+
+class Canary(_Strict):
+    """A synthetic finding imported into Security Hub on a schedule, routed like any finding to a separate on-call
+    service that never pages a person: proof, every few minutes, that the whole path still pages (docs/canary.md)."""
+
+    enabled: bool | None = Field(
+        default=None, description="Omitted: on in production (`production: true`), off elsewhere."
+    )
+    schedule_minutes: Annotated[int, Field(ge=1, le=1440, description="How often the canary runs.")] = 15
+    routing_key_secret: Annotated[str, Field(min_length=1)] | None = Field(
+        default=None,
+        description="Secret with the routing key of the canary's own PagerDuty service (low urgency, no one on "
+        "call, its webhook subscribed to the ack receiver). Required when the canary is on; never the notifier's.",
+    )
+    alarm_after_minutes: Annotated[
+        int,
+        Field(
+            ge=10,
+            le=1440,
+            description="Alarm when no canary completed for this long; at least twice schedule_minutes.",
+        ),
+    ] = 60
+    heartbeat_url_secret: Annotated[str, Field(min_length=1)] | None = Field(
+        default=None,
+        description="Optional secret with a heartbeat URL (Healthchecks, Dead Man's Snitch, a JSM heartbeat) "
+        "requested after each completed canary, so that a dead AWS side is noticed from outside it.",
+    )
+
+    @model_validator(mode="after")
+    def _alarm_after_two_runs(self) -> Canary:
+        if self.alarm_after_minutes < 2 * self.schedule_minutes:
+            raise ValueError(
+                f"alarm_after_minutes ({self.alarm_after_minutes}) must be at least twice schedule_minutes "
+                f"({self.schedule_minutes}): one late run must not alarm"
+            )
         return self
 
 
@@ -370,6 +419,7 @@ class Policy(_Strict):
     pacing: Pacing = Pacing()
     acknowledgements: Acknowledgements = Acknowledgements()
     securityhub: SecurityHubSettings = SecurityHubSettings()
+    canary: Canary = Canary()
     production: bool = Field(
         default=False, description="Stricter infrastructure: deletion protection and RETAIN on the state table."
     )
@@ -402,6 +452,15 @@ class Policy(_Strict):
     def in_scope(self, account: str) -> bool:
         """Whether findings of `account` belong to this environment."""
         return self.all_accounts or account in self.accounts
+
+    @property
+    def canary_enabled(self) -> bool:
+        return self.production if self.canary.enabled is None else self.canary.enabled
+
+    @property
+    def meta_alert_routing_key_secret(self) -> str:
+        """Where meta-alerts go: their own routing key, else the notifier's."""
+        return self.monitoring.meta_alert_routing_key_secret or self.notifier.routing_key_secret
 
     @model_validator(mode="after")
     def _unique_names(self) -> Policy:
