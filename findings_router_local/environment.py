@@ -34,7 +34,7 @@ import yaml
 from findings_router.adapters.memory import RecordingSecurityHub
 from findings_router.adapters.state_table import DynamoDedupStore
 from findings_router.bootstrap import AckRuntime, RouterRuntime, RuntimeEnv, build_ack_receiver, build_router
-from findings_router.domain.keys import KEY_PREFIX
+from findings_router.domain.acks import is_finding_key
 from findings_router.settings.load import load_policy
 from findings_router.settings.schema import Policy
 from findings_router_local.aws_local import local_aws_environment, moto_server, reset_moto
@@ -296,7 +296,7 @@ class LocalEnvironment:
     def state_items(self) -> list[dict[str, Any]]:
         """Dedup items only (storm counters and idempotency records share the table)."""
         items = self.dynamodb.scan(TableName=self.table)["Items"]
-        return [i for i in items if i["pk"]["S"].startswith(KEY_PREFIX) and "#" not in i["pk"]["S"]]
+        return [i for i in items if is_finding_key(i["pk"]["S"]) and "#" not in i["pk"]["S"]]
 
     def dlq_messages(self) -> list[dict[str, Any]]:
         """Up to 10 messages of the dead-letter queue (they become visible again after its visibility timeout)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from findings_router.adapters.memory import RecordingSecurityHub
 from findings_router.domain.episodes import DedupState
@@ -14,6 +14,9 @@ from findings_router.settings.schema import Policy
 from findings_router_local.demo.corpus import FieldScenario
 from findings_router_local.fakes.pagerduty import Incident, render_incidents
 from findings_router_local.tables import clip, render_table
+
+if TYPE_CHECKING:
+    from findings_router_local.canary_local import CanaryRound
 
 OUTCOMES = ("page", "notify", "resolve", "duplicate", "drop")
 
@@ -38,6 +41,7 @@ class EnvironmentRun:
     echoes: int = 0
     echo_pages: int = 0
     scenarios: list[FieldScenario] = field(default_factory=list)
+    canary: CanaryRound | None = None  # the environment's canary round (canary enabled)
 
     @property
     def routed(self) -> list[dict[str, Any]]:
@@ -148,6 +152,18 @@ def brief(run: EnvironmentRun, out: TextIO, incidents_known: bool) -> None:
             f"  {'Sec. Hub':<10} {len(run.securityhub.updates)} notes/workflow updates; {run.echoes} echo events routed "
             f"again → {run.echo_pages} new pages\n"
         )
+    _write_canary(run, out)
+
+
+def _write_canary(run: EnvironmentRun, out: TextIO) -> None:
+    """The canary's round trip, hop by hop (its own service: never counted among the incidents above)."""
+    canary = run.canary
+    if canary is None:
+        return
+    if not canary.completed:
+        out.write(f"  {'canary':<10} DID NOT COMPLETE: paged={canary.paged}, last hop {canary.webhook}\n")
+        return
+    out.write(f"  {'canary':<10} {canary.describe()}\n")
 
 
 # In the app they are one click away; the demo's one screen shows what an operator reads first.

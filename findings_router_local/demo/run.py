@@ -111,6 +111,7 @@ def run_environment(
                 demo.take_incidents(receiver)
                 demo.operator_loop(receiver)
                 demo.security_hub_echoes(receiver)
+                demo.canary_round(receiver)
         demo.finish(captured)
         return demo.run
 
@@ -225,6 +226,17 @@ class EnvironmentDemo:
         self.take_incidents(receiver)
         self.run.echoes = len(echoes)
         self.run.echo_pages = len(self.run.incidents) - before
+
+    def canary_round(self, receiver: PagerDutyReceiver) -> None:
+        """The environment's canary, if it has one: the synthetic finding imported into Security Hub (moto), through
+        the queue and the router to the canary's own service, whose webhook comes back to the ack receiver."""
+        if not self.local.policy.canary_enabled:
+            return
+        from findings_router_local.canary_local import run_canary_round
+
+        self.run.canary = run_canary_round(
+            self.local, receiver, self.deliver, signing_secret=DEMO_SIGNING_SECRET, context=self._context()
+        )
 
     def finish(self, captured: _CapturedLogs) -> None:
         """What the run left: the log lines, the dead letters, the dedup states and the write-backs."""

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from findings_router.domain.canary import CanaryRun
-from findings_router.domain.keys import KEY_PREFIX
+from findings_router.domain.keys import canary_record_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -16,10 +16,6 @@ if TYPE_CHECKING:
 # A run record outlives any alarm window; an environment whose canary stopped keeps no stale item for ever.
 CANARY_RECORD_TTL_SECONDS = 30 * 24 * 3600
 _HOP_FIELDS = ("received_at", "delivered_at", "acknowledged_at")
-
-
-def canary_item_key(environment: str) -> str:
-    return f"{KEY_PREFIX}canary-{environment}"
 
 
 class CanaryLog(Protocol):
@@ -67,7 +63,7 @@ class DynamoCanaryLog:
 
     def latest(self, environment: str) -> CanaryRun | None:
         response = self.client.get_item(
-            TableName=self.table_name, Key={"pk": {"S": canary_item_key(environment)}}, ConsistentRead=True
+            TableName=self.table_name, Key={"pk": {"S": canary_record_key(environment)}}, ConsistentRead=True
         )
         item = response.get("Item")
         if item is None:
@@ -81,7 +77,7 @@ class DynamoCanaryLog:
 
     def put(self, run: CanaryRun, expected_version: int | None) -> bool:
         item: dict[str, Any] = {
-            "pk": {"S": canary_item_key(run.environment)},
+            "pk": {"S": canary_record_key(run.environment)},
             "run_id": {"S": run.run_id},
             "version": {"N": str(run.version)},
             "expires_at": {"N": str(int(self._clock()) + CANARY_RECORD_TTL_SECONDS)},

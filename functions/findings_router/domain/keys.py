@@ -13,6 +13,14 @@ KEY_PREFIX = "fr1-"
 STORM_PREFIX = f"{KEY_PREFIX}storm-"
 
 
+# The canary's run record, one per environment (adapters/canary_log.py): in the state table, not a finding's.
+CANARY_RECORD_PREFIX = f"{KEY_PREFIX}canary-"
+
+
+def canary_record_key(environment: str) -> str:
+    return f"{CANARY_RECORD_PREFIX}{environment}"
+
+
 SECURITYHUB_PRODUCT_SUFFIX = ":product/aws/securityhub"
 
 # The ack receiver's idempotency records (Powertools, in the state table): "<function name>.<label>#<hash of the
