@@ -356,3 +356,33 @@ def test_eventbridge_auto_resolve_and_retry(local):
     assert state(local, key)["resolved_by"]["S"] == "pagerduty"
     [note] = flaky.notes_for(finding["Id"])
     assert note.startswith("Resolved automatically by PagerDuty") and "auto-resolve timeout" in note
+
+
+def test_a_flood_of_unsigned_requests_costs_no_state_access_and_genuine_webhooks_still_land(
+    local, receiver_url, monkeypatch
+):
+    """Flood protection at the public URL: each forged request is answered from the signature check alone (the
+    signing secret is read once and cached), so forged traffic cannot slow down or use up what genuine webhooks
+    need; the alarms on rejected signatures and throttles tell on-call (tests/infra/test_pager_pager.py)."""
+    import botocore.client
+
+    key = page(local, asff(severity="CRITICAL"))
+    calls: list[str] = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def counting(self, operation_name, api_params):
+        calls.append(f"{self.meta.service_model.service_name}:{operation_name}")
+        return original(self, operation_name, api_params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counting)
+    forged = webhook_for("webhook_incident_resolved.json", key)
+    with requests.Session() as session:
+        for i in range(100):
+            raw = json.dumps(forged).encode()
+            headers = {"X-PagerDuty-Signature": "v1=" + "0" * 64 if i % 2 else "", "X-Webhook-Id": f"F{i}"}
+            assert session.post(receiver_url, data=raw, headers=headers, timeout=10).status_code == 401
+    assert [c for c in calls if not c.startswith("secretsmanager:")] == []  # no DynamoDB, no Security Hub
+    assert len(calls) <= 1  # the signing secret, at most once (cached)
+    assert post(receiver_url, webhook_for("webhook_incident_acknowledged.json", key, "02GENUINE")).json() == {
+        "outcome": "acknowledged"
+    }

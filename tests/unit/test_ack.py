@@ -776,3 +776,13 @@ def test_an_episode_of_an_account_outside_the_scope_is_not_ours():
     result = narrowed.process(event, NOW)
     assert result.outcome == "not-ours"
     assert store.items[routed.decision.key].status == "open" and hub.updates == []
+
+
+def test_rejected_signatures_are_logged_at_most_ten_a_minute_and_the_next_line_counts_the_rest():
+    from findings_router.entrypoints.receive_acks import RejectionLog
+
+    log = RejectionLog(per_minute=10)
+    admitted = [log.admit(0.5 * i) for i in range(30)]  # 30 forged requests in 15 s
+    assert admitted[:10] == [0] * 10 and admitted[10:] == [None] * 20
+    assert log.admit(60.0) == 20  # a minute later: logged again, with the 20 it did not log
+    assert log.admit(61.0) == 0

@@ -78,6 +78,32 @@ ANSWER_WITHIN_SECONDS = 4.0
 LAMBDA_MARGIN_SECONDS = 1.0  # before the Lambda's own timeout (the EventBridge path has no 5 s limit)
 
 
+class RejectionLog:
+    """At most `per_minute` log lines a minute for rejected signatures per container: a flood of forged requests at
+    the public URL must not turn into a flood of log ingestion. Every rejection is still counted (AcksRejected, which
+    the rejected-signatures alarm watches); the next line logged says how many were not."""
+
+    def __init__(self, per_minute: int = 10) -> None:
+        self.per_minute = per_minute
+        self._window_start = float("-inf")
+        self._logged = 0
+        self._suppressed = 0
+
+    def admit(self, now: float) -> int | None:
+        """None: do not log this one; else log it, with the number not logged since the last line."""
+        if now - self._window_start >= 60:
+            self._window_start, self._logged = now, 0
+        if self._logged >= self.per_minute:
+            self._suppressed += 1
+            return None
+        self._logged += 1
+        suppressed, self._suppressed = self._suppressed, 0
+        return suppressed
+
+
+rejection_log = RejectionLog()
+
+
 # One per execution environment. Tests and the demo `install` theirs, built with bootstrap.build_ack_receiver.
 runtime_slot: RuntimeSlot[AckRuntime] = RuntimeSlot(build_ack_receiver, metrics)
 get_runtime = runtime_slot.get
@@ -168,10 +194,16 @@ def pagerduty_webhook() -> Response[str]:
     headers = {k.lower(): v for k, v in (request.headers or {}).items()}
     if not verify_signature(body_bytes, headers.get(SIGNATURE_HEADER), runtime.signing_secrets()):
         metrics.add_metric(name="AcksRejected", unit=MetricUnit.Count, value=1)
-        logger.warning(
-            "webhook rejected: bad or missing signature",
-            extra={"webhook_id": headers.get(WEBHOOK_ID_HEADER), "source_ip": request.request_context.http.source_ip},
-        )
+        suppressed = rejection_log.admit(time.monotonic())
+        if suppressed is not None:
+            logger.warning(
+                "webhook rejected: bad or missing signature",
+                extra={
+                    "webhook_id": headers.get(WEBHOOK_ID_HEADER),
+                    "source_ip": request.request_context.http.source_ip,
+                    "not_logged_before": suppressed,
+                },
+            )
         return Response(401, "application/json", json.dumps({"error": "invalid signature"}))
     try:
         body = loads(body_bytes)
