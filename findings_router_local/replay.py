@@ -46,6 +46,7 @@ from findings_router.domain.policy import CompiledPolicy
 from findings_router.notify import DeliveryResult
 from findings_router.notify.pagerduty.events import build_event
 from findings_router.notify.recording import RecordingNotifier
+from findings_router.service.canary import CanaryProbe
 from findings_router.service.route import FindingsRouter, Routed
 from findings_router.settings.schema import Policy
 from findings_router_local.tables import clip, render_table, table_lines
@@ -605,8 +606,12 @@ class Replayer:
         self.store = InMemoryDedupStore()
         self.notifier = RecordingNotifier() if keep_sends else _ForgettingNotifier()
         self.storms = InMemoryStormCounter()
-        self.router = FindingsRouter(CompiledPolicy(policy), self.store, self.notifier, storms=self.storms)
         self.now = now or dt.datetime.now(dt.UTC)
+        # The environment's canary findings (they come back with `get-findings`) show as paging its own service.
+        canary = CanaryProbe.dry_run(policy.environment, lambda: self.now) if policy.canary.routing_key_secret else None
+        self.router = FindingsRouter(
+            CompiledPolicy(policy), self.store, self.notifier, storms=self.storms, canary=canary
+        )
         self.problems: list[InputProblem] = []
 
     def normalize_document(self, where: str, doc: Any) -> list[Finding]:

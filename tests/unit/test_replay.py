@@ -132,3 +132,22 @@ def test_long_replays_show_a_progress_bar(tmp_path: Path, capsys):
     assert len(records(out)) == 1200
     assert "\r[" + "#" * 30 + "] 1,200/1,200 findings\n" in err
     assert "] 200/1,200 findings" in err
+
+
+def test_the_environments_canary_replays_as_paging_its_own_service_not_through_the_policy(tmp_path: Path, capsys):
+    import datetime as dt
+
+    from findings_router.domain.canary import synthetic_finding
+
+    at = dt.datetime(2026, 11, 27, 12, tzinfo=dt.UTC)
+    findings = [
+        synthetic_finding(env, account="999988887777", region="eu-central-1", partition="aws", now=at)
+        for env in ("prod", "stg")
+    ]
+    path = tmp_path / "findings.json"
+    path.write_text(json.dumps({"Findings": findings}))
+    code, out, err = replay(capsys, "--env", "prod", "--format", "json", str(path))
+    assert code == 0, err
+    own, other = records(out)
+    assert own["reason"] == "canary run 2026-11-27T12:00:00.000Z: paged the canary's on-call service"
+    assert other["decision"] == "drop" and other["reason"].startswith("the canary of environment stg")

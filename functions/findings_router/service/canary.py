@@ -63,6 +63,16 @@ class CanaryProbe:
         self.clock = clock
         self.heartbeat = heartbeat
 
+    @classmethod
+    def dry_run(cls, environment: str, clock: Callable[[], dt.datetime]) -> CanaryProbe:
+        """For replay: canary findings are recognized and "paged" to a recording twin, nothing is stored or sent."""
+        from findings_router.adapters.canary_log import InMemoryCanaryLog
+        from findings_router.notify.recording import RecordingNotifier
+
+        return cls(
+            environment, InMemoryCanaryLog(), notifier=RecordingNotifier(), completes_on="delivered", clock=clock
+        )
+
     # ------------------------------------------------------------------------------------------ router side
 
     def page(self, finding: Finding, seen: CanarySighting, received_at: dt.datetime) -> CanaryOutcome:
