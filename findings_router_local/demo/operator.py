@@ -30,9 +30,11 @@ def as_partner_event(webhook: dict[str, Any], policy: Policy) -> dict[str, Any]:
     """The same action as PagerDuty's EventBridge integration delivers it (a V2 message)."""
     event = webhook["event"]
     data = event["data"]
-    v2_name = {"incident.acknowledged": "incident.acknowledge", "incident.resolved": "incident.resolve"}[
-        event["event_type"]
-    ]
+    v2_name = {
+        "incident.triggered": "incident.trigger",
+        "incident.acknowledged": "incident.acknowledge",
+        "incident.resolved": "incident.resolve",
+    }[event["event_type"]]
     return {
         "version": "0",
         "id": event["id"],

@@ -58,3 +58,19 @@ def test_a_canary_copy_delivered_again_pages_nothing_more(local: LocalEnvironmen
     _deliver(local)([imported_event(stored[-1])])  # EventBridge delivers at least once
     assert len(local.receiver.accepted) == accepted
     assert round_.completed
+
+
+def test_with_the_partner_event_bus_the_round_completes_at_the_ack_receiver_too(moto_endpoint, tmp_path):
+    """stg's acknowledgements come on PagerDuty's partner event bus (V2 messages): the canary's last hop too."""
+    from findings_router_local.environment import shipped_policy_data
+    from tests.builders import CONFIG_DIR
+
+    data = shipped_policy_data(CONFIG_DIR / "stg.yaml")
+    data["canary"] = {"enabled": True, "routing_key_secret": "findings-router/stg/pagerduty-canary-routing-key"}
+    with LocalEnvironment(data, endpoint=moto_endpoint, reset=True, workdir=tmp_path, fast_retries=True) as local:
+        local.new_router_runtime()
+        local.new_ack_runtime()
+        assert local.receiver is not None
+        round_ = run_canary_round(local, local.receiver, _deliver(local), signing_secret=None)
+    assert round_.webhook == "partner bus: canary-completed"
+    assert round_.completed and "acknowledged" in round_.hops
