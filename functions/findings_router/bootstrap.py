@@ -214,7 +214,21 @@ class RouterRuntime:
         self.invocation.begin(context)
         if self.retrier is not None:
             self.retrier.reset_counts()
-        return FindingsRouter(self.compiled, self.store, self.notifier, self.writeback, self.storms, self.canary)
+        return FindingsRouter(
+            self.compiled,
+            self.store,
+            self.notifier,
+            self.writeback,
+            self.storms,
+            self.canary,
+            own_account=_account_of(context),
+        )
+
+
+def _account_of(context: Any) -> str | None:
+    """The account in the invoked function's ARN (arn:aws:lambda:<region>:<account>:function:<name>)."""
+    parts = str(getattr(context, "invoked_function_arn", "") or "").split(":")
+    return parts[4] if len(parts) > 4 and parts[4].isdigit() else None
 
 
 def build_router(

@@ -321,18 +321,14 @@ class Alarms(Construct):
     def watch_canary(self, function: lambda_.IFunction, *, alarm_after_minutes: int) -> None:
         """The canary's alarms (alarm topic, so they page through the meta-alerts' own service): no run completed
         for `alarm_after_minutes` (no data counts: nothing completed), and the canary function failing."""
-        self.canary_alarm = self.add_alarm(
+        self.canary_alarm = self._absence_alarm(
             "CanaryMissingAlarm",
             "canary-missing",
             f"No canary completed in {alarm_after_minutes} minutes: a synthetic finding imported into Security Hub "
             "did not make it to the canary's on-call service and back. Some hop of the page path is broken "
             "(Security Hub, EventBridge, the queue, the router, PagerDuty, the webhook). See docs/runbook.md.",
-            metric=powertools_metric(
-                self._settings.environment, CANARY_COMPLETED_METRIC, period=Duration.minutes(alarm_after_minutes)
-            ),
-            threshold=1,
-            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+            CANARY_COMPLETED_METRIC,
+            alarm_after_minutes,
         )
         self.canary_errors_alarm = self._errors_alarm(
             "CanaryErrorsAlarm",
@@ -344,15 +340,26 @@ class Alarms(Construct):
 
     def watch_findings_feed(self, *, minutes: int) -> None:
         """Silence detection: an environment that normally receives findings received none for `minutes`."""
-        self.no_findings_alarm = self.add_alarm(
+        self.no_findings_alarm = self._absence_alarm(
             "NoFindingsAlarm",
             "no-findings",
             f"No finding reached the router in {minutes} minutes (the canary's aside): Security Hub's integrations, "
             "the EventBridge rule, cross-region aggregation or the member accounts' association may be broken. "
             "See docs/runbook.md.",
-            metric=powertools_metric(
-                self._settings.environment, FINDINGS_RECEIVED_METRIC, period=Duration.minutes(minutes)
-            ),
+            FINDINGS_RECEIVED_METRIC,
+            minutes,
+        )
+
+    def _absence_alarm(
+        self, construct_id: str, suffix: str, description: str, metric_name: str, minutes: int
+    ) -> cloudwatch.Alarm:
+        """Fires when the functions emitted none of `metric_name` for `minutes`. No data counts as none: a dead
+        function, queue or feed emits nothing at all, and that must alarm rather than stay OK."""
+        return self.add_alarm(
+            construct_id,
+            suffix,
+            description,
+            metric=powertools_metric(self._settings.environment, metric_name, period=Duration.minutes(minutes)),
             threshold=1,
             comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.BREACHING,

@@ -47,7 +47,7 @@ def test_a_canary_round_completes_through_every_hop_and_pages_nobody_on_call(loc
 def test_a_canary_copy_delivered_again_pages_nothing_more(local: LocalEnvironment):
     assert local.receiver is not None
     round_ = run_canary_round(local, local.receiver, _deliver(local), signing_secret=WEBHOOK_SECRET)
-    accepted = len(local.receiver.accepted)
+    triggers = [e for e in local.receiver.accepted if e["event_action"] == "trigger"]
     import boto3
 
     stored = [
@@ -56,8 +56,10 @@ def test_a_canary_copy_delivered_again_pages_nothing_more(local: LocalEnvironmen
     from findings_router_local.demo.corpus import imported_event
 
     _deliver(local)([imported_event(stored[-1])])  # EventBridge delivers at least once
-    assert len(local.receiver.accepted) == accepted
+    # No second trigger; the copy only resolves the run's incident again (a no-op once it is closed).
+    assert [e for e in local.receiver.accepted if e["event_action"] == "trigger"] == triggers
     assert round_.completed
+    assert all(i.status == "resolved" for i in local.receiver.all_incidents)
 
 
 def test_with_the_partner_event_bus_the_round_completes_at_the_ack_receiver_too(moto_endpoint, tmp_path):

@@ -50,17 +50,25 @@ class Crash(Exception):
     """The container died here."""
 
 
-class CrashAfterAccepted(RecordingNotifier):
-    """The canary's service accepts the page, then the container dies before the resolve and the state write."""
+class CanaryService(RecordingNotifier):
+    """The canary's PagerDuty service: incidents ever opened per key (a trigger to an open alert is folded in, one
+    after its resolve opens a new incident), and a crash of the container right after a chosen send was accepted."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.crash_next_resolve = True
+        self.open: set[str] = set()
+        self.incidents: dict[str, int] = {}
+        self.crash_after: str | None = None  # "trigger" or "resolve"
 
     def send(self, send: Notification, ctx: NotifyContext) -> DeliveryResult:
         result = super().send(send, ctx)
-        if send.kind == "resolve" and self.crash_next_resolve:
-            self.crash_next_resolve = False
+        if send.kind == "trigger" and send.key not in self.open:
+            self.open.add(send.key)
+            self.incidents[send.key] = self.incidents.get(send.key, 0) + 1
+        elif send.kind == "resolve":
+            self.open.discard(send.key)
+        if send.kind == self.crash_after:
+            self.crash_after = None
             raise Crash
         return result
 
@@ -172,17 +180,36 @@ def test_a_copy_of_a_delivered_run_sends_nothing_and_an_older_run_is_stale():
     assert log.latest("prod").run_id == canary.iso(newer)  # type: ignore[union-attr]
 
 
-def test_a_crash_after_the_page_was_accepted_sends_the_same_incident_again_once():
-    canary_pd, log = CrashAfterAccepted(), InMemoryCanaryLog()
+@pytest.mark.parametrize("crash_after", ["trigger", "resolve"])
+def test_a_crash_after_the_service_accepted_a_send_opens_one_incident_and_leaves_none_open(crash_after: str):
+    canary_pd, log = CanaryService(), InMemoryCanaryLog()
+    canary_pd.crash_after = crash_after
     r = router(probe(log, canary_pd))
     with pytest.raises(Crash):
         r.route(canary_finding(), T0)
-    assert log.latest("prod").received_at and not log.latest("prod").delivered_at  # type: ignore[union-attr]
     again = r.route(canary_finding(), T0 + dt.timedelta(seconds=720))  # the message comes back
-    assert again.canary is not None and again.canary.outcome == "paged"
-    keys = {e["dedup_key"] for e in canary_pd.events if e["event_action"] == "trigger"}
-    assert keys == {incident_key("prod", canary.iso(T0))}  # PagerDuty folds the two triggers into one incident
+    assert again.canary is not None
+    assert again.canary.outcome == ("paged" if crash_after == "trigger" else "duplicate")
+    key = incident_key("prod", canary.iso(T0))
+    assert canary_pd.incidents == {key: 1}  # the re-sent trigger reached the still-open alert: folded in
+    assert canary_pd.open == set()  # and the incident was resolved in the end
+    assert log.latest("prod").delivered_at  # type: ignore[union-attr]
     assert r.route(canary_finding(), T0).canary.outcome == "duplicate"  # type: ignore[union-attr]
+    assert canary_pd.incidents == {key: 1}
+
+
+def test_a_look_alike_from_another_account_or_from_the_future_pages_nothing():
+    canary_pd, log = CanaryService(), InMemoryCanaryLog()
+    policy = CompiledPolicy(load_policy(CONFIG_DIR / "prod.yaml"))
+    r = FindingsRouter(
+        policy, InMemoryDedupStore(), RecordingNotifier(), canary=probe(log, canary_pd), own_account=ACCOUNT
+    )
+    member = r.route(canary_finding(account="111122224444"), T0)  # a member account imported one into its product
+    assert member.canary is not None and member.canary.outcome == "foreign"
+    future = r.route(canary_finding(at=T0 + dt.timedelta(days=1)), T0)  # would make every real run look stale
+    assert future.canary is not None and future.canary.outcome == "foreign"
+    assert canary_pd.events == [] and log.latest("prod") is None
+    assert r.route(canary_finding(), T0).canary.outcome == "paged"  # type: ignore[union-attr]
 
 
 def test_a_canary_service_outage_fails_the_message_for_a_retry():

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from findings_router.adapters.state_table import put_versioned
 from findings_router.domain.canary import CanaryRun
 from findings_router.domain.keys import canary_record_key
 
@@ -83,14 +84,4 @@ class DynamoCanaryLog:
             "expires_at": {"N": str(int(self._clock()) + CANARY_RECORD_TTL_SECONDS)},
         }
         item.update({name: {"S": getattr(run, name)} for name in _HOP_FIELDS if getattr(run, name)})
-        kwargs: dict[str, Any] = {"TableName": self.table_name, "Item": item}
-        if expected_version is None:
-            kwargs["ConditionExpression"] = "attribute_not_exists(pk)"
-        else:
-            kwargs["ConditionExpression"] = "version = :v"
-            kwargs["ExpressionAttributeValues"] = {":v": {"N": str(expected_version)}}
-        try:
-            self.client.put_item(**kwargs)
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return put_versioned(self.client, self.table_name, item, expected_version)

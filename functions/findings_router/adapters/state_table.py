@@ -133,14 +133,20 @@ class DynamoDedupStore:
         return found
 
     def put(self, state: DedupState, expected_version: int | None) -> bool:
-        kwargs: dict[str, Any] = {"TableName": self.table_name, "Item": state_to_item(state)}
-        if expected_version is None:
-            kwargs["ConditionExpression"] = "attribute_not_exists(pk)"
-        else:
-            kwargs["ConditionExpression"] = "version = :v"
-            kwargs["ExpressionAttributeValues"] = {":v": {"N": str(expected_version)}}
-        try:
-            self.client.put_item(**kwargs)
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return put_versioned(self.client, self.table_name, state_to_item(state), expected_version)
+
+
+def put_versioned(client: Any, table_name: str, item: dict[str, Any], expected_version: int | None) -> bool:
+    """PutItem of `item` if the stored item's `version` is still `expected_version` (None: no item yet); False when
+    another writer got there first."""
+    kwargs: dict[str, Any] = {"TableName": table_name, "Item": item}
+    if expected_version is None:
+        kwargs["ConditionExpression"] = "attribute_not_exists(pk)"
+    else:
+        kwargs["ConditionExpression"] = "version = :v"
+        kwargs["ExpressionAttributeValues"] = {":v": {"N": str(expected_version)}}
+    try:
+        client.put_item(**kwargs)
+    except client.exceptions.ConditionalCheckFailedException:
+        return False
+    return True

@@ -96,7 +96,7 @@ def _log_canary(routed: Routed, message_id: str) -> None:
     outcome = routed.canary
     if outcome.outcome in ("paged", "completed"):
         publish_canary(metrics, outcome.hops, reached=("received", "delivered"), completed=outcome.completed)
-    log = logger.warning if outcome.outcome == "not-configured" else logger.info
+    log = logger.warning if outcome.outcome in ("not-configured", "foreign") else logger.info
     log(
         "canary routed",
         extra={

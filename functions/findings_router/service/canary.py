@@ -29,13 +29,15 @@ from findings_router.notify import Notifier
 logger = logging.getLogger(__name__)
 
 MAX_WRITE_CONFLICTS = 3
+# A run dated later than this past the router's clock is not the canary's (its function stamps the import time).
+MAX_CLOCK_SKEW = dt.timedelta(minutes=5)
 
 Heartbeat = Callable[[], None]
 
 
 @dataclass(frozen=True, slots=True)
 class CanaryOutcome:
-    outcome: str  # paged | duplicate | stale | completed | not-configured
+    outcome: str  # paged | completed | duplicate | stale | foreign | not-configured
     reason: str
     run: CanaryRun | None = None
     completed: bool = False
@@ -75,15 +77,28 @@ class CanaryProbe:
 
     # ------------------------------------------------------------------------------------------ router side
 
-    def page(self, finding: Finding, seen: CanarySighting, received_at: dt.datetime) -> CanaryOutcome:
-        """Page the canary's service about run `seen` (trigger, then resolve: it pages nobody and stays closed)."""
+    def page(
+        self, finding: Finding, seen: CanarySighting, received_at: dt.datetime, *, own_account: str | None = None
+    ) -> CanaryOutcome:
+        """Page the canary's service about run `seen`: trigger, record `delivered`, resolve (it pages nobody and
+        stays closed). `own_account`: the account the router runs in, when known; only its canary function can
+        have imported the real canary (any member account could import a look-alike into its own product)."""
         if self.notifier is None:
             return CanaryOutcome("not-configured", "the canary has no routing key here (canary.routing_key_secret)")
+        if own_account is not None and finding.account != own_account:
+            return CanaryOutcome("foreign", f"a canary look-alike from account {finding.account}, not {own_account}")
+        imported_at = seen.imported_at
+        if imported_at is not None and imported_at - received_at > MAX_CLOCK_SKEW:
+            # A run "from the future" would make every real run look stale until then.
+            return CanaryOutcome("foreign", f"a canary run dated {seen.run_id}, later than now ({received_at})")
         run = CanaryRun(self.environment, seen.run_id)
         for _ in range(MAX_WRITE_CONFLICTS):
             current = self.log.latest(self.environment)
             if current is not None and current.run_id == seen.run_id:
                 if current.delivered_at:
+                    # A copy, or the retry of an attempt that died before its resolve: resolve again (a no-op at the
+                    # service when it is closed), so the canary's incident never stays open.
+                    self._resolve(finding, run.run_id)
                     return CanaryOutcome("duplicate", "this canary run was delivered already", current)
                 run = current  # received by an attempt that died before `delivered`: send again
             elif current is not None and not run.is_newer_than(current):
@@ -97,22 +112,20 @@ class CanaryProbe:
         raise RuntimeError(f"the canary record of {self.environment} kept changing")
 
     def _deliver(self, finding: Finding, run: CanaryRun) -> CanaryOutcome:
+        """Trigger, record, then resolve: a crash before the record re-sends the trigger while the alert is still
+        open (PagerDuty folds it in: one incident); a crash after it leaves the resolve to the retry's duplicate."""
         assert self.notifier is not None
         key = incident_key(self.environment, run.run_id)
         ctx = NotifyContext(self.environment, finding, key, "findings-router canary", 1)
         self.notifier.send(Notification("trigger", key, Severity.INFORMATIONAL, "low"), ctx)
+        outcome = self._record(run.run_id, "delivered", self.clock(), "paged the canary's on-call service")
         self.notifier.send(resolve(key), ctx)
-        delivered_at = self.clock()
-        for _ in range(MAX_WRITE_CONFLICTS):
-            current = self.log.latest(self.environment)
-            if current is None or current.run_id != run.run_id:
-                return CanaryOutcome("stale", "a newer canary run was recorded while this one was sent", run)
-            if current.delivered_at:
-                return CanaryOutcome("duplicate", "another attempt recorded the delivery", current)
-            recorded = current.reached("delivered", delivered_at)
-            if self.log.put(recorded, current.version):
-                return self._maybe_complete("delivered", recorded, "paged the canary's on-call service")
-        raise RuntimeError(f"the canary record of {self.environment} kept changing")
+        return outcome
+
+    def _resolve(self, finding: Finding, run_id: str) -> None:
+        assert self.notifier is not None
+        key = incident_key(self.environment, run_id)
+        self.notifier.send(resolve(key), NotifyContext(self.environment, finding, key, "findings-router canary", 1))
 
     # ------------------------------------------------------------------------------------------ ack receiver side
 
@@ -121,15 +134,20 @@ class CanaryProbe:
         run_id = incident_run(key or "", self.environment)
         if run_id is None:
             return None
+        return self._record(run_id, "acknowledged", at, "the canary's incident came back")
+
+    def _record(self, run_id: str, hop: str, at: dt.datetime, reason: str) -> CanaryOutcome:
+        """Record `hop` of run `run_id` on whatever the record holds now (the other function may have written
+        meanwhile); nothing when a newer run replaced it or the hop is recorded already."""
         for _ in range(MAX_WRITE_CONFLICTS):
             current = self.log.latest(self.environment)
             if current is None or current.run_id != run_id:
-                return CanaryOutcome("stale", f"canary run {run_id} is not the latest recorded", current)
-            if current.acknowledged_at:
-                return CanaryOutcome("duplicate", "this canary run was acknowledged already", current)
-            recorded = current.reached("acknowledged", at)
+                return CanaryOutcome("stale", f"canary run {run_id} is no longer the latest recorded", current)
+            if getattr(current, f"{hop}_at"):
+                return CanaryOutcome("duplicate", f"this canary run's {hop} hop was recorded already", current)
+            recorded = current.reached(hop, at)
             if self.log.put(recorded, current.version):
-                return self._maybe_complete("acknowledged", recorded, "the canary's incident came back")
+                return self._maybe_complete(hop, recorded, reason)
         raise RuntimeError(f"the canary record of {self.environment} kept changing")
 
     def _maybe_complete(self, hop: str, run: CanaryRun, reason: str) -> CanaryOutcome:

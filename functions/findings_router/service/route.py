@@ -69,9 +69,11 @@ class FindingsRouter:
         writeback: SecurityHubWriteback | None = None,
         storms: StormCounter | None = None,
         canary: CanaryProbe | None = None,
+        own_account: str | None = None,
     ) -> None:
         self.policy = policy
         self.canary = canary
+        self.own_account = own_account  # the account the router runs in (its Lambda ARN's), when known
         self.store = store
         self.notifier = notifier
         self.writeback = writeback
@@ -141,7 +143,7 @@ class FindingsRouter:
                 "a canary of this environment, but the router has no canary routing key (canary.routing_key_secret)"
             )
             return Routed(finding, PolicyDecision("drop", "low", reason), Decision("drop", reason, key), 0)
-        outcome = self.canary.page(finding, seen, now)
+        outcome = self.canary.page(finding, seen, now, own_account=self.own_account)
         reason = f"canary run {seen.run_id}: {outcome.reason}"
         sent = 2 if outcome.outcome in ("paged", "completed") else 0
         return Routed(finding, PolicyDecision("drop", "low", reason), Decision("drop", reason, key), sent, outcome)
