@@ -33,6 +33,7 @@ help:
 	@echo "make deploy ENV=e   - cdk deploy of stack FindingsRouter-e (AWS credentials needed)"
 	@echo "make destroy ENV=e  - cdk destroy of stack FindingsRouter-e, after a prompt (AWS credentials needed)"
 	@echo "make bench          - benchmarks; writes bench/results.json"
+	@echo "make e2e            - deploy every stack into LocalStack (no Docker; root) and drive it end to end"
 	@echo "make lock           - regenerate the lockfiles after a dependency change"
 	@echo "                      (environments e: $(ENVIRONMENTS))"
 
@@ -121,6 +122,19 @@ docs: install
 bench: install
 	$(PY) -m bench
 
+# End to end (docs/e2e.md): every environment's synthesized stack deployed into LocalStack, without Docker, and
+# driven from Security Hub events to PagerDuty and back; then deleted. Installs LocalStack, DynamoDB Local and our
+# LocalStack plugins under .cache/e2e/ once. Needs root (a network namespace), Python 3.13 for LocalStack
+# (E2E_PYTHON313, else python3.13, else pyenv's), Python 3.12 for the functions (PYTHON312, likewise) and a JDK 17+.
+# E2E_TIMEOUT (seconds) bounds the whole run; E2E_ARGS go to pytest (e.g. E2E_ARGS="-k prod -x").
+E2E_PYTHON313 ?=
+E2E_TIMEOUT ?= 900
+E2E_ARGS ?=
+.PHONY: e2e
+e2e: install node_modules/.installed
+	E2E_PYTHON313="$(E2E_PYTHON313)" PYTHON312="$(PYTHON312)" \
+	  timeout --foreground --kill-after=30 $(E2E_TIMEOUT) tests/e2e/run.sh $(E2E_ARGS)
+
 # Regenerate the lockfiles after changing pyproject.toml dependencies. Pins already in a lockfile are kept (uv prefers
 # them); to move one, add --upgrade-package NAME to the command.
 lock: install
@@ -129,3 +143,4 @@ lock: install
 
 clean:
 	rm -rf $(VENV) $(VENV312) node_modules cdk.out .mypy_cache .ruff_cache .cache/coverage build
+	rm -rf .cache/e2e
