@@ -55,3 +55,26 @@ def test_an_environment_that_only_wants_notifications_gets_a_low_urgency_meta_al
 def test_non_alarm_messages_are_rejected(message):
     with pytest.raises(ValueError):
         parse_alarm(message)
+
+
+NEVER_HAD_DATA = dict(
+    ALARM,
+    AlarmName="findings-router-prod-canary-missing",
+    OldStateValue="INSUFFICIENT_DATA",
+    NewStateReason="Threshold Crossed: no datapoints were received for 1 period and 1 missing datapoint was treated "
+    "as [Breaching].",
+)
+
+
+def test_an_absence_alarm_of_a_fresh_deployment_tells_at_low_urgency_and_pages_once_its_metric_was_seen():
+    """`make e2e` found it: a fresh production deploy paged on-call (canary-missing, no-findings) before its first
+    canary could complete. Straight from INSUFFICIENT_DATA with no datapoint ever, it is a low-urgency meta-alert that
+    says so; after the metric was seen (OK → ALARM), its absence pages."""
+    fresh = alarm_notification(parse_alarm(NEVER_HAD_DATA), "page")
+    assert fresh is not None and fresh.urgency == "low" and fresh.meta is not None
+    assert fresh.meta.reason.startswith("no data yet since the alarm was created")
+    stopped = alarm_notification(parse_alarm(dict(NEVER_HAD_DATA, OldStateValue="OK")), "page")
+    assert stopped is not None and stopped.urgency == "high"
+    # Only missing data is forgiven: a real threshold crossing straight after creation still pages.
+    crossed = alarm_notification(parse_alarm(dict(ALARM, OldStateValue="INSUFFICIENT_DATA")), "page")
+    assert crossed is not None and crossed.urgency == "high"

@@ -22,6 +22,15 @@ class AlarmChange:
     account: str
     region: str
     changed_at: str
+    old_state: str = ""
+
+    @property
+    def never_had_data(self) -> bool:
+        """Into ALARM straight from INSUFFICIENT_DATA because no datapoint ever came and missing data breaches: an
+        absence alarm (canary-missing, no-findings) of a stack that has not seen its metric yet, e.g. just deployed.
+        CloudWatch's reason then reads "no datapoints were received for 1 period and 1 missing datapoint was treated
+        as [Breaching]"."""
+        return self.old_state == "INSUFFICIENT_DATA" and "no datapoints were received" in self.reason
 
 
 def parse_alarm(message: str | Mapping[str, Any]) -> AlarmChange:
@@ -38,12 +47,13 @@ def parse_alarm(message: str | Mapping[str, Any]) -> AlarmChange:
         account=str(data.get("AWSAccountId") or ""),
         region=str(data.get("Region") or ""),
         changed_at=str(data.get("StateChangeTime") or ""),
+        old_state=str(data.get("OldStateValue") or ""),
     )
 
 
 def alarm_notification(change: AlarmChange, mode: str) -> Notification | None:
-    """What an alarm change asks of on-call: ALARM triggers a meta-alert (urgent when `mode` is `page`), OK resolves
-    it; other states and mode `off` send nothing."""
+    """What an alarm change asks of on-call: ALARM triggers a meta-alert (urgent when `mode` is `page`, low urgency
+    for an alarm that never had data), OK resolves it; other states and mode `off` send nothing."""
     if mode == "off":
         return None
     key = meta_dedup_key(change.arn)
@@ -51,7 +61,12 @@ def alarm_notification(change: AlarmChange, mode: str) -> Notification | None:
         return resolve(key)
     if change.state != "ALARM":
         return None
-    meta = MetaAlert(
-        "alarm", change.name, change.reason, change.description, change.account, change.region, change.changed_at
-    )
-    return Notification("trigger", key, Severity.CRITICAL, "high" if mode == "page" else "low", meta=meta)
+    reason = change.reason
+    urgency = "high" if mode == "page" else "low"
+    if change.never_had_data:
+        # Every fresh deployment starts so, until its first canary completes or its first finding arrives: tell,
+        # at low urgency, rather than wake someone; once the metric was seen, its absence pages (OK → ALARM).
+        urgency = "low"
+        reason = f"no data yet since the alarm was created (a new deployment, or a path that never worked): {reason}"
+    meta = MetaAlert("alarm", change.name, reason, change.description, change.account, change.region, change.changed_at)
+    return Notification("trigger", key, Severity.CRITICAL, urgency, meta=meta)
