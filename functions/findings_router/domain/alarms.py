@@ -9,7 +9,7 @@ from typing import Any
 
 from findings_router.domain.keys import meta_dedup_key
 from findings_router.domain.model import Severity
-from findings_router.domain.notifications import MetaAlert, Notification, resolve
+from findings_router.domain.notifications import MetaAlert, Notification, Urgency, resolve
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +62,7 @@ def alarm_notification(change: AlarmChange, mode: str) -> Notification | None:
     if change.state != "ALARM":
         return None
     reason = change.reason
-    urgency = "high" if mode == "page" else "low"
+    urgency: Urgency = "high" if mode == "page" else "low"
     if change.never_had_data:
         # Every fresh deployment starts so, until its first canary completes or its first finding arrives: tell,
         # at low urgency, rather than wake someone; once the metric was seen, its absence pages (OK → ALARM).
