@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -61,17 +62,29 @@ def _default(field: FieldInfo) -> str:
     return f"`{value!r}`".replace("'", "")
 
 
+def _model_types(annotation: Any) -> list[type[BaseModel]]:
+    """Every model in an annotation, however deep (optional, lists, maps, annotated unions)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in typing.get_args(annotation):
+        found.extend(_model_types(arg))
+    return found
+
+
 def _models(model: type[BaseModel], prefix: str, out: list[tuple[str, type[BaseModel]]]) -> None:
     out.append((prefix, model))
     for name, field in model.model_fields.items():
-        for candidate in (field.annotation, *getattr(field.annotation, "__args__", ())):
-            inner = getattr(candidate, "__args__", (candidate,))
-            for t in (candidate, *inner):
-                if isinstance(t, type) and issubclass(t, BaseModel) and all(t is not m for _, m in out):
-                    path = f"{prefix}.{name}" if prefix else name
-                    if getattr(field.annotation, "__origin__", None) is list:
-                        path += "[]"
-                    _models(t, path, out)
+        origin = typing.get_origin(field.annotation)
+        for t in _model_types(field.annotation):
+            if all(t is not m for _, m in out):
+                path = f"{prefix}.{name}" if prefix else name
+                if origin is list:
+                    path += "[]"
+                elif origin is dict:
+                    kind = typing.get_args(t.model_fields["type"].annotation) if "type" in t.model_fields else ()
+                    path += f".<name> (type: {kind[0]})" if kind else ".<name>"
+                _models(t, path, out)
 
 
 def render_reference() -> str:

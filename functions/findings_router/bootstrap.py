@@ -147,6 +147,79 @@ def _client(service: str, config: Any) -> Any:
     return make(service, config=config)
 
 
+def _retrier(
+    settings: Any, channel: str, invocation: InvocationTime | None = None, pacer: TokenBucket | None = None
+) -> Retrier:
+    """A notifier's retries as its policy settings (`Retry`, or a `RetryPolicy` as is) say, within the invocation's
+    remaining time."""
+    from findings_router.notify.retry import Retrier, RetryPolicy
+
+    policy = settings
+    if not isinstance(settings, RetryPolicy):
+        policy = RetryPolicy(
+            settings.max_attempts,
+            settings.base_delay_seconds,
+            settings.max_delay_seconds,
+            settings.budget_seconds,
+            settings.timeout_seconds,
+        )
+    remaining = invocation.remaining if invocation is not None else None
+    return Retrier(policy, channel=channel, remaining_seconds=remaining, pacer=pacer)
+
+
+# Slack's incoming webhooks take about one message a second (api.slack.com/docs/rate-limits).
+SLACK_MESSAGES_PER_MINUTE = 60
+
+
+def target_notifier(config: Any, *, invocation: InvocationTime | None = None, session: Any = None) -> Notifier:
+    """One of the policy's `notifiers` (PagerDuty, JSM, webhook), its secrets read from Secrets Manager when it sends."""
+    from findings_router.adapters.secrets import routing_key_from_secret, secret_text
+    from findings_router.settings.schema import JsmNotifierConfig, PagerDutyNotifierConfig
+
+    if isinstance(config, PagerDutyNotifierConfig):
+        from findings_router.notify.pagerduty.client import CHANNEL, PagerDutyNotifier
+
+        name = config.routing_key_secret
+        key = lambda: routing_key_from_secret(secret_text(name))  # noqa: E731
+        return PagerDutyNotifier(config.events_url, key, _retrier(config.retry, CHANNEL, invocation), session=session)
+    if isinstance(config, JsmNotifierConfig):
+        from findings_router.notify.jsm.client import CHANNEL as JSM
+        from findings_router.notify.jsm.client import JsmNotifier
+
+        api_key_secret = config.api_key_secret
+        retrier = _retrier(config.retry, JSM, invocation)
+        return JsmNotifier(config.api_url, lambda: secret_text(api_key_secret).strip(), retrier, session=session)
+    from findings_router.notify.retry import TokenBucket
+    from findings_router.notify.webhook.client import CHANNELS, WebhookNotifier
+
+    url_secret, signing = config.url_secret, config.signing_secret
+    url = config.url if config.url is not None else (lambda: secret_text(url_secret).strip())
+    pacer = TokenBucket(SLACK_MESSAGES_PER_MINUTE) if config.format == "slack" else None
+    return WebhookNotifier(
+        url,
+        (lambda: secret_text(signing).strip()) if signing else None,
+        _retrier(config.retry, CHANNELS[config.format], invocation, pacer),
+        format=config.format,
+        session=session,
+    )
+
+
+def policy_notifiers(
+    policy: Policy, primary: Notifier, *, invocation: InvocationTime | None = None, session: Any = None
+) -> Notifier:
+    """`primary` (the policy's `notifier`) alone, or with the policy's other `notifiers` as one `NotifierSet`."""
+    if not policy.notifiers:
+        return primary
+    from findings_router.notify.dispatch import NotifierSet
+    from findings_router.settings.schema import PRIMARY_NOTIFIER
+
+    others = {
+        name: target_notifier(config, invocation=invocation, session=session)
+        for name, config in policy.notifiers.items()
+    }
+    return NotifierSet({PRIMARY_NOTIFIER: primary, **others}, PRIMARY_NOTIFIER)
+
+
 def pagerduty_notifier(
     policy: Policy,
     env: RuntimeEnv,
@@ -163,20 +236,9 @@ def pagerduty_notifier(
     the meta-alerts'), through the same endpoint and retries."""
     from findings_router.adapters.secrets import routing_key_from_secret, secret_text
     from findings_router.notify.pagerduty.client import CHANNEL, PagerDutyNotifier
-    from findings_router.notify.retry import Retrier, RetryPolicy
 
     secret = routing_key_secret or policy.notifier.routing_key_secret
-    if retry is None:
-        r = policy.notifier.retry
-        retry = RetryPolicy(
-            r.max_attempts, r.base_delay_seconds, r.max_delay_seconds, r.budget_seconds, r.timeout_seconds
-        )
-    retrier = Retrier(
-        retry,
-        channel=CHANNEL,
-        remaining_seconds=invocation.remaining if invocation is not None else None,
-        pacer=pacer,
-    )
+    retrier = _retrier(retry or policy.notifier.retry, CHANNEL, invocation, pacer)
     return PagerDutyNotifier(
         env.events_url or policy.notifier.events_url,
         routing_key or (lambda: routing_key_from_secret(secret_text(secret))),
@@ -258,9 +320,10 @@ def build_router(
 
             # Reserved concurrency caps the containers; each takes an equal share of the per-key rate limit.
             pacer = TokenBucket(policy.pacing.events_per_minute / policy.function.reserved_concurrency)
-        notifier = pagerduty_notifier(
+        primary = pagerduty_notifier(
             policy, env, invocation=invocation, pacer=pacer, session=session, routing_key=routing_key
         )
+        notifier = policy_notifiers(policy, primary, invocation=invocation, session=session)
     return RouterRuntime(
         policy,
         CompiledPolicy(policy),
@@ -463,7 +526,7 @@ def build_ack_receiver(
     if notifier is None:
         # Sibling incidents of an escalated episode are resolved through the router's own integration, quickly:
         # PagerDuty waits 5 s for the webhook's answer, and what does not fit stays in the outbox.
-        notifier = pagerduty_notifier(policy, env, retry=RetryPolicy(2, 0.1, 0.3, 2.0, 1.0))
+        notifier = policy_notifiers(policy, pagerduty_notifier(policy, env, retry=RetryPolicy(2, 0.1, 0.3, 2.0, 1.0)))
     if alert_keys is DEFAULT:
         alert_keys = None
         token_secret = policy.acknowledgements.rest_api_token_secret

@@ -73,6 +73,8 @@ def state_to_item(state: DedupState) -> dict[str, Any]:
         item[name] = {"N": str(getattr(state, name))}
     for name in _L:
         item[name] = {"L": [{"S": v} for v in getattr(state, name)]}
+    if state.targets:  # only where a rule routes elsewhere than the primary notifier
+        item["targets"] = {"L": [{"S": v} for v in state.targets]}
     if state.securityhub_agrees:
         item["securityhub_agrees"] = {"BOOL": True}
     return item
@@ -90,6 +92,7 @@ def item_to_state(item: dict[str, Any]) -> DedupState:
         kwargs[name] = int(item[name]["N"])
     for name in _L:
         kwargs[name] = tuple(v["S"] for v in item.get(name, {}).get("L", []))
+    kwargs["targets"] = tuple(v["S"] for v in item.get("targets", {}).get("L", []))
     kwargs["securityhub_agrees"] = bool(item.get("securityhub_agrees", {}).get("BOOL", False))
     return DedupState(**kwargs)
 

@@ -90,6 +90,9 @@ class DedupState:
     # The ack receiver's work recorded but not yet done (JSON: {"id", "note", "workflow", "resolve"}: a Security Hub
     # note and sibling resolves), keyed by webhook id: retried until it lands (service/acknowledge.py).
     outbox: tuple[str, ...] = ()
+    # The notifiers this episode's first page went to (policy names), where its escalations and resolve go too;
+    # () is the policy's primary `notifier` (and every item written before routing per rule).
+    targets: tuple[str, ...] = ()
 
     @property
     def is_open(self) -> bool:
@@ -319,6 +322,7 @@ def _open_episode(
         finding_format=finding.format.value,
         observed_at=observed,
         opened_at=now_iso,
+        targets=policy.notify,
         past_incident_ids=((*state.past_incident_ids, *state.incident_ids)[-MAX_PAST_INCIDENTS:] if state else ()),
     )
     reason = policy.reason if state is None or state.episode == 0 else f"{policy.reason}; episode {episode} (reopened)"

@@ -63,6 +63,8 @@ class NotifyContext:
     dedup_key: str = ""
     reason: str = ""
     episode: int = 0
+    # The policy's notifiers this goes to (a rule's `notify`, the episode's `targets`); () is the primary `notifier`.
+    targets: tuple[str, ...] = ()
 
 
 def resolve(key: str, severity: Severity = Severity.INFORMATIONAL) -> Notification:

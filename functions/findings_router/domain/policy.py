@@ -20,7 +20,7 @@ from operator import attrgetter
 from typing import Any, Literal
 
 from findings_router.domain.model import SEVERITY_RANK, Finding, Resource, Severity
-from findings_router.settings.schema import Action, Match, Policy, Urgency
+from findings_router.settings.schema import PRIMARY_NOTIFIER, Action, Match, Policy, Urgency
 
 Predicate = Callable[[Finding], bool]
 
@@ -42,6 +42,8 @@ class PolicyDecision:
     action: Action
     urgency: Urgency
     reason: str
+    # Where a page or notification goes (the rule's `notify`, else `default_notify`); () is the primary `notifier`.
+    notify: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,7 +369,13 @@ def _note_expired(decision: PolicyDecision, expired: Sequence[_CompiledSuppressi
     """The decision made because suppressions that would have matched are past their `expires` date."""
     names = ", ".join(f"{s.name} expired {s.expires}" for s in expired)
     note = f"suppression {names}, no longer applies" if len(expired) == 1 else f"suppressions {names}, no longer apply"
-    return PolicyDecision(decision.action, decision.urgency, f"{decision.reason} ({note})")
+    return PolicyDecision(decision.action, decision.urgency, f"{decision.reason} ({note})", decision.notify)
+
+
+def targets(names: Sequence[str]) -> tuple[str, ...]:
+    """A decision's notifiers as states record them: () for the primary `notifier` alone (what every item written
+    before routing per rule means)."""
+    return () if list(names) == [PRIMARY_NOTIFIER] else tuple(names)
 
 
 class CompiledPolicy:
@@ -376,6 +384,7 @@ class CompiledPolicy:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self.environment = policy.environment
+        self._default_notify = targets(policy.default_notify)
         self._rules: list[_CompiledRule] = []
         for r in policy.rules:
             conditions = tuple(_conditions(r.match)) if r.match else ()
@@ -388,7 +397,12 @@ class CompiledPolicy:
                     r.action,
                     r.effective_urgency,
                     r.action != "drop" and not takes_samples,
-                    PolicyDecision(r.action, r.effective_urgency, f"rule {r.name}"),
+                    PolicyDecision(
+                        r.action,
+                        r.effective_urgency,
+                        f"rule {r.name}",
+                        targets(r.notify) if r.notify else self._default_notify,
+                    ),
                 )
             )
         self._suppressions: list[_CompiledSuppression] = []
@@ -405,7 +419,9 @@ class CompiledPolicy:
                 )
             )
         default = policy.default_action
-        self._default = PolicyDecision(default, "high" if default == "page" else "low", "default_action")
+        self._default = PolicyDecision(
+            default, "high" if default == "page" else "low", "default_action", self._default_notify
+        )
         # Checked twice per finding (the batched read skips other accounts' keys, then route): a set, built once.
         self._accounts = None if policy.all_accounts else frozenset(policy.accounts)
 
@@ -431,7 +447,8 @@ class CompiledPolicy:
         notify: an operator explicitly asked for it to reach on-call."""
         ours = self.policy.custom_action
         if finding.custom_action and ours is not None and ours.mode != "policy" and not finding.is_resolved:
-            return PolicyDecision(ours.mode, "high" if ours.mode == "page" else "low", f"custom action {ours.id}")
+            urgency: Urgency = "high" if ours.mode == "page" else "low"
+            return PolicyDecision(ours.mode, urgency, f"custom action {ours.id}", self._default_notify)
         return self.evaluate(finding, now)
 
     def evaluate(self, finding: Finding, now: dt.datetime) -> PolicyDecision:

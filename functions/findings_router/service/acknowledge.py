@@ -230,7 +230,8 @@ class AckProcessor:
                 logger.warning("no notifier: sibling incident left open", extra={"incident_key": key})
                 continue
             try:
-                self.notifier.send(resolve(key), NotifyContext(self.environment, dedup_key=base_key(key)))
+                context = NotifyContext(self.environment, dedup_key=base_key(key), targets=state.targets)
+                self.notifier.send(resolve(key), context)
             except DeliveryError as exc:
                 if not exc.retryable:  # the service refused it (a 400): sending it again cannot help
                     logger.warning("sibling resolve rejected", extra={"incident_key": key, "error": str(exc)})

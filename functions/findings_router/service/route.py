@@ -117,8 +117,11 @@ class FindingsRouter:
                 continue
             pending = decision.pending_state  # recorded ahead by now: later writes expect its version
             expected = pending.version if pending is not None else decision.expected_version
-            episode = decision.new_state.episode if decision.new_state else (state.episode if state else 0)
-            ctx = NotifyContext(self.policy.environment, finding, key, decision.reason, episode)
+            recorded = decision.new_state or state
+            episode = recorded.episode if recorded else 0
+            # An open episode's escalations and resolve go where its first page went.
+            targets = recorded.targets if recorded else policy.notify
+            ctx = NotifyContext(self.policy.environment, finding, key, decision.reason, episode, targets)
             deliveries += self._send(decision, ctx)
             if decision.new_state is None:
                 return Routed(finding, policy, decision, deliveries)
@@ -253,8 +256,11 @@ class FindingsRouter:
         assert self.writeback is not None
         send = decision.notifications[0]
         kind = "Paged on-call" if decision.outcome == "page" else "Notified on-call (low urgency)"
+        targets = decision.new_state.targets if decision.new_state else ()
+        describe = getattr(self.notifier, "describe", None)
+        channel = describe(targets) if describe is not None else self.notifier.channel
         note = (
-            f"{kind} via {self.notifier.channel} ({self.policy.environment}): incident dedup key {send.key}; "
+            f"{kind} via {channel} ({self.policy.environment}): incident dedup key {send.key}; "
             f"{decision.reason}. findings-router"
         )
         ref = FindingRef(finding.format.value, finding.id, finding.product_arn, finding.account)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from findings_router.settings.schema import Policy
+from findings_router.settings.schema import PRIMARY_NOTIFIER, Policy
 
 if TYPE_CHECKING:
     import yaml
@@ -420,6 +420,29 @@ def suppression_expiry(
     return found
 
 
+def notifier_references(policy: Policy) -> list[FieldProblem]:
+    """Every `notify` names a configured notifier, and no notifier takes the primary one's name."""
+    known = {PRIMARY_NOTIFIER, *policy.notifiers}
+    listed = ", ".join(sorted(known))
+    problems = [
+        FieldProblem(("notifiers", PRIMARY_NOTIFIER), f"{PRIMARY_NOTIFIER!r} is the name of `notifier`: choose another")
+        for name in policy.notifiers
+        if name == PRIMARY_NOTIFIER
+    ]
+    where: list[tuple[Loc, list[str]]] = [(("default_notify",), policy.default_notify)]
+    where += [(("rules", i, "notify"), rule.notify) for i, rule in enumerate(policy.rules) if rule.notify]
+    for loc, names in where:
+        for j, name in enumerate(names):
+            if name not in known:
+                problems.append(FieldProblem((*loc, j), f"no notifier named {name!r} (configured: {listed})"))
+    return problems
+
+
+# Checks of a valid policy that every load makes (at runtime too), besides the model's own validators: they need
+# the file's field paths, which a model validator cannot give.
+BUILT_IN_CHECKS: tuple[PolicyCheck, ...] = (notifier_references,)
+
+
 def _checked(
     where: Validation,
     policy: Policy,
@@ -427,7 +450,7 @@ def _checked(
     expired_suppressions: ExpiredSuppressions,
     checks: Iterable[PolicyCheck],
 ) -> Validation:
-    errors = [where.problem(p.loc, p.message) for check in checks for p in check(policy)]
+    errors = [where.problem(p.loc, p.message) for check in (*BUILT_IN_CHECKS, *checks) for p in check(policy)]
     warnings: list[Problem] = []
     if today is not None:
         for p, warning in suppression_expiry(policy, today, expired_suppressions=expired_suppressions):

@@ -64,6 +64,13 @@ class Match(_Strict):
         return self
 
 
+NotifierName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")]
+
+
+# The name of the policy's `notifier` (the primary PagerDuty service) among `notifiers`.
+PRIMARY_NOTIFIER = "pagerduty"
+
+
 class Rule(_Strict):
     """One policy rule."""
 
@@ -71,6 +78,11 @@ class Rule(_Strict):
     match: Match | None = Field(default=None, description="Omit to match every finding.")
     action: Action
     urgency: Urgency | None = Field(default=None, description="For action page: high (default) or low.")
+    notify: Annotated[list[NotifierName], Field(min_length=1)] | None = Field(
+        default=None,
+        description=f"Where this rule's pages and notifications go: names of `notifiers` ({PRIMARY_NOTIFIER!r} is "
+        "`notifier`). Omitted: default_notify. Resolves and escalations follow the episode's first page.",
+    )
 
     @model_validator(mode="after")
     def _urgency_only_for_page(self) -> Rule:
@@ -129,9 +141,69 @@ class PagerDutyNotifierConfig(_Strict):
     @field_validator("events_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError("must be an http(s) URL")
-        return value
+        return http_url(value)
+
+
+class JsmNotifierConfig(_Strict):
+    """Jira Service Management Ops alerts (the Opsgenie successor): an API integration's key."""
+
+    type: Literal["jsm"]
+    api_url: str = Field(
+        default="https://api.atlassian.com", description="JSM's integration-events API (a stand-in's URL locally)."
+    )
+    api_key_secret: Annotated[
+        str, Field(min_length=1, description="Secret with the JSM API integration's key (GenieKey).")
+    ]
+    retry: Retry = Retry()
+
+    @field_validator("api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return http_url(value)
+
+
+class WebhookNotifierConfig(_Strict):
+    """A signed generic webhook (Standard Webhooks; docs/webhook-schema.md), or a Slack or Microsoft Teams incoming
+    webhook (`format`), whose URL is itself the credential."""
+
+    type: Literal["webhook"]
+    format: Literal["standard", "slack", "teams"] = "standard"
+    url: str | None = Field(default=None, description="The receiver's URL, when it carries no credential.")
+    url_secret: str | None = Field(
+        default=None, description="Secret holding the URL (Slack and Teams: the URL is the credential)."
+    )
+    signing_secret: str | None = Field(
+        default=None,
+        description="Secret with the Standard Webhooks signing secret(s), `whsec_…` (several, space-separated, "
+        "while rotating). Required for format standard.",
+    )
+    retry: Retry = Retry()
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return None if value is None else http_url(value)
+
+    @model_validator(mode="after")
+    def _one_url_and_a_signature(self) -> WebhookNotifierConfig:
+        if (self.url is None) == (self.url_secret is None):
+            raise ValueError("give url or url_secret (one of them)")
+        if self.format == "standard" and not self.signing_secret:
+            raise ValueError("format standard needs signing_secret: receivers verify every delivery")
+        if self.format != "standard" and self.url is not None:
+            raise ValueError(f"a {self.format} webhook URL is its credential: put it in url_secret")
+        return self
+
+
+def http_url(value: str) -> str:
+    if not re.match(r"^https?://[^\s/]+", value):
+        raise ValueError("must be an http(s) URL")
+    return value
+
+
+NotifierConfig = Annotated[
+    PagerDutyNotifierConfig | JsmNotifierConfig | WebhookNotifierConfig, Field(discriminator="type")
+]
 
 
 class Dedup(_Strict):
@@ -403,8 +475,17 @@ class Policy(_Strict):
         ),
     ]
     notifier: PagerDutyNotifierConfig
+    notifiers: dict[NotifierName, NotifierConfig] = Field(
+        default={},
+        description=f"More on-call targets by name (pagerduty, jsm, webhook), for rules' `notify`; {PRIMARY_NOTIFIER!r} "
+        "names `notifier`.",
+    )
     rules: Annotated[list[Rule], Field(min_length=1, description="Ordered; the first match decides.")]
     default_action: Action = Field(default="drop", description="When no rule matches.")
+    default_notify: Annotated[list[NotifierName], Field(min_length=1)] = Field(
+        default=[PRIMARY_NOTIFIER],
+        description="Where decisions of rules without `notify`, the default action and the custom action go.",
+    )
     custom_action: CustomAction | None = Field(
         default=None,
         description="This environment's Security Hub custom action (the stack creates it). Omit for none: then "
@@ -452,6 +533,10 @@ class Policy(_Strict):
     def in_scope(self, account: str) -> bool:
         """Whether findings of `account` belong to this environment."""
         return self.all_accounts or account in self.accounts
+
+    def notifier_config(self, name: str) -> PagerDutyNotifierConfig | JsmNotifierConfig | WebhookNotifierConfig:
+        """The target `name` (PRIMARY_NOTIFIER: `notifier`)."""
+        return self.notifier if name == PRIMARY_NOTIFIER else self.notifiers[name]
 
     @property
     def canary_enabled(self) -> bool:
