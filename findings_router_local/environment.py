@@ -36,9 +36,11 @@ from findings_router.adapters.state_table import DynamoDedupStore
 from findings_router.bootstrap import AckRuntime, RouterRuntime, RuntimeEnv, build_ack_receiver, build_router
 from findings_router.domain.acks import is_finding_key
 from findings_router.settings.load import load_policy
-from findings_router.settings.schema import Policy
+from findings_router.settings.schema import JsmNotifierConfig, Policy, WebhookNotifierConfig
 from findings_router_local.aws_local import local_aws_environment, moto_server, reset_moto
+from findings_router_local.fakes.jsm import JsmReceiver
 from findings_router_local.fakes.pagerduty import PagerDutyReceiver
+from findings_router_local.fakes.webhook import WebhookReceiver
 from infra.contract import (
     ResourceNames,
     function_environment,
@@ -52,6 +54,11 @@ LOCAL_ROUTING_KEY = "R0UT1NGKEY0000000000000000000001"  # a stand-in integration
 # The other services' stand-in keys: the meta-alerts' own service and the canary's (the receiver tells them apart).
 LOCAL_META_ROUTING_KEY = "R0UT1NGKEY00000000000000000META1"
 LOCAL_CANARY_ROUTING_KEY = "R0UT1NGKEY0000000000000000CANRY1"
+# The stand-ins' credentials for the other targets (routing per rule): JSM's API key and its webhook token, and
+# every signed webhook's `whsec_` secret (base64 of 24 bytes, as Standard Webhooks asks).
+LOCAL_JSM_API_KEY = "00000000-1111-2222-3333-444455556666"
+LOCAL_JSM_TOKEN = "local-jsm-webhook-token"  # noqa: S105  (a local stand-in)
+LOCAL_WEBHOOK_SECRET = "whsec_ZmluZGluZ3Mtcm91dGVyLWxvY2FsLXdlYmhvb2sta2V5"  # noqa: S105  (a local stand-in)
 # The schema's maximum: the local receiver has no rate limit (pacing has its own tests).
 LOCAL_EVENTS_PER_MINUTE = 10_000
 # Millisecond delays: a test or bench that makes the endpoint fail does not wait out real backoff.
@@ -122,6 +129,9 @@ class LocalEnvironment:
         environ: Mapping[str, str] | None = None,
         # bootstrap arguments every new router runtime gets (each call may override them)
         router_adapters: Mapping[str, Any] | None = None,
+        # stand-ins for the policy's other notifiers (started here when the policy has such notifiers)
+        jsm: JsmReceiver | None = None,
+        webhooks: Mapping[str, WebhookReceiver] | None = None,
     ) -> None:
         """`policy`: a shipped policy file or its data. `endpoint`: a moto server already running (`reset` it
         first); `receiver`: a PagerDuty receiver already running (shared: not reset or stopped here); `events_url`:
@@ -151,6 +161,8 @@ class LocalEnvironment:
         self._queue_attributes = dict(queue_attributes or {})
         self._environ = dict(environ or {})
         self._router_adapters = dict(router_adapters or {})
+        self.jsm = jsm
+        self.webhooks: dict[str, WebhookReceiver] = dict(webhooks or {})
         # moto has no BatchUpdateFindings: the Security Hub write-back lands in this recording twin.
         self.securityhub = RecordingSecurityHub()
         self._stack: contextlib.ExitStack | None = None
@@ -184,6 +196,7 @@ class LocalEnvironment:
             self.receiver = self._receiver or stack.enter_context(PagerDutyReceiver())
         self.events_url = self._events_url or (self.receiver.url if self.receiver is not None else "")
         workdir = self._workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="findings-router-")))
+        self._start_target_stand_ins(stack)
         self.policy_file = self._write_policy(workdir)
         self.policy: Policy = load_policy(self.policy_file)
         self.names: ResourceNames = resource_names(self.policy)
@@ -205,10 +218,32 @@ class LocalEnvironment:
             self._create_queues()
         self._create_secrets()
 
-    def _write_policy(self, workdir: Path) -> Path:
+    def _source_data(self) -> Mapping[str, Any]:
         source = self._source
-        data = shipped_policy_data(source) if isinstance(source, Path) else source
+        return shipped_policy_data(source) if isinstance(source, Path) else source
+
+    def _start_target_stand_ins(self, stack: contextlib.ExitStack) -> None:
+        """A JSM stand-in and one webhook receiver per webhook notifier the policy names, unless given."""
+        for name, config in dict(self._source_data().get("notifiers") or {}).items():
+            if config.get("type") == "jsm" and self.jsm is None:
+                self.jsm = stack.enter_context(JsmReceiver(api_keys={LOCAL_JSM_API_KEY}))
+            elif config.get("type") == "webhook" and name not in self.webhooks:
+                kind = config.get("format", "standard")
+                secret = LOCAL_WEBHOOK_SECRET if kind == "standard" else None
+                self.webhooks[name] = stack.enter_context(WebhookReceiver(secret, format=kind))
+
+    def _target_urls(self, data: dict[str, Any]) -> None:
+        """The policy's JSM and webhook notifiers pointed at their stand-ins (in the rewrite)."""
+        for name, config in (data.get("notifiers") or {}).items():
+            if config.get("type") == "jsm" and self.jsm is not None:
+                config["api_url"] = self.jsm.base_url
+            elif config.get("type") == "webhook" and name in self.webhooks and config.get("url"):
+                config["url"] = self.webhooks[name].url
+
+    def _write_policy(self, workdir: Path) -> Path:
+        data = self._source_data()
         rewritten = local_policy_data(data, events_url=self.events_url or None, **self._rewrite)
+        self._target_urls(rewritten)
         path = workdir / f"{rewritten['environment']}.yaml"
         path.write_text(yaml.safe_dump(rewritten), encoding="utf-8")
         return path
@@ -244,9 +279,29 @@ class LocalEnvironment:
         ):
             if name is not None:
                 self.secrets.create_secret(Name=name, SecretString=json.dumps({"routing_key": key}))
+        for name, value in self._target_secrets():
+            self.secrets.create_secret(Name=name, SecretString=value)
         signing_secret_name = self.policy.acknowledgements.signing_secret
         if signing_secret_name and self._signing_secret is not None:
             self.secrets.create_secret(Name=signing_secret_name, SecretString=self._signing_secret)
+
+    def _target_secrets(self) -> list[tuple[str, str]]:
+        """(secret name, value) of what the other notifiers and JSM's webhook read, as their stand-ins expect."""
+        policy = self.policy
+        out: list[tuple[str, str]] = []
+        if policy.acknowledgements.jsm_token_secret:
+            out.append((policy.acknowledgements.jsm_token_secret, LOCAL_JSM_TOKEN))
+        for name, config in policy.notifiers.items():
+            if isinstance(config, JsmNotifierConfig):
+                out.append((config.api_key_secret, LOCAL_JSM_API_KEY))
+            elif isinstance(config, WebhookNotifierConfig):
+                if config.url_secret is not None:
+                    out.append((config.url_secret, self.webhooks[name].url))
+                if config.signing_secret is not None:
+                    out.append((config.signing_secret, LOCAL_WEBHOOK_SECRET))
+            else:
+                out.append((config.routing_key_secret, json.dumps({"routing_key": self.routing_key})))
+        return out
 
     @staticmethod
     def _uninstall() -> None:

@@ -26,6 +26,16 @@ def post_signed(url: str, body: dict[str, Any], secret: str) -> tuple[int, str]:
     return response.status_code, str(outcome)
 
 
+def post_jsm(url: str, body: dict[str, Any], token: str) -> tuple[int, str]:
+    """POST JSM's outgoing-webhook "alert action data" with the integration's token header: (status, outcome)."""
+    import requests
+
+    headers = {"Content-Type": "application/json", "X-Findings-Router-Token": token}
+    response = requests.post(url, data=json.dumps(body).encode(), headers=headers, timeout=10)
+    answer = response.json()
+    return response.status_code, str(answer.get("outcome") or answer.get("error", ""))
+
+
 def as_partner_event(webhook: dict[str, Any], policy: Policy) -> dict[str, Any]:
     """The same action as PagerDuty's EventBridge integration delivers it (a V2 message)."""
     event = webhook["event"]

@@ -17,6 +17,7 @@ from findings_router_local.tables import clip, render_table
 
 if TYPE_CHECKING:
     from findings_router_local.canary_local import CanaryRound
+    from findings_router_local.fakes.jsm import Alert
 
 OUTCOMES = ("page", "notify", "resolve", "duplicate", "drop")
 
@@ -42,6 +43,8 @@ class EnvironmentRun:
     echo_pages: int = 0
     scenarios: list[FieldScenario] = field(default_factory=list)
     canary: CanaryRound | None = None  # the environment's canary round (canary enabled)
+    jsm_alerts: list[Alert] = field(default_factory=list)  # at the JSM stand-in (a jsm notifier)
+    webhooks: dict[str, int] = field(default_factory=dict)  # webhook notifier → deliveries verified and accepted
 
     @property
     def routed(self) -> list[dict[str, Any]]:
@@ -152,7 +155,23 @@ def brief(run: EnvironmentRun, out: TextIO, incidents_known: bool) -> None:
             f"  {'Sec. Hub':<10} {len(run.securityhub.updates)} notes/workflow updates; {run.echoes} echo events routed "
             f"again → {run.echo_pages} new pages\n"
         )
+    _write_targets(run, out)
     _write_canary(run, out)
+
+
+def _write_targets(run: EnvironmentRun, out: TextIO) -> None:
+    """What the other on-call targets got (routing per rule): JSM alerts, signed webhook deliveries."""
+    if run.jsm_alerts:
+        alerts = run.jsm_alerts
+        closed = sum(1 for a in alerts if a.status == "closed")
+        acknowledged = sum(1 for a in alerts if a.acknowledged and a.status == "open")
+        first = alerts[0]
+        out.write(
+            f"  {'JSM':<10} {len(alerts)} alerts ({acknowledged} acknowledged, {closed} closed), e.g. "
+            f"#{first.tiny_id} {first.priority} {clip(first.message, 70)}\n"
+        )
+    for name, deliveries in sorted(run.webhooks.items()):
+        out.write(f"  {'webhook':<10} {name}: {deliveries} signed deliveries, each verified by the receiver\n")
 
 
 def _write_canary(run: EnvironmentRun, out: TextIO) -> None:
@@ -267,7 +286,9 @@ def comparison(runs: list[EnvironmentRun]) -> str:
                 run.policy.environment,
                 *(str(counts.get(k, 0)) for k in OUTCOMES),
                 str(len(run.dead_letters)),
-                str(len(run.incidents)) if run.incidents or run.delivered_events == 0 else "?",
+                str(len(run.incidents) + len(run.jsm_alerts))
+                if run.incidents or run.jsm_alerts or run.delivered_events == 0
+                else "?",
             ]
         )
     return render_table(("env", *OUTCOMES, "dead-lettered", "incidents"), rows)

@@ -23,7 +23,7 @@ from findings_router.settings.load import load_policy_dir, policy_path
 from findings_router.settings.schema import Policy
 from findings_router_local.aws_local import LambdaContext, SqsEventSource, moto_server
 from findings_router_local.demo.corpus import field_scenarios, imported_event, load_corpus, rehome
-from findings_router_local.demo.operator import as_partner_event, post_signed
+from findings_router_local.demo.operator import as_partner_event, post_jsm, post_signed
 from findings_router_local.demo.report import EnvironmentRun, brief, conclusion, introduction, report
 from findings_router_local.environment import LocalEnvironment
 from findings_router_local.fakes.pagerduty import Fault, PagerDutyReceiver, incident_webhook
@@ -32,6 +32,9 @@ from findings_router_local.function_url import FunctionUrlServer
 DEMO_SIGNING_SECRET = "demo-webhook-signing-secret"  # noqa: S105  (a local stand-in, never a real secret)
 # `--flaky`: PagerDuty has a bad few minutes at the start of every environment's day.
 FLAKY = (Fault(500), Fault(429, retry_after="0"), Fault(502, close=True), Fault(503), Fault(500))
+# Rounds of FLAKY per environment: few enough that an environment sending little through PagerDuty (staging pages
+# through JSM) still gets its one message through within its receives (ingestion.max_receive_count).
+FLAKY_ROUNDS = 2
 
 
 def demo_routing_key(environment: str) -> str:
@@ -110,6 +113,7 @@ def run_environment(
             if receiver is not None:
                 demo.take_incidents(receiver)
                 demo.operator_loop(receiver)
+                demo.jsm_operator_loop()
                 demo.security_hub_echoes(receiver)
                 demo.canary_round(receiver)
         demo.finish(captured)
@@ -209,6 +213,36 @@ class EnvironmentDemo:
                     (f"{action} #{incident.number}", agent, "EventBridge partner bus", "-", str(result.get("outcome")))
                 )
 
+    def jsm_operator_loop(self) -> None:
+        """With JSM among the targets: an operator acknowledges one alert and closes another in JSM, whose outgoing
+        webhook (unsigned: a token header) reaches the ack receiver's Function URL; someone tries it without."""
+        from findings_router.entrypoints import receive_acks as ack_handler
+        from findings_router_local.environment import LOCAL_JSM_TOKEN
+
+        jsm = self.local.jsm
+        if jsm is None or not self.policy.acknowledgements.jsm_token_secret:
+            return
+        alerts = [a for a in jsm.all_alerts if a.status == "open" and a.priority in ("P1", "P2")]
+        if len(alerts) < 2:
+            return
+        actions = [
+            (alerts[0], "Acknowledge", "ada.lovelace@example.com"),
+            (alerts[1], "Close", "grace.hopper@example.com"),
+        ]
+        with FunctionUrlServer(ack_handler.function_url_handler, self.names.ack_function) as server:
+            url = server.url + ack_handler.JSM_WEBHOOK_PATH
+            for alert, action, user in actions:
+                body = jsm.operator_action(alert, action, user)
+                status, outcome = post_jsm(url, body, LOCAL_JSM_TOKEN)
+                self.run.operator.append(
+                    (f"{action.lower()} JSM #{alert.tiny_id}", user, "JSM webhook", status, outcome)
+                )
+            forged = jsm.operator_action(alerts[1], "Close", "mallory")
+            status, outcome = post_jsm(url, forged, "guessed-token")
+            self.run.operator.append(
+                (f"close JSM #{alerts[1].tiny_id}", "mallory", "JSM webhook, no token", status, outcome)
+            )
+
     def security_hub_echoes(self, receiver: PagerDutyReceiver) -> None:
         """Every write-back makes Security Hub re-emit the finding: feed those echoes back through the router."""
         by_id = {f["Id"]: f for e in self.corpus for f in e.get("detail", {}).get("findings", []) if "Id" in f}
@@ -240,6 +274,9 @@ class EnvironmentDemo:
 
     def finish(self, captured: _CapturedLogs) -> None:
         """What the run left: the log lines, the dead letters, the dedup states and the write-backs."""
+        if self.local.jsm is not None:
+            self.run.jsm_alerts = list(self.local.jsm.all_alerts)
+        self.run.webhooks = {name: len(r.accepted) for name, r in self.local.webhooks.items()}
         self.run.logs = captured.records()
         self.run.dead_letters = self.local.dlq_messages()
         self.run.states = [item_to_state(i) for i in self.local.state_items()]
@@ -270,7 +307,7 @@ def run_demo(
         out.write(f"moto: {endpoint}   on-call endpoint: {receiver.url if receiver is not None else events_url}\n")
         for policy in order:
             if receiver is not None and flaky:
-                receiver.fail_next(*(FLAKY * 6))
+                receiver.fail_next(*(FLAKY * FLAKY_ROUNDS))
             run = run_environment(
                 policy, config_dir, corpus, endpoint=endpoint, receiver=receiver, events_url=events_url
             )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -58,6 +59,9 @@ class RuntimeEnv:
     events_url: str | None = None  # EVENTS_URL: local runs point the notifier at a stand-in
     dead_letter_queue_url: str | None = None  # DEAD_LETTER_QUEUE_URL: the router parks what can never succeed
     function_name: str = "local"  # AWS_LAMBDA_FUNCTION_NAME
+    # NOTIFIER_URLS (JSON: notifier name → URL): local runs point the policy's other notifiers at stand-ins too
+    # (a JSM notifier's api_url, a webhook's url); never set by the stack.
+    notifier_urls: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> RuntimeEnv:
@@ -68,7 +72,20 @@ class RuntimeEnv:
             events_url=env.get("EVENTS_URL") or None,
             dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL") or None,
             function_name=env.get("AWS_LAMBDA_FUNCTION_NAME", "local"),
+            notifier_urls=_notifier_urls(env.get("NOTIFIER_URLS")),
         )
+
+
+def _notifier_urls(text: str | None) -> dict[str, str]:
+    if not text:
+        return {}
+    try:
+        urls = json.loads(text)
+    except ValueError:
+        urls = None
+    if not isinstance(urls, dict) or not all(isinstance(v, str) for v in urls.values()):
+        raise ValueError("NOTIFIER_URLS must be a JSON object of notifier name → URL")
+    return {str(k): v for k, v in urls.items()}
 
 
 def in_lambda_with_policy() -> bool:
@@ -171,8 +188,14 @@ def _retrier(
 SLACK_MESSAGES_PER_MINUTE = 60
 
 
-def target_notifier(config: Any, *, invocation: InvocationTime | None = None, session: Any = None) -> Notifier:
-    """One of the policy's `notifiers` (PagerDuty, JSM, webhook), its secrets read from Secrets Manager when it sends."""
+def target_notifier(
+    config: Any, *, invocation: InvocationTime | None = None, session: Any = None, url: str | None = None
+) -> Notifier:
+    """One of the policy's `notifiers` (PagerDuty, JSM, webhook), its secrets read from Secrets Manager when it sends.
+    `url`: a stand-in's, instead of the configured one (RuntimeEnv.notifier_urls)."""
+    if url is not None:
+        field = {"pagerduty": "events_url", "jsm": "api_url"}.get(config.type, "url")
+        config = config.model_copy(update={field: url, **({"url_secret": None} if field == "url" else {})})
     from findings_router.adapters.secrets import routing_key_from_secret, secret_text
     from findings_router.settings.schema import JsmNotifierConfig, PagerDutyNotifierConfig
 
@@ -193,10 +216,10 @@ def target_notifier(config: Any, *, invocation: InvocationTime | None = None, se
     from findings_router.notify.webhook.client import CHANNELS, WebhookNotifier
 
     url_secret, signing = config.url_secret, config.signing_secret
-    url = config.url if config.url is not None else (lambda: secret_text(url_secret).strip())
+    endpoint = config.url if config.url is not None else (lambda: secret_text(url_secret).strip())
     pacer = TokenBucket(SLACK_MESSAGES_PER_MINUTE) if config.format == "slack" else None
     return WebhookNotifier(
-        url,
+        endpoint,
         (lambda: secret_text(signing).strip()) if signing else None,
         _retrier(config.retry, CHANNELS[config.format], invocation, pacer),
         format=config.format,
@@ -205,7 +228,12 @@ def target_notifier(config: Any, *, invocation: InvocationTime | None = None, se
 
 
 def policy_notifiers(
-    policy: Policy, primary: Notifier, *, invocation: InvocationTime | None = None, session: Any = None
+    policy: Policy,
+    primary: Notifier,
+    env: RuntimeEnv,
+    *,
+    invocation: InvocationTime | None = None,
+    session: Any = None,
 ) -> Notifier:
     """`primary` (the policy's `notifier`) alone, or with the policy's other `notifiers` as one `NotifierSet`."""
     if not policy.notifiers:
@@ -214,7 +242,7 @@ def policy_notifiers(
     from findings_router.settings.schema import PRIMARY_NOTIFIER
 
     others = {
-        name: target_notifier(config, invocation=invocation, session=session)
+        name: target_notifier(config, invocation=invocation, session=session, url=env.notifier_urls.get(name))
         for name, config in policy.notifiers.items()
     }
     return NotifierSet({PRIMARY_NOTIFIER: primary, **others}, PRIMARY_NOTIFIER)
@@ -323,7 +351,7 @@ def build_router(
         primary = pagerduty_notifier(
             policy, env, invocation=invocation, pacer=pacer, session=session, routing_key=routing_key
         )
-        notifier = policy_notifiers(policy, primary, invocation=invocation, session=session)
+        notifier = policy_notifiers(policy, primary, env, invocation=invocation, session=session)
     return RouterRuntime(
         policy,
         CompiledPolicy(policy),
@@ -464,6 +492,9 @@ class AckRuntime:
     process_once: Any  # the idempotent wrapper around processor.process
     idempotency: Any  # its IdempotencyConfig, told each invocation's context (timeouts release the record)
     signing_secrets: Callable[[], list[bytes]]
+    # Tokens a JSM outgoing webhook may present (acknowledgements.jsm_token_secret; several, one per line, while
+    # rotating); none: JSM webhooks are refused.
+    jsm_tokens: Callable[[], list[str]] = lambda: []
 
 
 def _tight(connect: float, read: float, attempts: int) -> Any:
@@ -491,6 +522,22 @@ def _ack_tables(
     return store, canary_log
 
 
+def _signing_secrets(policy: Policy) -> Callable[[], list[bytes]]:
+    """The PagerDuty webhook subscription's signing secrets (several while rotating), read when a webhook comes."""
+    from findings_router.adapters.secrets import secret_text, signing_secrets_from
+
+    name = policy.acknowledgements.signing_secret
+    return lambda: signing_secrets_from(secret_text(name)) if name else []
+
+
+def _jsm_tokens(policy: Policy) -> Callable[[], list[str]]:
+    """The tokens a JSM outgoing webhook may present (one per line of the secret, several while rotating)."""
+    from findings_router.adapters.secrets import secret_text
+
+    name = policy.acknowledgements.jsm_token_secret
+    return lambda: [t.strip() for t in secret_text(name).splitlines() if t.strip()] if name else []
+
+
 def build_ack_receiver(
     env: RuntimeEnv,
     *,
@@ -502,6 +549,7 @@ def build_ack_receiver(
     signing_secrets: Callable[[], list[bytes]] | None = None,
     canary_log: CanaryLog | None = None,
     heartbeat: Heartbeat | None = DEFAULT,
+    jsm_tokens: Callable[[], list[str]] | None = None,
 ) -> AckRuntime:
     from aws_lambda_powertools.utilities.idempotency import (
         DynamoDBPersistenceLayer,
@@ -509,7 +557,7 @@ def build_ack_receiver(
         idempotent_function,
     )
 
-    from findings_router.adapters.secrets import secret_text, signing_secrets_from
+    from findings_router.adapters.secrets import secret_text
     from findings_router.domain.acks import IncidentEvent
     from findings_router.notify.retry import RetryPolicy
     from findings_router.service.acknowledge import AckProcessor, Deadline
@@ -526,7 +574,8 @@ def build_ack_receiver(
     if notifier is None:
         # Sibling incidents of an escalated episode are resolved through the router's own integration, quickly:
         # PagerDuty waits 5 s for the webhook's answer, and what does not fit stays in the outbox.
-        notifier = policy_notifiers(policy, pagerduty_notifier(policy, env, retry=RetryPolicy(2, 0.1, 0.3, 2.0, 1.0)))
+        primary = pagerduty_notifier(policy, env, retry=RetryPolicy(2, 0.1, 0.3, 2.0, 1.0))
+        notifier = policy_notifiers(policy, primary, env)
     if alert_keys is DEFAULT:
         alert_keys = None
         token_secret = policy.acknowledgements.rest_api_token_secret
@@ -535,10 +584,7 @@ def build_ack_receiver(
 
             alert_keys = IncidentAlertKeys(policy.acknowledgements.rest_api_url, lambda: secret_text(token_secret))
     if signing_secrets is None:
-        secret_name = policy.acknowledgements.signing_secret
-
-        def signing_secrets() -> list[bytes]:
-            return signing_secrets_from(secret_text(secret_name)) if secret_name else []
+        signing_secrets = _signing_secrets(policy)
 
     processor = AckProcessor(
         store,
@@ -574,7 +620,7 @@ def build_ack_receiver(
         config=config,
         key_prefix=ack_idempotency_prefix(env.function_name),
     )(process)
-    return AckRuntime(policy, processor, process_once, config, signing_secrets)
+    return AckRuntime(policy, processor, process_once, config, signing_secrets, jsm_tokens or _jsm_tokens(policy))
 
 
 # ------------------------------------------------------------------------------------------ meta-alerts

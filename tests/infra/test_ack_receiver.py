@@ -11,13 +11,16 @@ import pytest
 
 from infra.constructs.ack_receiver import ACK_IDEMPOTENCY_ACTIONS, ACK_STATE_ACTIONS
 from infra.contract import (
+    ACK_HANDLER_BOTH,
     ACK_HANDLERS,
     ACK_IDEMPOTENT_FUNCTION,
     ACK_WEBHOOK_PATH,
     FUNCTION_HANDLER,
     META_ALERT_HANDLER,
     ack_function_environment,
+    ack_handler,
     ack_workflow_status,
+    notifier_secrets,
     resource_names,
     securityhub_writeback_condition,
 )
@@ -74,7 +77,10 @@ def test_ack_function(synthesized: SynthesizedStack):
     table = next(iter(synthesized.resources("AWS::DynamoDB::Table")))
     assert function["Runtime"] == "python3.12"
     assert function["Architectures"] == ["arm64"]
-    assert function["Handler"] == ACK_HANDLERS[policy.acknowledgements.mode]
+    assert function["Handler"] == ack_handler(policy)
+    # Both front doors on one function: the partner bus, and JSM's webhooks through a Function URL.
+    both = policy.acknowledgements.mode == "eventbridge" and policy.acknowledgements.jsm_token_secret
+    assert function["Handler"] == (ACK_HANDLER_BOTH if both else ACK_HANDLERS[policy.acknowledgements.mode])
     assert (function["MemorySize"], function["Timeout"]) == (ACK_MEMORY_MB, ACK_TIMEOUT_SECONDS)
     # PagerDuty wants a 2xx within 5 s; the function must not outlive a delivery by much.
     assert ACK_TIMEOUT_SECONDS <= 10
@@ -168,14 +174,19 @@ def test_partner_bus_rule_targets_the_function_with_retries_and_a_dlq(synthesis:
         )
         (events_send,) = [s for s in queue_policy if s.get("Principal") == {"Service": "events.amazonaws.com"}]
         assert events_send["Condition"] == {"ArnEquals": {"aws:SourceArn": _arn(rule_id)}}
-        # Only EventBridge, only from this rule, may invoke; no Function URL.
-        (invoke,) = [
+        # Only EventBridge, only from this rule, may invoke; a Function URL only for JSM's webhooks.
+        invokes = [
             p["Properties"]
             for p in stack.resources("AWS::Lambda::Permission").values()
             if p["Properties"]["FunctionName"] == _arn(function)
         ]
-        assert (invoke["Principal"], invoke["SourceArn"]) == ("events.amazonaws.com", _arn(rule_id))
-        assert not stack.resources("AWS::Lambda::Url")
+        events_invoke = [i for i in invokes if i["Principal"] == "events.amazonaws.com"]
+        assert [i["SourceArn"] for i in events_invoke] == [_arn(rule_id)]
+        jsm = policy.acknowledgements.jsm_token_secret is not None
+        assert len(stack.resources("AWS::Lambda::Url")) == (1 if jsm else 0)
+        public = [i for i in invokes if i not in events_invoke]  # the Function URL's (JSM only)
+        assert bool(public) == jsm and all(i["Principal"] == "*" for i in public)
+        assert ("JsmWebhookUrl" in stack.template["Outputs"]) == jsm
         assert stack.template["Outputs"]["PagerDutyEventsRuleName"]["Value"] == names.ack_rule
 
 
@@ -232,6 +243,10 @@ def _expected_ack_grants(stack: SynthesizedStack) -> dict[str, list[Any]]:
         secrets.append(secret_arn(stack, settings.rest_api_token_secret))
     # The notifier's routing key: Events API v2 resolves of an episode's sibling incidents.
     secrets.append(secret_arn(stack, policy.notifier.routing_key_secret))
+    if settings.jsm_token_secret:
+        secrets.insert(0, secret_arn(stack, settings.jsm_token_secret))  # JSM's webhooks: granted with the front door
+    # The other notifiers' secrets: sibling resolves go where the episode went.
+    secrets += [secret_arn(stack, secret) for _, _, secret in notifier_secrets(policy)]
     if policy.canary.routing_key_secret and policy.canary.heartbeat_url_secret:
         # The canary's runs complete here (its incident's webhook): the heartbeat URL is requested from here.
         secrets.append(secret_arn(stack, policy.canary.heartbeat_url_secret))

@@ -110,6 +110,10 @@ def _config_copy(tmp_path: Path, *envs: str) -> Path:
     return config
 
 
+def _line(path: Path, start: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if line.startswith(start))
+
+
 def _edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text
@@ -130,7 +134,7 @@ def test_deployment_checks_name_the_field_and_validation_adds_the_line(tmp_path:
     assert [str(p) for p in result.errors] == [
         f"{config / 'dev.yaml'}:34: function.log_retention_days: 15 is not a CloudWatch Logs retention period "
         "(1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)",
-        f"{config / 'stg.yaml'}:46: acknowledgements.rest_api_url: http://api.pagerduty.com must be an https:// URL",
+        f"{config / 'stg.yaml'}:{_line(config / 'stg.yaml', '  rest_api_url:')}: acknowledgements.rest_api_url: http://api.pagerduty.com must be an https:// URL",
     ]
     assert set(result.policies) == set()
 

@@ -17,6 +17,7 @@ from infra.contract import (
     STATE_TABLE_PARTITION_KEY,
     STATE_TABLE_TTL_ATTRIBUTE,
     function_environment,
+    notifier_secrets,
     resource_names,
     securityhub_writeback_condition,
     state_table_definition,
@@ -559,7 +560,9 @@ def test_router_role_is_least_privilege(synthesized: SynthesizedStack):
             secret_arn(synthesized, secret)
             for secret in (synthesized.policy.notifier.routing_key_secret, synthesized.policy.canary.routing_key_secret)
             if secret
-        ],
+        ]
+        # The other notifiers' secrets (routing per rule: JSM API keys, webhook signing secrets and URLs).
+        + [secret_arn(synthesized, secret) for _, _, secret in notifier_secrets(synthesized.policy)],
         "securityhub:BatchUpdateFindings": hub_arns(synthesized),
         **{
             action: [_arn(main)]

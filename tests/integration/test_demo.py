@@ -52,14 +52,19 @@ def test_demo_routes_the_corpus_under_every_policy(demo_output):
     assert rows["prod"][2] == 3  # PASSED control, archived GuardDuty, closed OCSF finding
     assert "ESCALATED HIGH→CRITICAL" in text
     assert "missing required field" in text
-    # The acknowledgement loop (prod: signed webhooks to the Function URL; stg: EventBridge partner bus).
+    # The acknowledgement loop (prod: signed webhooks to the Function URL; stg: JSM's webhook with its token).
     prod = text.split("\nprod (")[1]
     assert re.search(r"acknowledge #\d+ by Ada Lovelace.*signed webhook: 200 acknowledged", prod)
     assert re.search(r"resolve #\d+ by Grace Hopper.*signed webhook: 200 resolved", prod)
     assert re.search(r"resolve #\d+ by mallory, FORGED webhook: 401 invalid signature", prod)
     assert re.search(r"\d+ echo events routed again → 0 new pages", prod)
     stg = text.split("\nstg (")[1].split("\nprod (")[0]
-    assert re.search(r"acknowledge #\d+ by Ada Lovelace.*EventBridge partner bus: - acknowledged", stg)
+    # stg pages through Jira Service Management and a signed webhook (routing per rule), and JSM acknowledges back.
+    assert re.search(r"acknowledge JSM #\d+ by ada.lovelace@example.com, JSM webhook: 200 acknowledged", stg)
+    assert re.search(r"close JSM #\d+ by grace.hopper@example.com, JSM webhook: 200 resolved", stg)
+    assert re.search(r"close JSM #\d+ by mallory, JSM webhook, no token: 401 invalid token", stg)
+    assert re.search(r"JSM +\d+ alerts \(1 acknowledged, \d+ closed\), e\.g\. #\d+ P1 ", stg)
+    assert re.search(r"webhook +soar: \d+ signed deliveries, each verified by the receiver", stg)
     # The field: every environment ignores what is not for it.
     for env in ("dev (", "stg (", "prod ("):
         block = text.split("\n" + env)[1].split("\n\n")[0]

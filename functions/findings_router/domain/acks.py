@@ -120,6 +120,8 @@ class IncidentEvent:
     agent_channel: str | None = None  # V2 log entries only: website, api, timeout, auto, …
     merged: bool = False  # resolved because it was merged into another incident
     merged_into: str | None = None  # the target incident's id, when the delivery names it
+    # What the incident is called where it lives, for notes: "PagerDuty incident", "Jira Service Management alert".
+    kind: str = "PagerDuty incident"
 
     @property
     def acted_on(self) -> bool:
@@ -350,7 +352,7 @@ def _who(event: IncidentEvent) -> str:
 
 def _incident(event: IncidentEvent) -> str:
     number = f"#{event.incident_number}" if event.incident_number is not None else event.incident_id
-    return f"PagerDuty incident {number}" + (f" ({event.incident_url})" if event.incident_url else "")
+    return f"{event.kind} {number}" + (f" ({event.incident_url})" if event.incident_url else "")
 
 
 def _how_automatic(event: IncidentEvent) -> str:
@@ -551,3 +553,55 @@ def _resolved(state: DedupState, event: IncidentEvent, when: str, resolve_workfl
     )
     reason = f"automatically by PagerDuty: {how}"
     return _with_work("resolved", reason, new, event, text if notes else None, resolve=siblings)
+
+
+# ------------------------------------------------------------------------------------------ Jira Service Management
+
+# JSM's outgoing webhook integration posts "alert action data" (tests/fixtures/jsm/README.md): the action → ours.
+JSM_ACTIONS = {
+    "Acknowledge": "incident.acknowledged",
+    "UnAcknowledge": "incident.unacknowledged",
+    "Close": "incident.resolved",
+}
+JSM_ALERT = "Jira Service Management alert"
+# JSM's `source.type` of actions taken by people (the web and mobile apps, email, chat tools).
+_JSM_PEOPLE = frozenset({"web", "mobile", "iOS", "Android", "email", "slack", "msteams", "chat"})
+
+
+def parse_jsm_action(body: Any) -> IncidentEvent:
+    """JSM's alert action data as an incident event: the alert's alias is our incident key. JSM sends no delivery id:
+    (alertId, action, updatedAt) names the delivery, so a redelivery is recognized. Actions other than acknowledge,
+    unacknowledge and close (Create, AddNote, …) are events nothing acts on."""
+    if not isinstance(body, Mapping) or not isinstance(body.get("alert"), Mapping):
+        raise WebhookError("not JSM alert action data: no `alert` object")
+    alert, action = body["alert"], _str(body.get("action"))
+    alert_id = _str(alert.get("alertId"))
+    if action is None or alert_id is None:
+        raise WebhookError("JSM alert action data without `action` or `alert.alertId`")
+    updated = alert.get("updatedAt")
+    source: Mapping[str, Any] = body["source"] if isinstance(body.get("source"), Mapping) else {}
+    source_type = _str(source.get("type")) or ""
+    person = source_type in _JSM_PEOPLE or source_type.lower() in _JSM_PEOPLE
+    tiny = _str(alert.get("tinyId"))
+    return IncidentEvent(
+        webhook_id=f"jsm-{alert_id}-{action}-{updated}",
+        event_type=JSM_ACTIONS.get(action, f"jsm.{action}"),
+        occurred_at=_jsm_time(updated),
+        incident_id=alert_id,
+        incident_number=int(tiny) if tiny and tiny.isdigit() else None,
+        incident_url=None,
+        incident_key=_str(alert.get("alias")),
+        status=None,
+        title=_str(alert.get("message")) or "",
+        agent=_str(alert.get("username")) or _str(source.get("name")),
+        agent_type=USER_AGENT_TYPE if person else ("jsm_integration_reference" if source_type else None),
+        kind=JSM_ALERT,
+    )
+
+
+def _jsm_time(value: Any) -> str:
+    """JSM's `updatedAt` (nanoseconds since the epoch; `createdAt` is milliseconds) as ISO 8601."""
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        return ""
+    seconds = value / 1e9 if value > 1e14 else value / 1e3
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,6 +1,7 @@
 """Ack receiver Lambda: PagerDuty incident events → dedup state → Security Hub notes and workflow.
 
-Two entry points, chosen per environment (`acknowledgements.mode`):
+Entry points, chosen per environment (`acknowledgements.mode`; `lambda_handler` when the partner bus and JSM's
+webhooks share the function):
 * `function_url_handler`, behind a Lambda Function URL, for PagerDuty Webhooks v3 (POST /webhooks/pagerduty):
   verifies `X-PagerDuty-Signature` before anything else (401 and no side effect when it does not match), answers
   413 for a body over 256 KB, 400 for a body that is not an incident webhook, 200 for a signed event that is not
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hmac
 import json
 import time
 from typing import Any
@@ -47,6 +49,7 @@ from findings_router.domain.acks import (
     IncidentEvent,
     WebhookError,
     parse_eventbridge_v2,
+    parse_jsm_action,
     parse_webhook,
     verify_signature,
 )
@@ -239,6 +242,53 @@ def pagerduty_webhook() -> Response[str]:
     return Response(200, "application/json", json.dumps({"outcome": result["outcome"]}))
 
 
+# JSM's outgoing webhooks are not signed: the integration sends a secret token in this header (docs/security.md).
+JSM_WEBHOOK_PATH = "/webhooks/jsm"
+JSM_TOKEN_HEADER = "x-findings-router-token"  # noqa: S105  (a header name, not a secret)
+
+
+def _token_matches(offered: str | None, tokens: list[str]) -> bool:
+    if not offered:
+        return False
+    valid = False
+    for token in tokens:  # every token compared, constant time: the answer's timing says nothing
+        valid |= hmac.compare_digest(offered.encode(), token.encode())
+    return valid
+
+
+@app.post(JSM_WEBHOOK_PATH)
+def jsm_webhook() -> Response[str]:
+    """Jira Service Management's outgoing webhook ("alert action data") for an alert we created: acknowledge,
+    unacknowledge and close come back like PagerDuty's (the alert's alias is our incident key)."""
+    runtime = get_runtime()
+    request = app.current_event
+    body_bytes = _raw_body(request.raw_event)
+    if len(body_bytes) > MAX_BODY_BYTES:
+        metrics.add_metric(name="AcksMalformed", unit=MetricUnit.Count, value=1)
+        return Response(413, "application/json", json.dumps({"error": "body too large"}))
+    headers = {k.lower(): v for k, v in (request.headers or {}).items()}
+    if not _token_matches(headers.get(JSM_TOKEN_HEADER), runtime.jsm_tokens()):
+        metrics.add_metric(name="AcksRejected", unit=MetricUnit.Count, value=1)
+        suppressed = rejection_log.admit(time.monotonic())
+        if suppressed is not None:
+            logger.warning(
+                "jsm webhook rejected: bad or missing token",
+                extra={"source_ip": request.request_context.http.source_ip, "not_logged_before": suppressed},
+            )
+        return Response(401, "application/json", json.dumps({"error": "invalid token"}))
+    try:
+        event = parse_jsm_action(loads(body_bytes))
+    except (FindingError, WebhookError) as exc:
+        metrics.add_metric(name="AcksMalformed", unit=MetricUnit.Count, value=1)
+        logger.warning("jsm webhook rejected: malformed body", extra={"error": str(exc)})
+        return Response(400, "application/json", json.dumps({"error": str(exc)}))
+    try:
+        result = _handle(event, runtime, "jsm", app.context.get("deadline") or Deadline(ANSWER_WITHIN_SECONDS))
+    except RetryLater:
+        return Response(503, "application/json", json.dumps({"outcome": "retry"}))
+    return Response(200, "application/json", json.dumps({"outcome": result["outcome"]}))
+
+
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def function_url_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -273,6 +323,14 @@ def eventbridge_handler(event: dict[str, Any], context: LambdaContext) -> dict[s
         logger.warning("eventbridge event ignored: no message or event id")
         return {"outcome": "rejected", "reason": "no message or event id"}
     return _handle(incident_event, runtime, "eventbridge", deadline)
+
+
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Both front doors on one function (acknowledgements.mode eventbridge with JSM's webhooks): a Function URL
+    request (it has a `requestContext`) or an event from the partner event bus."""
+    handler = function_url_handler if "requestContext" in event else eventbridge_handler
+    answer: dict[str, Any] = handler(event, context)
+    return answer
 
 
 build_during_init(get_runtime)

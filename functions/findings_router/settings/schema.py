@@ -404,6 +404,12 @@ class Acknowledgements(_Strict):
         "incident_key (grouped alerts) through their alerts.",
     )
     rest_api_url: str = "https://api.pagerduty.com"
+    jsm_token_secret: str | None = Field(
+        default=None,
+        description="Secret with the token a Jira Service Management outgoing webhook integration sends in its "
+        "`X-Findings-Router-Token` header (JSM does not sign its webhooks): acknowledgements and closes of JSM alerts "
+        "come back to `<Function URL>webhooks/jsm` (with mode eventbridge too, through a Function URL of their own).",
+    )
     reserved_concurrency: Annotated[int, Field(ge=1, le=100)] = 2
 
     @model_validator(mode="after")
@@ -414,6 +420,8 @@ class Acknowledgements(_Strict):
             "aws.partner/pagerduty.com/"
         ):
             raise ValueError("mode eventbridge needs partner_event_source: aws.partner/pagerduty.com/…")
+        if self.mode == "none" and self.jsm_token_secret:
+            raise ValueError("jsm_token_secret needs an ack receiver: mode function_url or eventbridge")
         return self
 
 
