@@ -48,6 +48,7 @@ ACK_HANDLERS = {
 }
 # The handler's route (entrypoints/receive_acks.py WEBHOOK_PATH) relative to the Function URL, which always ends in "/".
 ACK_WEBHOOK_PATH = "webhooks/pagerduty"
+ACK_JSM_WEBHOOK_PATH = "webhooks/jsm"  # entrypoints/receive_acks.py JSM_WEBHOOK_PATH
 
 # ------------------------------------------------------------------------------------------ meta-alerts
 
@@ -160,9 +161,28 @@ def function_environment(policy: Policy, table_name: str, *, dead_letter_queue_u
     return {**_base_environment(policy, table_name), "DEAD_LETTER_QUEUE_URL": dead_letter_queue_url}
 
 
+# acknowledgements.mode eventbridge with JSM's webhooks: one function behind both front doors.
+ACK_HANDLER_BOTH = "findings_router.entrypoints.receive_acks.lambda_handler"
+
+
 def ack_handler(policy: Policy) -> str | None:
     """The ack receiver's handler for the environment's acknowledgements.mode; None when there is no receiver."""
-    return ACK_HANDLERS.get(policy.acknowledgements.mode)
+    acks = policy.acknowledgements
+    if acks.mode == "eventbridge" and acks.jsm_token_secret:
+        return ACK_HANDLER_BOTH
+    return ACK_HANDLERS.get(acks.mode)
+
+
+def notifier_secrets(policy: Policy) -> list[tuple[str, str, str]]:
+    """(notifier name, field, secret) of every secret the policy's `notifiers` read when sending (not `notifier`'s
+    routing key, which the stack grants on its own)."""
+    fields = ("routing_key_secret", "api_key_secret", "url_secret", "signing_secret")
+    return [
+        (name, field, secret)
+        for name, config in policy.notifiers.items()
+        for field in fields
+        if isinstance(secret := getattr(config, field, None), str)
+    ]
 
 
 def ack_function_environment(policy: Policy, table_name: str) -> dict[str, str]:

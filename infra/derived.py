@@ -16,6 +16,7 @@ from pathlib import Path
 
 from findings_router.settings.load import DirValidation, ExpiredSuppressions, FieldProblem, validate_policy_dir
 from findings_router.settings.schema import Policy
+from infra.contract import notifier_secrets
 from infra.event_patterns import EVENT_PATTERN_MAX_CHARS, event_pattern_size
 
 SECONDS_PER_DAY = 86_400
@@ -165,6 +166,8 @@ def deployment_checks(policy: Policy) -> list[FieldProblem]:
         (("monitoring", "meta_alert_routing_key_secret"), policy.monitoring.meta_alert_routing_key_secret),
         (("canary", "routing_key_secret"), policy.canary.routing_key_secret),
         (("canary", "heartbeat_url_secret"), policy.canary.heartbeat_url_secret),
+        (("acknowledgements", "jsm_token_secret"), acks.jsm_token_secret),
+        *((("notifiers", name, field), secret) for name, field, secret in notifier_secrets(policy)),
     ):
         if _partial_secret_arn(secret):
             problems.append(

@@ -43,6 +43,7 @@ from infra.contract import (
     canary_environment,
     function_environment,
     meta_alert_environment,
+    notifier_secrets,
     packaged_policy_path,
     resource_names,
 )
@@ -145,6 +146,7 @@ def ack_receiver_settings(policy: Policy, names: ResourceNames) -> AckReceiverSe
         rest_api_token_secret=settings.rest_api_token_secret,
         securityhub_writeback=policy.securityhub.writeback,
         workflow_status=ack_workflow_status(policy),
+        jsm_token_secret=settings.jsm_token_secret,
     )
 
 
@@ -293,6 +295,7 @@ class FindingsRouterStack(Stack):
                 table=table,
                 routing_key=self.routing_key,
             )
+        self._grant_notifier_secrets(policy)
         # Id "Monitoring": it holds the alarms, their topics and the dashboard, and every alarm's logical id (and the
         # dashboard's) derives from it.
         self.monitoring = Alarms(
@@ -404,6 +407,23 @@ class FindingsRouterStack(Stack):
                     value=self.ack_receiver.webhook_url,
                     description="Register as the PagerDuty Webhooks v3 subscription's URL (docs/deploy.md)",
                 )
+            if self.ack_receiver.jsm_webhook_url is not None:
+                CfnOutput(
+                    self,
+                    "JsmWebhookUrl",
+                    value=self.ack_receiver.jsm_webhook_url,
+                    description="The JSM outgoing webhook integration's URL (header X-Findings-Router-Token)",
+                )
             if self.ack_receiver.rule is not None:
                 # The literal name: `Ref` of a rule on a custom event bus is "<bus name>|<rule name>".
                 CfnOutput(self, "PagerDutyEventsRuleName", value=names.ack_rule)
+
+    def _grant_notifier_secrets(self, policy: Policy) -> None:
+        """The `notifiers`' secrets (routing keys, JSM API keys, webhook URLs and signing secrets), readable by the
+        router, which sends, and the ack receiver, which resolves an episode's sibling incidents where it went."""
+        for name, field, secret in notifier_secrets(policy):
+            label = "".join(part.title() for part in f"{name}-{field}".replace("_", "-").split("-"))
+            reference = ReferencedSecret(self, f"Notifier{label}", secret_name_or_arn=secret, sid=f"Read{label}")
+            reference.grant_read(self.router.role)
+            if self.ack_receiver is not None:
+                reference.grant_read(self.ack_receiver.role)

@@ -27,7 +27,7 @@ from constructs import Construct
 from findings_router.domain.model import Workflow
 from infra.constructs.function import FunctionSpec, LambdaFunction, grant_securityhub_writeback
 from infra.constructs.secrets import ReferencedSecret, RoutingKeySecret
-from infra.contract import ACK_WEBHOOK_PATH, STATE_KEY_PATTERN, STORM_KEY_PATTERN
+from infra.contract import ACK_JSM_WEBHOOK_PATH, ACK_WEBHOOK_PATH, STATE_KEY_PATTERN, STORM_KEY_PATTERN
 from infra.derived import EVENT_TARGET_MAX_EVENT_AGE_HOURS, EVENT_TARGET_RETRY_ATTEMPTS
 from infra.event_patterns import PAGERDUTY_EVENTBRIDGE_DETAIL_TYPE, PAGERDUTY_PARTNER_SOURCE_PREFIX, ack_event_pattern
 
@@ -90,6 +90,8 @@ class AckReceiverSettings:
     # securityhub.writeback, and the workflow status it may set (contract.ack_workflow_status).
     securityhub_writeback: bool
     workflow_status: Workflow | None
+    # acknowledgements.jsm_token_secret: JSM's outgoing webhooks come to `<Function URL>webhooks/jsm` with it.
+    jsm_token_secret: str | None = None
 
 
 class WebhookFrontDoor:
@@ -193,6 +195,18 @@ class AckReceiver(LambdaFunction):
             partner_bus = PartnerBusFrontDoor(self, settings.front_door)
             self.rule = partner_bus.rule
             self.front_door = partner_bus
+        self.jsm_webhook_url: str | None = None
+        if settings.jsm_token_secret:
+            ReferencedSecret(
+                self, "JsmToken", secret_name_or_arn=settings.jsm_token_secret, sid="ReadJsmWebhookToken"
+            ).grant_read(self.role)
+            if self.function_url is None:
+                # The partner bus carries PagerDuty's events only: JSM's webhooks need a URL. Auth type NONE as for
+                # PagerDuty's: the handler checks the token header before anything else.
+                self.function_url = self.function.add_function_url(
+                    auth_type=lambda_.FunctionUrlAuthType.NONE, invoke_mode=lambda_.InvokeMode.BUFFERED
+                )
+            self.jsm_webhook_url = Fn.join("", [self.function_url.url, ACK_JSM_WEBHOOK_PATH])
         self.rest_api_token: ReferencedSecret | None = None
         if settings.rest_api_token_secret:
             self.rest_api_token = ReferencedSecret(
