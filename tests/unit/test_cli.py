@@ -81,7 +81,11 @@ def test_a_duplicate_key_fails_validate_config(config: Path, capsys):
         f.write("default_action: page\n")
     status, _, err = _validate(config, capsys)
     assert status == 1
-    assert err == [f"{config / 'stg.yaml'}:50: default_action: duplicate key 'default_action' (first at line 24)"]
+    lines = (config / "stg.yaml").read_text().splitlines()
+    first, last = lines.index("default_action: drop") + 1, len(lines)
+    assert err == [
+        f"{config / 'stg.yaml'}:{last}: default_action: duplicate key 'default_action' (first at line {first})"
+    ]
 
 
 def test_an_invalid_date_fails_validate_config_without_a_traceback(config: Path, capsys):

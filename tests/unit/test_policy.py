@@ -261,10 +261,11 @@ def test_a_duplicate_key_is_an_error_not_a_silent_override():
     # PyYAML keeps the last of two equal keys: an appended `default_action: page` would page everything unmatched.
     text = (CONFIG_DIR / "stg.yaml").read_text() + "default_action: page\n"
     last = text.count("\n")
+    first = text.splitlines().index("default_action: drop") + 1
     with pytest.raises(PolicyError) as info:
         parse_policy(text, "config/stg.yaml")
     assert info.value.problems == [
-        f"config/stg.yaml:{last}: default_action: duplicate key 'default_action' (first at line 24)"
+        f"config/stg.yaml:{last}: default_action: duplicate key 'default_action' (first at line {first})"
     ]
 
 
