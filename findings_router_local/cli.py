@@ -107,10 +107,19 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     return explain_command(policy, list(args.files), output=args.output, out=sys.stdout, err=sys.stderr)
 
 
+def _target_url(text: str) -> tuple[str, str]:
+    name, _, url = text.partition("=")
+    if not name or not url.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=http(s)://…")
+    return name, url
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from findings_router_local.demo import run_demo
 
-    return run_demo(config_dir(args), args.events_url, flaky=args.flaky, verbose=args.verbose)
+    return run_demo(
+        config_dir(args), args.events_url, flaky=args.flaky, verbose=args.verbose, target_urls=dict(args.target_url)
+    )
 
 
 def _cmd_redrive(args: argparse.Namespace) -> int:
@@ -208,6 +217,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--events-url",
         help="send to this PagerDuty-compatible Events v2 endpoint instead of the built-in receiver",
+    )
+    demo.add_argument(
+        "--target-url",
+        action="append",
+        default=[],
+        metavar="NAME=URL",
+        type=_target_url,
+        help="send the policy's notifier NAME (a JSM or webhook one) to this URL instead of its built-in stand-in "
+        "(repeatable)",
     )
     demo.add_argument(
         "--flaky",

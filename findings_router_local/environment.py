@@ -132,6 +132,7 @@ class LocalEnvironment:
         # stand-ins for the policy's other notifiers (started here when the policy has such notifiers)
         jsm: JsmReceiver | None = None,
         webhooks: Mapping[str, WebhookReceiver] | None = None,
+        target_urls: Mapping[str, str] | None = None,
     ) -> None:
         """`policy`: a shipped policy file or its data. `endpoint`: a moto server already running (`reset` it
         first); `receiver`: a PagerDuty receiver already running (shared: not reset or stopped here); `events_url`:
@@ -163,6 +164,7 @@ class LocalEnvironment:
         self._router_adapters = dict(router_adapters or {})
         self.jsm = jsm
         self.webhooks: dict[str, WebhookReceiver] = dict(webhooks or {})
+        self._target_urls_given = dict(target_urls or {})  # notifier name → an endpoint elsewhere: no stand-in
         # moto has no BatchUpdateFindings: the Security Hub write-back lands in this recording twin.
         self.securityhub = RecordingSecurityHub()
         self._stack: contextlib.ExitStack | None = None
@@ -225,6 +227,8 @@ class LocalEnvironment:
     def _start_target_stand_ins(self, stack: contextlib.ExitStack) -> None:
         """A JSM stand-in and one webhook receiver per webhook notifier the policy names, unless given."""
         for name, config in dict(self._source_data().get("notifiers") or {}).items():
+            if name in self._target_urls_given:
+                continue
             if config.get("type") == "jsm" and self.jsm is None:
                 self.jsm = stack.enter_context(JsmReceiver(api_keys={LOCAL_JSM_API_KEY}))
             elif config.get("type") == "webhook" and name not in self.webhooks:
@@ -235,6 +239,13 @@ class LocalEnvironment:
     def _target_urls(self, data: dict[str, Any]) -> None:
         """The policy's JSM and webhook notifiers pointed at their stand-ins (in the rewrite)."""
         for name, config in (data.get("notifiers") or {}).items():
+            if name in self._target_urls_given:
+                url = self._target_urls_given[name]
+                if config.get("type") == "jsm":
+                    config["api_url"] = url
+                elif config.get("url"):
+                    config["url"] = url  # else the URL is the secret's value (_target_secrets)
+                continue
             if config.get("type") == "jsm" and self.jsm is not None:
                 config["api_url"] = self.jsm.base_url
             elif config.get("type") == "webhook" and name in self.webhooks and config.get("url"):
@@ -296,7 +307,8 @@ class LocalEnvironment:
                 out.append((config.api_key_secret, LOCAL_JSM_API_KEY))
             elif isinstance(config, WebhookNotifierConfig):
                 if config.url_secret is not None:
-                    out.append((config.url_secret, self.webhooks[name].url))
+                    given = self._target_urls_given.get(name)
+                    out.append((config.url_secret, given or self.webhooks[name].url))
                 if config.signing_secret is not None:
                     out.append((config.signing_secret, LOCAL_WEBHOOK_SECRET))
             else:

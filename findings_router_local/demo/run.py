@@ -91,6 +91,7 @@ def run_environment(
     endpoint: str,
     receiver: PagerDutyReceiver | None,
     events_url: str | None = None,
+    target_urls: dict[str, str] | None = None,
 ) -> EnvironmentRun:
     """This environment's stack in moto (on the shared server), the corpus routed, then an operator at work.
 
@@ -104,6 +105,7 @@ def run_environment(
         routing_key=demo_routing_key(policy.environment),
         signing_secret=DEMO_SIGNING_SECRET,
         queue_attributes={"VisibilityTimeout": "0"},  # locally, a failed message is retried at once, not minutes later
+        target_urls=target_urls,
     ) as local:
         demo = EnvironmentDemo(policy, rehome(corpus, policy), local)
         captured = _CapturedLogs()
@@ -290,8 +292,10 @@ def run_demo(
     *,
     flaky: bool = False,
     verbose: bool = False,
+    target_urls: dict[str, str] | None = None,
 ) -> int:
-    """The demo; `verbose` prints every decision, incident, state and write-back per environment."""
+    """The demo; `verbose` prints every decision, incident, state and write-back per environment. `target_urls`:
+    the policies' JSM and webhook notifiers by name to these URLs instead of their built-in stand-ins."""
     out = out or sys.stdout
     policies = load_policy_dir(config_dir)
     corpus = load_corpus()
@@ -309,7 +313,13 @@ def run_demo(
             if receiver is not None and flaky:
                 receiver.fail_next(*(FLAKY * FLAKY_ROUNDS))
             run = run_environment(
-                policy, config_dir, corpus, endpoint=endpoint, receiver=receiver, events_url=events_url
+                policy,
+                config_dir,
+                corpus,
+                endpoint=endpoint,
+                receiver=receiver,
+                events_url=events_url,
+                target_urls=target_urls or {},
             )
             run.delivered_events = sum(r.get("deliveries", 0) for r in run.routed)
             (report if verbose else brief)(run, out, receiver is not None)

@@ -125,3 +125,16 @@ def test_a_flaky_endpoint_shows_retries_and_still_delivers_every_incident_once(d
             dead,
             incidents,
         )
+
+
+def test_demo_sends_a_target_to_any_url(capsys):
+    """`--target-url NAME=URL`: the policy's JSM or webhook notifier to an endpoint elsewhere (here a receiver the
+    test runs), as `--events-url` does for PagerDuty."""
+    from findings_router_local.environment import LOCAL_WEBHOOK_SECRET
+    from findings_router_local.fakes.webhook import WebhookReceiver
+
+    with WebhookReceiver(LOCAL_WEBHOOK_SECRET) as soar:
+        assert main(["demo", "--config-dir", str(CONFIG_DIR), "--target-url", f"soar={soar.url}"]) == 0
+        assert len(soar.accepted) > 0 and soar.rejected == []
+    assert main(["demo", "--target-url", "soar"]) == 2
+    assert "expected NAME=http(s)://" in capsys.readouterr().err
