@@ -21,6 +21,7 @@ from findings_router_local.environment import (
     LocalEnvironment,
 )
 from findings_router_local.fakes.jsm import Fault
+from findings_router_local.fakes.webhook import Fault as WebhookFault
 from findings_router_local.function_url import FunctionUrlServer
 from tests.builders import CONFIG_DIR, asff, event, updated
 
@@ -45,6 +46,7 @@ def test_pages_escalations_and_resolves_go_where_the_rule_said_and_jsm_acknowled
     assert stg.jsm is not None and stg.receiver is not None
     soar = stg.webhooks["soar"]
     stg.jsm.fail_next(Fault(429, retry_after="0"), Fault(502))  # JSM has a bad moment: retried, not lost
+    soar.fail_next(WebhookFault(503), WebhookFault(429, retry_after="0"))  # so does the SOAR
     critical = asff(severity="CRITICAL", account="222233334444")
     high = asff(severity="HIGH", account="222233334444")
     deliver(stg, critical, high)
@@ -54,6 +56,7 @@ def test_pages_escalations_and_resolves_go_where_the_rule_said_and_jsm_acknowled
     assert len(soar.all_incidents) == 2
     assert stg.receiver.accepted == []  # nothing through PagerDuty: the rules name other targets
     assert [r.status for r in stg.jsm.requests][:3] == [429, 502, 202]
+    assert [r.status for r in soar.requests][:3] == [503, 429, 200]
 
     # The HIGH one escalates to CRITICAL: its episode went to the SOAR only, so the escalation goes there too.
     deliver(stg, updated(high, 10, Severity={"Label": "CRITICAL"}))
