@@ -4,6 +4,7 @@ its first page went, whatever the policy says by then; sibling resolves of the a
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
@@ -132,3 +133,96 @@ def test_notifier_settings_are_checked(config: dict, message: str):
 
     with pytest.raises(ValidationError, match=message):
         policy(notifiers={"x": config})
+
+
+def test_meta_alerts_can_go_to_a_named_notifier_instead_of_pagerduty():
+    from findings_router.bootstrap import MetaAlertRuntime
+    from findings_router.entrypoints import page_alarms
+    from tests.builders import ALARM, FakeLambdaContext
+
+    targets = Targets()
+    p = policy(monitoring={**policy().monitoring.model_dump(), "meta_alert_notify": ["secops-jsm"]})
+    page_alarms.install(MetaAlertRuntime(p, targets.set, ("secops-jsm",)))
+    try:
+        sns = {"Records": [{"Sns": {"Message": json.dumps(ALARM)}}]}
+        assert page_alarms.lambda_handler(sns, FakeLambdaContext()) == {"sent": 1}
+    finally:
+        page_alarms.install(None)
+    assert [k for k, _ in targets.keys()["secops-jsm"]] == ["trigger"] and targets.keys()["pagerduty"] == []
+
+
+def test_meta_alerts_may_not_name_the_primary_or_an_unknown_notifier():
+    text = (
+        (CONFIG_DIR / "prod.yaml")
+        .read_text()
+        .replace(
+            "  oldest_message_age_seconds: 600\n",
+            "  oldest_message_age_seconds: 600\n  meta_alert_notify: [pagerduty, nope]\n",
+        )
+    )
+    problems = [str(p) for p in validate_policy_text(text, "prod.yaml").errors]
+    assert any("monitoring.meta_alert_notify[0]: meta-alerts reach PagerDuty" in p for p in problems), problems
+    assert any("monitoring.meta_alert_notify[1]: no notifier named 'nope'" in p for p in problems), problems
+
+
+def test_a_notification_that_becomes_a_page_reaches_the_paging_rules_targets_and_resolves_everywhere():
+    """stg: HIGH notifies the SOAR only; the same finding at CRITICAL must page JSM (the critical rule's target),
+    not only the SOAR, and the episode's resolve then reaches both."""
+    p = policy(
+        rules=[
+            {"name": "critical", "match": {"severity": ["CRITICAL"]}, "action": "page", "notify": ["secops-jsm"]},
+            {"name": "high", "match": {"severity": ["HIGH"]}, "action": "notify", "notify": ["soar"]},
+        ]
+    )
+    targets, store = Targets(), InMemoryDedupStore()
+    high = asff(severity="HIGH")
+    router(p, targets, store).route(f(high), T0)
+    escalated = router(p, targets, store).route(f(updated(high, 10, Severity={"Label": "CRITICAL"})), T0)
+    assert escalated.decision.outcome == "page"
+    router(p, targets, store).route(f(updated(high, 20, RecordState="ARCHIVED")), T0)
+    sent = targets.keys()
+    assert [kind for kind, _ in sent["secops-jsm"]] == ["trigger", "resolve", "resolve"]  # the page, both keys closed
+    assert [kind for kind, _ in sent["soar"]] == ["trigger", "trigger", "resolve", "resolve"]
+    assert store.get_many([escalated.decision.key])[escalated.decision.key].targets == ("soar", "secops-jsm")
+
+
+def test_an_operator_closing_the_jsm_alert_resolves_the_episode_at_its_other_targets():
+    from findings_router.domain.acks import parse_jsm_action
+    from findings_router.service.acknowledge import AckProcessor
+
+    targets, store = Targets(), InMemoryDedupStore()
+    routed = router(policy(), targets, store).route(f(asff(severity="HIGH")), T0)  # JSM and the SOAR
+    key = routed.decision.key
+    body = {
+        "action": "Close",
+        "source": {"name": "", "type": "web"},
+        "alert": {
+            "alertId": "a-1",
+            "alias": key,
+            "tinyId": "7",
+            "message": "m",
+            "username": "ada@example.com",
+            "updatedAt": int(dt.datetime.now(dt.UTC).timestamp() * 1e9),
+        },
+    }
+    acks = AckProcessor(store, None, notifier=targets.set, environment="prod")
+    result = acks.process(parse_jsm_action(body), dt.datetime.now(dt.UTC))
+    assert result.outcome == "resolved" and result.resolved_siblings == 1  # the episode's one key, at every target
+    assert targets.keys()["soar"][-1] == ("resolve", key)  # the SOAR learns it is over
+    assert targets.keys()["secops-jsm"][-1] == ("resolve", key)  # a no-op where it was closed
+    assert targets.keys()["pagerduty"] == []
+
+
+def test_delivery_retries_count_every_targets_retries():
+    from findings_router.notify.retry import Retrier, RetryPolicy
+
+    class WithRetrier(RecordingNotifier):
+        def __init__(self, retries: int) -> None:
+            super().__init__()
+            self.retrier = Retrier(RetryPolicy(3, 0.1, 0.2, 5, 1), channel="x")
+            self.retrier.retries, self.retrier.calls = retries, retries + 1
+
+    notifiers = NotifierSet({"pagerduty": WithRetrier(1), "secops-jsm": WithRetrier(2)}, "pagerduty")
+    assert (notifiers.retrier.retries, notifiers.retrier.calls) == (3, 5)
+    notifiers.retrier.reset_counts()
+    assert notifiers.retrier.retries == 0

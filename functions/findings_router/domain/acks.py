@@ -408,6 +408,10 @@ def sibling_keys(state: DedupState, event: IncidentEvent) -> tuple[str, ...]:
     findings and never resolved per finding. When the delivery does not say which of our keys the incident carries
     (grouped alerts), every one is resolved: resolving an already resolved alert changes nothing."""
     own = [k for k in state.incident_keys if not is_shared_incident(k)]
+    if len(state.targets) > 1:
+        # Each of the episode's on-call targets holds its own incident of every key: all are resolved (at the one
+        # where it was resolved, a no-op).
+        return tuple(own)
     if len(own) < 2:
         return ()
     done = {k for k in (event.incident_key, *event.alert_keys) if k}
@@ -532,6 +536,9 @@ def _merged(state: DedupState, event: IncidentEvent, when: str, notes: bool) -> 
 def _resolved(state: DedupState, event: IncidentEvent, when: str, resolve_workflow: bool, notes: bool) -> AckDecision:
     siblings = sibling_keys(state, event)
     also = f" Its {len(siblings)} other incident(s) in PagerDuty are resolved with it." if siblings else ""
+    if len(state.targets) > 1:
+        also = " Its incidents at the episode's other on-call services are resolved with it."
+    service = event.kind.rsplit(" ", 1)[0]  # "PagerDuty", "Jira Service Management"
     if event.by_person:
         new = _next(state, event, status="resolved", resolved_at=when, resolved_by="operator")
         text = f"Resolved by {_who(event)} at {when} in {_incident(event)}.{also}"
@@ -548,10 +555,10 @@ def _resolved(state: DedupState, event: IncidentEvent, when: str, resolve_workfl
     how = _how_automatic(event)
     new = _next(state, event, status="resolved", resolved_at=when, resolved_by="pagerduty")
     text = (
-        f"Resolved automatically by PagerDuty at {when} in {_incident(event)}, by {how}; no person resolved it, "
+        f"Resolved automatically by {service} at {when} in {_incident(event)}, by {how}; no person resolved it, "
         f"so the finding's workflow is left as it is.{also}"
     )
-    reason = f"automatically by PagerDuty: {how}"
+    reason = f"automatically by {service}: {how}"
     return _with_work("resolved", reason, new, event, text if notes else None, resolve=siblings)
 
 

@@ -28,7 +28,7 @@ from typing import Literal
 from findings_router.domain.keys import incident_key, is_shared_incident
 from findings_router.domain.model import SEVERITY_RANK, Finding, Severity
 from findings_router.domain.notifications import Notification
-from findings_router.domain.policy import PolicyDecision
+from findings_router.domain.policy import PolicyDecision, merge_targets
 from findings_router.settings.schema import Dedup
 
 Outcome = Literal["page", "notify", "drop", "resolve", "duplicate"]
@@ -90,8 +90,8 @@ class DedupState:
     # The ack receiver's work recorded but not yet done (JSON: {"id", "note", "workflow", "resolve"}: a Security Hub
     # note and sibling resolves), keyed by webhook id: retried until it lands (service/acknowledge.py).
     outbox: tuple[str, ...] = ()
-    # The notifiers this episode's first page went to (policy names), where its escalations and resolve go too;
-    # () is the policy's primary `notifier` (and every item written before routing per rule).
+    # The notifiers this episode went to (policy names: its first page's, and each escalation's deciding rule's),
+    # where its escalations and resolve go; () is the primary `notifier` (and every item before routing per rule).
     targets: tuple[str, ...] = ()
 
     @property
@@ -364,6 +364,9 @@ def _while_open(
             version=state.version + 1,
             expires_at=_expiry(now, cfg.ttl_days),
             observed_at=observed,
+            # Where the episode went, and where the rule deciding now sends: a notification to a chat channel that
+            # becomes a page reaches the rule's on-call targets too, and the resolve all of them.
+            targets=merge_targets(state.targets, policy.notify),
         )
         why = f"severity raised {state.severity.value}→{finding.severity.value}" if rises else "notify upgraded to page"
         send = Notification("trigger", ikey, severity, policy.urgency, escalated_from=state.severity)

@@ -378,6 +378,12 @@ def targets(names: Sequence[str]) -> tuple[str, ...]:
     return () if list(names) == [PRIMARY_NOTIFIER] else tuple(names)
 
 
+def merge_targets(*groups: tuple[str, ...]) -> tuple[str, ...]:
+    """The notifiers of several decisions together (an episode escalated under another rule), in order, once each."""
+    merged = dict.fromkeys(name for group in groups for name in (group or (PRIMARY_NOTIFIER,)))
+    return targets(list(merged))
+
+
 class CompiledPolicy:
     """A `Policy` ready to evaluate findings fast."""
 

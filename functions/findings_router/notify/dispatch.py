@@ -8,9 +8,29 @@ key or alias, and a signed webhook carries the same `webhook-id` for receivers t
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from findings_router.domain.notifications import Notification, NotifyContext
 from findings_router.notify import DeliveryResult, Notifier
+
+
+class RetryCounts:
+    """The counts of several `Retrier`s as one (what the router's metrics read, and reset per invocation)."""
+
+    def __init__(self, retriers: list[Any]) -> None:
+        self._retriers = retriers
+
+    @property
+    def retries(self) -> int:
+        return sum(int(r.retries) for r in self._retriers)
+
+    @property
+    def calls(self) -> int:
+        return sum(int(r.calls) for r in self._retriers)
+
+    def reset_counts(self) -> None:
+        for r in self._retriers:
+            r.reset_counts()
 
 
 class NotifierSet:
@@ -22,9 +42,9 @@ class NotifierSet:
         self.channel = notifiers[primary].channel
 
     @property
-    def retrier(self) -> object:
-        """The primary's retrier (its counts feed the DeliveryRetries metric)."""
-        return getattr(self.notifiers[self.primary], "retrier", None)
+    def retrier(self) -> RetryCounts:
+        """Every target's retries together (their counts feed the DeliveryRetries metric)."""
+        return RetryCounts([r for n in self.notifiers.values() if (r := getattr(n, "retrier", None)) is not None])
 
     def targets(self, context: NotifyContext) -> tuple[str, ...]:
         return context.targets or (self.primary,)

@@ -129,7 +129,8 @@ class AckProcessor:
 
     def _find_state(self, event: IncidentEvent, lookup: bool = True) -> DedupState | None:
         keys = [event.dedup_key] if event.dedup_key else []
-        if not keys and lookup and self.alert_keys is not None:  # a REST lookup, only when the delivery did not say
+        pagerduty = event.kind == "PagerDuty incident"  # the REST lookup is PagerDuty's; a JSM alert id is not one
+        if not keys and lookup and pagerduty and self.alert_keys is not None:  # only when the delivery did not say
             # Incidents with grouped alerts have no incident_key: their alerts' alert_key are our dedup keys.
             keys = [base_key(k) for k in self.alert_keys(event.incident_id) if is_finding_key(k)]
         if not keys:

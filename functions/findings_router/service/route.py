@@ -119,7 +119,7 @@ class FindingsRouter:
             expected = pending.version if pending is not None else decision.expected_version
             recorded = decision.new_state or state
             episode = recorded.episode if recorded else 0
-            # An open episode's escalations and resolve go where its first page went.
+            # An open episode's escalations and resolve go to its targets (an escalation adds its rule's: decide()).
             targets = recorded.targets if recorded else policy.notify
             ctx = NotifyContext(self.policy.environment, finding, key, decision.reason, episode, targets)
             deliveries += self._send(decision, ctx)
