@@ -245,12 +245,13 @@ def channel_checks(policy: Policy) -> list[FieldProblem]:
                 "revoked key) can only be emailed (no_alarm_emails_reason is for other environments)",
             )
         )
-    if monitoring.meta_alerts != "off" and monitoring.meta_alert_routing_key_secret is None:
+    own_channel = monitoring.meta_alert_routing_key_secret is not None or bool(monitoring.meta_alert_notify)
+    if monitoring.meta_alerts != "off" and not own_channel:
         problems.append(
             FieldProblem(
                 ("monitoring", "meta_alert_routing_key_secret"),
-                "production needs one: findings-router's own alarms must not depend on the integration they watch "
-                "(the routing key of a separate PagerDuty service)",
+                "production needs one (or monitoring.meta_alert_notify): findings-router's own alarms must not "
+                "depend on the integration they watch (the routing key of a separate PagerDuty service)",
             )
         )
     return problems

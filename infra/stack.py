@@ -295,7 +295,6 @@ class FindingsRouterStack(Stack):
                 table=table,
                 routing_key=self.routing_key,
             )
-        self._grant_notifier_secrets(policy)
         # Id "Monitoring": it holds the alarms, their topics and the dashboard, and every alarm's logical id (and the
         # dashboard's) derives from it.
         self.monitoring = Alarms(
@@ -310,9 +309,10 @@ class FindingsRouterStack(Stack):
             self.monitoring.watch_ack_receiver(
                 self.ack_receiver.function,
                 self.ack_receiver.dead_letter_queue,
-                public_url=self.ack_receiver.webhook_url is not None,
+                public_url=self.ack_receiver.function_url is not None,
             )
         self.meta_alerts = self._add_meta_alerts(policy, names, code)
+        self._grant_notifier_secrets(policy)
         if policy.monitoring.no_findings_alarm_minutes is not None:
             self.monitoring.watch_findings_feed(minutes=policy.monitoring.no_findings_alarm_minutes)
         self.canary = self._add_canary(policy, names, code)
@@ -427,3 +427,5 @@ class FindingsRouterStack(Stack):
             reference.grant_read(self.router.role)
             if self.ack_receiver is not None:
                 reference.grant_read(self.ack_receiver.role)
+            if name in (policy.monitoring.meta_alert_notify or ()):
+                reference.grant_read(self.meta_alerts.role)

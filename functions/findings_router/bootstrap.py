@@ -630,6 +630,8 @@ def build_ack_receiver(
 class MetaAlertRuntime:
     policy: Policy
     notifier: Notifier
+    # monitoring.meta_alert_notify: the notifiers meta-alerts go to; () is the meta-alerts' PagerDuty service.
+    targets: tuple[str, ...] = ()
 
 
 def build_meta_alerts(
@@ -638,9 +640,10 @@ def build_meta_alerts(
     policy = policy or load_policy(env.policy_file)
     # The same delivery code as the router, through the meta-alerts' own service when the policy names one
     # (monitoring.meta_alert_routing_key_secret): a revoked findings key must not also silence the alarm about it.
-    return MetaAlertRuntime(
-        policy, notifier or pagerduty_notifier(policy, env, routing_key_secret=policy.meta_alert_routing_key_secret)
-    )
+    if notifier is None:
+        primary = pagerduty_notifier(policy, env, routing_key_secret=policy.meta_alert_routing_key_secret)
+        notifier = policy_notifiers(policy, primary, env)
+    return MetaAlertRuntime(policy, notifier, tuple(policy.monitoring.meta_alert_notify or ()))
 
 
 # ------------------------------------------------------------------------------------------ the canary

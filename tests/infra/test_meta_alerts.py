@@ -234,7 +234,10 @@ def test_every_other_alarm_pages(synthesized: SynthesizedStack):
     # letters with the partner bus); the canary's two (missing, errors); the silence alarm.
     policy = synthesized.policy
     mode = policy.acknowledgements.mode
-    expected = 4 + {"none": 0, "function_url": 3, "eventbridge": 3}[mode]  # both: errors, throttles and one more
+    # function_url: errors, throttles, rejected signatures; eventbridge: errors, throttles, dead letters, and
+    # rejected tokens when JSM's webhooks bring a Function URL.
+    expected = 4 + {"none": 0, "function_url": 3, "eventbridge": 3}[mode]
+    expected += mode == "eventbridge" and policy.acknowledgements.jsm_token_secret is not None
     expected += 2 if policy.canary_enabled else 0
     expected += 1 if policy.monitoring.no_findings_alarm_minutes else 0
     assert len(paging) == expected

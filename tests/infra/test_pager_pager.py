@@ -95,8 +95,10 @@ def test_which_alarms_each_environment_has(synthesized: SynthesizedStack):
     alarms = _alarm_names(synthesized)
     assert ("canary-missing" in alarms) == ("canary-errors" in alarms) == policy.canary_enabled
     assert ("no-findings" in alarms) == (policy.monitoring.no_findings_alarm_minutes is not None)
-    # Only a public URL can be flooded with unsigned requests; the partner bus authenticates its source.
-    assert ("ack-receiver-rejected-signatures" in alarms) == (policy.acknowledgements.mode == "function_url")
+    # Only a public URL can be flooded with unsigned requests; the partner bus authenticates its source. JSM's
+    # webhooks bring a Function URL with the partner bus too.
+    public = policy.acknowledgements.mode == "function_url" or policy.acknowledgements.jsm_token_secret is not None
+    assert ("ack-receiver-rejected-signatures" in alarms) == public
     assert ("ack-receiver-throttles" in alarms) == (policy.acknowledgements.mode != "none")
 
 

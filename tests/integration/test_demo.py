@@ -136,5 +136,7 @@ def test_demo_sends_a_target_to_any_url(capsys):
     with WebhookReceiver(LOCAL_WEBHOOK_SECRET) as soar:
         assert main(["demo", "--config-dir", str(CONFIG_DIR), "--target-url", f"soar={soar.url}"]) == 0
         assert len(soar.accepted) > 0 and soar.rejected == []
-    assert main(["demo", "--target-url", "soar"]) == 2
+    with pytest.raises(SystemExit) as exited:
+        main(["demo", "--target-url", "soar"])
+    assert exited.value.code == 2
     assert "expected NAME=http(s)://" in capsys.readouterr().err

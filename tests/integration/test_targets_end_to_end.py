@@ -58,9 +58,10 @@ def test_pages_escalations_and_resolves_go_where_the_rule_said_and_jsm_acknowled
     assert [r.status for r in stg.jsm.requests][:3] == [429, 502, 202]
     assert [r.status for r in soar.requests][:3] == [503, 429, 200]
 
-    # The HIGH one escalates to CRITICAL: its episode went to the SOAR only, so the escalation goes there too.
+    # The HIGH one escalates to CRITICAL: its episode went to the SOAR; the page reaches the SOAR and, as the
+    # critical rule says, JSM too.
     deliver(stg, updated(high, 10, Severity={"Label": "CRITICAL"}))
-    assert len(stg.jsm.all_alerts) == 1
+    assert len(stg.jsm.all_alerts) == 2
     assert len(soar.all_incidents) == 3 and any("~" in i.incident_key for i in soar.all_incidents)
 
     # The operator acknowledges the first alert in JSM: its webhook (with the token) reaches the ack receiver.

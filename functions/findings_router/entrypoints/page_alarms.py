@@ -30,7 +30,7 @@ install = runtime_slot.install
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     runtime = get_runtime()
-    context_ = NotifyContext(runtime.policy.environment)
+    context_ = NotifyContext(runtime.policy.environment, targets=runtime.targets)
     sent = 0
     for record in event.get("Records", []):
         try:

@@ -429,7 +429,17 @@ def notifier_references(policy: Policy) -> list[FieldProblem]:
         for name in policy.notifiers
         if name == PRIMARY_NOTIFIER
     ]
+    if policy.monitoring.meta_alert_notify and PRIMARY_NOTIFIER in policy.monitoring.meta_alert_notify:
+        j = policy.monitoring.meta_alert_notify.index(PRIMARY_NOTIFIER)
+        problems.append(
+            FieldProblem(
+                ("monitoring", "meta_alert_notify", j),
+                "meta-alerts reach PagerDuty through meta_alert_routing_key_secret: name other notifiers here",
+            )
+        )
     where: list[tuple[Loc, list[str]]] = [(("default_notify",), policy.default_notify)]
+    if policy.monitoring.meta_alert_notify:
+        where.append((("monitoring", "meta_alert_notify"), policy.monitoring.meta_alert_notify))
     where += [(("rules", i, "notify"), rule.notify) for i, rule in enumerate(policy.rules) if rule.notify]
     for loc, names in where:
         for j, name in enumerate(names):

@@ -81,7 +81,7 @@ class Rule(_Strict):
     notify: Annotated[list[NotifierName], Field(min_length=1)] | None = Field(
         default=None,
         description=f"Where this rule's pages and notifications go: names of `notifiers` ({PRIMARY_NOTIFIER!r} is "
-        "`notifier`). Omitted: default_notify. Resolves and escalations follow the episode's first page.",
+        "`notifier`). Omitted: default_notify. An episode's escalations and resolve go to its targets (an escalation adds the deciding rule's).",
     )
 
     @model_validator(mode="after")
@@ -332,6 +332,11 @@ class Monitoring(_Strict):
         description="Secret with the routing key of a separate PagerDuty service for findings-router's own alarms, "
         "so that a broken finding integration (a revoked key, a disabled service) does not also silence the alarm "
         "about it. Omitted: the notifier's routing key. Required in production.",
+    )
+    meta_alert_notify: Annotated[list[NotifierName], Field(min_length=1)] | None = Field(
+        default=None,
+        description="Send meta-alerts to these `notifiers` (e.g. a JSM team's integration) instead of PagerDuty "
+        "(meta_alert_routing_key_secret, else the notifier's key). Not the primary `notifier`.",
     )
     no_findings_alarm_minutes: Annotated[int, Field(ge=10, le=1440)] | None = Field(
         default=None,
