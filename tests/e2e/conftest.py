@@ -1,5 +1,6 @@
 """Session fixtures of the end-to-end run (`make e2e`, docs/e2e.md): LocalStack started, the project's PagerDuty
-stand-in, and every environment's synthesized stack deployed. The tests then drive the stacks in file order:
+stand-in (and the JSM and webhook stand-ins of the policies' other notifiers), and every environment's synthesized
+stack deployed. The tests then drive the stacks in file order:
 test_1_deploy, test_2_findings, ..., test_9_teardown. A new step is a new test (or file) using `deployment`.
 
 Run only through tests/e2e/run.sh (`make e2e`), which installs, synthesizes, and runs pytest inside a network
@@ -20,7 +21,13 @@ import pytest
 from findings_router_local.fakes.pagerduty import PagerDutyReceiver
 from tests.e2e.harness import deploy
 from tests.e2e.harness.aws import Aws
-from tests.e2e.harness.environments import REPO, Environment, create_prerequisites, environments
+from tests.e2e.harness.environments import (
+    REPO,
+    Environment,
+    create_prerequisites,
+    environments,
+    start_stand_ins,
+)
 from tests.e2e.harness.localstack import REGION, Installation, running
 from tests.e2e.harness.report import MemorySampler, Phases
 from tests.e2e.harness.session import Deployment
@@ -70,11 +77,31 @@ def pagerduty() -> Iterator[PagerDutyReceiver]:
 
 
 @pytest.fixture(scope="session")
-def deployment(localstack: None, pagerduty: PagerDutyReceiver, phases: Phases) -> Deployment:
+def environments_with_stand_ins(pagerduty: PagerDutyReceiver) -> Iterator[dict[str, Environment]]:
+    """Every environment, with a stand-in for each of its other notifiers (`notifiers`: the project's JSM stand-in,
+    webhook receivers), started on 127.0.0.1 inside the run's namespace next to the PagerDuty stand-in."""
+    envs = environments()
+    started = []
+    try:
+        for env in envs.values():
+            started += start_stand_ins(env, pagerduty)
+        yield envs
+    finally:
+        for receiver in started:
+            receiver.stop()
+
+
+@pytest.fixture(scope="session")
+def deployment(
+    localstack: None,
+    pagerduty: PagerDutyReceiver,
+    environments_with_stand_ins: dict[str, Environment],
+    phases: Phases,
+) -> Deployment:
     """Every environment's stack from cdk.out (`make synth`), deployed as docs/deploy.md says: the secrets and the
     partner event bus first, then bootstrap, assets and `CreateStack`, all stacks at once."""
     aws = Aws()
-    envs = environments()
+    envs = environments_with_stand_ins
     stacks = deploy.read_assembly(REPO / "cdk.out")
     missing = [e.stack for e in envs.values() if e.stack not in stacks]
     assert not missing, f"cdk.out has no stack for {missing} (run `make synth`); it has {sorted(stacks)}"
@@ -107,7 +134,9 @@ def deployment(localstack: None, pagerduty: PagerDutyReceiver, phases: Phases) -
 
     def create(env: Environment) -> None:
         artifact = stacks[env.stack]
-        template, result.injected[env.stack] = deploy.inject_events_url(artifact.template, pagerduty.url)
+        template, result.injected[env.stack] = deploy.inject_stand_ins(
+            artifact.template, pagerduty.url, env.notifier_urls
+        )
         started = time.monotonic()
         env.stack_id = deploy.create_stack(aws, artifact, template, bucket)
         deploy.wait_stack(aws.client("cloudformation"), env.stack_id, "CREATE_COMPLETE")

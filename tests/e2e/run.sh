@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make e2e` (docs/e2e.md): install (cached), `make synth`, then LocalStack, the PagerDuty stand-in and the tests in a
-# network namespace of their own, where the synthesized stacks are deployed and driven end to end.
+# `make e2e` (docs/e2e.md): install (cached), `make synth`, then LocalStack, the stand-ins (PagerDuty, JSM, webhooks)
+# and the tests in a network namespace of their own, where the synthesized stacks are deployed and driven end to end.
 #
 # Needs root (a network namespace: DynamoDB Local binds every interface, so nothing here may share the host's), Python
 # 3.13 for LocalStack and Python 3.12 for the functions (E2E_PYTHON313 / PYTHON312, else python3.13 / python3.12 on

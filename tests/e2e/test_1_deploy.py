@@ -26,10 +26,14 @@ def test_every_resource_of_the_template_is_created(deployment: Deployment, name:
 
 
 @pytest.mark.parametrize("name", ENVIRONMENTS)
-def test_functions_run_the_synthesized_package_with_events_to_the_stand_in(deployment: Deployment, name: str) -> None:
-    """The one change to the template: EVENTS_URL on each function; the rest of each function's environment is the
-    synthesized one, and every function is Active."""
+def test_functions_run_the_synthesized_package_with_events_to_the_stand_ins(deployment: Deployment, name: str) -> None:
+    """The one change to the template: EVENTS_URL on each function, and NOTIFIER_URLS where the policy has other
+    notifiers (one stand-in URL per notifier); the rest of each function's environment is the synthesized one, and
+    every function is Active."""
     env = deployment.environments[name]
+    injected = deploy.injected_variables(deployment.pagerduty.url, env.notifier_urls)
+    assert set(env.notifier_urls) == set(env.policy.notifiers)
+    assert ("NOTIFIER_URLS" in injected) == bool(env.policy.notifiers)
     template = deployment.stacks[env.stack].template
     functions = {k: r["Properties"] for k, r in template["Resources"].items() if r["Type"] == "AWS::Lambda::Function"}
     assert sorted(deployment.injected[env.stack]) == sorted(functions)
@@ -39,8 +43,9 @@ def test_functions_run_the_synthesized_package_with_events_to_the_stand_in(deplo
         assert config["State"] == "Active", f"{properties['FunctionName']}: {config['State']}"
         variables = config["Environment"]["Variables"]
         synthesized = properties.get("Environment", {}).get("Variables", {})
-        assert set(variables) == {*synthesized, "EVENTS_URL"}, f"{properties['FunctionName']}: {sorted(variables)}"
-        assert variables["EVENTS_URL"] == deployment.pagerduty.url
+        assert set(variables) == {*synthesized, *injected}, f"{properties['FunctionName']}: {sorted(variables)}"
+        assert not set(synthesized) & set(injected), f"{properties['FunctionName']}: synthesized {sorted(synthesized)}"
+        assert {k: variables[k] for k in injected} == injected
         plain = {k: v for k, v in synthesized.items() if isinstance(v, str)}  # the rest are references
         assert {k: variables[k] for k in plain} == plain
         assert config["Handler"] == properties["Handler"] and config["Runtime"] == properties["Runtime"]

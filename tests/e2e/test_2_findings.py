@@ -1,5 +1,6 @@
 """Security Hub events through the deployed path: PutEvents → each environment's rule → its SQS queue → the event
-source mapping → its router Lambda → DynamoDB state → the PagerDuty stand-in, and the write-back to Security Hub.
+source mapping → its router Lambda → DynamoDB state → the stand-in of each target its policy routes to (PagerDuty;
+JSM and signed webhooks where a rule's `notify` names them), and the write-back to Security Hub.
 
 What each environment must do is computed from its policy with the project's code (harness/findings.py); these
 tests compare it with what the deployed stacks did.
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.e2e.harness.environments import environments
-from tests.e2e.harness.findings import Plan, Sent, delivered, describe, event_key, plan, put_entry
+from tests.e2e.harness.findings import Plan, Sent, delivered, describe, plan, put_entry
 from tests.e2e.harness.observe import dedup_states, queue_depth, wait_for
 from tests.e2e.harness.routing import (
     WAVE_TIMEOUT_SECONDS,
@@ -23,9 +24,10 @@ from tests.e2e.harness.routing import (
     securityhub_updates,
     seen,
     wait_routed,
-    written_back_ids,
+    written_back,
 )
 from tests.e2e.harness.session import Deployment
+from tests.e2e.harness.targets import as_counters, differences, rejected, since
 
 ENVIRONMENTS = sorted(environments())
 
@@ -57,7 +59,7 @@ def drive(deployment: Deployment) -> Drive:
             wanted = {
                 name: (
                     sum(n for w, n in p.messages_by_wave.items() if w <= wave),
-                    sum(n for w, n in p.pages_by_wave.items() if w <= wave),
+                    sum(n for w, n in p.deliveries_by_wave.items() if w <= wave),
                 )
                 for name, p in plans.items()
             }
@@ -81,36 +83,47 @@ def test_the_rule_admits_the_environments_events_only(drive: Drive, name: str) -
 
 
 @pytest.mark.parametrize("name", ENVIRONMENTS)
-def test_pagerduty_gets_what_the_policy_decides(drive: Drive, name: str) -> None:
+def test_each_target_gets_what_the_policy_decides(drive: Drive, name: str) -> None:
+    """Target by target (PagerDuty events; JSM creates and closes; signed webhooks): exactly what the policy's code
+    sends there, each rule's pages and notifications where its `notify` says, the rest to the primary notifier."""
     plan_ = drive.plans[name]
-    got = Counter(event_key(e) for e in drive.seen[name].events)
-    expected = Counter(plan_.expected_events())
-    assert got == expected, (
-        f"{name}: PagerDuty events (action, dedup key, severity, summary)\n"
-        f"  expected, not received: {sorted((expected - got).elements())}\n"
-        f"  received, not expected: {sorted((got - expected).elements())}"
-    )
+    got = as_counters(drive.seen[name].sent)
+    expected = plan_.expected_deliveries()
+    assert got == expected, differences(name, got, expected)
+    unused = sorted(t for t in plan_.env.policy.notifiers if not expected[t])
+    assert not unused, f"{name}: no fixture event reaches notifier(s) {unused}; the test proves nothing for them"
     assert not plan_.problems, f"{name}: events the router cannot read: {plan_.problems}"
 
 
-def test_the_stand_in_rejected_nothing(deployment: Deployment, drive: Drive) -> None:
-    """Every event the functions sent passed the Events v2 contract checks."""
+def test_the_stand_ins_rejected_nothing(deployment: Deployment, drive: Drive) -> None:
+    """Every request the functions sent passed its stand-in's checks: the Events v2 contract; JSM's API key and
+    contract; the webhooks' Standard Webhooks signature (with the signing secret as deployed) and schema."""
     assert deployment.pagerduty.rejected == []
+    for name, env in deployment.environments.items():
+        assert rejected(env) == {t: [] for t in env.targets}, f"{name}: refused by a stand-in"
 
 
 @pytest.mark.parametrize("name", ENVIRONMENTS)
 def test_the_state_table_holds_the_episodes(deployment: Deployment, drive: Drive, name: str) -> None:
     env = deployment.environments[name]
-    states = {k: s.status for k, s in dedup_states(deployment.aws, env.names.state_table).items()}
+    states = {k: (s.status, s.targets) for k, s in dedup_states(deployment.aws, env.names.state_table).items()}
     assert states == drive.plans[name].expected_states()
 
 
 @pytest.mark.parametrize("name", ENVIRONMENTS)
 def test_security_hub_is_told_of_each_page(deployment: Deployment, drive: Drive, name: str) -> None:
-    """A page or notification of an active finding writes back (ASFF BatchUpdateFindings, OCSF ...V2)."""
+    """A page or notification of an active finding writes back (ASFF BatchUpdateFindings, OCSF ...V2), with the
+    note the policy's code writes: the incident key, the decision, and the channels it went through (staging: "Jira
+    Service Management and webhook" for a critical rule's page, "webhook" for a notification, PagerDuty for the
+    custom action)."""
     plan_ = drive.plans[name]
-    written = written_back_ids(securityhub_updates(), name)
-    assert written == plan_.expected_writebacks()
+    written = written_back(securityhub_updates(), name)
+    assert {finding_id for finding_id, _ in written} == plan_.expected_writebacks()
+    expected = plan_.expected_notes()
+    assert written == expected, (
+        f"{name}: Security Hub notes\n  expected, not written: {sorted(expected - written)}\n"
+        f"  written, not expected: {sorted(written - expected)}"
+    )
 
 
 @pytest.mark.parametrize("name", ENVIRONMENTS)
@@ -149,4 +162,5 @@ def test_a_redelivered_event_does_not_page_again(deployment: Deployment, drive: 
         show=lambda s: f"{s.records} messages handled, {before.records} before",
     )
     assert after.outcomes - before.outcomes == expected
-    assert len(after.events) == len(before.events), f"{name}: paged again: {after.events[len(before.events) :]}"
+    again = {t: got for t, got in since(after.sent, before.sent).items() if got}
+    assert not again, f"{name}: paged again: {again}"

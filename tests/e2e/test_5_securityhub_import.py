@@ -1,7 +1,8 @@
 """A finding imported into Security Hub (`BatchImportFindings`, as a partner product or the coming canary does) is
 routed for real: the Security Hub stub emits `Security Hub Findings - Imported` onto the default bus, the deployed
-rule and router take it, on-call is told once, the router writes back (NOTIFIED and a note), and the echo Security
-Hub emits for that write-back is routed as a duplicate: no second page, no loop.
+rule and router take it, on-call is told once (at each target the policy routes it to: PagerDuty; in staging JSM and
+the SOAR's webhook), the router writes back (NOTIFIED and a note), and the echo Security Hub emits for that
+write-back is routed as a duplicate: no second page, no loop.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from collections import Counter
 
 import pytest
 
-from findings_router_local.replay import Replayer
 from tests.e2e.harness.environments import environments
-from tests.e2e.harness.findings import FIXTURES, delivered, event_key, rehome
+from tests.e2e.harness.findings import FIXTURES, delivered, rehome
 from tests.e2e.harness.observe import wait_for
 from tests.e2e.harness.routing import OUTCOMES, WAVE_TIMEOUT_SECONDS, seen
 from tests.e2e.harness.session import Deployment
+from tests.e2e.harness.targets import as_counters, differences, recording_replayer, since
 
 ENVIRONMENTS = sorted(environments())
 FIXTURE = "asff_inspector_log4j.json"  # CRITICAL: every shipped policy pages or notifies it
@@ -35,7 +36,7 @@ def test_imported_finding_pages_once_and_its_echo_is_a_duplicate(deployment: Dep
     finding.pop("ProcessedAt", None)
 
     # What must happen: the import's event, then the echo of the write-back (a note, NOTIFIED for a page).
-    replay = Replayer(env.policy)
+    replay, recording = recording_replayer(env)
     event = {"source": "aws.securityhub", "detail-type": "Security Hub Findings - Imported", "time": now}
     imported = {**event, "resources": [finding["Id"]], "detail": {"findings": [finding]}}
     first = list(replay.route(replay.normalize_document("import", delivered(imported, aws.account, aws.region))))
@@ -47,7 +48,7 @@ def test_imported_finding_pages_once_and_its_echo_is_a_duplicate(deployment: Dep
     echo = {**imported, "detail": {"findings": [echo_finding]}}
     second = list(replay.route(replay.normalize_document("echo", delivered(echo, aws.account, aws.region))))
     expected_outcomes = Counter(r.decision.outcome for r in first + second)
-    expected_events = Counter(event_key(e) for e in replay.notifier.events)
+    expected_sent = as_counters(recording.sent())
 
     before = seen(deployment, env)
     response = aws.client("securityhub").batch_import_findings(Findings=[finding])
@@ -61,4 +62,5 @@ def test_imported_finding_pages_once_and_its_echo_is_a_duplicate(deployment: Dep
     )
     assert after.records == before.records + 2
     assert Counter({k: v for k, v in (after.outcomes - before.outcomes).items() if k in OUTCOMES}) == expected_outcomes
-    assert Counter(event_key(e) for e in after.events[len(before.events) :]) == expected_events
+    got = since(after.sent, before.sent)
+    assert got == expected_sent, differences(name, got, expected_sent)

@@ -8,8 +8,10 @@ What the CDK CLI does, reduced to what these stacks use:
 * `CreateStack` from the template's S3 URL, with the manifest's termination protection.
 
 The one change to a template: every function gets `EVENTS_URL` (the notifier's endpoint, which the functions read
-through `bootstrap.RuntimeEnv` before the policy's `events_url`), pointing at the local PagerDuty stand-in. It is
-made here, before `CreateStack`, and nothing else is changed (`inject_events_url` returns what it touched).
+through `bootstrap.RuntimeEnv` before the policy's `events_url`), pointing at the local PagerDuty stand-in, and, when
+the policy has other `notifiers`, `NOTIFIER_URLS` (JSON: notifier name -> URL, read by `RuntimeEnv` likewise instead
+of a JSM notifier's `api_url` and a webhook's `url`/`url_secret`), pointing at theirs. It is made here, before
+`CreateStack`, and nothing else is changed (`inject_stand_ins` returns what it touched).
 """
 
 from __future__ import annotations
@@ -142,14 +144,28 @@ def publish_assets(clients: Any, stack: StackArtifact, account: str, zip_cache: 
     return keys
 
 
-def inject_events_url(template: dict[str, Any], events_url: str) -> tuple[dict[str, Any], list[str]]:
-    """A copy of the template whose functions send to `events_url`; and the logical ids changed."""
+def injected_variables(events_url: str, notifier_urls: dict[str, str]) -> dict[str, str]:
+    """The variables every function gets: EVENTS_URL, and NOTIFIER_URLS when there are other notifiers."""
+    out = {"EVENTS_URL": events_url}
+    if notifier_urls:
+        out["NOTIFIER_URLS"] = json.dumps(notifier_urls, sort_keys=True)
+    return out
+
+
+def inject_stand_ins(
+    template: dict[str, Any], events_url: str, notifier_urls: dict[str, str]
+) -> tuple[dict[str, Any], list[str]]:
+    """A copy of the template whose functions send to the stand-ins (`injected_variables`); and the logical ids
+    changed."""
     out = copy.deepcopy(template)
     changed = []
     for logical_id, resource in out["Resources"].items():
         if resource["Type"] == "AWS::Lambda::Function":
             env = resource["Properties"].setdefault("Environment", {}).setdefault("Variables", {})
-            env["EVENTS_URL"] = events_url
+            clash = set(env) & {"EVENTS_URL", "NOTIFIER_URLS"}
+            if clash:
+                raise DeployError(f"{logical_id}: the synthesized template already sets {sorted(clash)}")
+            env.update(injected_variables(events_url, notifier_urls))
             changed.append(logical_id)
     return out, changed
 

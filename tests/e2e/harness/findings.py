@@ -8,8 +8,9 @@ What must happen is computed with the project's own code, not written down by ha
 
 * which events reach an environment's queue: the **deployed** rule's pattern (as LocalStack holds it), checked with
   the project's EventBridge matcher (tests/infra/eventbridge_matcher.py), on the envelope EventBridge delivers;
-* what the router does with them: `findings_router_local.replay.Replayer` (the router's code with in-memory state
-  and a recording notifier): the decisions, the PagerDuty bodies, the dedup states.
+* what the router does with them: `findings_router_local.replay.Replayer` (the router's code with in-memory state),
+  its router sending into the recording twins of the policy's targets (harness/targets.py: PagerDuty, JSM,
+  webhooks, each rule's pages where its `notify` says): the decisions, what each target gets, the dedup states.
 
 Order matters for a finding seen twice (a PASSED after a FAILED, an archive after an alert, an OCSF copy of an ASFF
 finding), while SQS and the event source mapping keep none. So the events go out in waves, by event time: an event
@@ -25,9 +26,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from findings_router.adapters.memory import RecordingSecurityHub
 from findings_router.service.route import Routed
 from findings_router_local.replay import Replayer
 from tests.e2e.harness.environments import REPO, Environment
+from tests.e2e.harness.targets import Delivery, RecordingTargets, as_counters, recording_replayer
 from tests.infra.eventbridge_matcher import matches
 
 FIXTURES = REPO / "tests" / "fixtures"
@@ -104,20 +107,24 @@ class Plan:
     env: Environment
     sent: list[Sent]
     replay: Replayer
+    recording: RecordingTargets  # the replay's targets
     routed: list[Routed] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     messages_by_wave: Counter[int] = field(default_factory=Counter)
-    pages_by_wave: Counter[int] = field(default_factory=Counter)  # PagerDuty events (trigger, resolve, ...)
+    # Deliveries to all targets together (PagerDuty events, JSM requests, webhooks: trigger, resolve, ...)
+    deliveries_by_wave: Counter[int] = field(default_factory=Counter)
 
     @property
     def waves(self) -> int:
         return max((s.wave for s in self.sent if s.matched), default=0)
 
-    def expected_events(self) -> list[tuple[str, str, str, str]]:
-        return [event_key(e) for e in self.replay.notifier.events]
+    def expected_deliveries(self) -> dict[str, Counter[Delivery]]:
+        """Target -> what the router must have sent it."""
+        return as_counters(self.recording.sent())
 
-    def expected_states(self) -> dict[str, str]:
-        return {k: s.status for k, s in self.replay.store.items.items()}
+    def expected_states(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """Dedup key -> the episode's status and where it went (`targets`, stored when not the primary only)."""
+        return {k: (s.status, s.targets) for k, s in self.replay.store.items.items()}
 
     def expected_writebacks(self) -> set[str]:
         """Finding ids Security Hub must be told about (a page or notification of an active finding)."""
@@ -129,11 +136,13 @@ class Plan:
             if r.decision.outcome in ("page", "notify") and not r.finding.is_resolved and r.decision.notifications
         }
 
-
-def event_key(body: dict[str, Any]) -> tuple[str, str, str, str]:
-    """What is compared of a PagerDuty event: action, dedup key, severity, summary."""
-    payload = body.get("payload") or {}
-    return (body["event_action"], body.get("dedup_key", ""), payload.get("severity", ""), payload.get("summary", ""))
+    def expected_notes(self) -> set[tuple[str, str]]:
+        """(finding id, note) the router must write back: who was told, through which channels (the targets')."""
+        hub = self.replay.router.writeback
+        if hub is None:
+            return set()
+        assert isinstance(hub, RecordingSecurityHub)  # harness/targets.py recording_replayer
+        return {(ref.id, u.note) for u in hub.updates for ref in u.refs}
 
 
 def plan(env: Environment, pattern: dict[str, Any], action_arn: str, account: str, region: str) -> Plan:
@@ -158,14 +167,14 @@ def plan(env: Environment, pattern: dict[str, Any], action_arn: str, account: st
                 last_wave[k] = s.wave
 
     # The outcome, wave by wave, as the deployed router must reach it.
-    result = Plan(env, sent, Replayer(env.policy))
+    result = Plan(env, sent, *recording_replayer(env))
     for wave in range(1, result.waves + 1):
-        before = len(result.replay.notifier.events)
+        before = result.recording.count()
         for s in (s for s in sent if s.matched and s.wave == wave):
             findings = result.replay.normalize_document(s.name, delivered(s.event, account, region))
             result.routed.extend(result.replay.route(findings))
             result.messages_by_wave[wave] += 1
-        result.pages_by_wave[wave] = len(result.replay.notifier.events) - before
+        result.deliveries_by_wave[wave] = result.recording.count() - before
     result.problems = [str(p) for p in result.replay.problems]
     return result
 

@@ -84,7 +84,7 @@ def _kind(pid: int) -> str:
     if "rie.py" in text:
         return "Lambda processes"
     if pid == os.getpid():
-        return "tests + PagerDuty stand-in"
+        return "tests + stand-ins"
     return "other"
 
 

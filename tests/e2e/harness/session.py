@@ -13,7 +13,8 @@ from tests.e2e.harness.report import Phases
 
 @dataclass
 class Deployment:
-    """Every environment's stack, deployed in LocalStack; its functions send to `pagerduty`."""
+    """Every environment's stack, deployed in LocalStack; its functions send to `pagerduty`, and to the stand-ins of
+    the policy's other notifiers (`Environment.targets`)."""
 
     aws: Aws
     pagerduty: PagerDutyReceiver
@@ -21,4 +22,5 @@ class Deployment:
     stacks: dict[str, StackArtifact]
     phases: Phases
     seconds: dict[str, float] = field(default_factory=dict)  # stack -> seconds from CreateStack to CREATE_COMPLETE
-    injected: dict[str, list[str]] = field(default_factory=dict)  # stack -> functions given EVENTS_URL
+    # stack -> functions given EVENTS_URL (and NOTIFIER_URLS, when the environment has other notifiers)
+    injected: dict[str, list[str]] = field(default_factory=dict)
