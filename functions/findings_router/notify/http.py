@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from findings_router.notify import DeliveryError
+from findings_router.notify import DeliveryError, Reason
 
 
 def new_session() -> Any:
@@ -42,3 +42,15 @@ def service_reason(response: Any, secrets: tuple[str, ...] = ()) -> str:
         if secret:
             text = text.replace(secret, "<secret>")
     return text
+
+
+def classify(status: int) -> tuple[bool, Reason] | None:
+    """What an on-call service's HTTP status means (Alertmanager's notifier rules): None accepted; else (retryable,
+    reason): 429 rate-limited and 5xx unavailable are retried, any other 4xx is a refusal that retrying cannot help."""
+    if 200 <= status < 300:
+        return None
+    if status == 429:
+        return True, "rate-limited"
+    if 400 <= status < 500:
+        return False, "rejected"
+    return True, "unavailable"

@@ -14,24 +14,13 @@ from collections.abc import Callable
 from typing import Any
 
 from findings_router.domain.notifications import Notification, NotifyContext
-from findings_router.notify import DeliveryError, DeliveryResult, Reason
-from findings_router.notify.http import new_session, post_json, service_reason
+from findings_router.notify import DeliveryError, DeliveryResult
+from findings_router.notify.http import classify, new_session, post_json, service_reason
 from findings_router.notify.jsm.alerts import build_request
 from findings_router.notify.retry import Retrier
 
 CHANNEL = "Jira Service Management"
 DEFAULT_BASE_URL = "https://api.atlassian.com"
-
-
-def classify(status: int) -> tuple[bool, Reason] | None:
-    """None: accepted. Otherwise (retryable, reason)."""
-    if 200 <= status < 300:
-        return None
-    if status == 429:
-        return True, "rate-limited"
-    if 400 <= status < 500:
-        return False, "rejected"
-    return True, "unavailable"
 
 
 def jsm_reason(response: Any, secrets: tuple[str, ...]) -> str:

@@ -31,6 +31,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from findings_router.domain.notifications import Notification, NotifyContext
 from findings_router.notify import DeliveryError, DeliveryResult, Reason
+from findings_router.notify.http import classify as common
 from findings_router.notify.http import new_session, service_reason
 from findings_router.notify.retry import Retrier
 from findings_router.notify.webhook.chat import slack_body, teams_body
@@ -53,11 +54,8 @@ def classify(status: int) -> tuple[bool, Reason, str] | None:
         return False, "rejected", f"answered a redirect ({status}), which is not followed: configure the final URL"
     if status == 410:
         return False, "rejected", "endpoint gone (410): the receiver retired this URL; replace it in the policy"
-    if status == 429:
-        return True, "rate-limited", f"HTTP {status}"
-    if 400 <= status < 500:
-        return False, "rejected", f"refused the delivery ({status})"
-    return True, "unavailable", f"HTTP {status}"
+    retryable, reason = common(status) or (True, "unavailable")
+    return retryable, reason, f"refused the delivery ({status})" if reason == "rejected" else f"HTTP {status}"
 
 
 def message_id(n: Notification, context: NotifyContext) -> str | None:
