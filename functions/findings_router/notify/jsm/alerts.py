@@ -37,7 +37,7 @@ from urllib.parse import quote
 
 from findings_router.domain.model import Finding, Severity
 from findings_router.domain.notifications import MetaAlert, Notification, NotifyContext, StormInfo
-from findings_router.notify.pagerduty.events import console_url
+from findings_router.notify.links import console_url
 
 ALERTS_PATH = "/jsm/ops/integration/v2/alerts"
 MESSAGE_MAX = 130

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import quote
 
 from findings_router.domain.model import Finding, Severity
 from findings_router.domain.notifications import MetaAlert, Notification, NotifyContext, StormInfo
+from findings_router.notify.links import console_url, finding_links
 
 SUMMARY_MAX = 1024
 SOURCE_MAX = 255
@@ -38,17 +38,6 @@ def meta_severity(urgency: str) -> str:
     """A router in trouble may be losing findings: as urgent as the worst finding (unless the environment only wants
     a low-urgency notification, e.g. development)."""
     return "critical" if urgency == "high" else "warning"
-
-
-def console_url(finding: Finding) -> str:
-    """A Security Hub console link filtered to this very finding (not only to its control)."""
-    region = finding.region
-    base = f"https://{region}.console.aws.amazon.com/securityhub"
-    if finding.format == "ocsf":
-        search = "finding_info.uid=" + quote(f"\\operator\\:EQUALS\\:{finding.id}", safe="")
-        return f"{base}/v2/home?region={region}#/findings?search={quote(search, safe='')}"
-    search = "Id=" + quote(f"\\operator\\:EQUALS\\:{finding.id}", safe="")
-    return f"{base}/home?region={region}#/findings?search={quote(search, safe='')}"
 
 
 def _truncate(text: str, limit: int) -> str:
@@ -103,7 +92,7 @@ def _finding_event(n: Notification, finding: Finding, context: NotifyContext, ro
         f"on {resource} in {finding.account}/{finding.region}"
     )
     link = console_url(finding)
-    links = _links(finding, link)
+    links = finding_links(finding)
     details = _details(finding, context, link)
 
     payload: dict[str, Any] = {
@@ -119,23 +108,6 @@ def _finding_event(n: Notification, finding: Finding, context: NotifyContext, ro
     if timestamp:
         payload["timestamp"] = timestamp
     return _trigger(n, routing_key, payload, links=links, client=CLIENT, client_url=link)
-
-
-def _links(finding: Finding, link: str) -> list[dict[str, str]]:
-    links = [{"href": link, "text": "This finding in Security Hub"}]
-    if finding.control_id:
-        links.append(
-            {
-                "href": f"https://{finding.region}.console.aws.amazon.com/securityhub/home?region={finding.region}"
-                f"#/controls/{quote(finding.control_id, safe='')}",
-                "text": f"Control {finding.control_id}",
-            }
-        )
-    if finding.remediation_url:
-        links.append({"href": finding.remediation_url, "text": "Remediation"})
-    if finding.source_url:
-        links.append({"href": finding.source_url, "text": f"{finding.product_name} console"})
-    return links
 
 
 def _details(finding: Finding, context: NotifyContext, link: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from findings_router.domain.notifications import Notification, NotifyContext
-from findings_router.notify.pagerduty.events import console_url
+from findings_router.notify.links import console_url
 from findings_router.notify.webhook.payload import summary
 
 SLACK_DESCRIPTION_MAX = 1200

@@ -14,11 +14,11 @@ from __future__ import annotations
 import json
 import time
 from typing import Any
-from urllib.parse import quote
 
 from findings_router.domain.model import Finding
 from findings_router.domain.notifications import Notification, NotifyContext
-from findings_router.notify.pagerduty.events import console_url
+from findings_router.notify.links import console_url
+from findings_router.notify.links import finding_links as links_of
 
 SCHEMA_VERSION = "1"
 MAX_BODY_BYTES = 20 * 1024
@@ -87,20 +87,7 @@ def summary(n: Notification, context: NotifyContext) -> str:
 
 
 def finding_links(finding: Finding) -> list[dict[str, str]]:
-    links = [{"href": console_url(finding), "text": "This finding in Security Hub"}]
-    if finding.control_id:
-        links.append(
-            {
-                "href": f"https://{finding.region}.console.aws.amazon.com/securityhub/home?region={finding.region}"
-                f"#/controls/{quote(finding.control_id, safe='')}",
-                "text": f"Control {finding.control_id}",
-            }
-        )
-    if finding.remediation_url:
-        links.append({"href": finding.remediation_url, "text": "Remediation"})
-    if finding.source_url:
-        links.append({"href": finding.source_url, "text": f"{finding.product_name} console"})
-    return [{"href": _cut_str(x["href"], URL_MAX), "text": _cut_str(x["text"], 256)} for x in links]
+    return [{"href": _cut_str(x["href"], URL_MAX), "text": _cut_str(x["text"], 256)} for x in links_of(finding)]
 
 
 def finding_data(finding: Finding) -> dict[str, Any]:
