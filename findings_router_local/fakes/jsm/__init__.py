@@ -17,7 +17,8 @@ from findings_router_local.fakes.jsm.contract import (
     parse_route,
     validate_request,
 )
-from findings_router_local.fakes.jsm.receiver import Fault, JsmReceiver, ReceivedRequest
+from findings_router_local.fakes.jsm.receiver import JsmReceiver
+from findings_router_local.fakes.service import Fault, ReceivedRequest
 
 __all__ = [
     "ALERTS_PATH",

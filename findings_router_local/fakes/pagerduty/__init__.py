@@ -14,7 +14,8 @@ from findings_router_local.fakes.pagerduty.contract import (
     validate_event,
 )
 from findings_router_local.fakes.pagerduty.incidents import Incident, incident_webhook, render_incidents
-from findings_router_local.fakes.pagerduty.receiver import Fault, PagerDutyReceiver, ReceivedRequest
+from findings_router_local.fakes.pagerduty.receiver import PagerDutyReceiver
+from findings_router_local.fakes.service import Fault, ReceivedRequest
 
 __all__ = [
     "ENQUEUE_PATH",

@@ -6,6 +6,7 @@ Webhooks, docs/webhook-schema.md), a Slack incoming webhook, or a Microsoft Team
   injected faults.
 """
 
+from findings_router_local.fakes.service import Fault, ReceivedRequest
 from findings_router_local.fakes.webhook.contract import (
     MAX_BODY_BYTES,
     TYPES,
@@ -14,7 +15,7 @@ from findings_router_local.fakes.webhook.contract import (
     validate_teams,
     verify_signature,
 )
-from findings_router_local.fakes.webhook.receiver import Fault, Incident, ReceivedRequest, WebhookReceiver
+from findings_router_local.fakes.webhook.receiver import Incident, WebhookReceiver
 
 __all__ = [
     "MAX_BODY_BYTES",

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import secrets as _random
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Self
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from findings_router_local.fakes.service import ReceivedRequest, StandIn, header, media_type
 from findings_router_local.fakes.webhook.contract import (
     MAX_BODY_BYTES,
     TEAMS_MAX_BYTES,
@@ -27,32 +26,9 @@ from findings_router_local.fakes.webhook.contract import (
     validate_teams,
     verify_signature,
 )
-from findings_router_local.loopback_http import Answer, LoopbackServer, LoopbackService
+from findings_router_local.loopback_http import Answer
 
 Format = Literal["standard", "slack", "teams"]
-
-
-@dataclass(frozen=True)
-class Fault:
-    """One injected answer, used instead of normal processing for one request. `location`: a redirect's target."""
-
-    status: int
-    retry_after: str | None = None
-    hang: bool = False
-    close: bool = False
-    location: str | None = None
-
-
-@dataclass
-class ReceivedRequest:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    json: Any | None
-    status: int | None = None  # None: no answer (dropped connection or still hanging)
-    fault: Fault | None = None
-    problems: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -79,14 +55,11 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
     return Answer(status, json.dumps(body).encode(), headers=dict(headers or {}))
 
 
-def _header(headers: dict[str, str], name: str) -> str | None:
-    wanted = name.lower()
-    return next((v for k, v in headers.items() if k.lower() == wanted), None)
-
-
-class WebhookReceiver(LoopbackService):
+class WebhookReceiver(StandIn[Any, tuple[Any, list[str]]]):
     """A webhook endpoint on 127.0.0.1 (a free port). `secret`: the receiver's `whsec_` secret(s), space-separated
-    (standard format only). The URL's path carries a random token, as Slack's and Teams' URLs do."""
+    (standard format only). The URL's path carries a random token, as Slack's and Teams' URLs do. `accepted`: the
+    bodies delivered and applied (a repeated `webhook-id` is acknowledged but not applied again); `rejected`: the
+    deliveries refused (signature, timestamp, schema), with why. A `Fault`'s `location` makes a redirect."""
 
     def __init__(
         self,
@@ -98,6 +71,7 @@ class WebhookReceiver(LoopbackService):
     ) -> None:
         if format == "standard" and not secret:
             raise ValueError("a standard webhook receiver verifies signatures: give it the whsec_ secret")
+        super().__init__(name=f"{format}-webhook-receiver")
         self.format: Format = format
         self.secrets = (secret or "").split()
         self.tolerance_seconds = tolerance_seconds
@@ -108,74 +82,18 @@ class WebhookReceiver(LoopbackService):
             "teams": f"/workflows/{_random.token_hex(16)}/triggers/manual/paths/invoke",
         }[format]
         self.query = f"api-version=1&sig={_random.token_urlsafe(32)}" if format == "teams" else ""
-        self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
-        self._http = LoopbackServer(self, name=f"{format}-webhook-receiver", too_large="Request body too large")
-        self._stopping = False
-        self._hang_generation = 0
-        self._faults: deque[Fault] = deque()
-        self._requests: list[ReceivedRequest] = []
-        self._accepted: list[Any] = []
-        self._rejected: list[tuple[Any, list[str]]] = []
         self._seen_ids: set[str] = set()
         self._duplicates = 0
         self._by_key: dict[str, Incident] = {}
         self._all: list[Incident] = []
 
-    # ---- lifecycle
-
-    def start(self) -> Self:
-        with self._lock:
-            self._stopping = False
-        return super().start()
-
-    def stop(self) -> None:
-        """Release hanging requests, stop serving and join the server thread."""
-        if not self._http.running:
-            return
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        super().stop()
-
     @property
     def url(self) -> str:
         """The URL to configure (for `slack` and `teams` it is the secret, as theirs are)."""
         query = f"?{self.query}" if self.query else ""
-        return f"http://127.0.0.1:{self.port}{self.path}{query}"
+        return f"{self.base_url}{self.path}{query}"
 
-    # ---- faults
-
-    def fail_next(self, *faults: Fault) -> None:
-        with self._lock:
-            self._faults.extend(faults)
-
-    def fail_for(self, n: int, fault: Fault) -> None:
-        self.fail_next(*([fault] * n))
-
-    def release_hangs(self) -> None:
-        with self._cond:
-            self._hang_generation += 1
-            self._cond.notify_all()
-
-    # ---- observed state
-
-    @property
-    def requests(self) -> list[ReceivedRequest]:
-        with self._lock:
-            return list(self._requests)
-
-    @property
-    def accepted(self) -> list[Any]:
-        """Bodies delivered and applied (a repeated `webhook-id` is acknowledged but not applied again)."""
-        with self._lock:
-            return list(self._accepted)
-
-    @property
-    def rejected(self) -> list[tuple[Any, list[str]]]:
-        """Deliveries refused (signature, timestamp, schema), with why."""
-        with self._lock:
-            return list(self._rejected)
+    # ---- what the receiver made of the deliveries (snapshots taken under the lock)
 
     @property
     def duplicates(self) -> int:
@@ -191,60 +109,24 @@ class WebhookReceiver(LoopbackService):
 
     @property
     def all_incidents(self) -> list[Incident]:
+        """Every incident ever opened, in order (standard format)."""
         with self._lock:
             return list(self._all)
 
-    def wait_for_requests(self, count: int, timeout: float = 5.0) -> bool:
-        with self._cond:
-            return self._cond.wait_for(lambda: len(self._requests) >= count, timeout)
+    def _forget(self) -> None:
+        self._seen_ids.clear()
+        self._duplicates = 0
+        self._by_key.clear()
+        self._all.clear()
 
-    def reset(self) -> None:
-        with self._lock:
-            self._faults.clear()
-            self._requests.clear()
-            self._accepted.clear()
-            self._rejected.clear()
-            self._seen_ids.clear()
-            self._duplicates = 0
-            self._by_key.clear()
-            self._all.clear()
+    # ---- request handling (the lock is held)
 
-    # ---- request handling (called from handler threads)
-
-    def handle_request(
-        self, method: str, path: str, headers: dict[str, str], body: bytes, problem: str | None
-    ) -> Answer | None:
-        with self._cond:
-            record = ReceivedRequest(method, path, headers, body, None)
-            self._requests.append(record)
-            self._cond.notify_all()
-            fault = self._faults.popleft() if self._faults else None
-            if fault is not None:
-                record.fault = fault
-                return self._answer_fault(record, fault)
-            answer = self._process(record, problem)
-            record.status = answer.status
-            return answer
-
-    def _answer_fault(self, record: ReceivedRequest, fault: Fault) -> Answer | None:
-        if fault.hang:
-            generation = self._hang_generation
-            while not self._stopping and self._hang_generation == generation:
-                self._cond.wait()
-            if self._stopping:
-                return None
-        if fault.close:
-            return None
-        record.status = fault.status
-        headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-        if fault.location is not None:
-            headers["Location"] = fault.location
-        if fault.status == 410:
+    def _fault_answer(self, status: int, headers: dict[str, str]) -> Answer | None:
+        if status == 410:
             return _json(410, {"error": "endpoint gone: this webhook was disabled"}, headers)
-        if fault.status == 429:
+        if status == 429:
             return _json(429, {"error": "rate limited"}, headers)
-        text = f"<html><body><h1>{fault.status}</h1>injected fault</body></html>\n".encode()
-        return Answer(fault.status, text, content_type="text/html", headers=headers)
+        return None
 
     def _refuse(self, record: ReceivedRequest, status: int, body: Any, problems: list[str]) -> Answer:
         record.problems = problems
@@ -262,9 +144,9 @@ class WebhookReceiver(LoopbackService):
             return self._refuse(record, 404, None, ["no_service: no webhook at this URL"])
         if problem is not None:
             return self._refuse(record, 413, None, [f"invalid_payload: {problem}"])
-        media_type = (_header(record.headers, "Content-Type") or "").split(";", 1)[0].strip().lower()
-        if media_type != "application/json":
-            return self._refuse(record, 415, None, [f"invalid_payload: Content-Type {media_type!r}, not JSON"])
+        content_type = media_type(record.headers)
+        if content_type != "application/json":
+            return self._refuse(record, 415, None, [f"invalid_payload: Content-Type {content_type!r}, not JSON"])
         if self.format == "standard":
             problems = verify_signature(
                 record.headers, record.body, self.secrets, self.wall_clock(), self.tolerance_seconds
@@ -276,27 +158,22 @@ class WebhookReceiver(LoopbackService):
         except ValueError:
             return self._refuse(record, 400, None, ["invalid_payload: not JSON"])
         record.json = body
+        if self.format == "standard":
+            return self._standard(record, body)
+        return self._chat(record, body)
+
+    def _chat(self, record: ReceivedRequest, body: Any) -> Answer:
+        """A Slack message (answered 200 "ok") or a Teams one (202, empty; at most `TEAMS_MAX_BYTES`)."""
         if self.format == "slack":
-            return self._slack(record, body)
-        if self.format == "teams":
-            return self._teams(record, body)
-        return self._standard(record, body)
-
-    def _slack(self, record: ReceivedRequest, body: Any) -> Answer:
-        problems = validate_slack(body)
+            problems, answer = validate_slack(body), Answer(200, b"ok", content_type="text/plain")
+        else:
+            problems, answer = validate_teams(body), Answer(202, b"", content_type="text/plain")
+            if len(record.body) > TEAMS_MAX_BYTES:
+                problems.append(f"the message is larger than {TEAMS_MAX_BYTES // 1024} KB")
         if problems:
             return self._refuse(record, 400, body, problems)
         self._accepted.append(body)
-        return Answer(200, b"ok", content_type="text/plain")
-
-    def _teams(self, record: ReceivedRequest, body: Any) -> Answer:
-        problems = validate_teams(body)
-        if len(record.body) > TEAMS_MAX_BYTES:
-            problems.append(f"the message is larger than {TEAMS_MAX_BYTES // 1024} KB")
-        if problems:
-            return self._refuse(record, 400, body, problems)
-        self._accepted.append(body)
-        return Answer(202, b"", content_type="text/plain")
+        return answer
 
     def _standard(self, record: ReceivedRequest, body: Any) -> Answer:
         problems = validate_body(body)
@@ -304,7 +181,7 @@ class WebhookReceiver(LoopbackService):
             problems.append(f"body: larger than {MAX_BODY_BYTES // 1024} KB ({len(record.body)} bytes)")
         if problems:
             return self._refuse(record, 400, body, problems)
-        msg_id = _header(record.headers, "webhook-id") or ""
+        msg_id = header(record.headers, "webhook-id") or ""
         if msg_id in self._seen_ids:
             self._duplicates += 1
             return _json(200, {"accepted": msg_id, "duplicate": True})
