@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
@@ -18,8 +19,19 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 LIBRARY_LOGGER = "findings_router"
 
 
+class _CurrentStdout:
+    """Writes to whatever `sys.stdout` is when a line is written, not when the logger was built: an entry point
+    imported while something had swapped stdout (a test's capture, the demo) must not keep writing to it after."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
 def build_logger(service: str) -> Logger:
-    logger = Logger(service=service)
+    logger = Logger(service=service, stream=_CurrentStdout())  # type: ignore[arg-type]
     logging.getLogger(LIBRARY_LOGGER)  # registered now, so that the copy below reaches every module's logger
     copy_config_to_registered_loggers(source_logger=logger, include={LIBRARY_LOGGER})
     return logger

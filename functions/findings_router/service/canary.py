@@ -61,7 +61,7 @@ class CanaryProbe:
         self.environment = environment
         self.log = log
         self.notifier = notifier  # the canary's own service; None: the policy names no canary routing key
-        self.completes_on = completes_on  # "delivered" or "acknowledged"
+        self.completes_on = completes_on  # "delivered", "acknowledged", or "never" (a dry run)
         self.clock = clock
         self.heartbeat = heartbeat
 
@@ -71,9 +71,8 @@ class CanaryProbe:
         from findings_router.adapters.canary_log import InMemoryCanaryLog
         from findings_router.notify.recording import RecordingNotifier
 
-        return cls(
-            environment, InMemoryCanaryLog(), notifier=RecordingNotifier(), completes_on="delivered", clock=clock
-        )
+        # A dry run completes nothing: no "canary completed" line, no heartbeat, no metric.
+        return cls(environment, InMemoryCanaryLog(), notifier=RecordingNotifier(), completes_on="never", clock=clock)
 
     # ------------------------------------------------------------------------------------------ router side
 
