@@ -54,3 +54,10 @@ def classify(status: int) -> tuple[bool, Reason] | None:
     if 400 <= status < 500:
         return False, "rejected"
     return True, "unavailable"
+
+
+def retryable_error(status: int, reason: Reason, response: Any) -> DeliveryError:
+    """A retryable refusal (429, 5xx), with the service's Retry-After for the Retrier to honour."""
+    return DeliveryError(
+        f"HTTP {status}", retryable=True, reason=reason, status=status, retry_after=response.headers.get("Retry-After")
+    )

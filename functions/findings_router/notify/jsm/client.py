@@ -15,7 +15,7 @@ from typing import Any
 
 from findings_router.domain.notifications import Notification, NotifyContext
 from findings_router.notify import DeliveryError, DeliveryResult
-from findings_router.notify.http import classify, new_session, post_json, service_reason
+from findings_router.notify.http import classify, new_session, post_json, retryable_error, service_reason
 from findings_router.notify.jsm.alerts import build_request
 from findings_router.notify.retry import Retrier
 
@@ -75,13 +75,7 @@ class JsmNotifier:
             return DeliveryResult(status, 1, alias)
         retryable, reason = verdict
         if retryable:
-            raise DeliveryError(
-                f"HTTP {status}",
-                retryable=True,
-                reason=reason,
-                status=status,
-                retry_after=response.headers.get("Retry-After"),
-            )
+            raise retryable_error(status, reason, response)
         what = "the API key" if status in (401, 403) else "the request"
         raise DeliveryError(
             f"{CHANNEL} refused {what} ({status}): {jsm_reason(response, (api_key,))}",

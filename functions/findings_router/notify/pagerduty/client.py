@@ -12,7 +12,7 @@ from typing import Any
 
 from findings_router.domain.notifications import Notification, NotifyContext
 from findings_router.notify import DeliveryError, DeliveryResult
-from findings_router.notify.http import classify, new_session, post_json, service_reason
+from findings_router.notify.http import classify, new_session, post_json, retryable_error, service_reason
 from findings_router.notify.pagerduty.events import build_event
 from findings_router.notify.retry import Retrier
 
@@ -49,13 +49,7 @@ class PagerDutyNotifier:
             return DeliveryResult(status, 1, key)
         retryable, reason = verdict
         if retryable:
-            raise DeliveryError(
-                f"HTTP {status}",
-                retryable=True,
-                reason=reason,
-                status=status,
-                retry_after=response.headers.get("Retry-After"),
-            )
+            raise retryable_error(status, reason, response)
         raise DeliveryError(
             f"{CHANNEL} rejected the event ({status}): {service_reason(response, (routing_key,))}",
             retryable=False,

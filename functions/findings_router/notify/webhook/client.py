@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl, urlsplit
 from findings_router.domain.notifications import Notification, NotifyContext
 from findings_router.notify import DeliveryError, DeliveryResult, Reason
 from findings_router.notify.http import classify as common
-from findings_router.notify.http import new_session, service_reason
+from findings_router.notify.http import new_session, retryable_error, service_reason
 from findings_router.notify.retry import Retrier
 from findings_router.notify.webhook.chat import slack_body, teams_body
 from findings_router.notify.webhook.payload import build_body, encode
@@ -158,9 +158,7 @@ class WebhookNotifier:
             return DeliveryResult(status, 1, notification.key)
         retryable, reason, what = verdict
         if retryable:
-            raise DeliveryError(
-                what, retryable=True, reason=reason, status=status, retry_after=response.headers.get("Retry-After")
-            )
+            raise retryable_error(status, reason, response)
         raise DeliveryError(
             f"{self.channel} {what}: {service_reason(response, secrets)}",
             retryable=False,
