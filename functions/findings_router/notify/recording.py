@@ -13,24 +13,45 @@ from findings_router.notify.pagerduty.client import CHANNEL
 from findings_router.notify.pagerduty.events import build_event
 
 
-class RecordingNotifier:
-    channel = CHANNEL  # it records what the PagerDuty integration would send
+class RecordingTwin:
+    """What every twin shares: it fails on demand (`fail_with`), else renders the notification as its integration
+    would (`render`), records it (`sent`, `records`) and answers `status`. `events`: what would have been sent."""
 
-    def __init__(self, routing_key: str = "R" * 32) -> None:
-        self.routing_key = routing_key
+    channel = CHANNEL
+    status = 202
+
+    def __init__(self) -> None:
         self.sent: list[tuple[Notification, NotifyContext]] = []
-        self.events: list[dict[str, Any]] = []
+        self.records: list[Any] = []
         self.fail_with: DeliveryError | None = None
+
+    def render(self, notification: Notification, context: NotifyContext) -> Any:
+        raise NotImplementedError
 
     def send(self, notification: Notification, context: NotifyContext) -> DeliveryResult:
         if self.fail_with is not None:
             raise self.fail_with
-        body = build_event(notification, context, self.routing_key)
+        record = self.render(notification, context)
         self.sent.append((notification, context))
-        self.events.append(body)
-        return DeliveryResult(202, 1, notification.key)
+        self.records.append(record)
+        return DeliveryResult(self.status, 1, notification.key)
+
+    @property
+    def events(self) -> list[Any]:
+        return self.records
 
     @property
     def resolved(self) -> list[str]:
         """Keys of the resolves sent, in order."""
         return [n.key for n, _ in self.sent if n.kind == "resolve"]
+
+
+class RecordingNotifier(RecordingTwin):
+    """The PagerDuty integration's twin: `events` are the Events v2 bodies."""
+
+    def __init__(self, routing_key: str = "R" * 32) -> None:
+        super().__init__()
+        self.routing_key = routing_key
+
+    def render(self, notification: Notification, context: NotifyContext) -> dict[str, Any]:
+        return build_event(notification, context, self.routing_key)

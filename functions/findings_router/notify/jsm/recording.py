@@ -9,33 +9,24 @@ from __future__ import annotations
 from typing import Any
 
 from findings_router.domain.notifications import Notification, NotifyContext
-from findings_router.notify import DeliveryError, DeliveryResult
 from findings_router.notify.jsm.alerts import build_request
 from findings_router.notify.jsm.client import CHANNEL
+from findings_router.notify.recording import RecordingTwin
 
 
-class RecordingJsmNotifier:
+class RecordingJsmNotifier(RecordingTwin):
+    """`requests`: the path and body of each request; `events`: the bodies."""
+
     channel = CHANNEL
 
-    def __init__(self) -> None:
-        self.sent: list[tuple[Notification, NotifyContext]] = []
-        self.requests: list[tuple[str, dict[str, Any]]] = []
-        self.fail_with: DeliveryError | None = None
-
-    def send(self, notification: Notification, context: NotifyContext) -> DeliveryResult:
-        if self.fail_with is not None:
-            raise self.fail_with
-        path, body = build_request(notification, context)
-        self.sent.append((notification, context))
-        self.requests.append((path, body))
-        return DeliveryResult(202, 1, notification.key)
+    def render(self, notification: Notification, context: NotifyContext) -> tuple[str, dict[str, Any]]:
+        return build_request(notification, context)
 
     @property
-    def events(self) -> list[dict[str, Any]]:
+    def requests(self) -> list[tuple[str, dict[str, Any]]]:
+        return self.records
+
+    @property
+    def events(self) -> list[Any]:
         """The request bodies, in order."""
         return [body for _, body in self.requests]
-
-    @property
-    def resolved(self) -> list[str]:
-        """Keys of the closes sent, in order."""
-        return [n.key for n, _ in self.sent if n.kind == "resolve"]
