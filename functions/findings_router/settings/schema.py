@@ -389,6 +389,42 @@ class Canary(_Strict):
         return self
 
 
+class PsirtDigest(_Strict):
+    """A scheduled digest of the period's new CRITICAL or exploitable CVEs from Amazon Inspector, one line per CVE
+    (not per image or instance): one low-urgency notification and/or a CSV report in S3 (docs/psirt.md)."""
+
+    enabled: bool = Field(default=False, description="Off by default.")
+    schedule_hours: Annotated[
+        int, Field(ge=1, le=168, description="How often the digest runs; it covers the same period.")
+    ] = 24
+    min_severity: Severity = Field(
+        default=Severity.CRITICAL,
+        description="Inspector findings first observed in the period at this severity or above are listed.",
+    )
+    include_exploitable: bool = Field(
+        default=True, description="Also list CVEs with a known exploit (Inspector exploitAvailable), whatever severity."
+    )
+    notify: Annotated[list[NotifierName], Field(min_length=1)] | None = Field(
+        default=None,
+        description="Notifiers that get the digest as one low-urgency notification; omitted: none (report only).",
+    )
+    report: bool = Field(
+        default=True, description="Write the digest as a CSV report to an S3 bucket the stack creates."
+    )
+    report_retention_days: Annotated[int, Field(ge=1, le=3650)] = 400
+    regions: list[Annotated[str, Field(pattern=_REGION)]] | None = Field(
+        default=None,
+        description="Regions to query Inspector in (the Inspector delegated administrator is regional); omitted: "
+        "the stack's region.",
+    )
+
+    @model_validator(mode="after")
+    def _delivers_somewhere(self) -> PsirtDigest:
+        if self.enabled and not self.report and not self.notify:
+            raise ValueError("an enabled digest needs `report: true` or `notify` (else it goes nowhere)")
+        return self
+
+
 class Acknowledgements(_Strict):
     """How acknowledgements and resolutions come back from PagerDuty (the ack receiver)."""
 
@@ -514,6 +550,7 @@ class Policy(_Strict):
     acknowledgements: Acknowledgements = Acknowledgements()
     securityhub: SecurityHubSettings = SecurityHubSettings()
     canary: Canary = Canary()
+    psirt_digest: PsirtDigest = PsirtDigest()
     production: bool = Field(
         default=False, description="Stricter infrastructure: deletion protection and RETAIN on the state table."
     )
