@@ -20,7 +20,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: help install lint test test-fast test-py312 coverage demo synth diff deploy destroy docs bench lock clean
+.PHONY: help install lint test test-fast test-py312 coverage demo synth diff deploy destroy diff-baseline deploy-baseline destroy-baseline docs bench lock clean
 
 help:
 	@echo "make demo           - run findings-router end to end on this machine (no AWS, no PagerDuty account)"
@@ -32,13 +32,14 @@ help:
 	@echo "make diff ENV=e     - cdk diff of stack FindingsRouter-e against the deployed one (AWS credentials needed)"
 	@echo "make deploy ENV=e   - cdk deploy of stack FindingsRouter-e (AWS credentials needed)"
 	@echo "make destroy ENV=e  - cdk destroy of stack FindingsRouter-e, after a prompt (AWS credentials needed)"
+	@echo "make deploy-baseline ENV=e - cdk deploy of FindingsBaseline-e, the security services (also diff-, destroy-)"
 	@echo "make bench          - benchmarks; writes bench/results.json"
 	@echo "make e2e            - deploy every stack into LocalStack (no Docker; root) and drive it end to end"
 	@echo "make lock           - regenerate the lockfiles after a dependency change"
 	@echo "                      (environments e: $(ENVIRONMENTS))"
 
 # diff, deploy and destroy act on one named environment: check ENV before building anything.
-CDK_STACK_GOALS := $(filter diff deploy destroy,$(MAKECMDGOALS))
+CDK_STACK_GOALS := $(filter diff deploy destroy diff-baseline deploy-baseline destroy-baseline,$(MAKECMDGOALS))
 ifneq ($(CDK_STACK_GOALS),)
 ifeq ($(strip $(ENV)),)
 $(error usage: make $(firstword $(CDK_STACK_GOALS)) ENV=<env>, where <env> is one of: $(ENVIRONMENTS))
@@ -115,6 +116,10 @@ synth: install node_modules/.installed
 # One environment's stack, with the credentials and region of the shell (docs/deploy.md).
 diff deploy destroy: install node_modules/.installed
 	$(CDK) $@ FindingsRouter-$(ENV) -c env=$(ENV) --app "$(PY) app.py" --no-notices
+
+# The environment's security services (its `baseline:` section, docs/baseline.md): deploy before the router.
+diff-baseline deploy-baseline destroy-baseline: install node_modules/.installed
+	$(CDK) $(@:-baseline=) FindingsBaseline-$(ENV) -c env=$(ENV) --app "$(PY) app.py" --no-notices
 
 docs: install
 	$(PY) -m findings_router_local.config_docs

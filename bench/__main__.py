@@ -67,6 +67,12 @@ def _replay_stream(quick: bool) -> list[BenchResult]:
     return [replay_stream.run(findings=replay_stream.QUICK_FINDINGS if quick else replay_stream.FINDINGS)]
 
 
+def _psirt(quick: bool) -> list[BenchResult]:
+    from bench import psirt
+
+    return [psirt.run(psirt.QUICK_FINDINGS if quick else psirt.FINDINGS)]
+
+
 BENCHES: dict[str, Callable[[bool], list[BenchResult]]] = {
     "cpu": _cpu,
     "cold_start": _cold_start,
@@ -75,6 +81,7 @@ BENCHES: dict[str, Callable[[bool], list[BenchResult]]] = {
     "memory": _memory,
     "scaling": _scaling,
     "replay_stream": _replay_stream,
+    "psirt": _psirt,
 }
 
 

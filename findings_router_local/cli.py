@@ -1,4 +1,5 @@
-"""`findings-router`: demo, replay (dry run), explain, validate-config; status and redrive (the commands that call AWS)."""
+"""`findings-router`: demo, replay (dry run), explain, validate-config; status, redrive and cve (the commands that call
+AWS)."""
 
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ EXIT_CODES = f"""\
 exit status (every command):
   {EXIT_OK}  done
   {EXIT_FAILED}  a check found something: validate-config found a problem, status found dead letters or an alarm,
-     redrive left messages it could not move
+     redrive left messages it could not move, cve found affected resources
   {EXIT_USAGE}  bad input or usage: a policy file that is not valid, input that cannot be read, AWS not reachable
 
 policy files: --config-dir, else ${CONFIG_DIR_VARIABLE}, else ./config.
@@ -140,6 +141,39 @@ def _cmd_status(args: argparse.Namespace) -> int:
     with _aws_errors("status"):
         clients = AwsClients(profile=args.profile, region=args.region or policy.region, endpoint_url=args.endpoint_url)
         return status_command(clients, policy, output=args.output, out=sys.stdout)
+
+
+CVE_EPILOG = f"""\
+every resource affected by these CVEs, from Amazon Inspector (ListFindings; Windows KB findings through their related
+CVEs), cross-checked with Security Hub (GetFindingsV2, else GetFindings). Run it from the Inspector / Security Hub
+delegated administrator account, or with a role there: a member account sees only its own findings. IAM:
+inspector2:ListFindings, securityhub:GetFindings (and inspector2:ListFindingAggregations for the progress total).
+The 3 a.m. playbook: docs/psirt.md.
+
+exit status:
+  {EXIT_OK}  no affected resource found
+  {EXIT_FAILED}  affected resources found
+  {EXIT_USAGE}  bad usage (an id that is not a CVE, KB or GHSA id, a bad --since) or AWS error (a permission, a Region)
+"""
+
+
+def _cmd_cve(args: argparse.Namespace) -> int:
+    from findings_router.settings.load import load_policy_dir
+    from findings_router_local.cve import CveError, cve_command
+
+    policy = None
+    policies: dict[str, Policy] = {}
+    if args.env is not None:
+        directory = config_dir(args)
+        policy = load_policy(policy_path(directory, args.env))
+        policies = load_policy_dir(directory)
+    elif args.config_dir is not None or os.environ.get(CONFIG_DIR_VARIABLE) or LOCAL_CONFIG_DIR.is_dir():
+        policies = load_policy_dir(config_dir(args))  # only for the env column: who owns which account
+    with _aws_errors("cve"):
+        try:
+            return cve_command(args, policies=policies, policy=policy)
+        except CveError as exc:
+            raise UsageError(f"cve: {exc}") from None
 
 
 @contextlib.contextmanager
@@ -262,6 +296,50 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--output", choices=("text", "json"), default="text")
     explain.add_argument("files", nargs="+", help="findings or events as replay reads them; - for stdin")
     explain.set_defaults(func=_cmd_explain)
+
+    cve = sub.add_parser(
+        "cve",
+        help="every resource affected by a CVE across the organization (Inspector, Security Hub): the PSIRT report",
+        description="Which of our resources are affected by CVE-X? (docs/psirt.md)",
+        epilog=CVE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cve.add_argument(
+        "ids", nargs="+", metavar="ID", help="CVE-YYYY-NNNN (also KB… or GHSA-… ids); - reads ids from stdin"
+    )
+    cve.add_argument(
+        "--env",
+        help="environment: only its accounts (<config-dir>/<env>.yaml), its region by default; omitted: every account "
+        "(the env column still names each account's environment)",
+    )
+    _policy_options(cve, env=False)
+    _aws_options(cve)
+    cve.add_argument(
+        "--regions",
+        metavar="A,B",
+        help="Regions to look in, comma-separated (the Inspector delegated administrator is regional); default: "
+        "--region, else the policy's psirt_digest.regions or region, else your AWS configuration",
+    )
+    cve.add_argument("--output", choices=("table", "json", "csv"), default="table", help="table (default), json or csv")
+    cve.add_argument(
+        "--since",
+        metavar="DATE|7d",
+        help="what changed since then: new, changed and (closed in Inspector) fixed; a date, a date and time, or "
+        "7d / 24h / 90m",
+    )
+    cve.add_argument(
+        "--source",
+        choices=("auto", "inspector", "securityhub"),
+        default="auto",
+        help="auto (default): Inspector, cross-checked with Security Hub v2, else v1; or one of them alone",
+    )
+    cve.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress on stderr (default: when stderr is a terminal)",
+    )
+    cve.set_defaults(func=_cmd_cve)
 
     validate = sub.add_parser(
         "validate-config",

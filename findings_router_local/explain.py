@@ -137,6 +137,15 @@ class Explainer:
             }
         key = self.router.key_for(finding)
         record["dedup_key"] = key
+        vulnerability = self.router.folded_vulnerability(finding)
+        if vulnerability is not None:
+            mode = policy.dedup.fold_vulnerabilities
+            record["folded"] = {
+                "vulnerability": vulnerability,
+                "fold": mode,
+                "detail": f"dedup.fold_vulnerabilities {mode}: every finding of {vulnerability} in account "
+                f"{finding.account}{'' if mode == 'cve_account' else ' on this resource'} is one episode",
+            }
         record["sends"], record["sends_note"] = self._sends(finding, final, key)
         return record
 
@@ -166,7 +175,17 @@ class Explainer:
     def _sends(self, finding: Finding, final: PolicyDecision, key: str) -> tuple[list[dict[str, Any]], str]:
         """The Events v2 bodies the router would send for this finding seen for the first time (no dedup state)."""
         policy = self.policy
-        decision = decide(finding, final, None, key, self.now, policy.dedup, policy.function.timeout_seconds)
+        vulnerability = self.router.folded_vulnerability(finding)
+        decision = decide(
+            finding,
+            final,
+            None,
+            key,
+            self.now,
+            policy.dedup,
+            policy.function.timeout_seconds,
+            folded=vulnerability is not None,
+        )
         if finding.is_resolved:
             # Resolutions are handled before the policy's decision: an open incident of this key (and its
             # escalations) is resolved, whatever the rules say; with none open, nothing is sent.
@@ -179,8 +198,9 @@ class Explainer:
             return [body], note
         if not decision.notifications:
             return [], f"{decision.outcome}: nothing is sent"
-        episode = decision.new_state.episode if decision.new_state is not None else 1
-        ctx = NotifyContext(policy.environment, finding, key, decision.reason, episode)
+        ctx = self.router.context(finding, key, decision.reason, decision.new_state, (), vulnerability)
+        if decision.new_state is None:
+            ctx = dataclasses.replace(ctx, episode=1)
         bodies = [build_event(n, ctx, self.routing_key) for n in decision.notifications]
         note = (
             f"{decision.outcome} as a new problem, POST {policy.notifier.events_url} (a repeat of an open problem "
@@ -248,6 +268,8 @@ def render_text(record: dict[str, Any]) -> str:
     lines.append(f"decision: {d['action'].upper()}{urgency} — {d['reason']}")
     if "dedup_key" in record:
         lines.append(f"dedup key: {record['dedup_key']}")
+    if record.get("folded"):
+        lines.append(f"folded: {record['folded']['detail']}")
     if record["sends"]:
         lines.append(f"sends: {record['sends_note']}:")
         for body in record["sends"]:

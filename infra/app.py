@@ -1,4 +1,6 @@
-"""Builds the CDK app: one `FindingsRouter-<env>` stack per environment, with cdk-nag's AwsSolutions checks.
+"""Builds the CDK app: one `FindingsRouter-<env>` stack per environment, and one `FindingsBaseline-<env>` stack per
+environment whose policy has a `baseline:` section (infra/baseline/, docs/baseline.md), with cdk-nag's AwsSolutions
+checks on all of them.
 
 Context (``cdk synth -c key=value``):
   env     an environment name (config/<env>.yaml), or several separated by commas; default: every config file.
@@ -17,8 +19,10 @@ from pathlib import Path
 from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
+from findings_router.settings.baseline import baseline_of
 from findings_router.settings.schema import Policy
-from infra.contract import stack_name
+from infra.baseline.stack import FindingsBaselineStack
+from infra.contract import baseline_stack_name, stack_name
 from infra.derived import validate_deployment_config
 from infra.packaging import CONFIG_DIR
 from infra.stack import FindingsRouterStack
@@ -99,9 +103,36 @@ def build(
         )
         for name, policy in policies.items()
     }
+    build_baselines(app, policies, include_dependencies=include_dependencies, config_dir=config_dir)
     # cdk-nag 3 is a policy-validation plugin: an unacknowledged finding fails `app.synth()` (and `cdk synth`).
     Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
     return stacks
+
+
+def build_baselines(
+    app: App, policies: dict[str, Policy], *, include_dependencies: bool = True, config_dir: Path = CONFIG_DIR
+) -> dict[str, FindingsBaselineStack]:
+    """Add `FindingsBaseline-<env>` for each of `policies` with a `baseline:` section (`build` calls it with the
+    selected environments; `baseline_stacks` finds them again). Independent of the router stacks: no reference
+    between them, so each deploys on its own (the baseline first)."""
+    return {
+        name: FindingsBaselineStack(
+            app,
+            baseline_stack_name(name),
+            policy=policy,
+            baseline=baseline,
+            include_dependencies=include_dependencies,
+            config_dir=config_dir,
+            env=stack_environment(policy),
+        )
+        for name, policy in policies.items()
+        if (baseline := baseline_of(policy)) is not None
+    }
+
+
+def baseline_stacks(app: App) -> dict[str, FindingsBaselineStack]:
+    """The baseline stacks `build` added to `app`, by environment."""
+    return {child.policy.environment: child for child in app.node.children if isinstance(child, FindingsBaselineStack)}
 
 
 def build_from_context(app: App) -> dict[str, FindingsRouterStack]:

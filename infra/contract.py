@@ -57,6 +57,7 @@ META_ALERT_HANDLER = "findings_router.entrypoints.page_alarms.lambda_handler"
 # ------------------------------------------------------------------------------------------ the pager's pager
 
 CANARY_HANDLER = "findings_router.entrypoints.run_canary.lambda_handler"
+PSIRT_DIGEST_HANDLER = "findings_router.entrypoints.psirt_digest.lambda_handler"
 # Metrics the alarms watch (functions/findings_router/entrypoints/: observability.CANARY_COMPLETED_METRIC,
 # route_findings.FINDINGS_RECEIVED_METRIC, receive_acks' AcksRejected); tests/infra checks they are the same names.
 CANARY_COMPLETED_METRIC = "CanaryCompleted"
@@ -66,6 +67,50 @@ ACKS_REJECTED_METRIC = "AcksRejected"
 
 def stack_name(environment: str) -> str:
     return f"FindingsRouter-{environment}"
+
+
+# ------------------------------------------------------------------------------------------ the baseline stack
+
+# The environment's security services (config/<env>.yaml `baseline:`; infra/baseline/, docs/baseline.md): a stack of
+# its own, deployed before the router's and independent of it.
+BASELINE_HANDLERS = {
+    "preflight": "findings_router.baseline.preflight.lambda_handler",
+    "guardduty": "findings_router.baseline.guardduty.lambda_handler",
+    "securityhub": "findings_router.baseline.securityhub.lambda_handler",
+    "config": "findings_router.baseline.config_recorder.lambda_handler",
+    "inspector": "findings_router.baseline.inspector.lambda_handler",
+    "cloudtrail": "findings_router.baseline.cloudtrail.lambda_handler",
+}
+
+
+def baseline_stack_name(environment: str) -> str:
+    return f"FindingsBaseline-{environment}"
+
+
+@dataclass(frozen=True)
+class BaselineNames:
+    """Physical names of the baseline stack's custom resource functions (one per service handler, each with its own
+    role) and of what `manage` creates with a name."""
+
+    prefix: str
+    functions: dict[str, str]
+    log_groups: dict[str, str]
+    trail: str
+    config_recorder: str
+    delivery_channel: str
+
+
+def baseline_names(environment: str) -> BaselineNames:
+    prefix = f"{APP_NAME}-{environment}-baseline"
+    functions = {service: f"{prefix}-{service}" for service in BASELINE_HANDLERS}
+    return BaselineNames(
+        prefix=prefix,
+        functions=functions,
+        log_groups={service: f"/aws/lambda/{name}" for service, name in functions.items()},
+        trail=f"{APP_NAME}-{environment}",
+        config_recorder=f"{APP_NAME}-{environment}",
+        delivery_channel=f"{APP_NAME}-{environment}",
+    )
 
 
 @dataclass(frozen=True)
@@ -101,6 +146,10 @@ class ResourceNames:
     canary_function: str
     canary_log_group: str
     canary_schedule: str
+    # The PSIRT digest (psirt_digest.enabled): a scheduled function reading Inspector.
+    psirt_digest_function: str
+    psirt_digest_log_group: str
+    psirt_digest_schedule: str
 
 
 def resource_names(policy: Policy) -> ResourceNames:
@@ -109,6 +158,7 @@ def resource_names(policy: Policy) -> ResourceNames:
     ack_function = f"{prefix}-ack-receiver"
     meta_alert_function = f"{prefix}-meta-alerts"
     canary_function = f"{prefix}-canary"
+    psirt_digest_function = f"{prefix}-psirt-digest"
     return ResourceNames(
         state_table=f"{prefix}-state",
         queue=f"{prefix}-findings",
@@ -131,6 +181,9 @@ def resource_names(policy: Policy) -> ResourceNames:
         canary_function=canary_function,
         canary_log_group=f"/aws/lambda/{canary_function}",
         canary_schedule=f"{prefix}-canary-schedule",
+        psirt_digest_function=psirt_digest_function,
+        psirt_digest_log_group=f"/aws/lambda/{psirt_digest_function}",
+        psirt_digest_schedule=f"{prefix}-psirt-digest-schedule",
     )
 
 
@@ -206,6 +259,12 @@ def canary_environment(policy: Policy) -> dict[str, str]:
         "POWERTOOLS_SERVICE_NAME": POWERTOOLS_SERVICE_NAME,
         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
     }
+
+
+def psirt_digest_environment(policy: Policy) -> dict[str, str]:
+    """The PSIRT digest: the policy file (digest settings, notifiers) and where its metrics go; the construct adds
+    REPORT_BUCKET when it writes reports."""
+    return canary_environment(policy)
 
 
 # ------------------------------------------------------------------------------------------ Security Hub write-back

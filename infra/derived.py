@@ -11,9 +11,10 @@ import datetime as dt
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from findings_router.settings.baseline import Baseline, baseline_of, baseline_problems, disabled_control_expiry
 from findings_router.settings.load import DirValidation, ExpiredSuppressions, FieldProblem, validate_policy_dir
 from findings_router.settings.schema import Policy
 from infra.contract import notifier_secrets
@@ -128,6 +129,9 @@ EVENT_TARGET_MAX_EVENT_AGE_HOURS = 24
 META_ALERT_MEMORY_MB = 256
 # The canary function: one BatchImportFindings call (botocore's standard retries within).
 CANARY_TIMEOUT_SECONDS = 30
+# The digest pages through Inspector (25 findings a page, throttled): minutes for a large estate, never the hot path.
+PSIRT_DIGEST_TIMEOUT_SECONDS = 600
+PSIRT_DIGEST_MEMORY_MB = 512
 # Room beyond the notifier's retry budget and one request timeout: cold start and the secret lookup.
 META_ALERT_TIMEOUT_MARGIN_SECONDS = 15
 # Lambda's asynchronous invocations (SNS, EventBridge): retries after a failed run before the function's DLQ.
@@ -199,7 +203,50 @@ def deployment_checks(policy: Policy) -> list[FieldProblem]:
                 "environment), or drop ingestion.severity_labels or ingestion.include_ocsf",
             )
         )
-    return problems + channel_checks(policy)
+    return problems + channel_checks(policy) + baseline_checks(policy)
+
+
+def baseline_checks(policy: Policy) -> list[FieldProblem]:
+    """The `baseline:` section (settings/baseline.py): what its model cannot check alone, because it needs
+    `production` (the defaults) or a table of infra/ (log retention periods). Part of `deployment_checks`; the
+    disabled controls' expiry is checked with the date (`validate_deployment_config`)."""
+    baseline = baseline_of(policy)
+    return [] if baseline is None else baseline_section_problems(baseline, production=policy.production)
+
+
+def baseline_section_problems(baseline: Baseline, *, production: bool) -> list[FieldProblem]:
+    """`baseline_checks` of a `Baseline` and the environment's kind (the baseline stack checks what it is given)."""
+    problems = [
+        FieldProblem(("baseline", *loc), message) for loc, message in baseline_problems(baseline, production=production)
+    ]
+    trail = baseline.cloudtrail
+    if trail is not None and trail.mode == "manage" and trail.cloudwatch_logs_retention_days not in LOG_RETENTION_DAYS:
+        allowed = ", ".join(str(d) for d in LOG_RETENTION_DAYS)
+        problems.append(
+            FieldProblem(
+                ("baseline", "cloudtrail", "cloudwatch_logs_retention_days"),
+                f"{trail.cloudwatch_logs_retention_days} is not a CloudWatch Logs retention period ({allowed})",
+            )
+        )
+    return problems
+
+
+def baseline_expiry(validation: DirValidation, today: dt.date, *, expired_as_warning: bool) -> DirValidation:
+    """`validation` with the disabled controls of each file's `baseline:` checked against `today`, as suppressions
+    are (settings/load.py suppression_expiry): past its `expires` an error (a warning with `expired_as_warning`, as
+    synth has it), expiring soon a warning."""
+    files = {}
+    for path, checked in validation.files.items():
+        baseline = baseline_of(checked.policy)
+        if baseline is None:
+            files[path] = checked
+            continue
+        errors, warnings = list(checked.errors), list(checked.warnings)
+        for loc, message, expired in disabled_control_expiry(baseline, today):
+            warning = not expired or expired_as_warning
+            (warnings if warning else errors).append(checked.problem(("baseline", *loc), message, warning=warning))
+        files[path] = replace(checked, errors=tuple(errors), warnings=tuple(warnings))
+    return replace(validation, files=files)
 
 
 def channel_checks(policy: Policy) -> list[FieldProblem]:
@@ -266,8 +313,12 @@ def validate_deployment_config(
     config_dir: str | Path, *, today: dt.date | None, expired_suppressions: ExpiredSuppressions
 ) -> DirValidation:
     """Every check of a config directory that synth makes, with file:line: field: the policy model, the checks across
-    files, `deployment_checks` and, given `today`, the suppressions' expiry. `validate-config` runs exactly this with
+    files, `deployment_checks` and, given `today`, the expiry of the suppressions and of the baseline's disabled
+    controls. `validate-config` runs exactly this with
     `expired_suppressions="error"` (CI fails), synth with `"warning"` (a date never blocks an urgent deploy)."""
-    return validate_policy_dir(
+    validation = validate_policy_dir(
         config_dir, today=today, expired_suppressions=expired_suppressions, checks=(deployment_checks,)
     )
+    if today is None:
+        return validation
+    return baseline_expiry(validation, today, expired_as_warning=expired_suppressions == "warning")

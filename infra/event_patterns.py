@@ -14,7 +14,7 @@ from typing import Any
 from findings_router.domain import canary
 from findings_router.domain.model import Severity
 from findings_router.domain.normalize import SECURITYHUB_SOURCE
-from findings_router.settings.schema import Policy
+from findings_router.settings.schema import Match, Policy
 
 # ------------------------------------------------------------------------------------------ ingestion
 
@@ -118,6 +118,80 @@ def _severity_conditions_ocsf(labels: list[Severity]) -> list[dict[str, Any]]:
     ]
 
 
+def _within_labels(match: Match, labels: list[Severity]) -> bool:
+    """Whether a rule's own severity condition keeps it to findings the label pre-filter admits anyway."""
+    allowed = set(labels)
+    if match.severity is not None and set(match.severity) <= allowed:
+        return True
+    if match.min_severity is not None:
+        floor = match.min_severity.rank
+        return {s for s in Severity if s.rank >= floor} <= allowed
+    return False
+
+
+def _vulnerability_admissions(match: Match) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(ASFF, OCSF) conditions admitting every finding one vulnerability condition of `match` can hold for, whatever
+    its label: the first of exploit_available, fix_available, min_epss, min_cvss, cve_id that `match` has (the rule
+    needs all of them, so one suffices), as normalize reads it (domain/normalize/_json.py). ([], []) when it has none.
+
+    Conditions on an array of objects match when one element does, so each says "some vulnerability has …": a
+    superset of what normalize folds over all of them (exploit true: any YES; fix YES: some YES, as all are; fix
+    PARTIAL: a PARTIAL, or a YES and a NO). EventBridge cannot compare OCSF's EPSS score (a string) as a number: any
+    score is admitted."""
+    if match.exploit_available is not None:
+        yes = match.exploit_available
+        return (
+            [{"Vulnerabilities": {"ExploitAvailable": ["YES" if yes else "NO"]}}],
+            [{"vulnerabilities": {"is_exploit_available": [yes]}}],
+        )
+    if match.fix_available is not None:
+        wanted = set(match.fix_available) | ({"YES", "NO"} if "PARTIAL" in match.fix_available else set())
+        asff = sorted(wanted)
+        coverage = sorted({"YES": "COMPLETE", "NO": "NONE", "PARTIAL": "PARTIAL"}[w] for w in wanted)
+        fixable = sorted({w == "YES" for w in wanted if w != "PARTIAL"})
+        ocsf: list[dict[str, Any]] = [
+            {"vulnerabilities": {"fix_coverage": [{"equals-ignore-case": c} for c in coverage]}}
+        ]
+        if fixable:
+            ocsf.append({"vulnerabilities": {"is_fix_available": fixable}})
+        return [{"Vulnerabilities": {"FixAvailable": asff}}], ocsf
+    if match.min_epss is not None:
+        return (
+            [{"Vulnerabilities": {"EpssScore": [{"numeric": [">=", match.min_epss]}]}}],
+            [{"vulnerabilities": {"cve": {"epss": {"score": [{"exists": True}]}}}}],
+        )
+    if match.min_cvss is not None:
+        return (
+            [{"Vulnerabilities": {"Cvss": {"BaseScore": [{"numeric": [">=", match.min_cvss]}]}}}],
+            [{"vulnerabilities": {"cve": {"cvss": {"base_score": [{"numeric": [">=", match.min_cvss]}]}}}}],
+        )
+    if match.cve_id is not None:
+        return (
+            [{"Vulnerabilities": {"Id": [{"exists": True}]}}],
+            [{"vulnerabilities": {"cve": {"uid": [{"exists": True}]}}}],
+        )
+    return [], []
+
+
+def vulnerability_admissions(policy: Policy) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """What the label pre-filter must also admit so that no page or notify rule loses a finding it would match:
+    vulnerability conditions (exploit, fix, EPSS, CVSS, CVE) hold whatever a finding's label, so a rule that has one
+    and no severity condition within `ingestion.severity_labels` needs its findings of every label. (ASFF, OCSF)
+    conditions, each once, in rule order; empty without a pre-filter."""
+    labels = policy.ingestion.severity_labels
+    asff: list[dict[str, Any]] = []
+    ocsf: list[dict[str, Any]] = []
+    if not labels:
+        return asff, ocsf
+    for rule in policy.rules:
+        if rule.action == "drop" or rule.match is None or _within_labels(rule.match, labels):
+            continue
+        more_asff, more_ocsf = _vulnerability_admissions(rule.match)
+        asff += [c for c in more_asff if c not in asff]
+        ocsf += [c for c in more_ocsf if c not in ocsf]
+    return asff, ocsf
+
+
 def _accounts(policy: Policy) -> list[str] | None:
     # Sorted so the synthesized template does not change with the order of accounts in the YAML file.
     return None if policy.all_accounts else sorted(policy.accounts)
@@ -144,7 +218,9 @@ def event_pattern(policy: Policy, *, action_target_arn: str | None = None) -> di
 
     Only findings of the environment's `accounts` pass (and the environment's canary finding, from any account): ASFF `AwsAccountId`, OCSF `cloud.account.uid` (no condition
     for ["*"]). With `ingestion.severity_labels`, such a finding must also have one of those labels *or* be a
-    resolution (archived, PASSED, RESOLVED/SUPPRESSED, OCSF equivalents), so incidents still resolve. Custom Action
+    resolution (archived, PASSED, RESOLVED/SUPPRESSED, OCSF equivalents), so incidents still resolve, *or* have what
+    a page or notify rule's vulnerability condition looks for (`vulnerability_admissions`): a rule paging known
+    exploits or any CVSS >= 9 must see them whatever their label. Custom Action
     events pass only for the environment's own action target (`action_target_arn`, required when the policy has
     `custom_action`) and whatever their severity: an operator sent them by hand. Without `custom_action` no Custom
     Action event passes. Insight Results and other detail-types never match: they carry no findings.
@@ -166,9 +242,10 @@ def event_pattern(policy: Policy, *, action_target_arn: str | None = None) -> di
     asff_account: dict[str, Any] = {"AwsAccountId": accounts} if accounts else {}
     ocsf_account: dict[str, Any] = {"cloud": {"account": {"uid": accounts}}} if accounts else {}
 
+    vulnerable_asff, vulnerable_ocsf = vulnerability_admissions(policy)
     imported = dict(asff_account)
     if ordered:
-        imported["$or"] = [*_severity_conditions_asff(ordered), *ASFF_RESOLUTION_CONDITIONS]
+        imported["$or"] = [*_severity_conditions_asff(ordered), *ASFF_RESOLUTION_CONDITIONS, *vulnerable_asff]
     branches = [_branch(DETAIL_TYPE_IMPORTED, imported)]
     if policy.canary.routing_key_secret is not None:
         # The environment's canary, whatever the severity pre-filter and from the deploying account, which need
@@ -182,7 +259,7 @@ def event_pattern(policy: Policy, *, action_target_arn: str | None = None) -> di
     if policy.ingestion.include_ocsf:
         imported_v2 = dict(ocsf_account)
         if ordered:
-            imported_v2["$or"] = [*_severity_conditions_ocsf(ordered), *OCSF_RESOLUTION_CONDITIONS]
+            imported_v2["$or"] = [*_severity_conditions_ocsf(ordered), *OCSF_RESOLUTION_CONDITIONS, *vulnerable_ocsf]
         branches.append(_branch(DETAIL_TYPE_IMPORTED_V2, imported_v2))
 
     # Branches that only name a detail-type (no account or severity condition) are one branch.

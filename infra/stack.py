@@ -14,7 +14,7 @@ from constructs import Construct
 
 from findings_router import __version__
 from findings_router.settings.load import policy_path, validate_policy_file
-from findings_router.settings.schema import Policy
+from findings_router.settings.schema import PRIMARY_NOTIFIER, Policy
 from infra.constructs.ack_receiver import (
     AckReceiver,
     AckReceiverSettings,
@@ -27,6 +27,7 @@ from infra.constructs.dashboard import DashboardSettings, add_dashboard
 from infra.constructs.function import FunctionSpec, function_code
 from infra.constructs.ingestion import Ingestion, IngestionSettings
 from infra.constructs.meta_alerts import MetaAlerts
+from infra.constructs.psirt_digest import PsirtDigest, PsirtDigestSettings
 from infra.constructs.router import RouterFunction
 from infra.constructs.secrets import ReferencedSecret, RoutingKeySecret
 from infra.constructs.state_table import StateTable
@@ -35,6 +36,7 @@ from infra.contract import (
     CANARY_HANDLER,
     FUNCTION_HANDLER,
     META_ALERT_HANDLER,
+    PSIRT_DIGEST_HANDLER,
     ResourceNames,
     ack_function_environment,
     ack_handler,
@@ -45,6 +47,7 @@ from infra.contract import (
     meta_alert_environment,
     notifier_secrets,
     packaged_policy_path,
+    psirt_digest_environment,
     resource_names,
 )
 from infra.derived import (
@@ -53,6 +56,8 @@ from infra.derived import (
     CANARY_TIMEOUT_SECONDS,
     META_ALERT_MAX_EVENT_AGE_HOURS,
     META_ALERT_MEMORY_MB,
+    PSIRT_DIGEST_MEMORY_MB,
+    PSIRT_DIGEST_TIMEOUT_SECONDS,
     deployment_checks,
     deployment_problems,
     meta_alert_timeout_seconds,
@@ -194,6 +199,33 @@ def canary_settings(policy: Policy, names: ResourceNames) -> CanarySettings:
     )
 
 
+def psirt_digest_spec(policy: Policy, names: ResourceNames) -> FunctionSpec:
+    return FunctionSpec(
+        function_name=names.psirt_digest_function,
+        log_group_name=names.psirt_digest_log_group,
+        description=f"PSIRT digest: new CRITICAL or exploitable CVEs from Inspector ({policy.environment})",
+        role_description=f"findings-router {policy.environment}: read Inspector findings for the PSIRT digest",
+        handler=PSIRT_DIGEST_HANDLER,
+        memory_mb=PSIRT_DIGEST_MEMORY_MB,
+        timeout_seconds=PSIRT_DIGEST_TIMEOUT_SECONDS,
+        environment=psirt_digest_environment(policy),
+        reserved_concurrency=1,
+        **_function_logs(policy),
+    )
+
+
+def psirt_digest_settings(policy: Policy, names: ResourceNames) -> PsirtDigestSettings:
+    settings = policy.psirt_digest
+    return PsirtDigestSettings(
+        schedule_name=names.psirt_digest_schedule,
+        schedule_hours=settings.schedule_hours,
+        description=f"findings-router PSIRT digest ({policy.environment}): every {settings.schedule_hours} h",
+        report=settings.report,
+        report_retention_days=settings.report_retention_days,
+        retain_reports=policy.production,
+    )
+
+
 def alarm_settings(policy: Policy, names: ResourceNames) -> AlarmSettings:
     monitoring = policy.monitoring
     return AlarmSettings(
@@ -316,6 +348,7 @@ class FindingsRouterStack(Stack):
         if policy.monitoring.no_findings_alarm_minutes is not None:
             self.monitoring.watch_findings_feed(minutes=policy.monitoring.no_findings_alarm_minutes)
         self.canary = self._add_canary(policy, names, code)
+        self.psirt_digest = self._add_psirt_digest(policy, names, code)
         # Last, once every alarm exists; inside the Monitoring construct, the parent its logical id derives from.
         self.dashboard = add_dashboard(
             self.monitoring,
@@ -360,6 +393,27 @@ class FindingsRouterStack(Stack):
         self.monitoring.watch_canary(canary.function, alarm_after_minutes=settings.alarm_after_minutes)
         return canary
 
+    def _add_psirt_digest(self, policy: Policy, names: ResourceNames, code: Any) -> PsirtDigest | None:
+        """The scheduled digest (psirt_digest.enabled): Inspector read, its report bucket, the secrets of the
+        notifiers it sends to, and its errors alarm."""
+        if not policy.psirt_digest.enabled:
+            return None
+        digest = PsirtDigest(
+            self,
+            "PsirtDigest",
+            spec=psirt_digest_spec(policy, names),
+            code=code,
+            settings=psirt_digest_settings(policy, names),
+        )
+        for target in policy.psirt_digest.notify or ():
+            if target == PRIMARY_NOTIFIER:
+                self.routing_key.grant_read(digest.role)
+            else:
+                for secret in self.notifier_secret_references.get(target, ()):
+                    secret.grant_read(digest.role)
+        self.monitoring.watch_psirt_digest(digest.function)
+        return digest
+
     def _add_meta_alerts(self, policy: Policy, names: ResourceNames, code: Any) -> MetaAlerts:
         """Meta-alerts through their own service when the policy names one (required in production)."""
         meta_key: ReferencedSecret = self.routing_key
@@ -384,6 +438,10 @@ class FindingsRouterStack(Stack):
     def _add_outputs(self, names: ResourceNames) -> None:
         if self.canary is not None:
             CfnOutput(self, "CanaryFunctionName", value=self.canary.function.function_name)
+        if self.psirt_digest is not None:
+            CfnOutput(self, "PsirtDigestFunctionName", value=self.psirt_digest.function.function_name)
+            if self.psirt_digest.bucket is not None:
+                CfnOutput(self, "PsirtReportBucket", value=self.psirt_digest.bucket.bucket_name)
         CfnOutput(self, "StateTableName", value=self.state.table.table_name)
         CfnOutput(self, "FindingsQueueUrl", value=self.ingestion.queue.queue_url)
         CfnOutput(self, "DeadLetterQueueUrl", value=self.ingestion.dead_letter_queue.queue_url)
@@ -421,9 +479,11 @@ class FindingsRouterStack(Stack):
     def _grant_notifier_secrets(self, policy: Policy) -> None:
         """The `notifiers`' secrets (routing keys, JSM API keys, webhook URLs and signing secrets), readable by the
         router, which sends, and the ack receiver, which resolves an episode's sibling incidents where it went."""
+        self.notifier_secret_references: dict[str, list[ReferencedSecret]] = {}
         for name, field, secret in notifier_secrets(policy):
             label = "".join(part.title() for part in f"{name}-{field}".replace("_", "-").split("-"))
             reference = ReferencedSecret(self, f"Notifier{label}", secret_name_or_arn=secret, sid=f"Read{label}")
+            self.notifier_secret_references.setdefault(name, []).append(reference)
             reference.grant_read(self.router.role)
             if self.ack_receiver is not None:
                 reference.grant_read(self.ack_receiver.role)

@@ -185,3 +185,55 @@ class FakeLambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return self.remaining_ms
+
+
+CVE_TYPE = "Software and Configuration Checks/Vulnerabilities/CVE"
+
+
+def inspector(
+    cve: str = "CVE-2021-44228",
+    *,
+    image: str = "iot-gateway-api",
+    digest: str | None = None,
+    account: str = "111122223333",
+    region: str = "eu-central-1",
+    severity: str = "CRITICAL",
+    updated: str = "2026-11-21T10:00:00.000Z",
+    finding: str | None = None,
+    cvss: float = 10.0,
+    **vulnerability: Any,
+) -> dict[str, Any]:
+    """An Amazon Inspector package-vulnerability finding (ASFF) of `cve` on one ECR image of repository `image`.
+
+    Inspector reports one finding per CVE x image; `finding` names it (default: derived from CVE, account, region,
+    image and digest, so the same arguments give the same finding)."""
+    digest = digest or uuid.uuid5(uuid.NAMESPACE_URL, f"{image}").hex * 2
+    fid = finding or uuid.uuid5(uuid.NAMESPACE_URL, f"{cve}/{account}/{region}/{image}/{digest}").hex
+    return asff(
+        id=f"arn:aws:inspector2:{region}:{account}:finding/{fid}",
+        product="inspector",
+        severity=severity,
+        account=account,
+        region=region,
+        GeneratorId="AWSInspector",
+        Types=[CVE_TYPE],
+        Title=f"{cve} - org.apache.logging.log4j:log4j-core",
+        UpdatedAt=updated,
+        Resources=[
+            {
+                "Type": "AwsEcrContainerImage",
+                "Id": f"arn:aws:ecr:{region}:{account}:repository/{image}/sha256:{digest}",
+                "Region": region,
+            }
+        ],
+        Vulnerabilities=[
+            {
+                "Id": cve,
+                "Cvss": [{"BaseScore": cvss, "Version": "3.1"}],
+                "ExploitAvailable": "YES",
+                "FixAvailable": "YES",
+                "EpssScore": 0.94358,
+                **vulnerability,
+            }
+        ],
+    )

@@ -74,7 +74,8 @@ def test_requests_bench():
     details = check(aws_requests.run(repeats=9, new=1), "requests_per_finding", ratio=False)
     assert details["findings"] == 10
     assert details["dynamodb_calls_by_operation"]["BatchGetItem"] >= 1
-    assert details["keys_in_batch_reads"] >= 10
+    # Every key of the batch read, each once (folded findings share a key), in batch reads.
+    assert details["keys_in_batch_reads"] >= details["distinct_keys"] > 0
     assert details["pagerduty_http_for_repeats"] == 0  # behaviour, not timing: a repeat never pages
     assert details["writes_for_repeats"] == 0
 

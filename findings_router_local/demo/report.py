@@ -331,9 +331,16 @@ def conclusion(runs: list[EnvironmentRun], out: TextIO, *, verbose: bool) -> Non
     out.write(
         f"\nSame day, {len(runs)} policies: each environment pages only its own accounts' findings, once per problem, and\n"
         "resolves them once; echoes, older copies, other tools' actions and samples wake nobody.\n"
+    )
+
+
+def what_next(out: TextIO) -> None:
+    """The demo's last lines: what to run next."""
+    out.write(
         "\nwhat next:\n"
         "  findings-router demo --verbose                      every decision, incident, state and write-back\n"
         "  findings-router replay --env prod last-week.json    your own findings (aws securityhub get-findings)\n"
         "  findings-router explain --env prod finding.json     why a finding pages, or does not\n"
-        "  make synth; npx cdk deploy -c env=prod              deploy (docs/deploy.md)\n"
+        "  findings-router cve CVE-… --since 24h --output csv  follow a CVE's fixes; exit 1 while affected (docs/psirt.md)\n"
+        "  make synth; make deploy-baseline deploy ENV=prod    deploy (docs/baseline.md, docs/deploy.md)\n"
     )

@@ -24,7 +24,8 @@ from findings_router.settings.schema import Policy
 from findings_router_local.aws_local import LambdaContext, SqsEventSource, moto_server
 from findings_router_local.demo.corpus import field_scenarios, imported_event, load_corpus, rehome
 from findings_router_local.demo.operator import as_partner_event, post_jsm, post_signed
-from findings_router_local.demo.report import EnvironmentRun, brief, conclusion, introduction, report
+from findings_router_local.demo.psirt import psirt_section
+from findings_router_local.demo.report import EnvironmentRun, brief, conclusion, introduction, report, what_next
 from findings_router_local.environment import LocalEnvironment
 from findings_router_local.fakes.pagerduty import Fault, PagerDutyReceiver, incident_webhook
 from findings_router_local.function_url import FunctionUrlServer
@@ -325,4 +326,6 @@ def run_demo(
             (report if verbose else brief)(run, out, receiver is not None)
             runs.append(run)
     conclusion(runs, out, verbose=verbose)
+    psirt_section(config_dir, out)
+    what_next(out)
     return 0

@@ -62,6 +62,8 @@ class RuntimeEnv:
     # NOTIFIER_URLS (JSON: notifier name → URL): local runs point the policy's other notifiers at stand-ins too
     # (a JSM notifier's api_url, a webhook's url); never set by the stack.
     notifier_urls: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    report_bucket: str | None = None  # REPORT_BUCKET: the PSIRT digest's reports
+    region: str | None = None  # AWS_REGION, which Lambda sets
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> RuntimeEnv:
@@ -73,6 +75,8 @@ class RuntimeEnv:
             dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL") or None,
             function_name=env.get("AWS_LAMBDA_FUNCTION_NAME", "local"),
             notifier_urls=_notifier_urls(env.get("NOTIFIER_URLS")),
+            report_bucket=env.get("REPORT_BUCKET") or None,
+            region=env.get("AWS_REGION") or None,
         )
 
 
@@ -664,3 +668,52 @@ def build_canary(env: RuntimeEnv, *, policy: Policy | None = None, securityhub: 
             _aws_config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=10),
         )
     return CanaryRuntime(policy, securityhub)
+
+
+# ------------------------------------------------------------------------------------------ the PSIRT digest
+
+
+@dataclass
+class PsirtDigestRuntime:
+    policy: Policy
+    fetch: Any  # service.psirt_digest.FetchAffected
+    reports: Any  # adapters.reports.S3Reports, or None when psirt_digest.report is off
+    notifier: Notifier | None  # None when psirt_digest.notify is empty
+    region: str  # the function's own: Inspector is queried here unless psirt_digest.regions says otherwise
+
+
+def build_psirt_digest(
+    env: RuntimeEnv,
+    *,
+    policy: Policy | None = None,
+    fetch: Any = None,
+    reports: Any = None,
+    notifier: Notifier | None = None,
+) -> PsirtDigestRuntime:
+    policy = policy or load_policy(env.policy_file)
+    region = env.region or policy.region or "us-east-1"
+    if fetch is None:
+        from findings_router.service.psirt_digest import inspector_fetch
+
+        # ListFindings returns at most 25 findings a page and throttles (ThrottlingException): adaptive retries
+        # pace the client instead of failing the run.
+        config = _aws_config(retries={"mode": "adaptive", "max_attempts": 10}, connect_timeout=5, read_timeout=30)
+        fetch = inspector_fetch(lambda r: _regional_client("inspector2", r, config))
+    if reports is None and policy.psirt_digest.report:
+        from findings_router.adapters.reports import S3Reports
+
+        if not env.report_bucket:
+            raise ValueError("psirt_digest.report is on but REPORT_BUCKET is not set (is the stack deployed?)")
+        reports = S3Reports(
+            _client("s3", _aws_config(retries={"mode": "standard", "max_attempts": 5})), env.report_bucket
+        )
+    if notifier is None and policy.psirt_digest.notify:
+        notifier = policy_notifiers(policy, pagerduty_notifier(policy, env), env)
+    return PsirtDigestRuntime(policy, fetch, reports, notifier, region)
+
+
+def _regional_client(service: str, region: str, config: Any) -> Any:
+    import boto3
+
+    make: Any = boto3.client
+    return make(service, region_name=region, config=config)

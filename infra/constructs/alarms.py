@@ -338,6 +338,17 @@ class Alarms(Construct):
             function,
         )
 
+    def watch_psirt_digest(self, function: lambda_.IFunction) -> None:
+        """The digest failing (Inspector access denied, throttling past retries, the report or notification not
+        delivered): its period's CVEs are in no digest until someone runs `findings-router cve`."""
+        self.psirt_digest_errors_alarm = self._errors_alarm(
+            "PsirtDigestErrorsAlarm",
+            "psirt-digest-errors",
+            "The PSIRT digest failed (Inspector AccessDenied or not the delegated administrator, throttling past "
+            "retries, the report or the notification not delivered). See docs/psirt.md.",
+            function,
+        )
+
     def watch_findings_feed(self, *, minutes: int) -> None:
         """Silence detection: an environment that normally receives findings received none for `minutes`."""
         self.no_findings_alarm = self._absence_alarm(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,8 @@ class SynthesizedStack:
 class Synthesis:
     outdir: Path
     stacks: dict[str, SynthesizedStack]
+    # FindingsBaseline-<env> of the environments with a `baseline:` section (infra/baseline/), from the same app.
+    baselines: dict[str, SynthesizedStack] = field(default_factory=dict)
 
 
 ENVIRONMENTS = sorted(p.stem for p in (REPO_ROOT / "config").glob("*.yaml"))
@@ -67,14 +69,16 @@ def dev_policy(environment: str = "dev", **sections: Any) -> Any:
     return Policy.model_validate(data)
 
 
-def _synthesize(outdir: Path, **build_options: Any) -> dict[str, SynthesizedStack]:
+def _synthesize(
+    outdir: Path, baselines: dict[str, SynthesizedStack] | None = None, **build_options: Any
+) -> dict[str, SynthesizedStack]:
     """Every stack of `config_dir` (default: config/), built exactly as app.py builds them and synthesized once,
-    cdk-nag included, without dependency bundling; by environment."""
+    cdk-nag included, without dependency bundling; by environment. The baseline stacks go into `baselines` if given."""
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     from aws_cdk import App
     from aws_cdk.assertions import Template
 
-    from infra.app import build
+    from infra.app import baseline_stacks, build
 
     # No account/region from the caller's shell: the synth must not depend on where the tests run.
     for name in ("CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION"):
@@ -96,13 +100,24 @@ def _synthesize(outdir: Path, **build_options: Any) -> dict[str, SynthesizedStac
             asset_dir=outdir / f"asset.{asset_hash}",
             stack=stack,
         )
+    for environment, baseline in baseline_stacks(app).items() if baselines is not None else ():
+        template = assembly.get_stack_by_name(baseline.stack_name).template
+        baselines[environment] = SynthesizedStack(
+            environment=environment,
+            policy=baseline.policy,
+            template=template,
+            assertions=Template.from_json(template),
+            asset_dir=outdir,
+            stack=baseline,
+        )
     return result
 
 
 @pytest.fixture(scope="session")
 def synthesis(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
     outdir = tmp_path_factory.mktemp("cdk.out")
-    return Synthesis(outdir=outdir, stacks=_synthesize(outdir))
+    baselines: dict[str, SynthesizedStack] = {}
+    return Synthesis(outdir=outdir, stacks=_synthesize(outdir, baselines), baselines=baselines)
 
 
 @pytest.fixture(scope="session")
@@ -146,7 +161,8 @@ def variant(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedStack:
     Pinned account and region, secrets by complete ARN, alarm emails, a batch size above 10, reserved
     concurrency 4, OCSF off, a severity pre-filter, production; the ack receiver with a REST API key secret and
     its own reserved concurrency; no Security Hub write-back; the meta-alerts' own routing key; the canary every 5
-    minutes with its key by complete ARN and a heartbeat URL; the silence alarm.
+    minutes with its key by complete ARN and a heartbeat URL; the silence alarm; the PSIRT digest every 12 h to
+    PagerDuty and S3.
     """
     import yaml
 
@@ -177,8 +193,10 @@ def variant(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedStack:
             "reserved_concurrency": 3,
         },
         securityhub={"writeback": False},
+        psirt_digest={"enabled": True, "schedule_hours": 12, "notify": ["pagerduty"], "report_retention_days": 90},
     )
     data["notifier"]["routing_key_secret"] = VARIANT_SECRET_ARN
+    data.pop("baseline", None)  # router variants only: the baseline stacks are tests/infra/test_baseline*.py's
     return _synthesize_one(tmp_path_factory, "variant", data)
 
 
@@ -192,5 +210,7 @@ def no_acks(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedStack:
     data.update(environment="noacks", account=VARIANT_ACCOUNT, region="eu-west-1", accounts=["*"])
     data.pop("acknowledgements")
     data.pop("custom_action")
+    data.pop("baseline", None)  # router variants only
+    data.pop("psirt_digest", None)  # the variant has the digest
     data["notifier"]["retry"] = {"budget_seconds": 600, "timeout_seconds": 30}
     return _synthesize_one(tmp_path_factory, "noacks", data)

@@ -171,7 +171,7 @@ def test_an_expired_suppression_only_warns_at_synth(tmp_path: Path):
     )
     assert set(stacks) == {"prod"}
     assert warnings == [
-        f"{config / 'prod.yaml'}:56: suppressions[0].expires: warning: suppression 'firmware-signing-account-root-mfa' "
+        f"{config / 'prod.yaml'}:64: suppressions[0].expires: warning: suppression 'firmware-signing-account-root-mfa' "
         "expired on 2027-03-31 (1 day ago) and no longer applies: renew it after review, or remove it"
     ]
     # validate-config (CI) fails on it.
@@ -209,8 +209,8 @@ def test_production_must_email_and_page_its_own_alarms_through_a_service_of_thei
     result = validate_deployment_config(config, today=dt.date(2026, 1, 1), expired_suppressions="error")
     errors = [str(p) for p in result.errors]
     assert len(errors) == 2
-    assert errors[0].startswith(f"{prod}:75: monitoring.alarm_emails: production needs an address")
-    assert errors[1].startswith(f"{prod}:73: monitoring.meta_alert_routing_key_secret: production needs one")
+    assert errors[0].startswith(f"{prod}:86: monitoring.alarm_emails: production needs an address")
+    assert errors[1].startswith(f"{prod}:84: monitoring.meta_alert_routing_key_secret: production needs one")
 
 
 def test_dev_may_share_the_findings_key_for_meta_alerts_and_go_without_emails():

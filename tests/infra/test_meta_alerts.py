@@ -231,7 +231,7 @@ def test_every_other_alarm_pages(synthesized: SynthesizedStack):
     alarms = synthesized.resources("AWS::CloudWatch::Alarm")
     paging = [a for a in alarms if a not in about_meta]
     # The router's four; the ack receiver's errors and throttles (rejected signatures with a public URL, dead
-    # letters with the partner bus); the canary's two (missing, errors); the silence alarm.
+    # letters with the partner bus); the canary's two (missing, errors); the silence alarm; the PSIRT digest's errors.
     policy = synthesized.policy
     mode = policy.acknowledgements.mode
     # function_url: errors, throttles, rejected signatures; eventbridge: errors, throttles, dead letters, and
@@ -240,6 +240,7 @@ def test_every_other_alarm_pages(synthesized: SynthesizedStack):
     expected += mode == "eventbridge" and policy.acknowledgements.jsm_token_secret is not None
     expected += 2 if policy.canary_enabled else 0
     expected += 1 if policy.monitoring.no_findings_alarm_minutes else 0
+    expected += 1 if policy.psirt_digest.enabled else 0  # the digest's errors
     assert len(paging) == expected
     assert len(alarms) == len(paging) + 2
     for alarm in paging:

@@ -125,7 +125,17 @@ def expected_acknowledgements(stack: SynthesizedStack) -> set[tuple[str, str]]:
     root = f"/{stack.stack.stack_name}"
     functions = ["Router", "MetaAlerts"] + (["AckReceiver"] if stack.policy.acknowledgements.mode != "none" else [])
     functions += ["Canary"] if stack.policy.canary_enabled else []
+    functions += ["PsirtDigest"] if stack.policy.psirt_digest.enabled else []
     expected = {(f"{root}/{f}/Function/Resource", "Annotation::AwsSolutions-L1") for f in functions}
+    if stack.policy.psirt_digest.enabled:
+        # inspector2:ListFindings has no resource type; reports go to the digest's own prefix, unlogged bucket.
+        digest_policy = f"{root}/PsirtDigest/Role/DefaultPolicy/Resource"
+        expected.add((digest_policy, "Annotation::AwsSolutions-IAM5[Resource::*]"))
+        if stack.policy.psirt_digest.report:
+            bucket = stack.stack.psirt_digest.bucket.node.default_child.logical_id
+            arn = f"<{stack.stack.resolve(bucket)}.Arn>/psirt-digest/*"
+            expected.add((digest_policy, f"Annotation::AwsSolutions-IAM5[Resource::{arn}]"))
+            expected.add((f"{root}/PsirtDigest/Reports/Resource", "Annotation::AwsSolutions-S1"))
     if stack.policy.custom_action is not None:
         # aws-cdk-lib 2.275.0's own template validation has no schema for AWS::SecurityHub::ActionTarget.
         expected.add((f"{root}/Ingestion/CustomAction", ACTION_TARGET_UNKNOWN_TYPE))
@@ -139,7 +149,7 @@ def expected_acknowledgements(stack: SynthesizedStack) -> set[tuple[str, str]]:
         expected |= {
             (f"{root}/{f}/Role/DefaultPolicy/Resource", f"Annotation::AwsSolutions-IAM5[Resource::{hub_v2}]")
             for f in functions
-            if f not in ("MetaAlerts", "Canary")
+            if f not in ("MetaAlerts", "Canary", "PsirtDigest")
         }
     return expected
 
@@ -422,7 +432,8 @@ def test_router_function(synthesized: SynthesizedStack):
 def test_environment_variables_hold_no_secret(synthesized: SynthesizedStack):
     functions = synthesized.resources("AWS::Lambda::Function")
     policy = synthesized.policy
-    assert len(functions) == 2 + (policy.acknowledgements.mode != "none") + policy.canary_enabled
+    expected = 2 + (policy.acknowledgements.mode != "none") + policy.canary_enabled + policy.psirt_digest.enabled
+    assert len(functions) == expected
     for function in functions.values():
         variables = function["Properties"]["Environment"]["Variables"]
         assert set(variables) <= {
@@ -431,6 +442,7 @@ def test_environment_variables_hold_no_secret(synthesized: SynthesizedStack):
             "POWERTOOLS_SERVICE_NAME",
             "POWERTOOLS_METRICS_NAMESPACE",
             "DEAD_LETTER_QUEUE_URL",
+            "REPORT_BUCKET",
         }
         assert "POLICY_FILE" in variables
         assert not any("KEY" in name or "SECRET" in name or "TOKEN" in name for name in variables)
@@ -444,6 +456,8 @@ def test_log_groups(synthesized: SynthesizedStack):
         expected.append(names.ack_log_group)
     if policy.canary_enabled:
         expected.append(names.canary_log_group)
+    if policy.psirt_digest.enabled:
+        expected.append(names.psirt_digest_log_group)
     log_groups = synthesized.resources("AWS::Logs::LogGroup")
     assert sorted(g["Properties"]["LogGroupName"] for g in log_groups.values()) == sorted(expected)
     for log_group in log_groups.values():
@@ -491,9 +505,10 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def test_no_identity_policy_grants_wildcards(synthesized: SynthesizedStack):
-    """No `*` in any action and no `*` in any resource of any role or identity policy of the stack, with one
-    exception: the account's hubv2 (Security Hub V2), whose id is generated when it is enabled (one per account and
-    region; acknowledged for cdk-nag with that reason).
+    """No `*` in any action and no `*` in any resource of any role or identity policy of the stack, with these
+    exceptions: the account's hubv2 (Security Hub V2), whose id is generated when it is enabled (one per account and
+    region; acknowledged for cdk-nag with that reason), and the PSIRT digest's two: inspector2:ListFindings, which
+    has no resource type, and PutObject under the digest's own prefix of its own bucket.
 
     (KMS key policies are resource policies: CDK's default "kms:*" for the account root there is how key
     administration stays with the account's own IAM, and is checked separately below.)
@@ -509,6 +524,10 @@ def test_no_identity_policy_grants_wildcards(synthesized: SynthesizedStack):
             for action in _as_list(statement["Action"]):
                 assert "*" not in action, action
             for resource in _as_list(statement["Resource"]):
+                if statement["Action"] == "inspector2:ListFindings" or statement["Action"] == "s3:PutObject":
+                    assert statement["Sid"] in ("ListInspectorFindings", "WriteReports")
+                    assert resource == "*" or json.dumps(resource).endswith('"/psirt-digest/*"]]}'), resource
+                    continue
                 assert resource != "*"
                 if resource == hub_arns(synthesized)[1]:
                     assert statement["Action"] == "securityhub:BatchUpdateFindings"

@@ -75,12 +75,24 @@ def test_demo_routes_the_corpus_under_every_policy(demo_output):
 
 def test_the_default_output_tells_the_story_in_one_screen(demo_output):
     lines = demo_output.splitlines()
-    assert len(lines) <= 75
+    assert len(lines) <= 100  # about 75, and the PSIRT section's 22
     page = demo_output.split("one page as the on-call engineer sees it in PagerDuty (prod):")[1]
     assert "CVE-2021-44228" in page and "severity critical (high urgency)" in page
     assert "link: This finding in Security Hub: https://" in page
     assert "decision: rule critical-cvss-any-label" in page
     assert "what next:" in demo_output and "findings-router explain" in demo_output
+
+
+def test_the_demo_ends_with_the_psirt_question_answered_by_the_cve_command(demo_output):
+    psirt = demo_output.split("PSIRT at 3 a.m.")[1].split("what next:")[0]
+    assert "$ findings-router cve CVE-2021-44228 --env prod --regions eu-central-1" in psirt
+    assert len(psirt.splitlines()) <= 23
+    rows = [line for line in psirt.splitlines() if re.match(r"^1111222(23333|24444) ", line)]
+    assert len(rows) == 7  # prod's affected resources in eu-central-1: images, a Lambda layer, Linux and Windows
+    assert any("via KB5008212" in row for row in rows) and any("no fix" in row for row in rows)
+    assert "confirmed by Security Hub 7" in psirt
+    assert "Regions not asked for: us-east-1 (2)" in psirt  # the aggregator's cross-check
+    assert "findings-router cve CVE-… --since 24h" in demo_output.split("what next:")[1]
 
 
 def test_verbose_prints_every_table_and_who_really_resolved():
@@ -114,7 +126,7 @@ def test_a_flaky_endpoint_shows_retries_and_still_delivers_every_incident_once(d
     # A count, not a line per retry (they went to stderr, 70 of them).
     err = capsys.readouterr().err
     assert "delivery retry" not in err and "delivery retry" not in flaky
-    assert len(flaky.splitlines()) <= 80
+    assert len(flaky.splitlines()) <= 105
     steady, shaky = _comparison(demo_output), _comparison(flaky)
     for env in steady:
         page, notify, resolve, _, _, dead, incidents = steady[env]

@@ -927,6 +927,8 @@ def test_policy_and_dedup_never_crash_on_a_finding_normalize_accepted(doc):
                 assert decision.action in ("page", "notify", "drop")
             assert dedup_key(finding, True).startswith("fr1-")
             assert dedup_key(finding, False).startswith("fr1-")
+            assert dedup_key(finding, True, "cve_account").startswith("fr1-")
+            assert dedup_key(finding, True, "cve_resource").startswith("fr1-")
             replay = Replayer(POLICIES["prod"], now=NOW)
             # Every branch of the decision: new, duplicate, escalated, resolved, reopened, and after the TTL.
             steps = [

@@ -786,3 +786,15 @@ def test_rejected_signatures_are_logged_at_most_ten_a_minute_and_the_next_line_c
     assert admitted[:10] == [0] * 10 and admitted[10:] == [None] * 20
     assert log.admit(60.0) == 20  # a minute later: logged again, with the 20 it did not log
     assert log.admit(61.0) == 0
+
+
+def test_notes_reach_each_folded_finding_with_its_own_regions_product_arn():
+    from findings_router.service.acknowledge import member_product_arn
+
+    product = "arn:aws:securityhub:eu-central-1::product/aws/inspector"
+    other = "arn:aws:inspector2:us-east-1:111122223333:finding/0f1e2d3c"
+    same = "arn:aws:inspector2:eu-central-1:111122223333:finding/1a2b3c4d"
+    assert member_product_arn(product, other) == "arn:aws:securityhub:us-east-1::product/aws/inspector"
+    assert member_product_arn(product, same) == product
+    # Ids that are no ARN (third-party products) keep the episode's product ARN.
+    assert member_product_arn(product, "prowler-s3-bucket-1") == product

@@ -42,7 +42,7 @@ def test_valid_config_exits_0_with_one_ok_line_per_file(config: Path, capsys):
     assert (status, err) == (0, [])
     assert out == [
         f"{config / 'dev.yaml'}: ok (1 rules, 0 suppressions)",
-        f"{config / 'prod.yaml'}: ok (3 rules, 1 suppressions)",
+        f"{config / 'prod.yaml'}: ok (4 rules, 1 suppressions)",
         f"{config / 'stg.yaml'}: ok (2 rules, 0 suppressions)",
     ]
 
@@ -57,7 +57,7 @@ def test_a_deployment_check_fails_validate_config_with_file_line_and_field(confi
         "(1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)"
     ]
     assert out == [
-        f"{config / 'prod.yaml'}: ok (3 rules, 1 suppressions)",
+        f"{config / 'prod.yaml'}: ok (4 rules, 1 suppressions)",
         f"{config / 'stg.yaml'}: ok (2 rules, 0 suppressions)",
     ]
 
@@ -92,7 +92,7 @@ def test_an_invalid_date_fails_validate_config_without_a_traceback(config: Path,
     _edit(config / "prod.yaml", "expires: 2027-03-31", "expires: 2027-13-31")
     status, _, err = _validate(config, capsys)
     assert status == 1
-    assert err == [f"{config / 'prod.yaml'}:56: suppressions[0].expires: not a valid date: 2027-13-31"]
+    assert err == [f"{config / 'prod.yaml'}:64: suppressions[0].expires: not a valid date: 2027-13-31"]
 
 
 def test_an_expired_suppression_fails_validate_config(config: Path, capsys):
@@ -101,10 +101,10 @@ def test_an_expired_suppression_fails_validate_config(config: Path, capsys):
     status, out, err = _validate(config, capsys)
     assert status == 1
     assert err == [
-        f"{config / 'prod.yaml'}:56: suppressions[0].expires: suppression 'firmware-signing-account-root-mfa' "
+        f"{config / 'prod.yaml'}:64: suppressions[0].expires: suppression 'firmware-signing-account-root-mfa' "
         f"expired on {expired} (3 days ago) and no longer applies: renew it after review, or remove it"
     ]
-    assert f"{config / 'prod.yaml'}: ok (3 rules, 1 suppressions)" not in out
+    assert f"{config / 'prod.yaml'}: ok (4 rules, 1 suppressions)" not in out
 
 
 def test_a_suppression_expiring_soon_is_a_warning_that_does_not_fail(config: Path, capsys):
@@ -112,9 +112,9 @@ def test_a_suppression_expiring_soon_is_a_warning_that_does_not_fail(config: Pat
     _edit(config / "prod.yaml", "expires: 2027-03-31", f"expires: {soon}")
     status, out, err = _validate(config, capsys)
     assert status == 0
-    assert f"{config / 'prod.yaml'}: ok (3 rules, 1 suppressions)" in out
+    assert f"{config / 'prod.yaml'}: ok (4 rules, 1 suppressions)" in out
     assert err == [
-        f"{config / 'prod.yaml'}:56: suppressions[0].expires: warning: suppression "
+        f"{config / 'prod.yaml'}:64: suppressions[0].expires: warning: suppression "
         f"'firmware-signing-account-root-mfa' expires in 5 days ({soon}): renew it after review, or let it lapse"
     ]
 

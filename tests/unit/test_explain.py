@@ -63,7 +63,7 @@ def test_a_page_shows_each_rule_up_to_the_deciding_one_and_the_body_it_would_sen
         "  ✗ min_cvss: no CVSS score",
         "rule high-and-critical (page, high urgency): MATCHED, decides",
         "  ✓ severity: HIGH in [HIGH, CRITICAL]",
-        "not evaluated (the first match decides): rule medium-guardduty-threats",
+        "not evaluated (the first match decides): rule exploitable-cvss-7, rule medium-guardduty-threats",
         "decision: PAGE, high urgency — rule high-and-critical",
     ):
         assert expected in lines, expected
@@ -87,7 +87,7 @@ def test_json_lines_carry_the_same_content():
         ("rule", "high-and-critical", "decided"),
     ]
     assert rec["steps"][1]["conditions"] == [{"field": "min_cvss", "matched": False, "detail": "no CVSS score"}]
-    assert rec["not_reached"] == ["rule medium-guardduty-threats"]
+    assert rec["not_reached"] == ["rule exploitable-cvss-7", "rule medium-guardduty-threats"]
     assert rec["default_action"] is None
     assert rec["decision"] == {"action": "page", "urgency": "high", "reason": "rule high-and-critical"}
     assert rec["dedup_key"].startswith("fr1-")
@@ -103,7 +103,7 @@ def test_a_drop_sends_nothing_and_names_the_default_action(tmp_path):
     assert rec["default_action"] == "drop"
     assert rec["decision"] == {"action": "drop", "urgency": "low", "reason": "default_action"}
     assert rec["sends"] == []
-    assert [s["status"] for s in rec["steps"]] == ["no match"] * 4
+    assert [s["status"] for s in rec["steps"]] == ["no match"] * 5
     _, text, _ = run([write(tmp_path, "low.json", asff(severity="LOW"))], output="text")
     assert "no suppression or rule decided: default_action drop" in text
     assert "sends: nothing (drop: nothing is sent)" in text
@@ -309,3 +309,56 @@ def test_a_finding_security_hub_reports_gone_is_explained_as_a_resolution(capsys
     text = out.getvalue()
     assert "decision: RESOLVE — Security Hub reports it gone" in text
     assert "decision: PAGE" not in text
+
+
+# ------------------------------------------------------------------------------ vulnerabilities
+
+
+def test_an_exploitable_medium_vulnerability_pages_by_its_exploit_and_cvss(tmp_path):
+    raw = asff(
+        product="inspector",
+        severity="MEDIUM",
+        Types=["Software and Configuration Checks/Vulnerabilities/CVE"],
+        Vulnerabilities=[{"Id": "CVE-2026-1234", "Cvss": [{"BaseScore": 8.1}], "ExploitAvailable": "YES"}],
+    )
+    code, out, _ = run([write(tmp_path, "v.json", raw)], output="text")
+    lines = out.splitlines()
+    assert code == 0
+    assert "rule exploitable-cvss-7 (page, high urgency): MATCHED, decides" in lines
+    assert "  ✓ exploit_available: exploit available (matches true)" in lines
+    assert "  ✓ min_cvss: 8.1 >= 7.0" in lines
+    assert any(
+        line.startswith("folded: dedup.fold_vulnerabilities cve_account: every finding of CVE-2026-1234")
+        for line in lines
+    )
+    [rec] = records(run([write(tmp_path, "v.json", raw)])[1])
+    assert rec["folded"]["vulnerability"] == "CVE-2026-1234"
+    [body] = rec["sends"]
+    details = body["payload"]["custom_details"]
+    assert details["vulnerability"].startswith("CVE-2026-1234: exploit available;")
+    assert details["affected_resource_count"] == 1
+    assert details["all_affected_resources"] == "findings-router cve CVE-2026-1234 --env prod"
+
+
+def test_unknown_vulnerability_facts_are_named_in_the_explanation(tmp_path):
+    policy = parse_policy(
+        (CONFIG_DIR / "dev.yaml").read_text()
+        + "\n".join(
+            [
+                "",
+                "suppressions:",
+                "  - name: no-fix-no-page",
+                "    match: {fix_available: [NO], min_epss: 0.5, exploit_available: false}",
+                "    owner: platform@example.com",
+                "    reason: nothing to do until a fix exists, reviewed weekly",
+            ]
+        ),
+        "dev.yaml",
+    )
+    raw = asff(severity="CRITICAL", account="444455556666")
+    code, out, _ = run([write(tmp_path, "g.json", raw)], output="text", env="dev", policy=policy)
+    lines = out.splitlines()
+    assert code == 0
+    assert "  ✗ exploit_available: exploit availability unknown" in lines
+    assert "  ✗ fix_available: fix availability unknown" in lines
+    assert "  ✗ min_epss: no EPSS score" in lines

@@ -419,3 +419,133 @@ def test_custom_action_without_its_arn_still_normalizes(resources):
 def test_imported_findings_have_no_custom_action():
     f = one("asff_guardduty_ssh_bruteforce.json")
     assert f.custom_action is None and f.custom_action_arn is None
+
+
+# ------------------------------------------------------------------------------ vulnerability facts
+
+
+def _asff_vulns(*vulns: dict):
+    [f] = normalize_event(event(asff(product="inspector", Vulnerabilities=list(vulns)))).findings
+    return f
+
+
+def _ocsf_vulns(*vulns: object):
+    ev = load_fixture("ocsf_inspector_vulnerability.json")
+    ev["detail"]["findings"][0]["vulnerabilities"] = list(vulns)
+    result = normalize_event(ev)
+    assert result.errors == []
+    return result.findings[0]
+
+
+def test_inspector_fixtures_carry_exploit_fix_and_epss():
+    asff_f = one("asff_inspector_log4j.json")
+    assert (asff_f.exploit_available, asff_f.fix_available, asff_f.max_epss) == (True, "YES", 0.94358)
+    ocsf_f = one("ocsf_inspector_vulnerability.json")  # EPSS is a string in OCSF
+    assert (ocsf_f.exploit_available, ocsf_f.fix_available, ocsf_f.max_epss) == (True, "YES", 0.84216)
+
+
+def test_findings_without_vulnerabilities_say_nothing_about_them():
+    f = one("asff_guardduty_ssh_bruteforce.json")
+    assert (f.exploit_available, f.fix_available, f.max_epss) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (["YES"], True),
+        (["NO"], False),
+        (["NO", "YES"], True),  # any exploit
+        (["NO", None], False),  # all that say, say none
+        ([None, None], None),
+        (["no", "Yes"], True),  # any case
+        (["MAYBE", 1, {"x": 1}], None),  # malformed says nothing
+    ],
+)
+def test_asff_exploit_available_across_vulnerabilities(values, expected):
+    vulns = [
+        {"Id": f"CVE-2026-{i:04d}", **({} if v is None else {"ExploitAvailable": v})} for i, v in enumerate(values)
+    ]
+    assert _asff_vulns(*vulns).exploit_available is expected
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (["YES", "YES"], "YES"),
+        (["NO", "NO"], "NO"),
+        (["YES", "NO"], "PARTIAL"),
+        (["YES", "PARTIAL"], "PARTIAL"),
+        (["YES", None], "YES"),  # only what is said counts
+        ([None], None),
+        (["partial"], "PARTIAL"),
+        ([7, "SOON"], None),
+    ],
+)
+def test_asff_fix_available_across_vulnerabilities(values, expected):
+    vulns = [{"Id": f"CVE-2026-{i:04d}", **({} if v is None else {"FixAvailable": v})} for i, v in enumerate(values)]
+    assert _asff_vulns(*vulns).fix_available == expected
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([0.2, 0.7], 0.7),
+        ([0.2, "0.9"], 0.9),
+        ([1.5, -0.1, 0.3], 0.3),  # outside 0..1: not an EPSS score
+        (["NaN", "inf", True, None], None),
+        ([0, None], 0.0),
+    ],
+)
+def test_asff_max_epss(values, expected):
+    vulns = [{"Id": f"CVE-2026-{i:04d}", **({} if v is None else {"EpssScore": v})} for i, v in enumerate(values)]
+    assert _asff_vulns(*vulns).max_epss == expected
+
+
+def test_ocsf_fix_coverage_wins_over_is_fix_available():
+    f = _ocsf_vulns(
+        {"cve": {"uid": "CVE-2026-0001"}, "fix_coverage": "partial", "is_fix_available": True},
+    )
+    assert f.fix_available == "PARTIAL"
+    assert _ocsf_vulns({"cve": {"uid": "CVE-2026-0001"}, "fix_coverage": "NONE"}).fix_available == "NO"
+    assert _ocsf_vulns({"cve": {"uid": "CVE-2026-0001"}, "fix_coverage": "Complete"}).fix_available == "YES"
+    # An unknown coverage word says nothing, so is_fix_available decides.
+    assert _ocsf_vulns({"cve": {"uid": "X"}, "fix_coverage": "SOME", "is_fix_available": False}).fix_available == "NO"
+
+
+def test_ocsf_booleans_across_vulnerabilities():
+    f = _ocsf_vulns(
+        {
+            "cve": {"uid": "CVE-2026-0001", "epss": {"score": "0.01"}},
+            "is_exploit_available": False,
+            "is_fix_available": True,
+        },
+        {
+            "cve": {"uid": "CVE-2026-0002", "epss": {"score": "0.5"}},
+            "is_exploit_available": True,
+            "is_fix_available": False,
+        },
+    )
+    assert (f.cve_ids, f.exploit_available, f.fix_available, f.max_epss) == (
+        ("CVE-2026-0001", "CVE-2026-0002"),
+        True,
+        "PARTIAL",
+        0.5,
+    )
+
+
+@pytest.mark.parametrize(
+    "vuln",
+    [
+        {"cve": {"uid": "CVE-2026-0001", "epss": {"score": "not a number"}}},
+        {"cve": {"uid": "CVE-2026-0001", "epss": "0.5"}},
+        {"cve": {"uid": "CVE-2026-0001", "epss": ["0.5"]}},
+        {"cve": {"uid": "CVE-2026-0001", "epss": {"score": "7"}}},
+        {"cve": {"uid": "CVE-2026-0001"}, "is_exploit_available": "sometimes", "fix_coverage": 3},
+    ],
+)
+def test_malformed_ocsf_vulnerability_facts_are_ignored_and_the_finding_still_routes(vuln):
+    f = _ocsf_vulns(vuln)
+    assert f.cve_ids == ("CVE-2026-0001",)
+    assert f.max_epss is None
+    assert f.exploit_available is None or isinstance(f.exploit_available, bool)
+    assert f.fix_available in (None, "YES", "NO", "PARTIAL")

@@ -138,7 +138,7 @@ def test_shipped_config_dir_is_valid():
         (("    urgency: high\n  - name: high", "    urgency: loud\n  - name: high"), ":30: rules[0].urgency:"),
         (("      min_cvss: 9.0", "      min_cvss: 11"), ":28: rules[0].match.min_cvss: Input should be less than"),
         (("      min_cvss: 9.0", "      min_cvs: 9.0"), ":28: rules[0].match.min_cvs: Extra inputs are not permitted"),
-        (("    expires: 2027-03-31", "    expires: someday"), ":56: suppressions[0].expires:"),
+        (("    expires: 2027-03-31", "    expires: someday"), ":64: suppressions[0].expires:"),
         (("  routing_key_secret: findings", "  routing_key_secretz: findings"), ":16: notifier.routing_key_secretz"),
     ],
 )
@@ -303,7 +303,7 @@ def test_an_invalid_date_names_file_line_and_field():
     text = (CONFIG_DIR / "prod.yaml").read_text().replace("expires: 2027-03-31", "expires: 2027-13-31")
     with pytest.raises(PolicyError) as info:
         parse_policy(text, "config/prod.yaml")
-    assert info.value.problems == ["config/prod.yaml:56: suppressions[0].expires: not a valid date: 2027-13-31"]
+    assert info.value.problems == ["config/prod.yaml:64: suppressions[0].expires: not a valid date: 2027-13-31"]
 
 
 @pytest.mark.parametrize(
@@ -346,7 +346,7 @@ def test_odd_yaml_never_raises_anything_but_policy_error(text):
 def test_a_bad_date_in_a_config_dir_is_a_policy_error(tmp_path: Path):
     text = (CONFIG_DIR / "prod.yaml").read_text().replace("expires: 2027-03-31", "expires: 2027-13-31")
     (tmp_path / "prod.yaml").write_text(text)
-    with pytest.raises(PolicyError, match=r"prod.yaml:56: suppressions\[0\].expires: not a valid date"):
+    with pytest.raises(PolicyError, match=r"prod.yaml:64: suppressions\[0\].expires: not a valid date"):
         load_policy_dir(tmp_path)
 
 
@@ -368,7 +368,7 @@ def _prod(**kw):
 def test_an_expired_suppression_is_an_error_or_a_warning_as_asked():
     expired = _prod(today=dt.date(2027, 4, 2))
     assert [str(p) for p in expired.errors] == [
-        f"{CONFIG_DIR / 'prod.yaml'}:56: suppressions[0].expires: suppression 'firmware-signing-account-root-mfa' "
+        f"{CONFIG_DIR / 'prod.yaml'}:64: suppressions[0].expires: suppression 'firmware-signing-account-root-mfa' "
         "expired on 2027-03-31 (2 days ago) and no longer applies: renew it after review, or remove it"
     ]
     assert not expired.ok and expired.policy is not None
@@ -396,7 +396,7 @@ def test_a_suppression_expiring_soon_is_a_warning(today, warning):
         else:
             [problem] = result.warnings
             assert str(problem).startswith(
-                f"{CONFIG_DIR / 'prod.yaml'}:56: suppressions[0].expires: warning: suppression "
+                f"{CONFIG_DIR / 'prod.yaml'}:64: suppressions[0].expires: warning: suppression "
                 f"'firmware-signing-account-root-mfa' {warning}: "
             )
 
@@ -521,6 +521,8 @@ rules:
   - {name: where, match: {region: [us-*], resource_type: ["AWS::S3::Bucket"], resource_id: ["*telemetry*"]}, action: page, urgency: low}
   - {name: who, match: {product: ["arn:aws:securityhub:*::product/aws/macie"], generator_id: ["*"], account: ["111122223333"]}, action: notify}
   - {name: controls, match: {control_id: ["S3.*"]}, action: page}
+  - {name: exploitable, match: {exploit_available: true, fix_available: [YES, PARTIAL], min_epss: 0.5}, action: page}
+  - {name: unfixable, match: {exploit_available: false, fix_available: [NO]}, action: notify}
   - {name: quiet, match: {severity: [LOW, INFORMATIONAL]}, action: drop}
   - {name: everything-high, match: {min_severity: HIGH}, action: page}
 default_action: notify
@@ -567,6 +569,20 @@ def _built_findings() -> list:
         asff(
             product="inspector", severity="MEDIUM", Vulnerabilities=[{"Id": "CVE-2023-1", "Cvss": [{"BaseScore": 9.5}]}]
         ),
+        asff(
+            product="inspector",
+            severity="LOW",
+            Vulnerabilities=[
+                {"Id": "CVE-2026-1", "ExploitAvailable": "YES", "FixAvailable": "YES", "EpssScore": 0.7},
+                {"Id": "CVE-2026-2", "ExploitAvailable": "NO", "FixAvailable": "NO", "EpssScore": 0.1},
+            ],
+        ),
+        asff(
+            product="inspector",
+            severity="LOW",
+            Vulnerabilities=[{"Id": "CVE-2026-3", "ExploitAvailable": "NO", "FixAvailable": "NO", "EpssScore": 0.9}],
+        ),
+        asff(product="inspector", severity="LOW", Vulnerabilities=[{"Id": "CVE-2026-4", "EpssScore": 0.9}]),
         asff(product="macie", severity="MEDIUM", Types=["Effects/Data Exposure"]),
         asff(product="macie", severity="MEDIUM", Types=["Effects/Data Exposure"], Sample=True),
         asff(
@@ -693,13 +709,82 @@ def test_explain_shows_expired_suppressions_and_stops_at_the_deciding_rule():
     ]
     assert (cvss.status, [c.text for c in cvss.conditions]) == ("no match", ["min_cvss: no CVSS score"])
     assert (high.status, high.name) == ("decided", "high-and-critical")
-    assert explanation.not_reached == ("rule medium-guardduty-threats",)
+    assert explanation.not_reached == ("rule exploitable-cvss-7", "rule medium-guardduty-threats")
     before = _policy("prod").explain(normalize_asff(_root_mfa()), NOW)
     assert [s.status for s in before.steps] == ["decided"]
     assert before.not_reached == (
         "rule critical-cvss-any-label",
         "rule high-and-critical",
+        "rule exploitable-cvss-7",
         "rule medium-guardduty-threats",
+    )
+
+
+def _vulnerable(severity: str = "LOW", **vuln):
+    return normalize_asff(asff(product="inspector", severity=severity, Vulnerabilities=[{"Id": "CVE-2026-9", **vuln}]))
+
+
+@pytest.mark.parametrize(
+    ("match", "vuln", "expected"),
+    [
+        ({"exploit_available": True}, {"ExploitAvailable": "YES"}, (True, "exploit available (matches true)")),
+        ({"exploit_available": True}, {"ExploitAvailable": "NO"}, (False, "no known exploit (does not match true)")),
+        ({"exploit_available": False}, {"ExploitAvailable": "NO"}, (True, "no known exploit (matches false)")),
+        ({"exploit_available": False}, {}, (False, "exploit availability unknown")),
+        ({"exploit_available": True}, {}, (False, "exploit availability unknown")),
+        ({"fix_available": ["YES"]}, {"FixAvailable": "YES"}, (True, "YES in [YES]")),
+        ({"fix_available": ["YES", "PARTIAL"]}, {"FixAvailable": "NO"}, (False, "NO not in [YES, PARTIAL]")),
+        ({"fix_available": ["NO"]}, {}, (False, "fix availability unknown")),
+        ({"min_epss": 0.5}, {"EpssScore": 0.94358}, (True, "0.94358 >= 0.5")),
+        ({"min_epss": 0.5}, {"EpssScore": 0.1}, (False, "0.1 < 0.5")),
+        ({"min_epss": 0}, {}, (False, "no EPSS score")),
+    ],
+)
+def test_vulnerability_conditions(match, vuln, expected):
+    from findings_router.domain.policy import compile_match, explain_match
+    from findings_router.settings.schema import Match
+
+    m = Match.model_validate(match)
+    finding = _vulnerable(**vuln)
+    [result] = explain_match(m, finding)
+    assert (result.matched, result.detail) == expected
+    assert compile_match(m)(finding) is expected[0]
+
+
+def test_unquoted_yes_and_no_mean_yes_and_no_in_fix_available():
+    text = EVERY_CONDITION.replace("fix_available: [NO]", "fix_available: [NO, YES]")
+    policy = parse_policy(text, "every.yaml")
+    rule = next(r for r in policy.rules if r.name == "unfixable")
+    assert rule.match is not None and rule.match.fix_available == ["NO", "YES"]
+    # As YAML reads them unquoted: booleans.
+    assert yaml.safe_load("a: [NO, YES]") == {"a": [False, True]}
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("min_epss: 1.5", "min_epss: Input should be less than or equal to 1"),
+        ("fix_available: [SOON]", "fix_available[0]: Input should be 'YES', 'NO' or 'PARTIAL'"),
+        ("fix_available: []", "fix_available: List should have at least 1 item"),
+        ("exploit_available: maybe", "exploit_available: Input should be a valid boolean"),
+    ],
+)
+def test_invalid_vulnerability_conditions_name_the_field(line, problem):
+    text = EVERY_CONDITION.replace('match: {control_id: ["S3.*"]}', "match: {" + line + "}")
+    with pytest.raises(PolicyError) as info:
+        parse_policy(text, "every.yaml")
+    assert any(problem in p for p in info.value.problems), info.value.problems
+
+
+def test_prod_pages_an_exploitable_vulnerability_whatever_its_label():
+    policy = _policy("prod")
+    exploitable = _vulnerable("MEDIUM", ExploitAvailable="YES", Cvss=[{"BaseScore": 7.5}])
+    assert policy.evaluate(exploitable, NOW).reason == "rule exploitable-cvss-7"
+    assert (
+        policy.evaluate(_vulnerable("MEDIUM", ExploitAvailable="NO", Cvss=[{"BaseScore": 7.5}]), NOW).action == "drop"
+    )
+    assert (
+        policy.evaluate(_vulnerable("MEDIUM", ExploitAvailable="YES", Cvss=[{"BaseScore": 6.9}]), NOW).action == "drop"
     )
 
 
@@ -721,10 +806,20 @@ def test_every_match_field_is_explained():
         resource_tag={"env": "prod"},
         min_cvss=1.0,
         cve_id=["CVE-*"],
+        exploit_available=True,
+        fix_available=["YES"],
+        min_epss=0.5,
         title=["SSH*"],
         sample=False,
     )
     assert set(every.model_fields_set) == set(Match.model_fields), "a new Match field needs a builder in policy.py"
     results = explain_match(every, normalize_asff(asff(severity="HIGH")))
     assert [r.field for r in results] == list(Match.model_fields)
-    assert {r.field for r in results if not r.matched} == {"control_id", "min_cvss", "cve_id"}
+    assert {r.field for r in results if not r.matched} == {
+        "control_id",
+        "min_cvss",
+        "cve_id",
+        "exploit_available",
+        "fix_available",
+        "min_epss",
+    }

@@ -19,7 +19,7 @@ from typing import Any
 SIGNATURE_TOLERANCE_SECONDS = 300
 SCHEMA_VERSION = "1"
 MAX_BODY_BYTES = 20 * 1024
-TYPES = ("finding.triggered", "storm.triggered", "meta.storm", "meta.alarm", "incident.resolved")
+TYPES = ("finding.triggered", "storm.triggered", "meta.storm", "meta.alarm", "meta.digest", "incident.resolved")
 SEVERITIES = ("INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
@@ -114,6 +114,20 @@ _FINDING_ESSENTIAL = {
     "console_url": str,
 }
 _STORM = {"key": str, "group": str, "count": int, "window_minutes": int, "samples": list}
+# `data.affected`: only in the triggers of a folded vulnerability episode (dedup.fold_vulnerabilities).
+_AFFECTED = {
+    "vulnerability": str,
+    "fold": str,
+    "resources": list,
+    "count": int,
+    "more": int,
+    "open_findings": int,
+    "findings_capped": bool,
+    "command": str,
+    "exploit_available": (bool, type(None)),
+    "fix_available": (str, type(None)),
+    "max_epss": (int, float, type(None)),
+}
 _META = {
     "kind": str,
     "name": str,
@@ -187,6 +201,21 @@ def _finding(finding: dict[str, Any], truncated: bool, errors: list[str]) -> Non
         )
 
 
+def _affected(affected: Any, body_type: Any, errors: list[str]) -> None:
+    if body_type != "finding.triggered":
+        errors.append("data.affected: only in finding.triggered")
+    if not isinstance(affected, dict):
+        errors.append("data.affected: must be an object")
+        return
+    _shape(affected, _AFFECTED, "data.affected", errors)
+    if affected.get("fold") not in ("cve_account", "cve_resource"):
+        errors.append("data.affected.fold: cve_account or cve_resource")
+    if not all(isinstance(r, str) for r in affected.get("resources") or []):
+        errors.append("data.affected.resources: must be strings")
+    if affected.get("fix_available") not in (None, "YES", "NO", "PARTIAL"):
+        errors.append("data.affected.fix_available: YES, NO, PARTIAL or null")
+
+
 def _consistent(body_type: str, data: dict[str, Any], errors: list[str]) -> None:
     """What each type requires of `data`."""
     resolve = body_type == "incident.resolved"
@@ -202,6 +231,8 @@ def _consistent(body_type: str, data: dict[str, Any], errors: list[str]) -> None
         errors.append("meta.storm: needs data.meta (kind storm) and data.storm")
     if body_type == "meta.alarm" and (data.get("meta") or {}).get("kind") != "alarm":
         errors.append("meta.alarm: needs data.meta (kind alarm)")
+    if body_type == "meta.digest" and (data.get("meta") or {}).get("kind") != "digest":
+        errors.append("meta.digest: needs data.meta (kind digest)")
 
 
 def validate_body(body: Any) -> list[str]:
@@ -218,7 +249,9 @@ def validate_body(body: Any) -> list[str]:
     data = body.get("data")
     if not isinstance(data, dict):
         return [*errors, "data: must be an object"]
-    _shape(data, _DATA, "data", errors)
+    _shape({k: v for k, v in data.items() if k != "affected"}, _DATA, "data", errors)
+    if "affected" in data:
+        _affected(data["affected"], body.get("type"), errors)
     for name in ("environment", "incident_key", "summary"):
         if isinstance(data.get(name), str) and not data[name].strip():
             errors.append(f"data.{name}: must not be blank")
@@ -236,8 +269,8 @@ def validate_body(body: Any) -> list[str]:
         _shape(data["storm"], _STORM, "data.storm", errors)
     if isinstance(data.get("meta"), dict):
         _shape(data["meta"], _META, "data.meta", errors)
-        if data["meta"].get("kind") not in ("storm", "alarm"):
-            errors.append("data.meta.kind: storm or alarm")
+        if data["meta"].get("kind") not in ("storm", "alarm", "digest"):
+            errors.append("data.meta.kind: storm, alarm or digest")
     for i, link in enumerate(data.get("links") or []):
         if not isinstance(link, dict) or not isinstance(link.get("href"), str) or not isinstance(link.get("text"), str):
             errors.append(f"data.links[{i}]: must be {{href, text}} strings")

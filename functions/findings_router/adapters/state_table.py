@@ -61,6 +61,9 @@ _N = ("episode", "seen_count", "notify_count", "version", "expires_at")
 _L = ("incident_keys", "members", "pending", "incident_ids", "past_incident_ids", "outbox")
 
 
+_FOLDED_L = ("member_resolutions", "affected")
+
+
 def state_to_item(state: DedupState) -> dict[str, Any]:
     item: dict[str, Any] = {"pk": {"S": state.key}, "severity": {"S": state.severity.value}}
     for name in _S[1:]:
@@ -77,6 +80,19 @@ def state_to_item(state: DedupState) -> dict[str, Any]:
         item["targets"] = {"L": [{"S": v} for v in state.targets]}
     if state.securityhub_agrees:
         item["securityhub_agrees"] = {"BOOL": True}
+    item.update(_folded_attributes(state))
+    return item
+
+
+def _folded_attributes(state: DedupState) -> dict[str, Any]:
+    """Folded vulnerability keys only (dedup.fold_vulnerabilities): every other item stays as it was."""
+    item: dict[str, Any] = {}
+    for name in _FOLDED_L:
+        values = getattr(state, name)
+        if values:
+            item[name] = {"L": [{"S": v} for v in values]}
+    if state.affected_count:
+        item["affected_count"] = {"N": str(state.affected_count)}
     return item
 
 
@@ -94,6 +110,9 @@ def item_to_state(item: dict[str, Any]) -> DedupState:
         kwargs[name] = tuple(v["S"] for v in item.get(name, {}).get("L", []))
     kwargs["targets"] = tuple(v["S"] for v in item.get("targets", {}).get("L", []))
     kwargs["securityhub_agrees"] = bool(item.get("securityhub_agrees", {}).get("BOOL", False))
+    for name in _FOLDED_L:
+        kwargs[name] = tuple(v["S"] for v in item.get(name, {}).get("L", []))
+    kwargs["affected_count"] = int(item.get("affected_count", {}).get("N", "0"))
     return DedupState(**kwargs)
 
 

@@ -23,11 +23,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from findings_router.domain.keys import incident_key, is_shared_incident
+from findings_router.domain.keys import incident_key, is_shared_incident, member_ref
 from findings_router.domain.model import SEVERITY_RANK, Finding, Severity
-from findings_router.domain.notifications import Notification
+from findings_router.domain.notifications import FoldedResources, Notification
 from findings_router.domain.policy import PolicyDecision, merge_targets
 from findings_router.settings.schema import Dedup
 
@@ -43,6 +43,24 @@ ResolvedBy = Literal["securityhub", "operator", "pagerduty"]
 
 
 MAX_MEMBERS = 20  # findings folded into one key: one per enabled standard, plus re-created ids
+
+
+# A folded vulnerability episode (dedup.fold_vulnerabilities; docs/dedup.md "Folding vulnerabilities") tracks up to
+# this many open findings: the first ones seen, a slot freeing when one resolves. It resolves when the findings it
+# tracks have all resolved; a finding beyond the cap that is still active opens a new episode on its next copy.
+# With the resolution memory and the resource list a full item stays around 25 KB (DynamoDB allows 400 KB).
+MAX_FOLDED_MEMBERS = 200
+
+
+# Findings of a folded episode that resolved, remembered (as "<member_ref> <time>", the newest last) so that a late
+# active copy of one of them joins nothing and pages nobody.
+MAX_MEMBER_RESOLUTIONS = 200
+
+
+MAX_AFFECTED = 25  # resource ids a folded episode lists (the page shows fewer); `affected_count` counts them all
+
+
+_AFFECTED_ID_MAX = 512  # characters of one listed resource id (an ARN may be 2048)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +111,12 @@ class DedupState:
     # The notifiers this episode went to (policy names: its first page's, and each escalation's deciding rule's),
     # where its escalations and resolve go; () is the primary `notifier` (and every item before routing per rule).
     targets: tuple[str, ...] = ()
+    # Folded vulnerability keys only (dedup.fold_vulnerabilities): the findings of the key that resolved, as
+    # "<member_ref> <finding time>" (across episodes), and the episode's affected resources: the first
+    # MAX_AFFECTED ids, in the order seen, and how many there were.
+    member_resolutions: tuple[str, ...] = ()
+    affected: tuple[str, ...] = ()
+    affected_count: int = 0
 
     @property
     def is_open(self) -> bool:
@@ -131,6 +155,64 @@ def _with_member(members: tuple[str, ...], finding_id: str) -> tuple[str, ...]:
     if finding_id in members:
         return members
     return (*members, finding_id)[-MAX_MEMBERS:]
+
+
+@dataclass(frozen=True, slots=True)
+class _Fold:
+    """What a folded vulnerability key's decision needs: the finding's stand-in in the resolution memory, and that
+    memory without it (an active copy newer than its resolution: it is active again)."""
+
+    ref: str
+    resolutions: tuple[str, ...]
+
+
+def _resolution_at(resolutions: tuple[str, ...], ref: str) -> str | None:
+    """When the finding `ref` was last seen resolved ("" when that copy had no time); None: not remembered."""
+    for entry in resolutions:
+        if entry.startswith(ref) and (len(entry) == len(ref) or entry[len(ref)] == " "):
+            return entry[len(ref) + 1 :]
+    return None
+
+
+def _without_resolution(resolutions: tuple[str, ...], ref: str) -> tuple[str, ...]:
+    if _resolution_at(resolutions, ref) is None:
+        return resolutions
+    return tuple(e for e in resolutions if e.split(" ", 1)[0] != ref)
+
+
+def _with_resolution(resolutions: tuple[str, ...], ref: str, at: str) -> tuple[str, ...]:
+    kept = _without_resolution(resolutions, ref)
+    return (*kept, f"{ref} {at}" if at else ref)[-MAX_MEMBER_RESOLUTIONS:]
+
+
+def _with_folded_member(members: tuple[str, ...], finding_id: str) -> tuple[str, ...]:
+    """The first MAX_FOLDED_MEMBERS findings are tracked; later ones are not (until a tracked one resolves)."""
+    if finding_id in members or len(members) >= MAX_FOLDED_MEMBERS:
+        return members
+    return (*members, finding_id)
+
+
+def _with_affected(state: DedupState, finding: Finding) -> tuple[tuple[str, ...], int]:
+    """The episode's affected resources with the primary resource of a newly tracked finding: listed while there is
+    room, counted always (a resource beyond the list that two findings share is counted twice)."""
+    resource = finding.primary_resource_id[:_AFFECTED_ID_MAX]
+    if resource in state.affected:
+        return state.affected, state.affected_count
+    if len(state.affected) < MAX_AFFECTED:
+        return (*state.affected, resource), max(state.affected_count, len(state.affected)) + 1
+    return state.affected, state.affected_count + 1
+
+
+def _joined(state: DedupState, finding: Finding, fold: _Fold | None) -> dict[str, Any]:
+    """The fields of `state` that change when `finding` is seen active: its members, and for a folded key the
+    affected resources (when it becomes tracked) and the resolution memory (it is active again)."""
+    if fold is None:
+        return {"members": _with_member(state.members, finding.id)}
+    members = _with_folded_member(state.members, finding.id)
+    changes: dict[str, Any] = {"members": members, "member_resolutions": fold.resolutions}
+    if members != state.members:
+        changes["affected"], changes["affected_count"] = _with_affected(state, finding)
+    return changes
 
 
 def finding_time(finding: Finding) -> dt.datetime | None:
@@ -183,37 +265,55 @@ def decide(
     now: dt.datetime,
     cfg: Dedup,
     in_flight_seconds: float = 120.0,
+    *,
+    folded: bool = False,
 ) -> Decision:
     """The whole dedup decision for one finding. The caller writes `pending_state` (if any) conditionally, sends
     `notifications`, then writes `new_state` conditionally.
 
     `in_flight_seconds`: how long an invocation may still be sending a recorded trigger (the function's timeout);
-    a trigger recorded more recently than that is another invocation's, still in flight."""
+    a trigger recorded more recently than that is another invocation's, still in flight.
+
+    `folded`: `key` is a folded vulnerability key (`keys.folded_vulnerability`), which many findings share: their
+    order is kept per finding, not per key (the finding times of different findings say nothing about each other),
+    an episode resolves when its last tracked finding does, and it records the affected resources. The caller
+    knows it from the finding and the policy, as it knows the key; the state does not record it."""
     now_iso = _iso(now)
     # A TTL'd item may still be readable for up to 48 h after expiry: treat it as absent.
     if state is not None and state.expires_at < now.timestamp():
         # Gone as far as decisions go (what it reflected is older than anything DynamoDB still keeps); only its
         # counters and earlier incidents carry over.
-        state = dataclasses.replace(state, status="resolved", observed_at=None, pending=())
+        state = dataclasses.replace(
+            state, status="resolved", observed_at=None, pending=(), member_resolutions=(), affected=(), affected_count=0
+        )
 
     seen = finding_time(finding)
     current = state.observed_at if state is not None else None
     known = parse_time(current)
     if finding.is_resolved:
-        if state is not None and seen is not None and known is not None and seen < known:
-            # A resolution older than what the state reflects (a late copy, a redrive): the finding was active
-            # again after it.
-            return Decision(
-                "duplicate", f"{_resolution_reason(finding)}, but older than the state ({state.observed_at})", key
-            )
-        return _decide_resolution(finding, state, key, now, now_iso, cfg, seen, known)
+        if folded:
+            return _folded_resolution(finding, state, key, now, now_iso, cfg, seen, known)
+        return _resolution(finding, state, key, now, now_iso, cfg, seen, known)
 
     observed = _newest(current, known, seen)
-    if state is not None and state.is_open and state.pending:
-        return _deliver_pending(state, key, now, now_iso, observed, in_flight_seconds)
-
     custom_action = finding.custom_action is not None
-    if state is not None and known is not None and seen is not None and seen <= known and not custom_action:
+    fold = _fold(finding, state, seen, custom_action) if folded else None
+    if folded and fold is None:
+        # A late copy of a finding of this key that has resolved since (order per finding, not per key).
+        return Decision("duplicate", "not newer than its own resolution: already resolved", key)
+
+    if state is not None and state.is_open and state.pending:
+        return _deliver_pending(state, key, now, now_iso, observed, in_flight_seconds, finding, fold)
+
+    # A custom action event is an explicit request, not a copy: exempt. A folded key orders per finding (above).
+    if (
+        not folded
+        and state is not None
+        and known is not None
+        and seen is not None
+        and seen <= known
+        and not custom_action
+    ):
         return _not_newer(finding, state, key)
 
     if policy.action == "drop":
@@ -236,8 +336,22 @@ def decide(
             key,
         )
     if state is None or not state.is_open:
-        return _open_episode(finding, policy, policy.action, state, key, now, now_iso, cfg, observed)
-    return _while_open(finding, policy, state, key, now, now_iso, cfg, observed)
+        return _open_episode(finding, policy, policy.action, state, key, now, now_iso, cfg, observed, fold)
+    return _while_open(finding, policy, state, key, now, now_iso, cfg, observed, fold)
+
+
+def _fold(finding: Finding, state: DedupState | None, seen: dt.datetime | None, custom_action: bool) -> _Fold | None:
+    """An active copy of a folded key's finding: its resolution memory entry is dropped when it is newer than that
+    resolution (active again); None when it is not (a late copy: changes nothing)."""
+    ref = member_ref(finding.id)
+    resolutions = state.member_resolutions if state is not None else ()
+    resolved_at = _resolution_at(resolutions, ref)
+    if resolved_at is not None:
+        last = parse_time(resolved_at)
+        if seen is not None and last is not None and seen <= last and not custom_action:
+            return None
+        resolutions = _without_resolution(resolutions, ref)
+    return _Fold(ref, resolutions)
 
 
 def _deliver_pending(
@@ -247,8 +361,11 @@ def _deliver_pending(
     now_iso: str,
     observed: str | None,
     in_flight_seconds: float,
+    finding: Finding,
+    fold: _Fold | None,
 ) -> Decision:
-    """An active copy while the open episode has a trigger recorded but not confirmed delivered."""
+    """An active copy while the open episode has a trigger recorded but not confirmed delivered. A finding joining a
+    folded episode is recorded in the same write (and the trigger then lists its resource too)."""
     recorded = parse_time(state.pending_since)
     if recorded is not None and (now - recorded).total_seconds() < in_flight_seconds:
         # Another invocation recorded it moments ago and may be sending it now. This copy is tried again later
@@ -258,8 +375,10 @@ def _deliver_pending(
     # folds a repeated trigger of an open alert into that alert, so a page that did go out is not doubled.
     urgency: Literal["high", "low"] = "high" if state.action == "page" else "low"
     sends = tuple(Notification("trigger", ik, state.severity, urgency) for ik in state.pending)
+    joined = _joined(state, finding, fold) if fold is not None else {}
     new = dataclasses.replace(
         state,
+        **joined,
         pending=(),
         pending_since=None,
         version=state.version + 1,
@@ -297,9 +416,17 @@ def _open_episode(
     now_iso: str,
     cfg: Dedup,
     observed: str | None,
+    fold: _Fold | None = None,
 ) -> Decision:
     """A page or notification (`action`) with no open episode: a new episode, its trigger written ahead."""
     episode = state.episode + 1 if state else 1
+    folded: dict[str, Any] = {}
+    if fold is not None:
+        folded = {
+            "member_resolutions": fold.resolutions,
+            "affected": (finding.primary_resource_id[:_AFFECTED_ID_MAX],),
+            "affected_count": 1,
+        }
     new = DedupState(
         key=key,
         status="open",
@@ -324,6 +451,7 @@ def _open_episode(
         opened_at=now_iso,
         targets=policy.notify,
         past_incident_ids=((*state.past_incident_ids, *state.incident_ids)[-MAX_PAST_INCIDENTS:] if state else ()),
+        **folded,
     )
     reason = policy.reason if state is None or state.episode == 0 else f"{policy.reason}; episode {episode} (reopened)"
     send = Notification("trigger", key, finding.severity, policy.urgency)
@@ -341,9 +469,11 @@ def _while_open(
     now_iso: str,
     cfg: Dedup,
     observed: str | None,
+    fold: _Fold | None = None,
 ) -> Decision:
     """A newer active copy while the episode is open: an escalation when the severity rises (or notify becomes page),
-    else a duplicate that only touches the item now and then."""
+    else a duplicate that only touches the item now and then. For a folded key, any finding of the key (a new one
+    joins the episode: recorded, nothing sent, unless it raises the severity)."""
     rises = SEVERITY_RANK[finding.severity] > SEVERITY_RANK[state.severity]
     upgrade = policy.action == "page" and state.action == "notify"
     if rises or upgrade:
@@ -353,10 +483,10 @@ def _while_open(
             return Decision("duplicate", "escalation already sent", key)
         new = dataclasses.replace(
             state,
+            **_joined(state, finding, fold),
             action="page" if upgrade else state.action,
             severity=severity,
             incident_keys=(*state.incident_keys, ikey),
-            members=_with_member(state.members, finding.id),
             last_seen=now_iso,
             last_notified_at=now_iso,
             seen_count=state.seen_count + 1,
@@ -373,12 +503,13 @@ def _while_open(
         before, after = _write_ahead(new, (ikey,), now_iso)
         return Decision(new.action, f"{policy.reason}; {why}", key, (send,), after, state.version, before)
 
-    members = _with_member(state.members, finding.id)
+    joined = _joined(state, finding, fold)
+    changed = any(getattr(state, name) != value for name, value in joined.items())
     stale = now - _parse_iso(state.last_seen) >= dt.timedelta(hours=cfg.touch_interval_hours)
-    if members != state.members or stale:
+    if changed or stale:
         new = dataclasses.replace(
             state,
-            members=members,
+            **joined,
             last_seen=now_iso,
             seen_count=state.seen_count + 1,
             version=state.version + 1,
@@ -387,6 +518,25 @@ def _while_open(
         )
         return Decision("duplicate", f"episode {state.episode} already {state.status}", key, (), new, state.version)
     return Decision("duplicate", f"episode {state.episode} already {state.status}", key)
+
+
+def _resolution(
+    finding: Finding,
+    state: DedupState | None,
+    key: str,
+    now: dt.datetime,
+    now_iso: str,
+    cfg: Dedup,
+    seen: dt.datetime | None,
+    known: dt.datetime | None,
+) -> Decision:
+    if state is not None and seen is not None and known is not None and seen < known:
+        # A resolution older than what the state reflects (a late copy, a redrive): the finding was active
+        # again after it.
+        return Decision(
+            "duplicate", f"{_resolution_reason(finding)}, but older than the state ({state.observed_at})", key
+        )
+    return _decide_resolution(finding, state, key, now, now_iso, cfg, seen, known)
 
 
 def _decide_resolution(
@@ -401,33 +551,7 @@ def _decide_resolution(
 ) -> Decision:
     why = _resolution_reason(finding)
     if state is None:
-        # Remember the resolution for a while: an older active copy still in flight (two copies of a new finding, a
-        # crashed attempt, a redrive) must not page a problem Security Hub already reports gone.
-        memory = DedupState(
-            key=key,
-            status="resolved",
-            episode=0,
-            action="notify",
-            severity=finding.severity,
-            incident_keys=(),
-            members=(),
-            finding_id=finding.id,
-            product_arn=finding.product_arn,
-            title=finding.title[:200],
-            first_seen=now_iso,
-            last_seen=now_iso,
-            last_notified_at=now_iso,
-            seen_count=1,
-            notify_count=0,
-            version=1,
-            expires_at=_expiry(now, cfg.resolution_memory_days),
-            account=finding.account,
-            finding_format=finding.format.value,
-            resolved_at=now_iso,
-            resolved_by="securityhub",
-            observed_at=_time_iso(seen) if seen else None,
-        )
-        return Decision("drop", f"{why}; nothing was open", key, (), memory, None)
+        return _remember_resolution(finding, key, now, now_iso, cfg, seen)
     observed = _newest(state.observed_at, known, seen)
     if not state.is_open:
         if state.resolved_by in ("operator", "pagerduty") and not state.securityhub_agrees:
@@ -444,23 +568,7 @@ def _decide_resolution(
                 new,
                 state.version,
             )
-        stale = now - _parse_iso(state.last_seen) >= dt.timedelta(hours=cfg.touch_interval_hours)
-        if observed != state.observed_at and stale:
-            # Keep the time moving (an active copy older than this resolution must not reopen the problem) and the
-            # item alive, but only once per touch interval: passing controls are re-sent every 12-24 h.
-            lifetime = cfg.resolution_memory_days if state.episode == 0 else cfg.ttl_days
-            new = dataclasses.replace(
-                state,
-                version=state.version + 1,
-                observed_at=observed,
-                last_seen=now_iso,
-                seen_count=state.seen_count + 1,
-                expires_at=max(state.expires_at, _expiry(now, lifetime)),
-            )
-            return Decision(
-                "duplicate", f"{why}; episode {state.episode} already resolved", key, (), new, state.version
-            )
-        return Decision("duplicate", f"{why}; episode {state.episode} already resolved", key)
+        return _resolved_again(why, state, key, now, now_iso, cfg, observed)
     remaining = tuple(m for m in state.members if m != finding.id)
     if remaining and finding.record_state == "ARCHIVED" and finding.compliance_status != "PASSED":
         # An archived copy (e.g. the legacy per-standard finding after consolidation was switched on) while
@@ -469,6 +577,80 @@ def _decide_resolution(
         return Decision(
             "duplicate", f"{why}; {len(remaining)} other finding(s) still open", key, (), new, state.version
         )
+    return _resolve_episode(why, state, key, now, now_iso, cfg, observed)
+
+
+def _remember_resolution(
+    finding: Finding,
+    key: str,
+    now: dt.datetime,
+    now_iso: str,
+    cfg: Dedup,
+    seen: dt.datetime | None,
+    member_resolutions: tuple[str, ...] = (),
+) -> Decision:
+    """A resolution with nothing stored: remember it for a while, so that an older active copy still in flight (two
+    copies of a new finding, a crashed attempt, a redrive) does not page a problem Security Hub reports gone."""
+    memory = DedupState(
+        key=key,
+        status="resolved",
+        episode=0,
+        action="notify",
+        severity=finding.severity,
+        incident_keys=(),
+        members=(),
+        finding_id=finding.id,
+        product_arn=finding.product_arn,
+        title=finding.title[:200],
+        first_seen=now_iso,
+        last_seen=now_iso,
+        last_notified_at=now_iso,
+        seen_count=1,
+        notify_count=0,
+        version=1,
+        expires_at=_expiry(now, cfg.resolution_memory_days),
+        account=finding.account,
+        finding_format=finding.format.value,
+        resolved_at=now_iso,
+        resolved_by="securityhub",
+        observed_at=_time_iso(seen) if seen else None,
+        member_resolutions=member_resolutions,
+    )
+    return Decision("drop", f"{_resolution_reason(finding)}; nothing was open", key, (), memory, None)
+
+
+def _resolved_again(
+    why: str, state: DedupState, key: str, now: dt.datetime, now_iso: str, cfg: Dedup, observed: str | None
+) -> Decision:
+    """A resolution of an episode Security Hub already resolved."""
+    stale = now - _parse_iso(state.last_seen) >= dt.timedelta(hours=cfg.touch_interval_hours)
+    if observed != state.observed_at and stale:
+        # Keep the time moving (an active copy older than this resolution must not reopen the problem) and the
+        # item alive, but only once per touch interval: passing controls are re-sent every 12-24 h.
+        lifetime = cfg.resolution_memory_days if state.episode == 0 else cfg.ttl_days
+        new = dataclasses.replace(
+            state,
+            version=state.version + 1,
+            observed_at=observed,
+            last_seen=now_iso,
+            seen_count=state.seen_count + 1,
+            expires_at=max(state.expires_at, _expiry(now, lifetime)),
+        )
+        return Decision("duplicate", f"{why}; episode {state.episode} already resolved", key, (), new, state.version)
+    return Decision("duplicate", f"{why}; episode {state.episode} already resolved", key)
+
+
+def _resolve_episode(
+    why: str,
+    state: DedupState,
+    key: str,
+    now: dt.datetime,
+    now_iso: str,
+    cfg: Dedup,
+    observed: str | None,
+    member_resolutions: tuple[str, ...] | None = None,
+) -> Decision:
+    """Security Hub reports the open episode's problem gone: resolve every incident of the episode, once."""
     new = dataclasses.replace(
         state,
         status="resolved",
@@ -482,6 +664,7 @@ def _decide_resolution(
         version=state.version + 1,
         expires_at=_expiry(now, cfg.ttl_days),
         observed_at=observed,
+        member_resolutions=state.member_resolutions if member_resolutions is None else member_resolutions,
     )
     # Every incident of the episode, pending ones included: a trigger recorded but never confirmed may have reached
     # PagerDuty; resolving an alert that does not exist is harmless.
@@ -489,6 +672,97 @@ def _decide_resolution(
         Notification("resolve", ik, state.severity, "low") for ik in state.incident_keys if not is_shared_incident(ik)
     )
     return Decision("resolve", why, key, sends, new, state.version)
+
+
+def _folded_resolution(
+    finding: Finding,
+    state: DedupState | None,
+    key: str,
+    now: dt.datetime,
+    now_iso: str,
+    cfg: Dedup,
+    seen: dt.datetime | None,
+    known: dt.datetime | None,
+) -> Decision:
+    """A resolution of one finding of a folded vulnerability key (archived, RESOLVED, SUPPRESSED, whoever set it).
+
+    The finding is remembered as resolved (its own time: the key's `observed_at` is about other findings and says
+    nothing about this one's order), and leaves the episode's tracked findings; the episode resolves with the last of
+    them. A finding the episode does not track (one beyond MAX_FOLDED_MEMBERS, or one the policy dropped) is only
+    remembered."""
+    why = _resolution_reason(finding)
+    ref = member_ref(finding.id)
+    at = _time_iso(seen) if seen is not None else ""
+    if state is None:
+        return _remember_resolution(finding, key, now, now_iso, cfg, seen, (f"{ref} {at}" if at else ref,))
+    before = _resolution_at(state.member_resolutions, ref)
+    # Already remembered as resolved at this time or later (a re-send, an older copy): nothing new about it.
+    already = before is not None and (not at or before >= at)
+    resolutions = state.member_resolutions if already else _with_resolution(state.member_resolutions, ref, at)
+    observed = _newest(state.observed_at, known, seen)
+    tracked = finding.id in state.members
+    remaining = tuple(m for m in state.members if m != finding.id)
+    if state.is_open:
+        if (tracked and not remaining) or not state.members:
+            return _resolve_episode(
+                f"{why}; the last open finding of the episode", state, key, now, now_iso, cfg, observed, resolutions
+            )
+        if already and not tracked:
+            return Decision("duplicate", f"{why}; already recorded, {len(state.members)} finding(s) still open", key)
+        new = dataclasses.replace(
+            state,
+            members=remaining,
+            member_resolutions=resolutions,
+            version=state.version + 1,
+            last_seen=now_iso,
+            observed_at=observed,
+        )
+        return Decision(
+            "duplicate", f"{why}; {len(remaining)} other finding(s) still open", key, (), new, state.version
+        )
+    if state.resolved_by in ("operator", "pagerduty") and not state.securityhub_agrees:
+        # Resolved in PagerDuty while findings were still open: Security Hub agrees once the last tracked one resolves
+        # (then a later failure is a new problem again, as for any key).
+        reason = f"{why}; episode {state.episode} was resolved in PagerDuty ({state.resolved_by})"
+        if already and not tracked:
+            return Decision("duplicate", reason, key)
+        new = dataclasses.replace(
+            state,
+            members=remaining,
+            member_resolutions=resolutions,
+            securityhub_agrees=not remaining,
+            version=state.version + 1,
+            last_seen=now_iso,
+            observed_at=observed,
+        )
+        more = f"; {len(remaining)} other finding(s) still open" if remaining else ""
+        return Decision("duplicate", reason + more, key, (), new, state.version)
+    if not already:
+        new = dataclasses.replace(
+            state,
+            member_resolutions=resolutions,
+            version=state.version + 1,
+            last_seen=now_iso,
+            seen_count=state.seen_count + 1,
+            observed_at=observed,
+        )
+        return Decision("duplicate", f"{why}; episode {state.episode} already resolved", key, (), new, state.version)
+    return _resolved_again(why, state, key, now, now_iso, cfg, observed)
+
+
+def folded_resources(
+    state: DedupState, vulnerability: str, fold: Literal["cve_account", "cve_resource"], environment: str
+) -> FoldedResources:
+    """What a notification of the folded episode `state` says about its resources (NotifyContext.folded)."""
+    return FoldedResources(
+        vulnerability=vulnerability,
+        fold=fold,
+        resources=state.affected,
+        count=max(state.affected_count, len(state.affected)),
+        open_findings=len(state.members),
+        findings_capped=len(state.members) >= MAX_FOLDED_MEMBERS,
+        command=f"findings-router cve {vulnerability} --env {environment}",
+    )
 
 
 def _resolution_reason(finding: Finding) -> str:

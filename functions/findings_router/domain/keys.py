@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
+from typing import Literal
 
 from findings_router.domain.model import SEVERITY_RANK, Finding, Severity
 
@@ -33,22 +35,82 @@ def ack_idempotency_prefix(function_name: str) -> str:
     return f"{function_name}.{ACK_IDEMPOTENCY_LABEL}"
 
 
-def dedup_key(finding: Finding, fold_control_findings: bool = True) -> str:
+# `dedup.fold_vulnerabilities`: one episode per finding (off), per (vulnerability, account), or per (vulnerability,
+# resource).
+FoldVulnerabilities = Literal["off", "cve_account", "cve_resource"]
+
+
+# The type Amazon Inspector (and other scanners) give package vulnerability findings (ASFF Types, OCSF
+# finding_info.types).
+PACKAGE_VULNERABILITY_TYPE = "Software and Configuration Checks/Vulnerabilities/CVE"
+
+
+INSPECTOR_PRODUCT_SUFFIX = ":product/aws/inspector"
+
+
+# An ECR image is `…:repository/<name>/sha256:<digest>`: a rebuilt image is a new digest of the same repository.
+_ECR_IMAGE_DIGEST = re.compile(r"^(arn:[^:]+:ecr:[^:]*:[^:]*:repository/.+)/sha256:[0-9a-fA-F]{64}$")
+
+
+def folded_vulnerability(finding: Finding, mode: FoldVulnerabilities) -> str | None:
+    """The vulnerability id a package-vulnerability finding's episode folds on (its first one: a CVE, or a Windows
+    KB id, which Inspector reports instead of the CVEs it fixes), upper-cased; None when `mode` is off or the finding
+    is not one (docs/dedup.md, "Folding vulnerabilities").
+
+    A package-vulnerability finding has a vulnerability id and either the type `PACKAGE_VULNERABILITY_TYPE` or
+    Amazon Inspector's product ARN, is not a Security Hub control finding, and its id is not a weakness class
+    (`CWE-…`: Inspector's code scanning, which is about one place in one function's code)."""
+    if mode == "off" or not finding.cve_ids or finding.control_id is not None:
+        return None
+    vuln = finding.cve_ids[0].strip().upper()
+    if not vuln or vuln.startswith("CWE-"):
+        return None
+    if PACKAGE_VULNERABILITY_TYPE in finding.types or finding.product_arn.endswith(INSPECTOR_PRODUCT_SUFFIX):
+        return vuln
+    return None
+
+
+def folded_resource(finding: Finding) -> str:
+    """The resource a `cve_resource` episode folds on: the primary resource, an ECR image as its repository (so that
+    rebuilt images of one repository are one resource)."""
+    resource = finding.primary_resource_id
+    image = _ECR_IMAGE_DIGEST.match(resource)
+    return image.group(1) if image else resource
+
+
+def dedup_key(
+    finding: Finding, fold_control_findings: bool = True, fold_vulnerabilities: FoldVulnerabilities = "off"
+) -> str:
     """A stable, fixed-length key for "the same problem" (see docs/dedup.md).
 
     Security Hub's own control findings fold on (account, region, control id, resource): without consolidated
     control findings one failing check yields one finding per enabled standard, and switching consolidation on or
     off re-creates every finding with a new id; both are the same problem for the operator.
+    With `fold_vulnerabilities`, package-vulnerability findings fold on (vulnerability id, account) or (vulnerability
+    id, account, resource): Inspector reports one finding per CVE x image x update.
     Everything else is keyed on the finding's identity (product ARN, finding id), which is what Security Hub
     itself uses; `productv2` ARNs of the new Security Hub are folded onto `product` so the two pipelines agree.
     """
     if fold_control_findings and finding.control_id and finding.product_arn.endswith(SECURITYHUB_PRODUCT_SUFFIX):
         basis = f"control\n{finding.account}\n{finding.region}\n{finding.control_id}\n{finding.primary_resource_id}"
+    elif (vuln := folded_vulnerability(finding, fold_vulnerabilities)) is not None:
+        basis = f"vulnerability\n{finding.account}\n{vuln}"
+        if fold_vulnerabilities == "cve_resource":
+            basis += f"\n{folded_resource(finding)}"
     else:
         basis = f"finding\n{finding.product_arn}\n{finding.id}"
+    return _hashed(basis)
+
+
+def _hashed(basis: str) -> str:
     # 40 hex chars (160 bits): far below PagerDuty's 255-char dedup_key limit whatever the ARNs' length.
     # surrogatepass: a lone surrogate in an id (possible in JSON) must still hash, not crash the batch.
     return KEY_PREFIX + hashlib.sha256(basis.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+
+
+def member_ref(finding_id: str) -> str:
+    """A short stand-in for a finding id in a folded episode's resolution memory (64 bits of SHA-256)."""
+    return hashlib.sha256(finding_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def incident_key(key: str, severity: Severity, escalated: bool) -> str:

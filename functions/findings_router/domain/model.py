@@ -14,6 +14,11 @@ from typing import Any, Literal
 Workflow = Literal["NOTIFIED", "RESOLVED"]
 
 
+# Whether a fix exists for a finding's vulnerabilities (ASFF Vulnerabilities[].FixAvailable; OCSF fix_coverage
+# COMPLETE/PARTIAL/NONE or is_fix_available): YES for every one, NO for none, PARTIAL otherwise.
+FixAvailable = Literal["YES", "NO", "PARTIAL"]
+
+
 class Severity(StrEnum):
     INFORMATIONAL = "INFORMATIONAL"
     LOW = "LOW"
@@ -105,6 +110,10 @@ class Finding:
     custom_action: str | None = None  # the custom action's name, when an operator sent the finding by hand
     custom_action_arn: str | None = None  # …:action/custom/<id>: which action (ours, or another tool's)
     sample: bool = False  # a sample finding (GuardDuty create-sample-findings, ASFF `Sample: true`)
+    # What the finding's vulnerabilities say (normalize/_json.py `vulnerability_facts`): None when none of them says.
+    exploit_available: bool | None = None  # True: any has a known exploit; False: every one that says, says none
+    fix_available: FixAvailable | None = None
+    max_epss: float | None = None  # the highest EPSS score (0-1) of its vulnerabilities
     raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @property

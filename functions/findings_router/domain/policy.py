@@ -142,13 +142,22 @@ def _verb(matched: bool) -> str:
 Extract = Callable[[Finding], Any]  # the value of a finding a condition looks at
 
 
-def _one_of(get: Extract, show: Callable[[Finding], str]) -> Callable[[Sequence[Any]], Built]:
-    """A condition that holds when the finding's value (`get`) is one of the listed values, exactly."""
+def _one_of(
+    get: Extract, show: Callable[[Finding], str], missing: str | None = None
+) -> Callable[[Sequence[Any]], Built]:
+    """A condition that holds when the finding's value (`get`) is one of the listed values, exactly. `missing`: the
+    words for a finding without the value (`get` gives None), which never matches; None: every finding has it."""
 
     def build(values: Sequence[Any]) -> Built:
         wanted = frozenset(values)
         shown = _listed(values)
-        return (lambda f: get(f) in wanted), (lambda f, ok: f"{show(f)} {'in' if ok else 'not in'} {shown}")
+
+        def describe(f: Finding, ok: bool) -> str:
+            if missing is not None and get(f) is None:
+                return missing
+            return f"{show(f)} {'in' if ok else 'not in'} {shown}"
+
+        return (lambda f: get(f) in wanted), describe
 
     return build
 
@@ -254,6 +263,25 @@ def _min_cvss(floor: float) -> Built:
     return (lambda f: f.max_cvss is not None and f.max_cvss >= floor), describe
 
 
+def _exploit_available(wanted: bool) -> Built:
+    def describe(f: Finding, ok: bool) -> str:
+        if f.exploit_available is None:
+            return "exploit availability unknown"
+        known = "exploit available" if f.exploit_available else "no known exploit"
+        return f"{known} ({'matches' if ok else 'does not match'} {str(wanted).lower()})"
+
+    return (lambda f: f.exploit_available is wanted), describe
+
+
+def _min_epss(floor: float) -> Built:
+    def describe(f: Finding, ok: bool) -> str:
+        if f.max_epss is None:
+            return "no EPSS score"
+        return f"{f.max_epss:g} {'>=' if ok else '<'} {floor:g}"
+
+    return (lambda f: f.max_epss is not None and f.max_epss >= floor), describe
+
+
 def _sample(sample: bool) -> Built:
     def describe(f: Finding, ok: bool) -> str:
         kind = "a sample finding" if f.sample else "not a sample finding"
@@ -282,6 +310,11 @@ _FIELDS: dict[str, Callable[[Any], Built]] = {
     "resource_tag": _resource_tag,
     "min_cvss": _min_cvss,
     "cve_id": _any_pattern("CVE ids", attrgetter("cve_ids")),
+    "exploit_available": _exploit_available,
+    "fix_available": _one_of(
+        attrgetter("fix_available"), lambda f: str(f.fix_available), missing="fix availability unknown"
+    ),
+    "min_epss": _min_epss,
     "title": _pattern(attrgetter("title")),
     "sample": _sample,
 }

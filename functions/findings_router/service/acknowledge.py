@@ -77,9 +77,24 @@ class RetryLater(Exception):
 
 
 def refs_for_state(state: DedupState) -> list[FindingRef]:
-    """The Security Hub findings behind an episode (several for a control folded across standards)."""
+    """The Security Hub findings behind an episode (several for a control folded across standards, or for a
+    vulnerability folded per CVE and account, whose findings may come from several Regions)."""
     ids = state.members or (state.finding_id,)
-    return [FindingRef(state.finding_format, fid, state.product_arn, state.account) for fid in ids]
+    return [
+        FindingRef(state.finding_format, fid, member_product_arn(state.product_arn, fid), state.account) for fid in ids
+    ]
+
+
+def member_product_arn(product_arn: str, finding_id: str) -> str:
+    """The product ARN of one finding of an episode: the episode's, in the Region of the finding when its id is an
+    ARN naming another (an Inspector finding of us-east-1 folded with eu-central-1's: Security Hub refuses an
+    update whose ProductArn is not the finding's own)."""
+    product, member = product_arn.split(":"), finding_id.split(":")
+    if len(product) < 6 or len(member) < 6 or product[0] != "arn" or member[0] != "arn" or not member[3]:
+        return product_arn
+    if product[3] == member[3]:
+        return product_arn
+    return ":".join([*product[:3], member[3], *product[4:]])
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,8 @@ from findings_router.adapters.securityhub import FindingRef, SecurityHubWritebac
 from findings_router.adapters.state_table import DedupStore
 from findings_router.adapters.storm_counter import StormCounter
 from findings_router.domain import canary
-from findings_router.domain.episodes import Decision, DedupState, decide
-from findings_router.domain.keys import dedup_key
+from findings_router.domain.episodes import Decision, DedupState, decide, folded_resources
+from findings_router.domain.keys import dedup_key, folded_vulnerability
 from findings_router.domain.model import Finding
 from findings_router.domain.notifications import NotifyContext, resolve
 from findings_router.domain.policy import CompiledPolicy, PolicyDecision
@@ -80,10 +80,34 @@ class FindingsRouter:
         self.storms = storms if policy.policy.storm.enabled else None
         self.writeback_failures = 0
         self._fold = policy.policy.dedup.fold_control_findings
+        self._fold_vulnerabilities = policy.policy.dedup.fold_vulnerabilities
         self._cache: dict[str, DedupState | None] = {}
 
     def key_for(self, finding: Finding) -> str:
-        return dedup_key(finding, self._fold)
+        return dedup_key(finding, self._fold, self._fold_vulnerabilities)
+
+    def folded_vulnerability(self, finding: Finding) -> str | None:
+        """The vulnerability id `finding`'s key folds on (dedup.fold_vulnerabilities), or None."""
+        return folded_vulnerability(finding, self._fold_vulnerabilities)
+
+    def context(
+        self,
+        finding: Finding,
+        key: str,
+        reason: str,
+        state: DedupState | None,
+        targets: tuple[str, ...],
+        vulnerability: str | None,
+    ) -> NotifyContext:
+        """What the notifications of a decision are about: the finding, its episode (`state`, as recorded), and for a
+        folded vulnerability key the episode's affected resources as known now."""
+        env = self.policy.environment
+        episode = state.episode if state else 0
+        folded = None
+        mode = self._fold_vulnerabilities
+        if vulnerability is not None and state is not None and mode != "off":
+            folded = folded_resources(state, vulnerability, mode, env)
+        return NotifyContext(env, finding, key, reason, episode, targets, folded)
 
     def prefetch(self, findings: Iterable[Finding]) -> None:
         """One batched read (per 100 keys) for every key not already known (out-of-scope findings are never read)."""
@@ -106,11 +130,12 @@ class FindingsRouter:
         policy = self.policy.decision_for(finding, now)
         if key not in self._cache:
             self.prefetch([finding])
+        vulnerability = self.folded_vulnerability(finding)
         deliveries = 0
         storm: StormCount | None = None
         for _ in range(MAX_WRITE_CONFLICTS):
             state = self._cache.get(key)
-            decision, storm = self._decide(finding, policy, state, key, now, storm)
+            decision, storm = self._decide(finding, policy, state, key, now, storm, vulnerability is not None)
             if decision.in_flight:
                 raise TriggerInFlightError(f"{finding.id}: {decision.reason}")
             if not self._record_ahead(decision, key):
@@ -118,10 +143,9 @@ class FindingsRouter:
             pending = decision.pending_state  # recorded ahead by now: later writes expect its version
             expected = pending.version if pending is not None else decision.expected_version
             recorded = decision.new_state or state
-            episode = recorded.episode if recorded else 0
             # An open episode's escalations and resolve go to its targets (an escalation adds its rule's: decide()).
             targets = recorded.targets if recorded else policy.notify
-            ctx = NotifyContext(self.policy.environment, finding, key, decision.reason, episode, targets)
+            ctx = self.context(finding, key, decision.reason, recorded, targets, vulnerability)
             deliveries += self._send(decision, ctx)
             if decision.new_state is None:
                 return Routed(finding, policy, decision, deliveries)
@@ -159,11 +183,13 @@ class FindingsRouter:
         key: str,
         now: dt.datetime,
         storm: StormCount | None,
+        folded: bool = False,
     ) -> tuple[Decision, StormCount | None]:
         """The dedup decision, made a storm's when it opens an episode of a storm; and the storm count, counted on
-        the first attempt that needs it (`storm`: the count of an earlier attempt, if any)."""
+        the first attempt that needs it (`storm`: the count of an earlier attempt, if any). `folded`: the key is a
+        folded vulnerability key, which `decide` must know (many findings share it)."""
         cfg = self.policy.policy
-        decision = decide(finding, policy, state, key, now, cfg.dedup, cfg.function.timeout_seconds)
+        decision = decide(finding, policy, state, key, now, cfg.dedup, cfg.function.timeout_seconds, folded=folded)
         if self.storms is None or not decision.opens_episode:
             return decision, storm
         if storm is None:  # count once, even if the write has to be retried

@@ -441,6 +441,8 @@ def notifier_references(policy: Policy) -> list[FieldProblem]:
     if policy.monitoring.meta_alert_notify:
         where.append((("monitoring", "meta_alert_notify"), policy.monitoring.meta_alert_notify))
     where += [(("rules", i, "notify"), rule.notify) for i, rule in enumerate(policy.rules) if rule.notify]
+    if policy.psirt_digest.notify:
+        where.append((("psirt_digest", "notify"), policy.psirt_digest.notify))
     for loc, names in where:
         for j, name in enumerate(names):
             if name not in known:

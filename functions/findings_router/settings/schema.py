@@ -12,7 +12,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from findings_router.domain.model import Severity
+from findings_router.domain.keys import FoldVulnerabilities
+from findings_router.domain.model import FixAvailable, Severity
+from findings_router.settings.baseline import Baseline
 
 Action = Literal["page", "notify", "drop"]
 
@@ -50,12 +52,37 @@ class Match(_Strict):
     resource_tag: dict[str, str] | None = Field(default=None, description="Tag key → value ('*' for any value).")
     min_cvss: Annotated[float, Field(ge=0, le=10)] | None = None
     cve_id: list[str] | None = None
+    exploit_available: bool | None = Field(
+        default=None,
+        description="true: a finding with a known exploit in any of its vulnerabilities (ASFF "
+        "Vulnerabilities[].ExploitAvailable YES, OCSF is_exploit_available); false: one whose vulnerabilities all "
+        "say there is none. A finding that does not say never matches.",
+    )
+    fix_available: Annotated[list[FixAvailable], Field(min_length=1)] | None = Field(
+        default=None,
+        description="Whether a fix exists: YES for every vulnerability of the finding, NO for none, PARTIAL for some "
+        "(ASFF FixAvailable; OCSF fix_coverage COMPLETE/PARTIAL/NONE, else is_fix_available). A finding that does "
+        "not say never matches. Unquoted YES and NO (booleans to YAML) mean YES and NO.",
+    )
+    min_epss: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        default=None,
+        description="The highest EPSS score (the probability of exploitation in the next 30 days, 0-1) of the "
+        "finding's vulnerabilities is at least this. A finding without an EPSS score never matches.",
+    )
     title: list[str] | None = None
     sample: bool | None = Field(
         default=None,
         description="true: match only sample findings (GuardDuty `create-sample-findings`, ASFF `Sample: true`), "
         "which otherwise never page or notify; false: only real findings.",
     )
+
+    @field_validator("fix_available", mode="before")
+    @classmethod
+    def _yaml_yes_no(cls, value: object) -> object:
+        # YAML 1.1 reads an unquoted YES or NO as a boolean: `fix_available: [NO]` means "NO".
+        if isinstance(value, list):
+            return [("YES" if v else "NO") if isinstance(v, bool) else v for v in value]
+        return value
 
     @model_validator(mode="after")
     def _not_empty(self) -> Match:
@@ -224,6 +251,15 @@ class Dedup(_Strict):
     fold_control_findings: bool = Field(
         default=True,
         description="One problem per (account, region, control id, resource) across standards and finding ids.",
+    )
+    fold_vulnerabilities: FoldVulnerabilities = Field(
+        default="off",
+        description="Package-vulnerability findings (a vulnerability id, and the type Software and Configuration "
+        "Checks/Vulnerabilities/CVE or product Amazon Inspector; a Windows KB id counts as the vulnerability id): "
+        "cve_account = one episode per (vulnerability, account) whatever the resources and regions; cve_resource = "
+        "one per (vulnerability, resource) across packages and image updates (an ECR image counts as its "
+        "repository); off = one per finding. A folded episode pages once, lists the affected resources, and "
+        "resolves when its last finding does (docs/dedup.md).",
     )
     resolution_memory_days: Annotated[
         int,
@@ -551,6 +587,11 @@ class Policy(_Strict):
     securityhub: SecurityHubSettings = SecurityHubSettings()
     canary: Canary = Canary()
     psirt_digest: PsirtDigest = PsirtDigest()
+    baseline: Baseline | None = Field(
+        default=None,
+        description="The environment's security services as code (GuardDuty, Security Hub, Config, Inspector, "
+        "CloudTrail): stack FindingsBaseline-<env>, deployed before the router's (docs/baseline.md). Omitted: none.",
+    )
     production: bool = Field(
         default=False, description="Stricter infrastructure: deletion protection and RETAIN on the state table."
     )

@@ -1,5 +1,6 @@
 """Reading untrusted decoded JSON: required fields, objects and lists that may be something else, finite numbers,
-lone surrogates, and the checks both finding formats share (account ids, an ARN's region, CVE ids and CVSS scores).
+lone surrogates, and the checks both finding formats share (account ids, an ARN's region, and what vulnerabilities say:
+CVE ids, CVSS and EPSS scores, exploit and fix availability).
 
 Every helper that rejects a value raises `FindingError` naming the field and the finding id.
 """
@@ -9,9 +10,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-from findings_router.domain.model import FindingError
+from findings_router.domain.model import FindingError, FixAvailable
 
 # An AWS account id is exactly 12 ASCII digits (API reference AwsSecurityFinding.AwsAccountId: "Length Constraints: 12";
 # the new Security Hub's cloud.account.uid is the same id). [0-9], not \d: \d also matches other scripts' digits.
@@ -78,19 +79,100 @@ def region_from_arn(arn: str) -> str:
     return parts[3] if len(parts) > 3 else ""
 
 
-def cves_and_max_cvss(vulnerabilities: Iterable[tuple[Any, Iterable[Any]]]) -> tuple[tuple[str, ...], float | None]:
-    """(CVE ids in order, each once; the highest finite CVSS base score) of (CVE id, base scores) pairs, one pair per
-    vulnerability. Ids that are not non-empty strings and scores that are not finite numbers are left out."""
+class VulnerabilityFacts(NamedTuple):
+    """What a finding's vulnerabilities say, together (see `vulnerability_facts`)."""
+
+    cve_ids: tuple[str, ...]
+    max_cvss: float | None
+    exploit_available: bool | None
+    fix_available: FixAvailable | None
+    max_epss: float | None
+
+
+NO_VULNERABILITIES = VulnerabilityFacts((), None, None, None, None)
+
+
+_FIX_WORDS: dict[str, FixAvailable] = {
+    "YES": "YES",
+    "NO": "NO",
+    "PARTIAL": "PARTIAL",
+    "COMPLETE": "YES",  # OCSF fix_coverage
+    "NONE": "NO",
+}
+
+
+_FIX_BITS: dict[FixAvailable, int] = {"YES": 1, "NO": 2, "PARTIAL": 4}
+
+
+# What the vulnerabilities say together, by the bits of what each says: none, all YES, all NO; else PARTIAL.
+_FIX_OF_BITS: dict[int, FixAvailable | None] = {0: None, 1: "YES", 2: "NO"}
+
+
+def yes_no(value: Any) -> bool | None:
+    """ASFF `YES`/`NO` (any case) or a JSON boolean (OCSF); None for anything else."""
+    if value is True or value is False:
+        return value
+    if value == "YES":  # the usual spelling first: no string work
+        return True
+    if value == "NO":
+        return False
+    if isinstance(value, str):
+        word = value.strip().upper()
+        if word in ("YES", "TRUE"):
+            return True
+        if word in ("NO", "FALSE"):
+            return False
+    return None
+
+
+def fix_word(value: Any) -> FixAvailable | None:
+    """ASFF FixAvailable (`YES`, `NO`, `PARTIAL`) or OCSF fix_coverage (`COMPLETE`, `PARTIAL`, `NONE`), any case."""
+    if not isinstance(value, str):
+        return None
+    word = _FIX_WORDS.get(value)
+    return word if word is not None else _FIX_WORDS.get(value.strip().upper())
+
+
+def epss(value: Any) -> float | None:
+    """An EPSS score: a finite number (or a string of one: OCSF sends a string) in 0..1, else None."""
+    if type(value) is float and 0.0 <= value <= 1.0:  # the usual ASFF double (NaN fails the comparison)
+        return value
+    score = number(value)
+    return score if score is not None and 0.0 <= score <= 1.0 else None
+
+
+# One vulnerability as a normalizer read it: (id, CVSS base scores, exploit, fix, EPSS), the last three already parsed
+# (`yes_no`, `fix_word`, `epss`).
+Vulnerability = tuple[Any, Iterable[Any], bool | None, FixAvailable | None, float | None]
+
+
+def vulnerability_facts(vulnerabilities: Iterable[Vulnerability]) -> VulnerabilityFacts:
+    """What a finding's vulnerabilities say together:
+
+    * CVE ids in order, each once (ids that are not non-empty strings are left out); the highest finite CVSS score;
+    * exploit: True if any says YES/true, False if all that say anything say NO/false, None if none says;
+    * fix: YES if all that say are YES, NO if all are NO, PARTIAL otherwise (a PARTIAL, or YES and NO mixed);
+    * EPSS: the highest score in 0..1.
+    A value that is missing or malformed says nothing: it never fails the finding."""
     cves: list[str] = []
     max_cvss: float | None = None
-    for cve, scores in vulnerabilities:
-        if isinstance(cve, str) and cve and cve not in cves:
-            cves.append(cve)
+    exploit: bool | None = None
+    fixes = 0
+    max_epss: float | None = None
+    for vuln_id, scores, says_exploit, fix, score in vulnerabilities:
+        if isinstance(vuln_id, str) and vuln_id and vuln_id not in cves:
+            cves.append(vuln_id)
         for raw in scores:
-            score = number(raw)
-            if score is not None and (max_cvss is None or score > max_cvss):
-                max_cvss = score
-    return tuple(cves), max_cvss
+            cvss = number(raw)
+            if cvss is not None and (max_cvss is None or cvss > max_cvss):
+                max_cvss = cvss
+        if says_exploit is not None and exploit is not True:
+            exploit = says_exploit
+        if fix is not None:
+            fixes |= _FIX_BITS[fix]
+        if score is not None and (max_epss is None or score > max_epss):
+            max_epss = score
+    return VulnerabilityFacts(tuple(cves), max_cvss, exploit, _FIX_OF_BITS.get(fixes, "PARTIAL"), max_epss)
 
 
 def fix_surrogates(text: str) -> str:

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from findings_router.domain.model import Finding, FindingError, FindingFormat, Resource, Severity
 from findings_router.domain.normalize._json import (
+    NO_VULNERABILITIES,
+    Vulnerability,
+    VulnerabilityFacts,
     account,
     as_list,
     as_mapping,
-    cves_and_max_cvss,
+    epss,
+    fix_word,
     flag,
     number,
     region_from_arn,
     require,
     str_or_none,
+    vulnerability_facts,
+    yes_no,
 )
 
 _LABELS = {s.value: s for s in Severity}
@@ -132,14 +138,26 @@ def _resources(finding: Mapping[str, Any], finding_id: str) -> tuple[Resource, .
     return tuple(resources)
 
 
-def _vulnerabilities(finding: Mapping[str, Any], finding_id: str) -> tuple[tuple[str, ...], float | None]:
-    def each() -> Iterator[tuple[Any, list[Any]]]:
-        for i, vuln in enumerate(as_list(finding.get("Vulnerabilities"), finding_id, "Vulnerabilities")):
-            vuln = as_mapping(vuln, finding_id, f"Vulnerabilities[{i}]")
-            cvss = as_list(vuln.get("Cvss"), finding_id, f"Vulnerabilities[{i}].Cvss")
-            yield vuln.get("Id"), [c.get("BaseScore") if isinstance(c, Mapping) else None for c in cvss]
-
-    return cves_and_max_cvss(each())
+def _vulnerabilities(finding: Mapping[str, Any], finding_id: str) -> VulnerabilityFacts:
+    """What `Vulnerabilities[]` says: Id, Cvss[].BaseScore, ExploitAvailable (YES|NO), FixAvailable
+    (YES|NO|PARTIAL), EpssScore (contracts-2 §1.4)."""
+    vulns = finding.get("Vulnerabilities")
+    if vulns is None:  # most findings: no allocation
+        return NO_VULNERABILITIES
+    rows: list[Vulnerability] = []
+    for i, vuln in enumerate(as_list(vulns, finding_id, "Vulnerabilities")):
+        vuln = as_mapping(vuln, finding_id, f"Vulnerabilities[{i}]")
+        cvss = as_list(vuln.get("Cvss"), finding_id, f"Vulnerabilities[{i}].Cvss")
+        rows.append(
+            (
+                vuln.get("Id"),
+                [c.get("BaseScore") if isinstance(c, Mapping) else None for c in cvss],
+                yes_no(vuln.get("ExploitAvailable")),
+                fix_word(vuln.get("FixAvailable")),
+                epss(vuln.get("EpssScore")),
+            )
+        )
+    return vulnerability_facts(rows)
 
 
 def normalize_asff(finding: Any, *, event_region: str | None = None) -> Finding:
@@ -155,7 +173,7 @@ def normalize_asff(finding: Any, *, event_region: str | None = None) -> Finding:
     title = str(require(finding, "Title", finding_id))
     severity, score = _severity(finding, finding_id)
     resources = _resources(finding, finding_id)
-    cves, max_cvss = _vulnerabilities(finding, finding_id)
+    vulns = _vulnerabilities(finding, finding_id)
     product_fields = as_mapping(finding.get("ProductFields"), finding_id, "ProductFields")
     compliance = as_mapping(finding.get("Compliance"), finding_id, "Compliance")
     workflow = as_mapping(finding.get("Workflow"), finding_id, "Workflow")
@@ -189,8 +207,8 @@ def normalize_asff(finding: Any, *, event_region: str | None = None) -> Finding:
         severity_score=score,
         types=_types(finding),
         resources=resources,
-        cve_ids=cves,
-        max_cvss=max_cvss,
+        cve_ids=vulns.cve_ids,
+        max_cvss=vulns.max_cvss,
         workflow_status=str_or_none(workflow.get("Status")) or str_or_none(finding.get("WorkflowState")),
         record_state=str_or_none(finding.get("RecordState")),
         compliance_status=str_or_none(compliance.get("Status")),
@@ -202,5 +220,8 @@ def normalize_asff(finding: Any, *, event_region: str | None = None) -> Finding:
         remediation_url=str_or_none(remediation.get("Url")),
         note=str_or_none(note.get("Text")),
         sample=_sample(finding, product_fields),
+        exploit_available=vulns.exploit_available,
+        fix_available=vulns.fix_available,
+        max_epss=vulns.max_epss,
         raw=dict(finding),
     )

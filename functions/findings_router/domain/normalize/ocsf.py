@@ -4,20 +4,26 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from findings_router.domain.model import Finding, FindingError, FindingFormat, Resource, Severity
 from findings_router.domain.normalize._json import (
     ACCOUNT_ID,
+    NO_VULNERABILITIES,
+    Vulnerability,
+    VulnerabilityFacts,
     account,
     as_list,
     as_mapping,
-    cves_and_max_cvss,
+    epss,
+    fix_word,
     number,
     region_from_arn,
     require,
     str_or_none,
+    vulnerability_facts,
+    yes_no,
 )
 from findings_router.domain.normalize.asff import LABEL_SCORE
 
@@ -143,15 +149,32 @@ def _resources(finding: Mapping[str, Any], finding_id: str) -> tuple[Resource, .
     return tuple(resources)
 
 
-def _vulnerabilities(finding: Mapping[str, Any], finding_id: str) -> tuple[tuple[str, ...], float | None]:
-    def each() -> Iterator[tuple[Any, list[Any]]]:
-        for i, vuln in enumerate(as_list(finding.get("vulnerabilities"), finding_id, "vulnerabilities")):
-            vuln = as_mapping(vuln, finding_id, f"vulnerabilities[{i}]")
-            cve = as_mapping(vuln.get("cve"), finding_id, f"vulnerabilities[{i}].cve")
-            cvss = as_list(cve.get("cvss"), finding_id, f"vulnerabilities[{i}].cve.cvss")
-            yield cve.get("uid"), [c.get("base_score") if isinstance(c, Mapping) else None for c in cvss]
-
-    return cves_and_max_cvss(each())
+def _vulnerabilities(finding: Mapping[str, Any], finding_id: str) -> VulnerabilityFacts:
+    """What `vulnerabilities[]` says: cve.uid, cve.cvss[].base_score, is_exploit_available, fix_coverage
+    (COMPLETE|PARTIAL|NONE, which wins) else is_fix_available, cve.epss.score (a string in Security Hub's OCSF)."""
+    vulns = finding.get("vulnerabilities")
+    if vulns is None:  # most findings: no allocation
+        return NO_VULNERABILITIES
+    rows: list[Vulnerability] = []
+    for i, vuln in enumerate(as_list(vulns, finding_id, "vulnerabilities")):
+        vuln = as_mapping(vuln, finding_id, f"vulnerabilities[{i}]")
+        cve = as_mapping(vuln.get("cve"), finding_id, f"vulnerabilities[{i}].cve")
+        cvss = as_list(cve.get("cvss"), finding_id, f"vulnerabilities[{i}].cve.cvss")
+        fix = fix_word(vuln.get("fix_coverage"))
+        if fix is None:
+            fixable = yes_no(vuln.get("is_fix_available"))
+            fix = None if fixable is None else "YES" if fixable else "NO"
+        score = cve.get("epss")
+        rows.append(
+            (
+                cve.get("uid"),
+                [c.get("base_score") if isinstance(c, Mapping) else None for c in cvss],
+                yes_no(vuln.get("is_exploit_available")),
+                fix,
+                epss(score.get("score")) if isinstance(score, Mapping) else None,
+            )
+        )
+    return vulnerability_facts(rows)
 
 
 def _compliance_status(compliance: Mapping[str, Any]) -> str | None:
@@ -191,7 +214,7 @@ def normalize_ocsf(finding: Any, *, event_region: str | None = None) -> Finding:
     account_id = account(require(account_obj, "uid", finding_id, "cloud.account.uid"), finding_id, "cloud.account.uid")
     title = str(require(info, "title", finding_id, "finding_info.title"))
     severity = _severity(finding, finding_id)
-    cves, max_cvss = _vulnerabilities(finding, finding_id)
+    vulns = _vulnerabilities(finding, finding_id)
     compliance = as_mapping(finding.get("compliance"), finding_id, "compliance")
     remediation = as_mapping(finding.get("remediation"), finding_id, "remediation")
     analytic = as_mapping(info.get("analytic"), finding_id, "finding_info.analytic")
@@ -221,8 +244,8 @@ def normalize_ocsf(finding: Any, *, event_region: str | None = None) -> Finding:
         severity_score=LABEL_SCORE[severity],
         types=tuple(str(t) for t in types) if isinstance(types, list) else (),
         resources=_resources(finding, finding_id),
-        cve_ids=cves,
-        max_cvss=max_cvss,
+        cve_ids=vulns.cve_ids,
+        max_cvss=vulns.max_cvss,
         workflow_status=workflow,
         record_state="ARCHIVED" if archived else "ACTIVE",
         compliance_status=_compliance_status(compliance),
@@ -233,6 +256,9 @@ def normalize_ocsf(finding: Any, *, event_region: str | None = None) -> Finding:
         remediation_text=str_or_none(remediation.get("desc")),
         remediation_url=refs[0] if isinstance(refs, list) and refs and isinstance(refs[0], str) else None,
         note=str_or_none(finding.get("comment")),
+        exploit_available=vulns.exploit_available,
+        fix_available=vulns.fix_available,
+        max_epss=vulns.max_epss,
         # No sample flag: OCSF defines none, and neither the Security Hub OCSF docs nor the real V2 events seen show
         # GuardDuty's `additionalInfo.sample` (or ASFF `Sample`) in `finding_info`, `metadata`, `unmapped` or
         # `vendor_attributes`. So a sample that reaches us only as OCSF is not recognized; its ASFF copy is.

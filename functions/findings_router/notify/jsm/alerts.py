@@ -36,8 +36,8 @@ from typing import Any
 from urllib.parse import quote
 
 from findings_router.domain.model import Finding, Severity
-from findings_router.domain.notifications import MetaAlert, Notification, NotifyContext, StormInfo
-from findings_router.notify.links import console_url
+from findings_router.domain.notifications import FoldedResources, MetaAlert, Notification, NotifyContext, StormInfo
+from findings_router.notify.links import console_url, vulnerability_facts
 
 ALERTS_PATH = "/jsm/ops/integration/v2/alerts"
 MESSAGE_MAX = 130
@@ -53,6 +53,7 @@ DETAILS_MAX_CHARS = 8000  # keys and values together: the conservative reading o
 DETAIL_VALUE_MAX = 1000
 FINDING_TEXT_MAX = 6000  # of the finding's own description inside the alert description
 MAX_RESOURCES_LISTED = 20
+DETAILS_RESOURCES = 5  # a folded episode's affected resources in `details` (the description lists more)
 USER = "findings-router"  # who JSM shows as having created and closed the alert (`alert.username` in webhooks)
 PRIORITIES = ("P1", "P2", "P3", "P4", "P5")
 
@@ -116,6 +117,8 @@ def build_request(n: Notification, context: NotifyContext) -> tuple[str, dict[st
         return close_request(n, context)
     if n.meta is not None and n.meta.kind == "alarm":
         return ALERTS_PATH, _alarm_alert(n, n.meta, context)
+    if n.meta is not None and n.meta.kind == "digest":
+        return ALERTS_PATH, _digest_alert(n, n.meta, context)
     finding = context.finding
     if finding is None:
         raise ValueError(f"a trigger of {n.key} needs the finding it is about")
@@ -160,6 +163,7 @@ def _finding_alert(n: Notification, finding: Finding, context: NotifyContext) ->
         prefix += f"[ESCALATED {n.escalated_from.value}→{n.severity.value}] "
     cvss = f" ({finding.max_cvss:.1f} CVSS)" if finding.max_cvss is not None else ""
     message = f"{prefix}{n.severity.value}{cvss} {finding.product_name}: {finding.title}"
+    folded = context.folded
     link = console_url(finding)
     tags = _tags(
         "findings-router",
@@ -170,6 +174,7 @@ def _finding_alert(n: Notification, finding: Finding, context: NotifyContext) ->
         "kind:finding",
         *(["escalated"] if escalated else []),
         *([f"control:{finding.control_id}"] if finding.control_id else []),
+        *([f"vulnerability:{folded.vulnerability}"] if folded is not None else []),
     )
     return _alert(
         n,
@@ -203,6 +208,8 @@ def finding_description(finding: Finding, context: NotifyContext, link: str) -> 
         lines.append(f"Control: {finding.control_id}")
     if finding.cve_ids:
         lines.append(f"CVEs: {', '.join(finding.cve_ids[:20])}")
+    if context.folded is not None:
+        lines += _folded_lines(finding, context.folded)
     if finding.remediation_text or finding.remediation_url:
         remedy = " ".join(x for x in (finding.remediation_text, finding.remediation_url) if x)
         lines.append(f"Remediation: {_truncate(remedy, 1000)}")
@@ -214,6 +221,20 @@ def finding_description(finding: Finding, context: NotifyContext, link: str) -> 
         f"Finding id: {finding.id}",
     ]
     return "\n".join(lines)
+
+
+def _folded_lines(finding: Finding, folded: FoldedResources) -> list[str]:
+    """A folded vulnerability episode: its affected resources known now, and the command that lists them all."""
+    shown, _ = folded.listed(MAX_RESOURCES_LISTED)
+    facts = vulnerability_facts(finding)
+    return [
+        *([f"Vulnerability {folded.vulnerability}: {facts}"] if facts else []),
+        f"Affected resources of {folded.vulnerability} ({folded.count}; {folded.scope}; "
+        f"{folded.open_text} finding(s) open):",
+        *(f"  - {_truncate(r, 300)}" for r in shown),
+        *([f"  … {folded.more(MAX_RESOURCES_LISTED)}"] if folded.more(MAX_RESOURCES_LISTED) else []),
+        f"All affected resources: {folded.command}",
+    ]
 
 
 def finding_details(finding: Finding, context: NotifyContext, link: str) -> dict[str, str]:
@@ -247,6 +268,16 @@ def finding_details(finding: Finding, context: NotifyContext, link: str) -> dict
         value = getattr(finding, name)
         if value:
             details[name] = str(value)
+    folded = context.folded
+    if folded is not None:
+        # A few (each value holds 1000 characters); the description lists more.
+        shown, more = folded.listed(DETAILS_RESOURCES)
+        details["vulnerability"] = folded.vulnerability
+        details["affected_resource_count"] = str(folded.count)
+        details["affected_resources"] = "; ".join(shown)
+        if more:
+            details["affected_more"] = folded.more(DETAILS_RESOURCES)
+        details["all_affected_resources"] = folded.command
     return details
 
 
@@ -345,6 +376,21 @@ def _alarm_alert(n: Notification, alarm: MetaAlert, context: NotifyContext) -> d
     )
 
 
+def _digest_alert(n: Notification, digest: MetaAlert, context: NotifyContext) -> dict[str, Any]:
+    """A scheduled report (the PSIRT digest): its summary as the message, its body as the description."""
+    env = context.environment
+    return _alert(
+        n,
+        context,
+        message=digest.reason,
+        description=digest.description,
+        priority=jsm_priority(n.severity, n.urgency),
+        entity=f"findings-router-{env}",
+        details={"environment": env, "report": digest.name, "period_end": digest.changed_at},
+        tags=_tags("findings-router", f"environment:{env}", f"kind:{digest.name}"),
+    )
+
+
 # ------------------------------------------------------------------------------------------ limits
 
 
@@ -354,7 +400,10 @@ def details_chars(details: dict[str, str]) -> int:
 
 
 # Kept to the end: what identifies the finding and the decision.
-ESSENTIAL_DETAILS = ("environment", "decision", "severity", "account", "region", "finding_id", "dedup_key", "episode")
+ESSENTIAL_DETAILS = (
+    *("environment", "decision", "severity", "account", "region", "finding_id", "dedup_key", "episode"),
+    *("vulnerability", "affected_resource_count", "all_affected_resources"),  # a folded vulnerability episode's
+)
 
 
 def fit_details(details: dict[str, str]) -> dict[str, str]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from findings_router.domain.model import Finding, Severity
 from findings_router.domain.notifications import MetaAlert, Notification, NotifyContext, StormInfo
-from findings_router.notify.links import console_url, finding_links
+from findings_router.notify.links import console_url, finding_links, folded_details, resources_phrase
 
 SUMMARY_MAX = 1024
 SOURCE_MAX = 255
@@ -73,6 +73,8 @@ def build_event(n: Notification, context: NotifyContext, routing_key: str) -> di
         return resolve_event(routing_key, n.key)
     if n.meta is not None and n.meta.kind == "alarm":
         return _alarm_event(n, n.meta, context, routing_key)
+    if n.meta is not None and n.meta.kind == "digest":
+        return _digest_event(n, n.meta, context, routing_key)
     finding = context.finding
     if finding is None:
         raise ValueError(f"a trigger of {n.key} needs the finding it is about")
@@ -89,7 +91,7 @@ def _finding_event(n: Notification, finding: Finding, context: NotifyContext, ro
     extra = f" ({finding.max_cvss:.1f} CVSS)" if finding.max_cvss is not None else ""
     summary = (
         f"{prefix}{n.severity.value}{extra} {finding.product_name}: {finding.title} "
-        f"on {resource} in {finding.account}/{finding.region}"
+        f"on {resources_phrase(finding, context.folded)} in {finding.account}/{finding.region}"
     )
     link = console_url(finding)
     links = finding_links(finding)
@@ -146,6 +148,8 @@ def _details(finding: Finding, context: NotifyContext, link: str) -> dict[str, A
         value = getattr(finding, name)
         if value:
             details[name] = value
+    if context.folded is not None:
+        details.update(folded_details(finding, context.folded, MAX_RESOURCES_IN_DETAILS))
     return details
 
 
@@ -198,6 +202,19 @@ def _alarm_event(n: Notification, alarm: MetaAlert, context: NotifyContext, rout
     return _trigger(n, routing_key, payload, client=CLIENT)
 
 
+def _digest_event(n: Notification, digest: MetaAlert, context: NotifyContext, routing_key: str) -> dict[str, Any]:
+    """A scheduled report (the PSIRT digest): its summary line, and its body one line per entry."""
+    payload = _own(context, digest.reason, pd_severity(n.severity, n.urgency), context.environment, digest.name)
+    payload["custom_details"] = {
+        "environment": context.environment,
+        "report": digest.name,
+        "period_end": digest.changed_at,
+        "lines": digest.description.splitlines(),
+    }
+    # The body is capped (psirt.report.digest_text: 25 lines, then "and N more"): far below the event size limit.
+    return _trigger(n, routing_key, payload, client=CLIENT)
+
+
 def event_bytes(body: dict[str, Any]) -> int:
     return len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass"))
 
@@ -209,12 +226,17 @@ def fit(body: dict[str, Any], limit: int = MAX_EVENT_BYTES) -> dict[str, Any]:
         return body
     details = body["payload"]["custom_details"]
     details["resources"] = [{"type": r["type"], "id": r["id"][:SOURCE_MAX]} for r in details.get("resources", [])]
+    if "affected_resources" in details:
+        details["affected_resources"] = [str(v)[:SOURCE_MAX] for v in details["affected_resources"][:5]]
     for name in ("types", "cve_ids"):
         if name in details:
             details[name] = [str(v)[:SOURCE_MAX] for v in details[name][:5]]
     details["truncated"] = f"details cut to fit PagerDuty's {limit // 1024} KB event limit; see Security Hub"
     if event_bytes(body) <= limit:
         return body
-    keep = ("environment", "decision", "severity", "account", "region", "finding_id", "dedup_key", "episode")
+    keep = (
+        *("environment", "decision", "severity", "account", "region", "finding_id", "dedup_key", "episode"),
+        *("vulnerability", "affected_resource_count", "all_affected_resources"),  # a folded vulnerability episode's
+    )
     body["payload"]["custom_details"] = {k: details[k] for k in (*keep, "truncated") if k in details}
     return body

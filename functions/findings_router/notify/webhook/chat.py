@@ -22,6 +22,8 @@ from findings_router.notify.links import console_url
 from findings_router.notify.webhook.payload import summary
 
 SLACK_DESCRIPTION_MAX = 1200
+# A digest's lines are its content (25 at most, then "and N more"): Slack's text holds far more (40,000 characters).
+SLACK_DIGEST_MAX = 8000
 SLACK_MAX_BYTES = 16 * 1024  # this preset's own ceiling; Slack truncates `text` past 40,000 characters
 TEAMS_MAX_BYTES = 24 * 1024  # under Teams' ~28 KB message limit
 TEAMS_TEXT_MAX = 2000
@@ -40,6 +42,8 @@ def _slack_escape(text: str) -> str:
 def _icon(n: Notification) -> str:
     if n.kind == "resolve":
         return ":white_check_mark:"
+    if n.meta is not None and n.meta.kind == "digest":
+        return ":clipboard:"
     if n.meta is not None:
         return ":fire:"
     if n.storm is not None:
@@ -50,6 +54,8 @@ def _icon(n: Notification) -> str:
 def _what(n: Notification) -> str:
     if n.kind == "resolve":
         return "Resolved"
+    if n.meta is not None and n.meta.kind == "digest":
+        return "PSIRT digest"
     if n.meta is not None:
         return "findings-router meta-alert"
     return "Page" if n.urgency == "high" else "Notification"
@@ -63,11 +69,24 @@ def slack_body(n: Notification, context: NotifyContext) -> dict[str, Any]:
     if context.reason:
         facts.append(f"decision: {_cut(_slack_escape(context.reason), 300)}")
     lines.append(" · ".join(facts))
+    if context.folded is not None and n.kind == "trigger" and n.storm is None:
+        lines.append(_slack_escape(_affected(context)))
     if finding is not None and n.kind == "trigger" and n.storm is None:
         lines.append(_cut(_slack_escape(finding.description), SLACK_DESCRIPTION_MAX))
+    if n.meta is not None and n.meta.kind == "digest":
+        lines.append(_cut(_slack_escape(n.meta.description), SLACK_DIGEST_MAX))
     if finding is not None:  # percent-encoded throughout: no `|` or `>` to break the link
         lines.append(f"<{console_url(finding)}|Open in Security Hub>")
     return {"text": "\n".join(lines)}
+
+
+def _affected(context: NotifyContext) -> str:
+    """A folded vulnerability episode in one line: how many resources, a few of them, and the command for all."""
+    folded = context.folded
+    assert folded is not None
+    shown, more = folded.listed(3)
+    listed = ", ".join(_cut(r, 200) for r in shown) + (f" and {more} more" if more else "")
+    return f"{folded.vulnerability}: {folded.count} affected resource(s): {listed}. All of them: {folded.command}"
 
 
 def _color(n: Notification) -> str:
@@ -95,6 +114,8 @@ def teams_body(n: Notification, context: NotifyContext) -> dict[str, Any]:
         ]
     if n.storm is not None:
         facts.append({"title": "Storm", "value": _cut(f"{n.storm.count}+ in {n.storm.window_minutes} min", 100)})
+    elif context.folded is not None and n.kind == "trigger":
+        facts.append({"title": "Affected", "value": _cut(_affected(context), 600)})
     body: list[dict[str, Any]] = [
         {
             "type": "TextBlock",
@@ -108,6 +129,8 @@ def teams_body(n: Notification, context: NotifyContext) -> dict[str, Any]:
     ]
     if finding is not None and n.kind == "trigger" and n.storm is None:
         body.append({"type": "TextBlock", "text": _cut(finding.description, TEAMS_TEXT_MAX), "wrap": True})
+    if n.meta is not None and n.meta.kind == "digest":
+        body.append({"type": "TextBlock", "text": _cut(n.meta.description, SLACK_DIGEST_MAX), "wrap": True})
     card: dict[str, Any] = {"$schema": ADAPTIVE_SCHEMA, "type": "AdaptiveCard", "version": "1.4", "body": body}
     if finding is not None:
         card["actions"] = [{"type": "Action.OpenUrl", "title": "Open in Security Hub", "url": console_url(finding)}]

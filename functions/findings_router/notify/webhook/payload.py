@@ -16,8 +16,8 @@ import time
 from typing import Any
 
 from findings_router.domain.model import Finding
-from findings_router.domain.notifications import Notification, NotifyContext
-from findings_router.notify.links import console_url
+from findings_router.domain.notifications import FoldedResources, Notification, NotifyContext
+from findings_router.notify.links import console_url, resources_phrase
 from findings_router.notify.links import finding_links as links_of
 
 SCHEMA_VERSION = "1"
@@ -25,6 +25,7 @@ MAX_BODY_BYTES = 20 * 1024
 TYPES = ("finding.triggered", "storm.triggered", "meta.storm", "meta.alarm", "incident.resolved")
 SUMMARY_MAX = 1024
 TEXT_MAX = 1024
+DIGEST_TEXT_MAX = 12 * 1024
 DESCRIPTION_MAX = 4000
 URL_MAX = 4096
 MAX_RESOURCES = 20
@@ -50,7 +51,7 @@ def event_type(n: Notification) -> str:
     if n.kind == "resolve":
         return "incident.resolved"
     if n.meta is not None:
-        return "meta.alarm" if n.meta.kind == "alarm" else "meta.storm"
+        return f"meta.{n.meta.kind}"  # meta.alarm, meta.storm, meta.digest
     if n.storm is not None:
         return "storm.triggered"
     return "finding.triggered"
@@ -64,6 +65,8 @@ def summary(n: Notification, context: NotifyContext) -> str:
         return _cut_str(f"[{env}] resolved {n.key}{about}", SUMMARY_MAX)
     if n.meta is not None and n.meta.kind == "alarm":
         return _cut_str(f"[{env}] findings-router itself: {n.meta.name} in ALARM: {n.meta.reason}", SUMMARY_MAX)
+    if n.meta is not None and n.meta.kind == "digest":
+        return _cut_str(n.meta.reason, SUMMARY_MAX)
     if finding is None:
         raise ValueError(f"a trigger of {n.key} needs the finding it is about")
     if n.storm is not None:
@@ -81,7 +84,7 @@ def summary(n: Notification, context: NotifyContext) -> str:
     cvss = f" ({finding.max_cvss:.1f} CVSS)" if finding.max_cvss is not None else ""
     text = (
         f"{prefix}{n.severity.value}{cvss} {finding.product_name}: {finding.title} "
-        f"on {finding.primary_resource_id} in {finding.account}/{finding.region}"
+        f"on {resources_phrase(finding, context.folded)} in {finding.account}/{finding.region}"
     )
     return _cut_str(text, SUMMARY_MAX)
 
@@ -135,6 +138,25 @@ def finding_data(finding: Finding) -> dict[str, Any]:
     }
 
 
+def affected_data(folded: FoldedResources, finding: Finding | None) -> dict[str, Any]:
+    """`data.affected`: a folded vulnerability episode (dedup.fold_vulnerabilities) and its affected resources as
+    known when the notification was sent (only in the triggers of such an episode)."""
+    shown, more = folded.listed(MAX_RESOURCES)
+    return {
+        "vulnerability": _cut_str(folded.vulnerability, 128),
+        "fold": folded.fold,
+        "resources": [_cut_str(r, TEXT_MAX) for r in shown],
+        "count": folded.count,
+        "more": more,
+        "open_findings": folded.open_findings,
+        "findings_capped": folded.findings_capped,
+        "command": _cut_str(folded.command, TEXT_MAX),
+        "exploit_available": finding.exploit_available if finding is not None else None,
+        "fix_available": finding.fix_available if finding is not None else None,
+        "max_epss": finding.max_epss if finding is not None else None,
+    }
+
+
 def build_body(n: Notification, context: NotifyContext, sent_at: float) -> dict[str, Any]:
     """The webhook body of one notification, decided at `sent_at` (unix seconds), within `MAX_BODY_BYTES`."""
     finding = context.finding
@@ -164,13 +186,16 @@ def build_body(n: Notification, context: NotifyContext, sent_at: float) -> dict[
             "window_minutes": s.window_minutes,
             "samples": [_cut_str(x, TEXT_MAX) for x in s.samples[:MAX_LIST]],
         }
+    if context.folded is not None and n.kind == "trigger" and n.storm is None and n.meta is None:
+        data["affected"] = affected_data(context.folded, finding)
     if n.meta is not None:
         m = n.meta
         data["meta"] = {
             "kind": m.kind,
             "name": _cut_str(m.name, TEXT_MAX),
             "reason": _cut_str(m.reason, TEXT_MAX),
-            "description": _cut_str(m.description, TEXT_MAX),
+            # A digest's body is its content (one line per CVE, capped at 25): it gets the room of a whole body.
+            "description": _cut_str(m.description, DIGEST_TEXT_MAX if m.kind == "digest" else TEXT_MAX),
             "account": m.account,
             "region": m.region,
             "changed_at": m.changed_at,
@@ -203,6 +228,10 @@ def fit(body: dict[str, Any], limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
         finding["remediation"]["text"] = _cut(finding["remediation"]["text"], 500)
     if data["storm"] is not None:
         data["storm"]["samples"] = [x[:255] for x in data["storm"]["samples"][:5]]
+    if data.get("affected") is not None:
+        affected = data["affected"]
+        affected["more"] += max(len(affected["resources"]) - 5, 0)
+        affected["resources"] = [x[:255] for x in affected["resources"][:5]]
     if len(encode(body)) <= limit:
         return body
     if finding is not None:
