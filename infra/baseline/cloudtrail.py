@@ -5,7 +5,7 @@ organization's) and changes nothing (functions/findings_router/baseline/cloudtra
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_cloudtrail as cloudtrail
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
@@ -14,6 +14,7 @@ from constructs import Construct
 
 from findings_router.settings.baseline import ResolvedCloudTrail
 from infra.baseline.custom_resource import BaselineCustomResource, HandlerContext, wildcard_acknowledgment
+from infra.constructs.buckets import private_bucket
 from infra.derived import LOG_RETENTION_DAYS
 
 
@@ -40,30 +41,16 @@ class CloudTrail(Construct):
 
     def _manage(self, trail_name: str, retain: bool) -> None:
         settings = self.settings
-        self.bucket = s3.Bucket(
+        # Audit logs: never deleted with the stack (the lifecycle rule expires them).
+        self.bucket = private_bucket(
             self,
             "Bucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    expiration=Duration.days(settings.retention_days),
-                    abort_incomplete_multipart_upload_after=Duration.days(1),
-                )
-            ],
-            # Audit logs: never deleted with the stack (the lifecycle rule expires them).
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        Validations.of(self.bucket.node.default_child).acknowledge(  # type: ignore[arg-type]
-            Acknowledgment(
-                id="AwsSolutions-S1",
-                reason=(
-                    "Only CloudTrail writes to this bucket (its bucket policy), and the trail itself records who "
-                    "reads it; server access logs would need a bucket of their own."
-                ),
-            )
+            retention_days=settings.retention_days,
+            retain=True,
+            why_no_access_logs=(
+                "Only CloudTrail writes to this bucket (its bucket policy), and the trail itself records who "
+                "reads it; server access logs would need a bucket of their own."
+            ),
         )
         self.trail = cloudtrail.Trail(
             self,

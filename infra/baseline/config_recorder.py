@@ -9,7 +9,7 @@ under its own name (Control Tower's is left alone) and the snapshot frequency on
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_config as config
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
@@ -17,6 +17,7 @@ from constructs import Construct
 
 from findings_router.settings.baseline import ResolvedConfig, override_description
 from infra.baseline.custom_resource import BaselineCustomResource, HandlerContext, wildcard_acknowledgment
+from infra.constructs.buckets import private_bucket
 from infra.constructs.function import _nag_flatten
 
 CONFIG_SERVICE = "config.amazonaws.com"
@@ -87,30 +88,16 @@ class ConfigRecorder(Construct):
         settings = self.settings
         stack = Stack.of(self)
         removal = RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY
-        self.bucket = s3.Bucket(
+        # Configuration history is audit evidence: never deleted with the stack (its lifecycle rule expires it).
+        self.bucket = private_bucket(
             self,
             "Bucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    expiration=Duration.days(settings.retention_days),
-                    abort_incomplete_multipart_upload_after=Duration.days(1),
-                )
-            ],
-            # Configuration history is audit evidence: never deleted with the stack (its lifecycle rule expires it).
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        Validations.of(self.bucket.node.default_child).acknowledge(  # type: ignore[arg-type]
-            Acknowledgment(
-                id="AwsSolutions-S1",
-                reason=(
-                    "Only AWS Config writes to this bucket (its bucket policy); reads of the configuration history "
-                    "are audited by CloudTrail. A bucket of server access logs for it would need a bucket of its own."
-                ),
-            )
+            retention_days=settings.retention_days,
+            retain=True,
+            why_no_access_logs=(
+                "Only AWS Config writes to this bucket (its bucket policy); reads of the configuration history "
+                "are audited by CloudTrail. A bucket of server access logs for it would need a bucket of its own."
+            ),
         )
         config_logs = self.bucket.arn_for_objects(f"AWSLogs/{stack.account}/Config/*")
         source = {"AWS:SourceAccount": stack.account}

@@ -37,6 +37,21 @@ class HandlerContext:
     retain_logs: bool
 
 
+def service_linked_role_statement(scope: Construct, sid: str, services: Sequence[str]) -> iam.PolicyStatement:
+    """iam:CreateServiceLinkedRole for these AWS services' own roles only (a service creates its role when it is
+    first enabled: Security Hub, GuardDuty's malware protection, Inspector and its agentless scanning)."""
+    stack = Stack.of(scope)
+    return iam.PolicyStatement(
+        sid=sid,
+        actions=["iam:CreateServiceLinkedRole"],
+        resources=[
+            stack.format_arn(service="iam", region="", resource="role", resource_name=f"aws-service-role/{service}/*")
+            for service in services
+        ],
+        conditions={"StringEquals": {"iam:AWSServiceName": services[0] if len(services) == 1 else list(services)}},
+    )
+
+
 def wildcard_acknowledgment(scope: Construct, resource: str, reason: str) -> tuple[str, str]:
     """The cdk-nag IAM5 finding id of `resource` (an ARN with a wildcard, tokens allowed) and the reason."""
     flattened = "*" if resource == "*" else _nag_flatten(Stack.of(scope).resolve(resource))

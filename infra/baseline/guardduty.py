@@ -10,7 +10,12 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from findings_router.settings.baseline import Feature, ResolvedGuardDuty
-from infra.baseline.custom_resource import BaselineCustomResource, HandlerContext, wildcard_acknowledgment
+from infra.baseline.custom_resource import (
+    BaselineCustomResource,
+    HandlerContext,
+    service_linked_role_statement,
+    wildcard_acknowledgment,
+)
 
 MALWARE_PROTECTION_SERVICE = "malware-protection.guardduty.amazonaws.com"
 
@@ -81,19 +86,7 @@ class GuardDuty(Construct):
         if settings.feature("EBS_MALWARE_PROTECTION").enabled:
             # Turning malware scans on creates GuardDuty's malware protection service-linked role.
             statements.append(
-                iam.PolicyStatement(
-                    sid="MalwareProtectionRole",
-                    actions=["iam:CreateServiceLinkedRole"],
-                    resources=[
-                        stack.format_arn(
-                            service="iam",
-                            region="",
-                            resource="role",
-                            resource_name=f"aws-service-role/{MALWARE_PROTECTION_SERVICE}/*",
-                        )
-                    ],
-                    conditions={"StringEquals": {"iam:AWSServiceName": MALWARE_PROTECTION_SERVICE}},
-                )
+                service_linked_role_statement(self, "MalwareProtectionRole", [MALWARE_PROTECTION_SERVICE])
             )
             acknowledgments.append(
                 wildcard_acknowledgment(

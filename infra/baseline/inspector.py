@@ -5,12 +5,16 @@ production, where the resource is retained), `adopt` never."""
 
 from __future__ import annotations
 
-from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from findings_router.settings.baseline import ResolvedInspector
-from infra.baseline.custom_resource import BaselineCustomResource, HandlerContext, wildcard_acknowledgment
+from infra.baseline.custom_resource import (
+    BaselineCustomResource,
+    HandlerContext,
+    service_linked_role_statement,
+    wildcard_acknowledgment,
+)
 
 # Inspector creates these service-linked roles when it is enabled (Amazon Inspector user guide,
 # using-service-linked-roles): AWSServiceRoleForAmazonInspector2 and AWSServiceRoleForAmazonInspector2Agentless.
@@ -29,23 +33,14 @@ class Inspector(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.settings = settings
-        stack = Stack.of(self)
         actions = ["inspector2:Enable"]
         if settings.mode == "manage":
             actions += ["inspector2:Disable", "inspector2:BatchGetAccountStatus"]
-        service_roles = [
-            stack.format_arn(service="iam", region="", resource="role", resource_name=f"aws-service-role/{service}/*")
-            for service in INSPECTOR_SERVICES
-        ]
+        roles = service_linked_role_statement(self, "InspectorRoles", INSPECTOR_SERVICES)
         statements = [
             # No resource type (Service Authorization Reference: Amazon Inspector2).
             iam.PolicyStatement(sid="Scanning", actions=actions, resources=["*"]),
-            iam.PolicyStatement(
-                sid="InspectorRoles",
-                actions=["iam:CreateServiceLinkedRole"],
-                resources=service_roles,
-                conditions={"StringEquals": {"iam:AWSServiceName": list(INSPECTOR_SERVICES)}},
-            ),
+            roles,
         ]
         acknowledgments = [
             wildcard_acknowledgment(
@@ -61,7 +56,7 @@ class Inspector(Construct):
                     "Inspector's own service-linked roles, which Inspector names and creates on activation; the "
                     "condition allows no other service's.",
                 )
-                for arn in service_roles
+                for arn in roles.resources
             ),
         ]
         self.resource = BaselineCustomResource(

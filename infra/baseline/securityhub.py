@@ -16,7 +16,12 @@ from aws_cdk import aws_securityhub as securityhub
 from constructs import Construct
 
 from findings_router.settings.baseline import STANDARDS, ResolvedSecurityHub
-from infra.baseline.custom_resource import BaselineCustomResource, HandlerContext, wildcard_acknowledgment
+from infra.baseline.custom_resource import (
+    BaselineCustomResource,
+    HandlerContext,
+    service_linked_role_statement,
+    wildcard_acknowledgment,
+)
 
 # The handler waits for new standards to be READY before it disables their controls (minutes).
 ADOPT_TIMEOUT_SECONDS = 900
@@ -120,19 +125,7 @@ class SecurityHub(Construct):
                 resources=[hub],
             ),
             # EnableSecurityHub creates Security Hub's service-linked role when the hub is new.
-            iam.PolicyStatement(
-                sid="SecurityHubRole",
-                actions=["iam:CreateServiceLinkedRole"],
-                resources=[
-                    stack.format_arn(
-                        service="iam",
-                        region="",
-                        resource="role",
-                        resource_name=f"aws-service-role/{SECURITYHUB_SERVICE}/*",
-                    )
-                ],
-                conditions={"StringEquals": {"iam:AWSServiceName": SECURITYHUB_SERVICE}},
-            ),
+            service_linked_role_statement(self, "SecurityHubRole", [SECURITYHUB_SERVICE]),
         ]
         acknowledgments = [
             wildcard_acknowledgment(

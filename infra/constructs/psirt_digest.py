@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, Duration, Stack, Validations
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -15,6 +15,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from findings_router.service.psirt_digest import REPORT_PREFIX as DIGEST_REPORT_PREFIX
+from infra.constructs.buckets import private_bucket
 from infra.constructs.function import FunctionSpec, LambdaFunction, _nag_flatten
 
 # Inspector's ListFindings authorizes on no resource type (Service Authorization Reference: resource "*"); what the
@@ -62,32 +63,16 @@ class PsirtDigest(LambdaFunction):
         )
         self.bucket: s3.Bucket | None = None
         if settings.report:
-            self.bucket = s3.Bucket(
+            self.bucket = private_bucket(
                 self,
                 "Reports",
-                encryption=s3.BucketEncryption.S3_MANAGED,
-                enforce_ssl=True,
-                block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-                object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-                versioned=False,
-                lifecycle_rules=[
-                    s3.LifecycleRule(
-                        expiration=Duration.days(settings.report_retention_days),
-                        abort_incomplete_multipart_upload_after=Duration.days(1),
-                    )
-                ],
-                removal_policy=RemovalPolicy.RETAIN if settings.retain_reports else RemovalPolicy.DESTROY,
-                auto_delete_objects=False,
-            )
-            Validations.of(self.bucket.node.default_child).acknowledge(  # type: ignore[arg-type]
-                Acknowledgment(
-                    id="AwsSolutions-S1",
-                    reason=(
-                        "One function writes one CSV per run and the PSIRT team reads them; object access is audited "
-                        "by CloudTrail (data events where the account records them). A second bucket for server "
-                        "access logs would hold more data than the reports themselves."
-                    ),
-                )
+                retention_days=settings.report_retention_days,
+                retain=settings.retain_reports,
+                why_no_access_logs=(
+                    "One function writes one CSV per run and the PSIRT team reads them; object access is audited "
+                    "by CloudTrail (data events where the account records them). A second bucket for server "
+                    "access logs would hold more data than the reports themselves."
+                ),
             )
             # PutObject only, under the digest's prefix: the function never reads, lists, tags or deletes reports.
             reports = self.bucket.arn_for_objects(f"{REPORT_PREFIX}/*")

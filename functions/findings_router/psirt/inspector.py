@@ -27,7 +27,10 @@ from findings_router.psirt.model import (
     LAMBDA_FUNCTION,
     SOURCE_INSPECTOR,
     AffectedResource,
+    as_dict,
     as_float,
+    as_list,
+    as_text,
     function_name,
     iso_time,
 )
@@ -282,18 +285,6 @@ def fetch_affected(
 # ------------------------------------------------------------------------------------------ findings → rows
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
 def matched_ids(vulnerability_id: str | None, related: Sequence[Any], wanted: Collection[str] | None) -> list[str]:
     """The ids asked for that a finding is about: its own id, and those among its related ids (in that order)."""
     if wanted is None:
@@ -314,18 +305,23 @@ def _version_key(version: Any) -> tuple[int, ...]:
 def pick_cvss(finding: Mapping[str, Any]) -> tuple[float | None, str | None, str | None]:
     """(score, version, source): Inspector's adjusted CVSS (`inspectorScoreDetails.adjustedCvss`) when it has one,
     else the highest `packageVulnerabilityDetails.cvss` entry (a newer CVSS version breaks a tie)."""
-    adjusted = _dict(_dict(finding.get("inspectorScoreDetails")).get("adjustedCvss"))
+    adjusted = as_dict(as_dict(finding.get("inspectorScoreDetails")).get("adjustedCvss"))
     score = as_float(adjusted.get("score"))
     if score is not None:
-        source = _str(adjusted.get("scoreSource")) or _str(adjusted.get("cvssSource"))
-        return score, _str(adjusted.get("version")), source
+        source = as_text(adjusted.get("scoreSource")) or as_text(adjusted.get("cvssSource"))
+        return score, as_text(adjusted.get("version")), source
     best: tuple[float, tuple[int, ...], str | None, str | None] | None = None
-    for entry in _list(_dict(finding.get("packageVulnerabilityDetails")).get("cvss")):
-        entry = _dict(entry)
+    for entry in as_list(as_dict(finding.get("packageVulnerabilityDetails")).get("cvss")):
+        entry = as_dict(entry)
         base = as_float(entry.get("baseScore"))
         if base is None:
             continue
-        candidate = (base, _version_key(entry.get("version")), _str(entry.get("version")), _str(entry.get("source")))
+        candidate = (
+            base,
+            _version_key(entry.get("version")),
+            as_text(entry.get("version")),
+            as_text(entry.get("source")),
+        )
         if best is None or candidate[:2] > best[:2]:
             best = candidate
     if best is None:
@@ -335,10 +331,10 @@ def pick_cvss(finding: Mapping[str, Any]) -> tuple[float | None, str | None, str
 
 def package_version(package: Mapping[str, Any]) -> str | None:
     """`epoch:version-release` as the package manager prints it (epoch only when not 0)."""
-    version = _str(package.get("version"))
+    version = as_text(package.get("version"))
     if version is None:
         return None
-    release = _str(package.get("release"))
+    release = as_text(package.get("release"))
     epoch = package.get("epoch")
     text = f"{version}-{release}" if release else version
     return f"{epoch}:{text}" if isinstance(epoch, int) and epoch else text
@@ -346,7 +342,7 @@ def package_version(package: Mapping[str, Any]) -> str | None:
 
 def fixed_version(value: Any) -> str | None:
     """Inspector's `fixedInVersion`, None when there is no fix ("NotAvailable")."""
-    text = _str(value)
+    text = as_text(value)
     if text is None or text.strip().upper() in NO_FIX_VALUES:
         return None
     return text
@@ -361,24 +357,24 @@ def _layer_name(arn: str) -> str:
 def resource_label(resource: Mapping[str, Any], package: Mapping[str, Any] | None = None) -> str:
     """What a person recognizes: `repository:tag,tag` for an image, the function name (and the layer the package
     came from) for a Lambda function, `i-… (Name tag)` for an instance; else the resource id."""
-    details = _dict(resource.get("details"))
+    details = as_dict(resource.get("details"))
     resource_id = str(resource.get("id") or "?")
     kind = resource.get("type")
     if kind == ECR_IMAGE:
-        image = _dict(details.get("awsEcrContainerImage"))
-        repository = _str(image.get("repositoryName")) or resource_id
-        tags = [t for t in _list(image.get("imageTags")) if isinstance(t, str)]
+        image = as_dict(details.get("awsEcrContainerImage"))
+        repository = as_text(image.get("repositoryName")) or resource_id
+        tags = [t for t in as_list(image.get("imageTags")) if isinstance(t, str)]
         if tags:
             return f"{repository}:{','.join(tags)}"
-        digest = _str(image.get("imageHash")) or ""
+        digest = as_text(image.get("imageHash")) or ""
         return f"{repository}@{digest[:19]}" if digest else repository
     if kind == LAMBDA_FUNCTION:
-        function = _dict(details.get("awsLambdaFunction"))
-        name = _str(function.get("functionName")) or function_name(resource_id)
-        layer = _str((package or {}).get("sourceLambdaLayerArn"))
+        function = as_dict(details.get("awsLambdaFunction"))
+        name = as_text(function.get("functionName")) or function_name(resource_id)
+        layer = as_text((package or {}).get("sourceLambdaLayerArn"))
         return f"{name} (layer {_layer_name(layer)})" if layer else name
     if kind == EC2_INSTANCE:
-        tag = _str(_dict(resource.get("tags")).get("Name"))
+        tag = as_text(as_dict(resource.get("tags")).get("Name"))
         return f"{resource_id} ({tag})" if tag else resource_id
     return resource_id
 
@@ -391,51 +387,51 @@ def affected_from_inspector(finding: Mapping[str, Any], cves: Collection[str] | 
     """One row per resource × vulnerable package × id asked for (`cves`; None: the finding's own id). A finding
     that is not a package vulnerability, or about none of `cves`, gives no row. Absent fields give None, never an
     error: real findings vary."""
-    details = _dict(finding.get("packageVulnerabilityDetails"))
-    vulnerability_id = _str(details.get("vulnerabilityId"))
-    ids = matched_ids(vulnerability_id, _list(details.get("relatedVulnerabilities")), cves)
+    details = as_dict(finding.get("packageVulnerabilityDetails"))
+    vulnerability_id = as_text(details.get("vulnerabilityId"))
+    ids = matched_ids(vulnerability_id, as_list(details.get("relatedVulnerabilities")), cves)
     if not ids:
         return []
     cvss, cvss_version, cvss_source = pick_cvss(finding)
-    packages = [_dict(p) for p in _list(details.get("vulnerablePackages"))] or [{}]
-    account = _str(finding.get("awsAccountId")) or "?"
-    arn = _str(finding.get("findingArn"))
+    packages = [as_dict(p) for p in as_list(details.get("vulnerablePackages"))] or [{}]
+    account = as_text(finding.get("awsAccountId")) or "?"
+    arn = as_text(finding.get("findingArn"))
     common: dict[str, Any] = {
         "account": account,
         "cvss": cvss,
         "cvss_version": cvss_version,
         "cvss_source": cvss_source,
         "inspector_score": as_float(finding.get("inspectorScore")),
-        "epss": as_float(_dict(finding.get("epss")).get("score")),
+        "epss": as_float(as_dict(finding.get("epss")).get("score")),
         "exploit_available": _exploit(finding.get("exploitAvailable")),
-        "fix_available": _str(finding.get("fixAvailable")),
-        "severity": _str(finding.get("severity")),
+        "fix_available": as_text(finding.get("fixAvailable")),
+        "severity": as_text(finding.get("severity")),
         "first_observed": iso_time(finding.get("firstObservedAt")),
         "last_observed": iso_time(finding.get("lastObservedAt")),
         "updated": iso_time(finding.get("updatedAt")),
-        "status": _str(finding.get("status")),
+        "status": as_text(finding.get("status")),
         "sources": frozenset({SOURCE_INSPECTOR}),
         "finding_ids": (arn,) if arn else (),
         "vulnerability_id": vulnerability_id,
     }
     rows = []
-    for resource in _list(finding.get("resources")):
-        resource = _dict(resource)
-        resource_id = _str(resource.get("id"))
+    for resource in as_list(finding.get("resources")):
+        resource = as_dict(resource)
+        resource_id = as_text(resource.get("id"))
         if resource_id is None:
             continue
-        image = _dict(_dict(resource.get("details")).get("awsEcrContainerImage"))
+        image = as_dict(as_dict(resource.get("details")).get("awsEcrContainerImage"))
         in_use = image.get("inUseCount")
         for package in packages:
             for cve in ids:
                 rows.append(
                     AffectedResource(
                         cve=cve,
-                        region=_str(resource.get("region")),
-                        resource_type=_str(resource.get("type")) or "UNKNOWN",
+                        region=as_text(resource.get("region")),
+                        resource_type=as_text(resource.get("type")) or "UNKNOWN",
                         resource_id=resource_id,
                         resource_label=resource_label(resource, package),
-                        package=_str(package.get("name")),
+                        package=as_text(package.get("name")),
                         installed_version=package_version(package),
                         fixed_version=fixed_version(package.get("fixedInVersion")),
                         in_use_count=in_use if isinstance(in_use, int) and not isinstance(in_use, bool) else None,

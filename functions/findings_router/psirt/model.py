@@ -51,6 +51,19 @@ KB_ID = re.compile(r"^KB\d{6,8}$")
 GHSA_ID = re.compile(r"^GHSA(-[23456789cfghjmpqrvwx]{4}){3}$")
 
 
+# Real findings vary: a field of the wrong type reads as absent, never as an error.
+def as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def as_text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def normalize_vulnerability_id(text: str) -> str | None:
     """`text` as Inspector spells the id (CVE-…, KB…, GHSA-xxxx-xxxx-xxxx), or None when it is none of these."""
     value = text.strip()

@@ -23,7 +23,10 @@ from findings_router.psirt.model import (
     SOURCE_SECURITYHUB_V1,
     SOURCE_SECURITYHUB_V2,
     AffectedResource,
+    as_dict,
     as_float,
+    as_list,
+    as_text,
     function_name,
     iso_time,
     resource_type_name,
@@ -36,18 +39,6 @@ PAGE_SIZE: Final = 100
 GET_FINDINGS: Final = "securityhub:GetFindings"
 GET_FINDINGS_V2: Final = "securityhub:GetFindingsV2"
 VULNERABILITY_TYPE_PREFIX: Final = "Software and Configuration Checks/Vulnerabilities"
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def _ocsf_string(field: str, value: str, comparison: str = "EQUALS") -> dict[str, Any]:
@@ -88,7 +79,7 @@ def findings_v2_requests(vulnerability_ids: Sequence[str], *, accounts: Sequence
 
 
 def _fix_available(vulnerability: Mapping[str, Any]) -> str | None:
-    coverage = _str(vulnerability.get("fix_coverage"))
+    coverage = as_text(vulnerability.get("fix_coverage"))
     if coverage is not None:
         upper = coverage.upper()
         if upper.startswith("PARTIAL"):
@@ -104,14 +95,14 @@ def _fix_available(vulnerability: Mapping[str, Any]) -> str | None:
 def _best_cvss(entries: Sequence[Any], score: str, version: str, source: str) -> tuple[Any, Any, Any]:
     best: tuple[float, tuple[int, ...], Any, Any] | None = None
     for entry in entries:
-        entry = _dict(entry)
+        entry = as_dict(entry)
         base = as_float(entry.get(score))
         if base is None:
             continue
         raw_version = entry.get(version)
         key = tuple(int(p) if p.isdigit() else 0 for p in str(raw_version or "").split("."))
         if best is None or (base, key) > best[:2]:
-            best = (base, key, _str(raw_version), _str(entry.get(source)))
+            best = (base, key, as_text(raw_version), as_text(entry.get(source)))
     return (best[0], best[2], best[3]) if best is not None else (None, None, None)
 
 
@@ -121,17 +112,19 @@ def _ocsf_tags(resource: Mapping[str, Any]) -> dict[str, str]:
         return {str(k): str(v) for k, v in tags.items()}
     return {
         str(t["name"]): str(t.get("value", ""))
-        for t in _list(tags)
+        for t in as_list(tags)
         if isinstance(t, dict) and isinstance(t.get("name"), str)
     }
 
 
 def _ocsf_label(resource: Mapping[str, Any], kind: str, uid: str) -> str:
-    image = _dict(resource.get("image"))
+    image = as_dict(resource.get("image"))
     if image:
-        repository = _str(image.get("repository_name")) or _str(image.get("name")) or _str(resource.get("name"))
-        tags = [t for t in _list(image.get("tags")) if isinstance(t, str)] or (
-            [image["tag"]] if _str(image.get("tag")) else []
+        repository = (
+            as_text(image.get("repository_name")) or as_text(image.get("name")) or as_text(resource.get("name"))
+        )
+        tags = [t for t in as_list(image.get("tags")) if isinstance(t, str)] or (
+            [image["tag"]] if as_text(image.get("tag")) else []
         )
         if repository:
             return f"{repository}:{','.join(tags)}" if tags else repository
@@ -140,70 +133,70 @@ def _ocsf_label(resource: Mapping[str, Any], kind: str, uid: str) -> str:
         instance = uid.rsplit("/", 1)[-1]
         return f"{instance} ({name})" if name else instance
     if kind == "AWS_LAMBDA_FUNCTION":
-        function = _dict(resource.get("cloud_function"))
-        return _str(function.get("name")) or _str(resource.get("name")) or function_name(uid)
-    return _str(resource.get("name")) or uid
+        function = as_dict(resource.get("cloud_function"))
+        return as_text(function.get("name")) or as_text(resource.get("name")) or function_name(uid)
+    return as_text(resource.get("name")) or uid
 
 
 def affected_from_ocsf(finding: Mapping[str, Any], cves: Collection[str]) -> list[AffectedResource]:
     """Rows of one OCSF finding (`GetFindingsV2`): per vulnerability about one of `cves` (its `cve.uid`, or in its
     `related_vulnerabilities`) × resource × affected package."""
-    info = _dict(finding.get("finding_info"))
-    cloud = _dict(finding.get("cloud"))
-    finding_account = _str(_dict(cloud.get("account")).get("uid"))
-    finding_id = _str(info.get("uid")) or _str(_dict(finding.get("metadata")).get("uid"))
-    resources = [_dict(r) for r in _list(finding.get("resources"))]
+    info = as_dict(finding.get("finding_info"))
+    cloud = as_dict(finding.get("cloud"))
+    finding_account = as_text(as_dict(cloud.get("account")).get("uid"))
+    finding_id = as_text(info.get("uid")) or as_text(as_dict(finding.get("metadata")).get("uid"))
+    resources = [as_dict(r) for r in as_list(finding.get("resources"))]
     if not resources and isinstance(finding.get("resource"), dict):  # OCSF 1.1/1.2: a singular resource
         resources = [finding["resource"]]
-    severity = _str(finding.get("severity"))
+    severity = as_text(finding.get("severity"))
     rows = []
-    for vulnerability in _list(finding.get("vulnerabilities")):
-        vulnerability = _dict(vulnerability)
-        cve_record = _dict(vulnerability.get("cve"))
-        own = _str(cve_record.get("uid"))
-        related = [r for r in _list(vulnerability.get("related_vulnerabilities")) if isinstance(r, str)]
+    for vulnerability in as_list(finding.get("vulnerabilities")):
+        vulnerability = as_dict(vulnerability)
+        cve_record = as_dict(vulnerability.get("cve"))
+        own = as_text(cve_record.get("uid"))
+        related = [r for r in as_list(vulnerability.get("related_vulnerabilities")) if isinstance(r, str)]
         ids: list[str] = ([own] if own is not None and own in cves else []) + [
             r for r in related if r in cves and r != own
         ]
         if not ids:
             continue
         cvss, cvss_version, cvss_source = _best_cvss(
-            _list(cve_record.get("cvss")), "base_score", "version", "vendor_name"
+            as_list(cve_record.get("cvss")), "base_score", "version", "vendor_name"
         )
         exploit = vulnerability.get("is_exploit_available")
-        packages = [_dict(p) for p in _list(vulnerability.get("affected_packages"))] or [{}]
+        packages = [as_dict(p) for p in as_list(vulnerability.get("affected_packages"))] or [{}]
         for resource in resources:
-            uid = _str(resource.get("uid")) or _str(resource.get("uid_alt"))
+            uid = as_text(resource.get("uid")) or as_text(resource.get("uid_alt"))
             if uid is None:
                 continue
-            kind = resource_type_name(_str(resource.get("type")))
-            owner = _str(_dict(_dict(resource.get("owner")).get("account")).get("uid"))
-            in_use = _dict(resource.get("image")).get("in_use_count")
+            kind = resource_type_name(as_text(resource.get("type")))
+            owner = as_text(as_dict(as_dict(resource.get("owner")).get("account")).get("uid"))
+            in_use = as_dict(resource.get("image")).get("in_use_count")
             for package in packages:
                 for cve in ids:
                     rows.append(
                         AffectedResource(
                             cve=cve,
                             account=finding_account or owner or "?",
-                            region=_str(resource.get("region")) or _str(cloud.get("region")),
+                            region=as_text(resource.get("region")) or as_text(cloud.get("region")),
                             resource_type=kind,
                             resource_id=uid,
                             resource_label=_ocsf_label(resource, kind, uid),
-                            package=_str(package.get("name")),
-                            installed_version=_str(package.get("version")),
+                            package=as_text(package.get("name")),
+                            installed_version=as_text(package.get("version")),
                             fixed_version=_no_fix_none(package.get("fixed_in_version")),
                             cvss=cvss,
                             cvss_version=cvss_version,
                             cvss_source=cvss_source,
                             inspector_score=None,
-                            epss=as_float(_dict(cve_record.get("epss")).get("score")),
+                            epss=as_float(as_dict(cve_record.get("epss")).get("score")),
                             exploit_available=exploit if isinstance(exploit, bool) else None,
                             fix_available=_fix_available(vulnerability),
                             severity=severity.upper() if severity else None,
                             first_observed=iso_time(info.get("first_seen_time_dt") or info.get("first_seen_time")),
                             last_observed=iso_time(info.get("last_seen_time_dt") or info.get("last_seen_time")),
                             updated=iso_time(info.get("modified_time_dt") or info.get("modified_time")),
-                            status=_str(finding.get("status")),
+                            status=as_text(finding.get("status")),
                             sources=frozenset({SOURCE_SECURITYHUB_V2}),
                             finding_ids=(finding_id,) if finding_id else (),
                             vulnerability_id=own,
@@ -214,7 +207,7 @@ def affected_from_ocsf(finding: Mapping[str, Any], cves: Collection[str]) -> lis
 
 
 def _no_fix_none(value: Any) -> str | None:
-    text = _str(value)
+    text = as_text(value)
     return None if text is None or text.strip().upper() in ("NOTAVAILABLE", "NONE", "N/A") else text
 
 
@@ -246,70 +239,72 @@ def findings_v1_requests(vulnerability_ids: Sequence[str], *, accounts: Sequence
 
 
 def _asff_label(resource: Mapping[str, Any], kind: str, uid: str, package: Mapping[str, Any]) -> str:
-    details = _dict(resource.get("Details"))
+    details = as_dict(resource.get("Details"))
     if kind == "AWS_ECR_CONTAINER_IMAGE":
-        image = _dict(details.get("AwsEcrContainerImage"))
-        repository = _str(image.get("RepositoryName"))
-        tags = [t for t in _list(image.get("ImageTags")) if isinstance(t, str)]
+        image = as_dict(details.get("AwsEcrContainerImage"))
+        repository = as_text(image.get("RepositoryName"))
+        tags = [t for t in as_list(image.get("ImageTags")) if isinstance(t, str)]
         if repository:
             return f"{repository}:{','.join(tags)}" if tags else repository
     if kind == "AWS_LAMBDA_FUNCTION":
-        function = _dict(details.get("AwsLambdaFunction"))
-        function_label = _str(function.get("FunctionName")) or function_name(uid)
-        layer = _str(package.get("SourceLayerArn"))
+        function = as_dict(details.get("AwsLambdaFunction"))
+        function_label = as_text(function.get("FunctionName")) or function_name(uid)
+        layer = as_text(package.get("SourceLayerArn"))
         if layer and ":layer:" in layer:
             return f"{function_label} (layer {':'.join(layer.split(':')[6:8])})"
         return function_label
     if kind == "AWS_EC2_INSTANCE":
         instance = uid.rsplit("/", 1)[-1]
-        tag = _str(_dict(resource.get("Tags")).get("Name"))
+        tag = as_text(as_dict(resource.get("Tags")).get("Name"))
         return f"{instance} ({tag})" if tag else instance
     return uid
 
 
 def _severity_label(finding: Mapping[str, Any]) -> str | None:
-    label = _str(_dict(finding.get("Severity")).get("Label"))
-    return label or _str(_dict(_dict(finding.get("FindingProviderFields")).get("Severity")).get("Label"))
+    label = as_text(as_dict(finding.get("Severity")).get("Label"))
+    return label or as_text(as_dict(as_dict(finding.get("FindingProviderFields")).get("Severity")).get("Label"))
 
 
 def affected_from_asff(finding: Mapping[str, Any], cves: Collection[str]) -> list[AffectedResource]:
     """Rows of one ASFF finding (`GetFindings`): only its `Vulnerabilities` whose `Id` is one of `cves`, or which
     list one in `RelatedVulnerabilities` (the title prefix that found it is a heuristic) × resource × package."""
-    product_fields = _dict(finding.get("ProductFields"))
-    status = _str(product_fields.get("aws/inspector/FindingStatus")) or _str(finding.get("RecordState"))
-    account = _str(finding.get("AwsAccountId")) or "?"
-    finding_id = _str(finding.get("Id"))
+    product_fields = as_dict(finding.get("ProductFields"))
+    status = as_text(product_fields.get("aws/inspector/FindingStatus")) or as_text(finding.get("RecordState"))
+    account = as_text(finding.get("AwsAccountId")) or "?"
+    finding_id = as_text(finding.get("Id"))
     rows = []
-    for vulnerability in _list(finding.get("Vulnerabilities")):
-        vulnerability = _dict(vulnerability)
-        own = _str(vulnerability.get("Id"))
-        related = [r for r in _list(vulnerability.get("RelatedVulnerabilities")) if isinstance(r, str)]
+    for vulnerability in as_list(finding.get("Vulnerabilities")):
+        vulnerability = as_dict(vulnerability)
+        own = as_text(vulnerability.get("Id"))
+        related = [r for r in as_list(vulnerability.get("RelatedVulnerabilities")) if isinstance(r, str)]
         ids: list[str] = ([own] if own is not None and own in cves else []) + [
             r for r in related if r in cves and r != own
         ]
         if not ids:
             continue
-        cvss, cvss_version, cvss_source = _best_cvss(_list(vulnerability.get("Cvss")), "BaseScore", "Version", "Source")
+        cvss, cvss_version, cvss_source = _best_cvss(
+            as_list(vulnerability.get("Cvss")), "BaseScore", "Version", "Source"
+        )
         exploit = {"YES": True, "NO": False}.get(str(vulnerability.get("ExploitAvailable")))
-        packages = [_dict(p) for p in _list(vulnerability.get("VulnerablePackages"))] or [{}]
-        for resource in _list(finding.get("Resources")):
-            resource = _dict(resource)
-            uid = _str(resource.get("Id"))
+        packages = [as_dict(p) for p in as_list(vulnerability.get("VulnerablePackages"))] or [{}]
+        for resource in as_list(finding.get("Resources")):
+            resource = as_dict(resource)
+            uid = as_text(resource.get("Id"))
             if uid is None:
                 continue
-            kind = resource_type_name(_str(resource.get("Type")))
+            kind = resource_type_name(as_text(resource.get("Type")))
             for package in packages:
                 for cve in ids:
                     rows.append(
                         AffectedResource(
                             cve=cve,
                             account=account,
-                            region=_str(resource.get("Region")) or _str(finding.get("Region")),
+                            region=as_text(resource.get("Region")) or as_text(finding.get("Region")),
                             resource_type=kind,
                             resource_id=uid,
                             resource_label=_asff_label(resource, kind, uid, package),
-                            package=_str(package.get("Name")),
-                            installed_version=_str(package.get("Version")),
+                            package=as_text(package.get("Name")),
+                            installed_version=as_text(package.get("Version")),
                             fixed_version=_no_fix_none(package.get("FixedInVersion")),
                             cvss=cvss,
                             cvss_version=cvss_version,
@@ -317,7 +312,7 @@ def affected_from_asff(finding: Mapping[str, Any], cves: Collection[str]) -> lis
                             inspector_score=as_float(product_fields.get("aws/inspector/inspectorScore")),
                             epss=as_float(vulnerability.get("EpssScore")),
                             exploit_available=exploit,
-                            fix_available=_str(vulnerability.get("FixAvailable")),
+                            fix_available=as_text(vulnerability.get("FixAvailable")),
                             severity=_severity_label(finding),
                             first_observed=iso_time(finding.get("FirstObservedAt") or finding.get("CreatedAt")),
                             last_observed=iso_time(finding.get("LastObservedAt") or finding.get("UpdatedAt")),
