@@ -131,7 +131,7 @@ def describe_error(exc: Exception, *, action: str, service: str, region: str) ->
     if isinstance(exc, NoCredentialsError):
         return "no AWS credentials: configure a profile (--profile) or the AWS_* variables"
     if isinstance(exc, NoRegionError):
-        return "no AWS region: pass --regions or --region, or set AWS_REGION"
+        return "no AWS region: pass --regions or --region, or set AWS_DEFAULT_REGION"
     if isinstance(exc, ClientError):
         code, message = _code(exc)
         detail = f" ({message})" if message else ""
@@ -301,7 +301,7 @@ def sweep(
     if not request.cves:
         raise ValueError("no vulnerability id to look for")
     if not request.regions:
-        raise SweepError("no Region to look in: pass --regions or --region, or set AWS_REGION")
+        raise SweepError("no Region to look in: pass --regions or --region, or set AWS_DEFAULT_REGION")
     result = SweepResult(rows=[])
     counter = _Counter(progress)
     active: list[AffectedResource] = []
