@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from findings_router_local.fakes.inspector import InspectorStandIn
 from findings_router_local.fakes.pagerduty import PagerDutyReceiver
 from tests.e2e.harness import deploy
 from tests.e2e.harness.aws import Aws
@@ -77,6 +78,14 @@ def pagerduty() -> Iterator[PagerDutyReceiver]:
 
 
 @pytest.fixture(scope="session")
+def inspector() -> Iterator[InspectorStandIn]:
+    """Inspector (which LocalStack does not emulate) for the PSIRT digest: the project's stand-in with its log4shell
+    estate, on 127.0.0.1 inside the run's namespace; the functions reach it through AWS_ENDPOINT_URL_INSPECTOR2."""
+    with InspectorStandIn() as standin:
+        yield standin
+
+
+@pytest.fixture(scope="session")
 def environments_with_stand_ins(pagerduty: PagerDutyReceiver) -> Iterator[dict[str, Environment]]:
     """Every environment, with a stand-in for each of its other notifiers (`notifiers`: the project's JSM stand-in,
     webhook receivers), started on 127.0.0.1 inside the run's namespace next to the PagerDuty stand-in."""
@@ -95,6 +104,7 @@ def environments_with_stand_ins(pagerduty: PagerDutyReceiver) -> Iterator[dict[s
 def deployment(
     localstack: None,
     pagerduty: PagerDutyReceiver,
+    inspector: InspectorStandIn,
     environments_with_stand_ins: dict[str, Environment],
     phases: Phases,
 ) -> Deployment:
@@ -113,7 +123,7 @@ def deployment(
         f"the function package has native modules the overlay ({overlay}) does not replace for this machine: "
         f"{unshadowed}; add their distributions to NATIVE_PACKAGES in tests/e2e/install.sh"
     )
-    result = Deployment(aws, pagerduty, envs, stacks, phases)
+    result = Deployment(aws, pagerduty, envs, stacks, phases, inspector=inspector)
     # LocalStack starts DynamoDB Local (a JVM, seconds) at the first DynamoDB call: meanwhile, not in the stacks' time.
     warm_up = ThreadPoolExecutor(1)
     dynamodb_ready = warm_up.submit(aws.client("dynamodb").list_tables)
@@ -135,7 +145,7 @@ def deployment(
     def create(env: Environment) -> None:
         artifact = stacks[env.stack]
         template, result.injected[env.stack] = deploy.inject_stand_ins(
-            artifact.template, pagerduty.url, env.notifier_urls
+            artifact.template, pagerduty.url, env.notifier_urls, inspector.base_url
         )
         started = time.monotonic()
         env.stack_id = deploy.create_stack(aws, artifact, template, bucket)

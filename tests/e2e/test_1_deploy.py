@@ -27,11 +27,12 @@ def test_every_resource_of_the_template_is_created(deployment: Deployment, name:
 
 @pytest.mark.parametrize("name", ENVIRONMENTS)
 def test_functions_run_the_synthesized_package_with_events_to_the_stand_ins(deployment: Deployment, name: str) -> None:
-    """The one change to the template: EVENTS_URL on each function, and NOTIFIER_URLS where the policy has other
-    notifiers (one stand-in URL per notifier); the rest of each function's environment is the synthesized one, and
-    every function is Active."""
+    """The one change to the template: EVENTS_URL on each function, NOTIFIER_URLS where the policy has other
+    notifiers (one stand-in URL per notifier), and the Inspector stand-in's endpoint; the rest of each function's
+    environment is the synthesized one, and every function is Active."""
     env = deployment.environments[name]
-    injected = deploy.injected_variables(deployment.pagerduty.url, env.notifier_urls)
+    assert deployment.inspector is not None
+    injected = deploy.injected_variables(deployment.pagerduty.url, env.notifier_urls, deployment.inspector.base_url)
     assert set(env.notifier_urls) == set(env.policy.notifiers)
     assert ("NOTIFIER_URLS" in injected) == bool(env.policy.notifiers)
     template = deployment.stacks[env.stack].template

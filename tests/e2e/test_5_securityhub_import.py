@@ -32,6 +32,9 @@ def test_imported_finding_pages_once_and_its_echo_is_a_duplicate(deployment: Dep
     finding = rehome(json.loads((FIXTURES / FIXTURE).read_text()), account)["detail"]["findings"][0]
     now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     finding.update(Id=f"{finding['Id']}/e2e-imported", UpdatedAt=now, CreatedAt=now)
+    # A CVE of its own: prod and stg fold Inspector findings into one episode per CVE and account
+    # (dedup.fold_vulnerabilities), and test_2 already paged this fixture's log4shell there.
+    finding["Vulnerabilities"][0]["Id"] = f"CVE-2026-{dt.datetime.now(dt.UTC):%H%M%S%f}"
     finding.pop("Note", None)
     finding.pop("ProcessedAt", None)
 

@@ -144,16 +144,21 @@ def publish_assets(clients: Any, stack: StackArtifact, account: str, zip_cache: 
     return keys
 
 
-def injected_variables(events_url: str, notifier_urls: dict[str, str]) -> dict[str, str]:
-    """The variables every function gets: EVENTS_URL, and NOTIFIER_URLS when there are other notifiers."""
+def injected_variables(
+    events_url: str, notifier_urls: dict[str, str], inspector_url: str | None = None
+) -> dict[str, str]:
+    """The variables every function gets: EVENTS_URL, NOTIFIER_URLS when there are other notifiers, and
+    AWS_ENDPOINT_URL_INSPECTOR2 (boto3's per-service endpoint variable) for the Inspector stand-in LocalStack lacks."""
     out = {"EVENTS_URL": events_url}
     if notifier_urls:
         out["NOTIFIER_URLS"] = json.dumps(notifier_urls, sort_keys=True)
+    if inspector_url:
+        out["AWS_ENDPOINT_URL_INSPECTOR2"] = inspector_url
     return out
 
 
 def inject_stand_ins(
-    template: dict[str, Any], events_url: str, notifier_urls: dict[str, str]
+    template: dict[str, Any], events_url: str, notifier_urls: dict[str, str], inspector_url: str | None = None
 ) -> tuple[dict[str, Any], list[str]]:
     """A copy of the template whose functions send to the stand-ins (`injected_variables`); and the logical ids
     changed."""
@@ -162,10 +167,11 @@ def inject_stand_ins(
     for logical_id, resource in out["Resources"].items():
         if resource["Type"] == "AWS::Lambda::Function":
             env = resource["Properties"].setdefault("Environment", {}).setdefault("Variables", {})
-            clash = set(env) & {"EVENTS_URL", "NOTIFIER_URLS"}
+            injected = injected_variables(events_url, notifier_urls, inspector_url)
+            clash = set(env) & set(injected)
             if clash:
                 raise DeployError(f"{logical_id}: the synthesized template already sets {sorted(clash)}")
-            env.update(injected_variables(events_url, notifier_urls))
+            env.update(injected)
             changed.append(logical_id)
     return out, changed
 

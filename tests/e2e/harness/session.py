@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from findings_router_local.fakes.inspector import InspectorStandIn
 from findings_router_local.fakes.pagerduty import PagerDutyReceiver
 from tests.e2e.harness.aws import Aws
 from tests.e2e.harness.deploy import StackArtifact
@@ -24,3 +25,4 @@ class Deployment:
     seconds: dict[str, float] = field(default_factory=dict)  # stack -> seconds from CreateStack to CREATE_COMPLETE
     # stack -> functions given EVENTS_URL (and NOTIFIER_URLS, when the environment has other notifiers)
     injected: dict[str, list[str]] = field(default_factory=dict)
+    inspector: InspectorStandIn | None = None  # Inspector for the PSIRT digest (LocalStack has none)
