@@ -43,7 +43,9 @@ def aws_error(exc: Exception, what: str, *, missing: str | None = None) -> AwsAc
     if isinstance(exc, NoCredentialsError):
         return AwsAccessError("no AWS credentials: configure a profile (--profile) or the AWS_* variables")
     if isinstance(exc, NoRegionError):
-        return AwsAccessError("no AWS region: pass --region, set AWS_DEFAULT_REGION, or set `region:` in the policy file")
+        return AwsAccessError(
+            "no AWS region: pass --region, set AWS_DEFAULT_REGION, or set `region:` in the policy file"
+        )
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = error.get("Code", "error")

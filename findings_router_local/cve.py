@@ -113,7 +113,9 @@ def regions_for(given: str | None, region: str | None, policy: Policy | None, se
         return [policy.region]
     if session_region:
         return [session_region]
-    raise CveError("no AWS region: pass --regions (or --region), set AWS_DEFAULT_REGION, or set `region:` in the policy file")
+    raise CveError(
+        "no AWS region: pass --regions (or --region), set AWS_DEFAULT_REGION, or set `region:` in the policy file"
+    )
 
 
 def make_clients(session: Any, endpoint_url: str | None) -> ClientFactory:

@@ -154,7 +154,9 @@ def test_digest_text_summary_fits_in_1000_characters_and_says_how_many_more():
         "[prod] PSIRT digest 2026-11-26 03:00Z → 2026-11-27 03:00Z: 2 CVEs on 3 resources: "
         "CVE-2026-10000 (CVSS 9.8, exploit known, 1 resource); CVE-2026-10001 (CVSS 9.8, 2 resources)"
     )
-    assert body.splitlines()[2].startswith("CVE-2026-10000  -  CVSS 9.8  EPSS 0.500  exploit known  1 resource (ECR image)")
+    assert body.splitlines()[2].startswith(
+        "CVE-2026-10000  -  CVSS 9.8  EPSS 0.500  exploit known  1 resource (ECR image)"
+    )
     many = [_group(i) for i in range(60)]
     summary, body = digest_text(many, "prod", start, end, max_lines=25)
     assert len(summary) <= SUMMARY_MAX_CHARS
