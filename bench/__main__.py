@@ -23,6 +23,12 @@ from bench.common import RESULTS_FILE, BenchResult
 from findings_router_local import tables
 
 
+def _ingestion(quick: bool) -> list[BenchResult]:
+    from bench import ingestion
+
+    return [ingestion.run(events=1_000 if quick else 10_000)]
+
+
 def _cpu(quick: bool) -> list[BenchResult]:
     from bench import cpu
 
@@ -74,6 +80,7 @@ def _psirt(quick: bool) -> list[BenchResult]:
 
 
 BENCHES: dict[str, Callable[[bool], list[BenchResult]]] = {
+    "ingestion": _ingestion,
     "cpu": _cpu,
     "cold_start": _cold_start,
     "requests": _requests,

@@ -71,35 +71,44 @@ def inputs(results: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
-def per_million(q: dict[str, float], *, aged: bool = False, batch: int = BATCH_SIZE) -> dict[str, float]:
-    """Dollars per million findings by line item."""
+def per_million(
+    q: dict[str, float], *, aged: bool = False, batch: int = BATCH_SIZE, delivered: float = 1.0
+) -> dict[str, float]:
+    """Dollars per million findings Security Hub emits, by line item.
+
+    `delivered`: the share of them the ingestion rule lets through to the queue (bench/ingestion.py); 1 without a
+    filter. What each delivered finding costs (SQS, Lambda, the batched read, logs) scales with it; what a page costs
+    (state writes, the write-back, the PagerDuty call) does not: whatever pages passes every filter."""
     puts = q["aged_put_items_per_finding"] if aged else q["put_items_per_finding"]
-    invocations = 1 / batch
+    # Security Hub re-emits every finding we write back (Workflow NOTIFIED / note): one more event, which passes the
+    # filter (its finding paged) and is routed as a repeat.
+    events = delivered + q["securityhub_calls_per_finding"]
+    invocations = events / batch
     cpu_ms = q["handler_cpu_us_per_finding"] / 1000 * FULL_VCPU_MB / MEMORY_MB / ARM_SPEED_VS_BENCH_MACHINE
-    io_ms = (
-        LATENCY_MS["BatchGetItem"] * invocations
-        + LATENCY_MS["PutItem"] * puts
+    page_io_ms = (
+        LATENCY_MS["PutItem"] * puts
         + LATENCY_MS["UpdateItem"] * q["update_items_per_finding"]
         + LATENCY_MS["BatchUpdateFindings"] * q["securityhub_calls_per_finding"]
         + LATENCY_MS["PagerDutyPost"] * q["pagerduty_posts_per_finding"]
     )
-    duration_s = (cpu_ms + io_ms) / 1000  # per finding
-    # Security Hub re-emits every finding we write back (Workflow NOTIFIED / note): one more event, routed as a repeat
-    echo = 1 + q["securityhub_calls_per_finding"]
-    log_bytes = q["log_bytes_per_finding"] + PLATFORM_LOG_BYTES_PER_INVOCATION * invocations
+    # Without a filter this is (cpu + batch read + page I/O) x events, as the model always had it.
+    duration_s = (
+        (cpu_ms + LATENCY_MS["BatchGetItem"] / batch) * events + page_io_ms * (1 + q["securityhub_calls_per_finding"])
+    ) / 1000
+    log_bytes = q["log_bytes_per_finding"] * events + PLATFORM_LOG_BYTES_PER_INVOCATION * invocations
     lines = {
         "EventBridge (AWS service events, default bus)": EVENTBRIDGE_AWS_SERVICE_EVENT,
-        "SQS (send + receive/delete per batch)": SQS_REQUEST * (1 + SQS_REQUESTS_PER_BATCH * invocations) * echo,
-        "Lambda requests": LAMBDA_REQUEST * invocations * echo,
-        "Lambda duration (arm64, 256 MB)": LAMBDA_ARM_GB_SECOND * MEMORY_MB / 1024 * duration_s * echo,
-        "DynamoDB reads (1 RRU per finding)": DDB_RRU * q["rru_per_finding"] * echo,
+        "SQS (send + receive/delete per batch)": SQS_REQUEST * (events + SQS_REQUESTS_PER_BATCH * invocations),
+        "Lambda requests": LAMBDA_REQUEST * invocations,
+        "Lambda duration (arm64, 256 MB)": LAMBDA_ARM_GB_SECOND * MEMORY_MB / 1024 * duration_s,
+        "DynamoDB reads (1 RRU per finding)": DDB_RRU * q["rru_per_finding"] * events,
         "DynamoDB writes: dedup state": DDB_WRU * puts * q["wru_per_put"],
         "DynamoDB writes: storm counters": DDB_WRU * q["update_items_per_finding"],
-        "CloudWatch Logs ingestion": CLOUDWATCH_LOGS_GB * log_bytes / 1e9 * echo,
+        "CloudWatch Logs ingestion": CLOUDWATCH_LOGS_GB * log_bytes / 1e9,
     }
     out = {k: round(v * 1e6, 3) for k, v in lines.items()}
     out["total"] = round(sum(lines.values()) * 1e6, 3)
-    out["lambda_ms_per_finding_modelled"] = round(cpu_ms + io_ms, 2)
+    out["lambda_ms_per_finding_modelled"] = round(cpu_ms + LATENCY_MS["BatchGetItem"] / batch + page_io_ms, 2)
     return out
 
 
@@ -112,16 +121,35 @@ def api_destination_per_million(share_sent: float = 1.0) -> dict[str, float]:
     }
 
 
+def queue_shares(results: list[dict[str, Any]]) -> dict[str, float]:
+    """Shares of a production day reaching the queue (bench/ingestion.py), by filter; {} when it did not run."""
+    shares = _by_name(results).get("ingestion", {}).get("details", {}).get("share_reaching_queue", {})
+    return {str(k): float(v) for k, v in shares.items()}
+
+
+SHIPPED_FILTER = "policy (shipped: resolutions all)"
+NOTED_FILTER = "policy, resolutions noted"
+
+
 def model(results: list[dict[str, Any]]) -> dict[str, Any]:
     q = inputs(results)
+    shares = queue_shares(results)
+    columns = {
+        "findings_router_steady_state": per_million(q),
+        "findings_router_resends_past_touch_interval": per_million(q, aged=True),
+        "findings_router_batch_of_1": per_million(q, batch=1),
+        "api_destination_every_finding": api_destination_per_million(1.0),
+    }
+    if SHIPPED_FILTER in shares:
+        # Per million findings Security Hub emits on a production day, only some of which reach the queue.
+        columns["findings_router_policy_filter"] = per_million(q, delivered=shares[SHIPPED_FILTER])
+        columns["api_destination_policy_filter"] = api_destination_per_million(shares[SHIPPED_FILTER])
+    if NOTED_FILTER in shares:
+        columns["findings_router_policy_filter_noted"] = per_million(q, delivered=shares[NOTED_FILTER])
     return {
         "inputs_per_finding": {k: round(v, 4) for k, v in q.items()},
-        "usd_per_million_findings": {
-            "findings_router_steady_state": per_million(q),
-            "findings_router_resends_past_touch_interval": per_million(q, aged=True),
-            "findings_router_batch_of_1": per_million(q, batch=1),
-            "api_destination_every_finding": api_destination_per_million(1.0),
-        },
+        "queue_share": {k: round(v, 4) for k, v in shares.items()},
+        "usd_per_million_findings": columns,
         "fixed_usd_per_month": {
             "Secrets Manager: routing-key secret": SECRETS_MANAGER_SECRET_MONTH,
             # 2 warm containers re-reading the secret every 5 minutes (Powertools cache)

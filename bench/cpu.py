@@ -20,7 +20,7 @@ from typing import Any
 from bench.common import CPU_CLOCK, BenchResult, interleaved, median, no_gc, paired_ratios, spread
 from bench.workload import NOW, Traffic, generate, prod_policy, steady_state
 
-TARGET = 3.0
+TARGET = 2.0  # issue 19 (was 3.0)
 BATCH = 10
 
 

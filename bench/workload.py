@@ -228,3 +228,114 @@ def steady_state(
         for i, ev in enumerate(new):
             events.insert(min(len(events), round(i * step + i + step / 2)), ev)
     return Traffic(events=events, findings=filled + sum(finding_count(e) for e in new), repeats=filled)
+
+
+# ------------------------------------------------------------------------------------------ a production day
+#
+# What a Security Hub organization's EventBridge feed carries in a day, per 1,000 events. Not measured: assumptions,
+# written down so they can be argued with (docs/performance.md, "A production day"):
+# * Security Hub controls re-evaluate every resource every 12-24 h (periodic checks; change-triggered ones are
+#   refreshed every 18 h), and each evaluation, identical or not, is an Imported event (contracts.md §1.5): control
+#   findings are most of the feed. Here 78%, plus 4% AWS Config rules.
+# * A security score around 75%: three in four control evaluations PASSED. One in twenty of those is of a finding
+#   findings-router once paged (it carries the router's note); the rest were never paged.
+# * Failed controls by severity roughly as the FSBP standard's controls are: CRITICAL 4%, HIGH 20%, MEDIUM 50%,
+#   LOW 20%, INFORMATIONAL 6%.
+# * Inspector 10% (re-scans update findings): CRITICAL 5%, HIGH 25%, MEDIUM 50%, LOW 15%, INFORMATIONAL 5%, CVSS in
+#   the label's band; one MEDIUM in twenty has CVSS >= 9 (Inspector lowers the label of hard-to-reach EC2 findings)
+#   and one finding in twenty a known exploit. GuardDuty 2.5% (LOW 55%, MEDIUM 33%, HIGH 12%), Macie and partners
+#   1%, archived findings 0.5%, the new Security Hub's OCSF events 4%.
+# The mutations below give each fixture the variant's severity, compliance status, CVSS, exploit and note.
+
+Variant = tuple[str, str, float]  # (fixture, variant, events per 1,000)
+
+REALISTIC_DAY: tuple[Variant, ...] = (
+    ("asff_control_s3_passed.json", "passed", 55.6),
+    ("asff_control_s3_passed.json", "passed-noted", 2.9),
+    ("asff_control_s3_failed.json", "CRITICAL", 0.8),
+    ("asff_control_s3_failed.json", "HIGH", 3.9),
+    ("asff_control_s3_failed.json", "MEDIUM", 9.8),
+    ("asff_control_s3_failed.json", "LOW", 3.9),
+    ("asff_control_s3_failed.json", "INFORMATIONAL", 1.1),
+    ("asff_config_rule_noncompliant.json", "MEDIUM", 3.0),
+    ("asff_config_rule_noncompliant.json", "passed", 1.0),
+    ("asff_inspector_log4j.json", "CRITICAL", 0.5),
+    ("asff_inspector_log4j.json", "HIGH", 2.5),
+    ("asff_inspector_cvss_high_label_medium.json", "MEDIUM", 4.4),
+    ("asff_inspector_cvss_high_label_medium.json", "MEDIUM-cvss-9", 0.3),
+    ("asff_inspector_cvss_high_label_medium.json", "MEDIUM-exploit", 0.3),
+    ("asff_inspector_cvss_high_label_medium.json", "LOW", 1.5),
+    ("asff_inspector_cvss_high_label_medium.json", "INFORMATIONAL", 0.5),
+    ("asff_guardduty_ssh_bruteforce.json", "LOW", 1.4),
+    ("asff_guardduty_ssh_bruteforce.json", "MEDIUM", 0.8),
+    ("asff_guardduty_ssh_bruteforce.json", "HIGH", 0.3),
+    ("asff_macie_sensitive_data.json", "HIGH", 0.2),
+    ("asff_third_party_prowler.json", "MEDIUM", 0.4),
+    ("asff_third_party_prowler.json", "LOW", 0.4),
+    ("asff_guardduty_archived.json", "archived", 0.5),
+    ("ocsf_control_compliance_failed.json", "passed", 2.4),
+    ("ocsf_control_compliance_failed.json", "MEDIUM", 0.6),
+    ("ocsf_control_compliance_failed.json", "HIGH", 0.2),
+    ("ocsf_inspector_vulnerability.json", "MEDIUM", 0.5),
+    ("ocsf_inspector_vulnerability.json", "HIGH", 0.1),
+    ("ocsf_guardduty_detection.json", "LOW", 0.2),
+)
+
+REALISTIC_DAY_NOTE = (
+    "a production day of a Security Hub organization (bench/workload.py REALISTIC_DAY: assumptions, not "
+    "measurements): 82% control and Config rule evaluations, three in four PASSED (one in twenty of those noted by "
+    "findings-router, which once paged them), 10% Inspector, 2.5% GuardDuty, 4% OCSF"
+)
+
+_OCSF_IDS = {"INFORMATIONAL": 1, "LOW": 2, "MEDIUM": 3, "HIGH": 4, "CRITICAL": 5}
+_CVSS_BAND = {"CRITICAL": 9.4, "HIGH": 7.8, "MEDIUM": 5.5, "LOW": 3.1, "INFORMATIONAL": 0.0}
+
+
+def _day_variant(event: dict[str, Any], variant: str, account: str) -> dict[str, Any]:
+    """`event` (a fixture's copy) made the variant: its label, compliance, CVSS and exploit, note; in `account`."""
+    for f in event["detail"]["findings"]:
+        if "finding_info" in f:  # OCSF
+            f["cloud"]["account"]["uid"] = account
+            label = "INFORMATIONAL" if variant == "passed" else variant
+            f["severity_id"], f["severity"] = _OCSF_IDS[label], label.title()
+            if "compliance" in f:
+                passed = variant == "passed"
+                f["compliance"].update(status_id=1 if passed else 3, status="Pass" if passed else "Fail")
+                f["status_id"] = 4 if passed else 1
+            for v in f.get("vulnerabilities") or []:
+                v["is_exploit_available"] = False
+                for c in v.get("cve", {}).get("cvss") or []:
+                    c["base_score"] = _CVSS_BAND[label]
+            continue
+        f["AwsAccountId"] = account
+        if variant in ("passed", "passed-noted"):
+            f["Compliance"] = {**f.get("Compliance", {}), "Status": "PASSED"}
+            f["Severity"] = {"Label": "INFORMATIONAL", "Normalized": 0}
+            f["Workflow"] = {"Status": "RESOLVED"}
+            if variant == "passed-noted":
+                f["Note"] = {"Text": "Paged on-call via PagerDuty (prod)", "UpdatedBy": "findings-router"}
+            continue
+        if variant == "archived":
+            continue
+        label = variant.split("-", maxsplit=1)[0]
+        f["Severity"] = {"Label": label}
+        for v in f.get("Vulnerabilities") or []:
+            v["ExploitAvailable"] = "YES" if variant == "MEDIUM-exploit" else "NO"
+            score = 9.8 if variant == "MEDIUM-cvss-9" else _CVSS_BAND[label]
+            for c in v.get("Cvss") or []:
+                c["BaseScore"] = score
+    return event
+
+
+def realistic_day(
+    n_events: int, seed: int | str = "day", account: str = "111122223333"
+) -> list[tuple[str, dict[str, Any]]]:
+    """`n_events` (variant label, event) drawn from REALISTIC_DAY, each a distinct finding of `account`."""
+    rng = random.Random(f"findings-router-day-{seed}")
+    weights = [w for _, _, w in REALISTIC_DAY]
+    out = []
+    for i in range(n_events):
+        name, variant, _ = rng.choices(REALISTIC_DAY, weights)[0]
+        event = _day_variant(uniquify(fixture(name), f"day-{seed}-{i}"), variant, account)
+        out.append((f"{name.removesuffix('.json')}:{variant}", event))
+    return out

@@ -1,5 +1,5 @@
-"""`findings-router`: demo, replay (dry run), explain, validate-config; status, redrive and cve (the commands that call
-AWS)."""
+"""`findings-router`: demo, replay (dry run), explain, validate-config; status, redrive, cve, silence and
+shadow-report (the commands that call AWS)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from findings_router import __version__
 from findings_router.settings.load import EXPIRY_WARNING_DAYS, PolicyError, load_policy, policy_path
@@ -45,13 +46,35 @@ def _policy(args: argparse.Namespace) -> Policy:
     return load_policy(policy_path(config_dir(args), args.env))
 
 
+def _silences_file(path: Path | None) -> list[Any]:
+    """`--silences FILE` of replay and explain: what `silence list --output json` prints."""
+    if path is None:
+        return []
+    from findings_router.domain.silences import SilenceError, silences_from_json
+
+    try:
+        return list(silences_from_json(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--silences {path}: {exc.strerror if isinstance(exc, OSError) else exc}") from None
+    except SilenceError as exc:
+        raise UsageError(f"--silences {path}: {exc}") from None
+
+
 def _cmd_replay(args: argparse.Namespace) -> int:
     from findings_router_local.replay import run_replay
 
     policy = _policy(args)
     progress = args.progress if args.progress is not None else sys.stderr.isatty()
     fmt = "table" if args.format == "text" else args.format
-    return run_replay(policy, list(args.files), fmt, progress=progress, summary=not args.quiet)
+    return run_replay(
+        policy,
+        list(args.files),
+        fmt,
+        progress=progress,
+        summary=not args.quiet,
+        silences=_silences_file(args.silences),
+        shadow=args.shadow,
+    )
 
 
 EXIT_OK = 0
@@ -62,7 +85,7 @@ EXIT_CODES = f"""\
 exit status (every command):
   {EXIT_OK}  done
   {EXIT_FAILED}  a check found something: validate-config found a problem, status found dead letters or an alarm,
-     redrive left messages it could not move, cve found affected resources
+     redrive left messages it could not move, cve found affected resources, shadow-report found findings that differ
   {EXIT_USAGE}  bad input or usage: a policy file that is not valid, input that cannot be read, AWS not reachable
 
 policy files: --config-dir, else ${CONFIG_DIR_VARIABLE}, else ./config.
@@ -105,7 +128,14 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     from findings_router_local.explain import explain_command
 
     policy = _policy(args)
-    return explain_command(policy, list(args.files), output=args.output, out=sys.stdout, err=sys.stderr)
+    return explain_command(
+        policy,
+        list(args.files),
+        output=args.output,
+        out=sys.stdout,
+        err=sys.stderr,
+        silences=_silences_file(args.silences),
+    )
 
 
 def _target_url(text: str) -> tuple[str, str]:
@@ -141,6 +171,48 @@ def _cmd_status(args: argparse.Namespace) -> int:
     with _aws_errors("status"):
         clients = AwsClients(profile=args.profile, region=args.region or policy.region, endpoint_url=args.endpoint_url)
         return status_command(clients, policy, output=args.output, out=sys.stdout)
+
+
+def _cmd_silence(args: argparse.Namespace) -> int:
+    from findings_router.domain.silences import SilenceError
+    from findings_router_local.aws_access import AwsClients
+    from findings_router_local.silence import silence_command
+
+    policy = _policy(args)
+    with _aws_errors("silence"):
+        clients = AwsClients(profile=args.profile, region=args.region or policy.region, endpoint_url=args.endpoint_url)
+        try:
+            return silence_command(args, policy, clients, sys.stdout)
+        except SilenceError as exc:
+            raise UsageError(f"silence {args.action}: {exc}") from None
+
+
+def _cmd_shadow_report(args: argparse.Namespace) -> int:
+    from findings_router.domain.silences import SilenceError
+    from findings_router_local.aws_access import AwsClients
+    from findings_router_local.shadow_report import shadow_report_command
+
+    policy = _policy(args)
+    with _aws_errors("shadow-report"):
+        clients = AwsClients(profile=args.profile, region=args.region or policy.region, endpoint_url=args.endpoint_url)
+        try:
+            return shadow_report_command(policy, clients, args.since, args.output, sys.stdout, sys.stderr)
+        except SilenceError as exc:
+            raise UsageError(f"shadow-report: {exc}") from None
+
+
+SILENCE_EPILOG = f"""\
+a silence holds back the pages and notifications of the findings it matches (every finding with --all) while it is
+active: their episodes are still tracked, resolves still go out (an incident paged before the silence still closes),
+and what it held back pages when it ends or is expired (checked every silences.sweep_minutes) if the finding is still
+active and the policy still pages it. Matchers are a rule's `match` fields: --match severity=HIGH --match
+account=111122223333 --match resource_tag.team=iot-* (a field repeated matches any of its values; different fields
+must all hold). The router applies a new silence or an expiry within a minute. docs/runbook.md.
+
+exit status:
+  {EXIT_OK}  done
+  {EXIT_USAGE}  bad input (no comment, no end, too long, an unknown field or id) or AWS not reachable
+"""
 
 
 CVE_EPILOG = f"""\
@@ -213,16 +285,7 @@ def _aws_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--endpoint-url", help="send every AWS call here (e.g. a local moto server)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="findings-router",
-        description=__doc__,
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_replay_parser(sub: Any) -> None:
     replay = sub.add_parser("replay", help="dry-run a policy over exported findings (no AWS calls)")
     _policy_options(replay)
     replay.add_argument(
@@ -242,9 +305,89 @@ def build_parser() -> argparse.ArgumentParser:
         help="progress bar on stderr for long inputs (default: when stderr is a terminal)",
     )
     replay.add_argument(
+        "--silences",
+        type=Path,
+        metavar="FILE",
+        help="apply these silences (as `silence list --output json` prints them) at each finding's time",
+    )
+    replay.add_argument(
+        "--shadow",
+        action="store_true",
+        help="decide with the rules marked `shadow: true` too (what shadow mode records); default: the live rules",
+    )
+    replay.add_argument(
         "files", nargs="+", help="EventBridge events, get-findings output, findings or JSON lines; - for stdin"
     )
     replay.set_defaults(func=_cmd_replay)
+
+
+def _add_silence_parser(sub: Any) -> None:
+    silence = sub.add_parser(
+        "silence",
+        help="hold back pages of matching findings (or all) for a while, without losing them: add, list, expire",
+        description="Silences in a deployed environment's state table (docs/runbook.md).",
+        epilog=SILENCE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = silence.add_subparsers(dest="action", required=True)
+    add = actions.add_parser(
+        "add", help="add a silence", epilog=SILENCE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    _policy_options(add)
+    _aws_options(add)
+    what = add.add_mutually_exclusive_group(required=True)
+    what.add_argument(
+        "--match", action="append", metavar="FIELD=VALUE", help="a rule's match field and value (repeatable)"
+    )
+    what.add_argument("--all", action="store_true", help="every finding of the environment: stop paging now")
+    end = add.add_mutually_exclusive_group(required=True)
+    end.add_argument("--duration", metavar="4h", help="how long: 90m, 4h, 2d, 1h30m")
+    end.add_argument("--until", metavar="TIME", help="when it ends: 2026-11-21T18:00Z (or with an offset)")
+    add.add_argument("--starts-at", metavar="TIME", help="when it starts (default: now)")
+    add.add_argument("--comment", required=True, help="why: a change, an incident, a ticket (required)")
+    add.add_argument("--author", help="who (default: your user name)")
+    listing = actions.add_parser("list", help="the silences: active, to come, and ended within the retention")
+    _policy_options(listing)
+    _aws_options(listing)
+    listing.add_argument("--output", choices=("table", "json"), default="table")
+    expiring = actions.add_parser("expire", help="end a silence now: what it held back pages if still active")
+    expiring.add_argument("id", help="the silence's id (silence list)")
+    _policy_options(expiring)
+    _aws_options(expiring)
+    expiring.add_argument("--author", help="who (default: your user name)")
+    silence.set_defaults(func=_cmd_silence)
+
+
+def _add_shadow_report_parser(sub: Any) -> None:
+    shadow = sub.add_parser(
+        "shadow-report",
+        help="what the shadow policy (mode: shadow, rules with shadow: true) would have paged against the live one",
+        description="Compare the shadow and live decisions recorded in the state table (docs/configuration.md).",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _policy_options(shadow)
+    _aws_options(shadow)
+    shadow.add_argument(
+        "--since", default="7d", metavar="7d|DATE", help="the period: 7d, 24h, 90m, or a date (default 7d)"
+    )
+    shadow.add_argument(
+        "--output", choices=("table", "json", "csv"), default="table", help="csv: the findings that differ"
+    )
+    shadow.set_defaults(func=_cmd_shadow_report)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="findings-router",
+        description=__doc__,
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    _add_replay_parser(sub)
 
     demo = sub.add_parser("demo", help="run the real router end to end locally (moto + a local PagerDuty receiver)")
     _policy_options(demo, env=False)
@@ -294,6 +437,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _policy_options(explain)
     explain.add_argument("--output", choices=("text", "json"), default="text")
+    explain.add_argument(
+        "--silences",
+        type=Path,
+        metavar="FILE",
+        help="silences as `silence list --output json` prints them: shows which hold the finding back",
+    )
     explain.add_argument("files", nargs="+", help="findings or events as replay reads them; - for stdin")
     explain.set_defaults(func=_cmd_explain)
 
@@ -340,6 +489,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="progress on stderr (default: when stderr is a terminal)",
     )
     cve.set_defaults(func=_cmd_cve)
+
+    _add_silence_parser(sub)
+    _add_shadow_report_parser(sub)
 
     validate = sub.add_parser(
         "validate-config",

@@ -7,6 +7,10 @@ that decided (condition by condition), `default_action` when nothing matched, th
 the dedup key, and the PagerDuty Events v2 body that would be sent. The policy's own matching code decides
 (`CompiledPolicy.explain`, the router's scope and custom action checks, `decide` and `build_event`), so the
 explanation is what the router does. Makes no AWS call and sends nothing; the routing key is never read.
+
+With `--silences FILE` (what `silence list --output json` prints), every silence is checked against the finding with
+the same matching code (`CompiledSilences.explain`), and a page or notification one holds back says "silenced by <id>
+until …". A policy with shadow decisions (`mode: shadow`, rules with `shadow: true`) also shows the shadow decision.
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ from pathlib import Path
 from typing import Any, TextIO, cast
 
 from findings_router.adapters.memory import InMemoryDedupStore
+from findings_router.adapters.silences import StaticSilences
 from findings_router.domain.episodes import decide
 from findings_router.domain.model import Finding, FindingError
 from findings_router.domain.normalize import normalize_document
 from findings_router.domain.notifications import NotifyContext, resolve
 from findings_router.domain.policy import CompiledPolicy, PolicyDecision, Step
+from findings_router.domain.silences import CompiledSilences, Silence, SilenceCheck
 from findings_router.notify.pagerduty.events import build_event
 from findings_router.notify.recording import RecordingNotifier
 from findings_router.service.route import FindingsRouter
@@ -76,14 +82,38 @@ def _step(step: Step) -> dict[str, Any]:
     }
 
 
-class Explainer:
-    """Explains findings against one policy at one moment, with the router's own code."""
+def _silence_check(check: SilenceCheck) -> dict[str, Any]:
+    s = check.silence
+    return {
+        "id": s.id,
+        "matchers": s.matchers,
+        "state": check.state,
+        "starts_at": s.to_dict()["starts_at"],
+        "ends_at": s.until,
+        "created_by": s.created_by,
+        "comment": s.comment,
+        "matched": check.matched,
+        "holds": check.silences,
+        "conditions": [dataclasses.asdict(c) for c in check.conditions],
+    }
 
-    def __init__(self, policy: Policy, now: dt.datetime) -> None:
+
+class Explainer:
+    """Explains findings against one policy at one moment, with the router's own code. `silences`: checked too."""
+
+    def __init__(self, policy: Policy, now: dt.datetime, silences: tuple[Silence, ...] = ()) -> None:
         self.policy = policy
-        self.compiled = CompiledPolicy(policy)
+        # In `mode: shadow` every decision is a shadow decision: the shadow view (every rule) is what is recorded.
+        self.compiled = CompiledPolicy(policy, shadow=policy.mode == "shadow")
+        self.shadow = CompiledPolicy(policy, shadow=True) if policy.mode == "live" and policy.has_shadow else None
+        self.silences = CompiledSilences(tuple(silences))
         # Only its pure checks are used (scope, custom action, dedup key): nothing is routed, stored or sent.
-        self.router = FindingsRouter(self.compiled, InMemoryDedupStore(), RecordingNotifier())
+        self.router = FindingsRouter(
+            self.compiled,
+            InMemoryDedupStore(),
+            RecordingNotifier(),
+            silences=StaticSilences(silences) if silences else None,
+        )
         self.now = now
         self.routing_key = routing_key_placeholder(policy)
 
@@ -147,7 +177,40 @@ class Explainer:
                 f"{finding.account}{'' if mode == 'cve_account' else ' on this resource'} is one episode",
             }
         record["sends"], record["sends_note"] = self._sends(finding, final, key)
+        self._silenced(finding, record)
+        if self.shadow is not None:
+            shadow = self.shadow.decision_for(finding, self.now)
+            record["shadow"] = {**_decision(shadow), "rule": shadow.rule}
+        if self.policy.mode == "shadow":
+            record["mode"] = "shadow"
+            record["sends_note"] = (
+                f"mode shadow: nothing is sent; recorded under the shadow state ({record['sends_note']})"
+            )
+            record["sends"] = []
         return record
+
+    def _silenced(self, finding: Finding, record: dict[str, Any]) -> None:
+        """Every silence against the finding; the one that holds a page or notification back, if any."""
+        if not self.silences.silences:
+            return
+        record["silences"] = [_silence_check(c) for c in self.silences.explain(finding, self.now)]
+        decision = record["decision"]
+        if decision["action"] not in ("page", "notify"):
+            if finding.is_resolved:
+                record["silences_note"] = "silences never hold a resolve back"
+            return
+        holding = self.silences.matching(finding, self.now)
+        if holding is None:
+            if finding.custom_action is not None:
+                record["silences_note"] = "sent by hand with the custom action: never silenced"
+            return
+        record["silenced_by"] = {"id": holding.id, "until": holding.until}
+        decision["reason"] += f"; silenced by {holding.id} until {holding.until}"
+        record["sends_note"] = (
+            f"silenced by {holding.id} until {holding.until}: nothing is sent now; the episode is tracked and owes "
+            f"the {decision['action']}, sent when the silence ends if the finding is still active and still pages"
+        )
+        record["sends"] = []
 
     def _in_scope(self, finding: Finding) -> str:
         policy = self.policy
@@ -234,6 +297,17 @@ def _step_lines(step: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _silence_lines(check: dict[str, Any]) -> list[str]:
+    what = f"silence {check['id']} ({check['matchers']}, {check['state']} until {check['ends_at']}, by {check['created_by']})"
+    if check["holds"]:
+        head = f"{what}: MATCHED, holds it back"
+    elif check["matched"]:
+        head = f"{what}: would match, but is {check['state']}"
+    else:
+        head = f"{what}: no match"
+    return [head, *(f"  {_mark(c['matched'])} {c['field']}: {c['detail']}" for c in check["conditions"])]
+
+
 def render_text(record: dict[str, Any]) -> str:
     f = record["finding"]
     flags = [f["format"]]
@@ -265,7 +339,14 @@ def render_text(record: dict[str, Any]) -> str:
             lines.append(f"custom action {custom['id']}: {custom['detail']}")
     d = record["decision"]
     urgency = f", {d['urgency']} urgency" if d["action"] == "page" else ""
+    for check in record.get("silences", []):
+        lines.extend(_silence_lines(check))
+    if record.get("silences_note"):
+        lines.append(f"silences: {record['silences_note']}")
     lines.append(f"decision: {d['action'].upper()}{urgency} — {d['reason']}")
+    if record.get("shadow"):
+        shadow = record["shadow"]
+        lines.append(f"shadow decision (recorded apart, never sent): {shadow['action'].upper()} — {shadow['reason']}")
     if "dedup_key" in record:
         lines.append(f"dedup key: {record['dedup_key']}")
     if record.get("folded"):
@@ -310,13 +391,14 @@ def explain_command(
     err: TextIO,
     now: dt.datetime | None = None,
     stdin: TextIO | None = None,
+    silences: list[Silence] | tuple[Silence, ...] = (),
 ) -> int:
     """Explain every finding of `paths` (`-`: standard input) to `out`, as text blocks or JSON lines. Inputs that
     cannot be read or parsed are reported on `err` (file and position) and the others still explained.
     Exit status: 0, or 2 when some input could not be explained."""
     if output not in OUTPUTS:
         raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, not {output!r}")
-    explainer = Explainer(policy, now or dt.datetime.now(dt.UTC))
+    explainer = Explainer(policy, now or dt.datetime.now(dt.UTC), tuple(silences))
     failed = False
     first = True
     for path in paths:

@@ -2,7 +2,9 @@
 
 Reads EventBridge events, `aws securityhub get-findings` output, bare findings, JSON arrays or JSON lines, from files or
 from standard input (`-`). Makes no AWS call: dedup state lives in memory across all inputs, and deliveries are only
-built, never sent.
+built, never sent. `--silences FILE` applies silences (as `silence list --output json` prints them) at each finding's
+time: a finding one holds back shows as `silenced` (there is no sweep in a replay: what a silence held back pages at
+the finding's next copy after it ended). `--shadow` decides with the rules marked `shadow: true` too.
 
 Inputs are streams: 50,000 findings neither fill memory nor keep the terminal silent.
 
@@ -39,10 +41,12 @@ from pathlib import Path
 from typing import IO, Any, TextIO
 
 from findings_router.adapters.memory import InMemoryDedupStore, InMemoryStormCounter
+from findings_router.adapters.silences import StaticSilences
 from findings_router.domain.model import Finding, FindingError
 from findings_router.domain.normalize import clean_json_text, normalize_document
 from findings_router.domain.notifications import Notification, NotifyContext
 from findings_router.domain.policy import CompiledPolicy
+from findings_router.domain.silences import Silence
 from findings_router.notify import DeliveryResult
 from findings_router.notify.pagerduty.events import build_event
 from findings_router.notify.recording import RecordingNotifier
@@ -89,6 +93,12 @@ class InputProblem:
         return f"{self.where}: {self.message}"
 
 
+def outcome_of(routed: Routed) -> str:
+    """The decision as replay shows it: `silenced` for a trigger a silence held back (the router records a drop)."""
+    decision = routed.decision
+    return "silenced" if decision.outcome == "drop" and decision.silenced_by is not None else decision.outcome
+
+
 def record_of(routed: Routed) -> dict[str, Any]:
     f = routed.finding
     return {
@@ -102,7 +112,7 @@ def record_of(routed: Routed) -> dict[str, Any]:
         "resource_ids": list(f.resource_ids),
         "cve_ids": list(f.cve_ids),
         "max_cvss": f.max_cvss,
-        "decision": routed.decision.outcome,
+        "decision": outcome_of(routed),
         "reason": routed.decision.reason,
     }
 
@@ -602,15 +612,34 @@ _FIRST_ITEM_FIELD = "detail.findings[0]."
 
 
 class Replayer:
-    def __init__(self, policy: Policy, now: dt.datetime | None = None, *, keep_sends: bool = True) -> None:
+    """`silences`: applied at each finding's time. `shadow`: the policy's shadow view (every rule, `shadow: true`
+    ones too), which is also what a `mode: shadow` policy decides: a replay shows decisions, never shadow's drops."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        now: dt.datetime | None = None,
+        *,
+        keep_sends: bool = True,
+        silences: Iterable[Silence] = (),
+        shadow: bool = False,
+    ) -> None:
         self.store = InMemoryDedupStore()
         self.notifier = RecordingNotifier() if keep_sends else _ForgettingNotifier()
         self.storms = InMemoryStormCounter()
         self.now = now or dt.datetime.now(dt.UTC)
         # The environment's canary findings (they come back with `get-findings`) show as paging its own service.
         canary = CanaryProbe.dry_run(policy.environment, lambda: self.now) if policy.canary.routing_key_secret else None
+        view = shadow or policy.mode == "shadow"
+        decided = CompiledPolicy(policy.model_copy(update={"mode": "live"}), shadow=view)
+        silenced = list(silences)
         self.router = FindingsRouter(
-            CompiledPolicy(policy), self.store, self.notifier, storms=self.storms, canary=canary
+            decided,
+            self.store,
+            self.notifier,
+            storms=self.storms,
+            canary=canary,
+            silences=StaticSilences(silenced) if silenced else None,
         )
         self.problems: list[InputProblem] = []
 
@@ -786,6 +815,8 @@ def render_records(
 
 def summary_line(counts: dict[str, int]) -> str:
     parts = [f"{counts.get(k, 0)} {k}" for k in DECISIONS]
+    if counts.get("silenced"):
+        parts.append(f"{counts['silenced']} silenced")
     return f"{sum(counts.values())} findings: " + ", ".join(parts)
 
 
@@ -824,6 +855,8 @@ def run_replay(
     width: int | None = None,
     clock: Callable[[], float] = time.monotonic,
     summary: bool = False,
+    silences: Iterable[Silence] = (),
+    shadow: bool = False,
 ) -> int:
     """Replays `paths` (`-`: standard input, `stdin` when given) and writes JSON lines or a table to `out`; progress
     (when asked) and problems go to `err`. `width`: fit the table to it (default: the terminal's, when `out` is one).
@@ -831,7 +864,7 @@ def run_replay(
     Exit status: 0, or 2 when some input could not be read or parsed, or some finding not normalized."""
     out = out or sys.stdout
     err = err or sys.stderr
-    replayer = Replayer(policy, keep_sends=False)
+    replayer = Replayer(policy, keep_sends=False, silences=silences, shadow=shadow)
     counts: dict[str, int] = {}
     rows: list[tuple[str, ...]] = []
     cells: dict[str, str] = {}

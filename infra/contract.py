@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from findings_router.adapters.securityhub import OCSF_STATUS
-from findings_router.domain.keys import ACK_IDEMPOTENCY_LABEL, KEY_PREFIX, STORM_PREFIX
+from findings_router.adapters.silences import SILENCE_ATTRIBUTE
+from findings_router.adapters.state_table import INDEX_PARTITION_KEY, INDEX_PROJECTED, INDEX_SORT_KEY, TIME_INDEX
+from findings_router.domain.keys import ACK_IDEMPOTENCY_LABEL, KEY_PREFIX, SILENCE_PREFIX, STORM_PREFIX
 from findings_router.domain.model import Workflow
 from findings_router.settings.schema import Policy
 
@@ -27,6 +29,11 @@ APP_NAME = "findings-router"
 # the `expires_at` epoch-seconds attribute.
 STATE_TABLE_PARTITION_KEY = "pk"
 STATE_TABLE_TTL_ATTRIBUTE = "expires_at"
+# Its one global secondary index (adapters/state_table.py TIME_INDEX): sparse, the silences and the episodes owing a
+# page a silence held back, by time; the silence's JSON and the episode's `silenced_by` projected.
+STATE_TABLE_TIME_INDEX = TIME_INDEX
+STATE_TABLE_INDEX_KEYS = (INDEX_PARTITION_KEY, INDEX_SORT_KEY)
+STATE_TABLE_INDEX_PROJECTED = (*INDEX_PROJECTED, SILENCE_ATTRIBUTE)
 
 # ------------------------------------------------------------------------------------------ router function
 
@@ -58,6 +65,7 @@ META_ALERT_HANDLER = "findings_router.entrypoints.page_alarms.lambda_handler"
 
 CANARY_HANDLER = "findings_router.entrypoints.run_canary.lambda_handler"
 PSIRT_DIGEST_HANDLER = "findings_router.entrypoints.psirt_digest.lambda_handler"
+SILENCE_SWEEP_HANDLER = "findings_router.entrypoints.sweep_silences.lambda_handler"
 # Metrics the alarms watch (functions/findings_router/entrypoints/: observability.CANARY_COMPLETED_METRIC,
 # route_findings.FINDINGS_RECEIVED_METRIC, receive_acks' AcksRejected); tests/infra checks they are the same names.
 CANARY_COMPLETED_METRIC = "CanaryCompleted"
@@ -150,6 +158,10 @@ class ResourceNames:
     psirt_digest_function: str
     psirt_digest_log_group: str
     psirt_digest_schedule: str
+    # The silence sweep: a scheduled function paging what a silence held back once it ends.
+    silence_sweep_function: str
+    silence_sweep_log_group: str
+    silence_sweep_schedule: str
 
 
 def resource_names(policy: Policy) -> ResourceNames:
@@ -159,6 +171,7 @@ def resource_names(policy: Policy) -> ResourceNames:
     meta_alert_function = f"{prefix}-meta-alerts"
     canary_function = f"{prefix}-canary"
     psirt_digest_function = f"{prefix}-psirt-digest"
+    silence_sweep_function = f"{prefix}-silence-sweep"
     return ResourceNames(
         state_table=f"{prefix}-state",
         queue=f"{prefix}-findings",
@@ -184,6 +197,9 @@ def resource_names(policy: Policy) -> ResourceNames:
         psirt_digest_function=psirt_digest_function,
         psirt_digest_log_group=f"/aws/lambda/{psirt_digest_function}",
         psirt_digest_schedule=f"{prefix}-psirt-digest-schedule",
+        silence_sweep_function=silence_sweep_function,
+        silence_sweep_log_group=f"/aws/lambda/{silence_sweep_function}",
+        silence_sweep_schedule=f"{prefix}-silence-sweep-schedule",
     )
 
 
@@ -261,6 +277,11 @@ def canary_environment(policy: Policy) -> dict[str, str]:
     }
 
 
+def silence_sweep_environment(policy: Policy, table_name: str) -> dict[str, str]:
+    """The silence sweep: the router's policy file and state table, and where its metrics go."""
+    return _base_environment(policy, table_name)
+
+
 def psirt_digest_environment(policy: Policy) -> dict[str, str]:
     """The PSIRT digest: the policy file (digest settings, notifiers) and where its metrics go; the construct adds
     REPORT_BUCKET when it writes reports."""
@@ -335,6 +356,9 @@ def ack_workflow_status(policy: Policy) -> Workflow | None:
 # `dynamodb:LeadingKeys` (`*` matches any run of characters).
 STATE_KEY_PATTERN = f"{KEY_PREFIX}*"
 STORM_KEY_PATTERN = f"{STORM_PREFIX}*"
+# The silences (`fr1-silence-<env>-<id>`): written by the `findings-router silence` commands, read by the functions
+# through the time index only.
+SILENCE_KEY_PATTERN = f"{SILENCE_PREFIX}*"
 # Powertools' idempotency records (DynamoDBPersistenceLayer with the default key layout): the partition key is
 # "<AWS_LAMBDA_FUNCTION_NAME>.<label>#<hash of the idempotency key>": the ack receiver passes
 # `key_prefix=ack_idempotency_prefix(function name)` to `idempotent_function` (aws_lambda_powertools/utilities/
@@ -350,10 +374,23 @@ def ack_idempotency_key_pattern(names: ResourceNames) -> str:
 
 def state_table_definition(table_name: str) -> dict[str, Any]:
     """DynamoDB CreateTable parameters of the state table (local mode uses these with moto)."""
+    partition, sort = STATE_TABLE_INDEX_KEYS
     return {
         "TableName": table_name,
         "KeySchema": [{"AttributeName": STATE_TABLE_PARTITION_KEY, "KeyType": "HASH"}],
-        "AttributeDefinitions": [{"AttributeName": STATE_TABLE_PARTITION_KEY, "AttributeType": "S"}],
+        "AttributeDefinitions": [
+            {"AttributeName": name, "AttributeType": "S"} for name in (STATE_TABLE_PARTITION_KEY, partition, sort)
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": STATE_TABLE_TIME_INDEX,
+                "KeySchema": [
+                    {"AttributeName": partition, "KeyType": "HASH"},
+                    {"AttributeName": sort, "KeyType": "RANGE"},
+                ],
+                "Projection": {"NonKeyAttributes": list(STATE_TABLE_INDEX_PROJECTED), "ProjectionType": "INCLUDE"},
+            }
+        ],
         "BillingMode": "PAY_PER_REQUEST",
     }
 

@@ -18,7 +18,7 @@ from findings_router.settings.baseline import Baseline, baseline_of, baseline_pr
 from findings_router.settings.load import DirValidation, ExpiredSuppressions, FieldProblem, validate_policy_dir
 from findings_router.settings.schema import Policy
 from infra.contract import notifier_secrets
-from infra.event_patterns import EVENT_PATTERN_MAX_CHARS, event_pattern_size
+from infra.event_patterns import EVENT_PATTERN_MAX_CHARS, event_pattern_size, ingestion_filter
 
 SECONDS_PER_DAY = 86_400
 
@@ -192,6 +192,17 @@ def deployment_checks(policy: Policy) -> list[FieldProblem]:
                 ("function", "log_retention_days"), f"{days} is not a CloudWatch Logs retention period ({allowed})"
             )
         )
+    ingestion = policy.ingestion
+    if ingestion.resolutions == "noted" and (
+        not policy.securityhub.writeback or getattr(policy, "mode", "") == "shadow"
+    ):
+        problems.append(
+            FieldProblem(
+                ("ingestion", "resolutions"),
+                "noted admits a PASSED result only when findings-router noted the finding, which it does only with "
+                "securityhub.writeback on (and not in mode shadow): use resolutions: all",
+            )
+        )
     size = event_pattern_size(policy)
     if size > EVENT_PATTERN_MAX_CHARS:
         # Each account id appears once per finding type (ASFF, custom action, OCSF) in the ingestion rule's pattern.
@@ -200,7 +211,8 @@ def deployment_checks(policy: Policy) -> list[FieldProblem]:
                 ("accounts",),
                 f"{len(policy.accounts)} accounts make the ingestion rule's event pattern {size} characters, "
                 f"above EventBridge's {EVENT_PATTERN_MAX_CHARS}-character quota: list fewer accounts (split the "
-                "environment), or drop ingestion.severity_labels or ingestion.include_ocsf",
+                "environment), or drop ingestion.severity_labels or ingestion.include_ocsf (the policy's own filter "
+                "already gave way to the accounts alone)",
             )
         )
     return problems + channel_checks(policy) + baseline_checks(policy)
@@ -309,6 +321,37 @@ def deployment_problems(policy: Policy) -> list[str]:
     return [str(problem) for problem in deployment_checks(policy)]
 
 
+def ingestion_filter_warning(policy: Policy) -> str | None:
+    """Why the ingestion rule filters less than `ingestion.filter` asks (EventBridge's quota), or None: a synth and
+    `validate-config` warning, never an error (a coarser filter admits more, so nothing is lost but money)."""
+    chosen = ingestion_filter(policy)
+    if not chosen.coarsened:
+        return None
+    if chosen.level == "policy":
+        effect = f"it leaves out {', '.join(chosen.widened)}"
+    elif chosen.level == "severity":
+        effect = f"it filters on the labels the rules page ({', '.join(s.value for s in chosen.labels)}) instead"
+    else:
+        effect = "it admits every finding of the environment's accounts instead"
+    return (
+        f"filter {chosen.requested}: {chosen.reason}; {effect}. More findings reach the queue than the policy acts "
+        "on (each costs SQS, Lambda and logs): simplify the rules' conditions, or set filter: severity"
+    )
+
+
+def ingestion_filter_warnings(validation: DirValidation) -> DirValidation:
+    """`validation` with `ingestion_filter_warning` of each valid policy added to its warnings."""
+    files = {}
+    for path, checked in validation.files.items():
+        message = ingestion_filter_warning(checked.policy) if checked.ok and checked.policy is not None else None
+        if message is None:
+            files[path] = checked
+            continue
+        warning = checked.problem(("ingestion", "filter"), message, warning=True)
+        files[path] = replace(checked, warnings=(*checked.warnings, warning))
+    return replace(validation, files=files)
+
+
 def validate_deployment_config(
     config_dir: str | Path, *, today: dt.date | None, expired_suppressions: ExpiredSuppressions
 ) -> DirValidation:
@@ -316,8 +359,10 @@ def validate_deployment_config(
     files, `deployment_checks` and, given `today`, the expiry of the suppressions and of the baseline's disabled
     controls. `validate-config` runs exactly this with
     `expired_suppressions="error"` (CI fails), synth with `"warning"` (a date never blocks an urgent deploy)."""
-    validation = validate_policy_dir(
-        config_dir, today=today, expired_suppressions=expired_suppressions, checks=(deployment_checks,)
+    validation = ingestion_filter_warnings(
+        validate_policy_dir(
+            config_dir, today=today, expired_suppressions=expired_suppressions, checks=(deployment_checks,)
+        )
     )
     if today is None:
         return validation

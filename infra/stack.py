@@ -30,6 +30,7 @@ from infra.constructs.meta_alerts import MetaAlerts
 from infra.constructs.psirt_digest import PsirtDigest, PsirtDigestSettings
 from infra.constructs.router import RouterFunction
 from infra.constructs.secrets import ReferencedSecret, RoutingKeySecret
+from infra.constructs.silence_sweep import SilenceSweep, SilenceSweepSettings
 from infra.constructs.state_table import StateTable
 from infra.contract import (
     APP_NAME,
@@ -37,6 +38,7 @@ from infra.contract import (
     FUNCTION_HANDLER,
     META_ALERT_HANDLER,
     PSIRT_DIGEST_HANDLER,
+    SILENCE_SWEEP_HANDLER,
     ResourceNames,
     ack_function_environment,
     ack_handler,
@@ -49,6 +51,7 @@ from infra.contract import (
     packaged_policy_path,
     psirt_digest_environment,
     resource_names,
+    silence_sweep_environment,
 )
 from infra.derived import (
     ACK_MEMORY_MB,
@@ -226,6 +229,33 @@ def psirt_digest_settings(policy: Policy, names: ResourceNames) -> PsirtDigestSe
     )
 
 
+def silence_sweep_spec(policy: Policy, names: ResourceNames, *, table_name: str) -> FunctionSpec:
+    return FunctionSpec(
+        function_name=names.silence_sweep_function,
+        log_group_name=names.silence_sweep_log_group,
+        description=f"Pages what a silence held back once it ended, if still active ({policy.environment})",
+        role_description=f"findings-router {policy.environment}: page what silences held back",
+        handler=SILENCE_SWEEP_HANDLER,
+        memory_mb=policy.function.memory_mb,
+        # The router's timeout: a page the sweep records is "in flight" that long for a copy the router routes.
+        timeout_seconds=policy.function.timeout_seconds,
+        environment=silence_sweep_environment(policy, table_name),
+        # One sweep at a time (two would be safe: every write is conditional, and a recorded page is left alone).
+        reserved_concurrency=1,
+        **_function_logs(policy),
+    )
+
+
+def silence_sweep_settings(policy: Policy, names: ResourceNames) -> SilenceSweepSettings:
+    minutes = policy.silences.sweep_minutes
+    return SilenceSweepSettings(
+        schedule_name=names.silence_sweep_schedule,
+        sweep_minutes=minutes,
+        description=f"findings-router silence sweep ({policy.environment}): every {minutes} min",
+        securityhub_writeback=policy.securityhub.writeback,
+    )
+
+
 def alarm_settings(policy: Policy, names: ResourceNames) -> AlarmSettings:
     monitoring = policy.monitoring
     return AlarmSettings(
@@ -314,6 +344,7 @@ class FindingsRouterStack(Stack):
             routing_key=self.routing_key,
             dead_letter_queue=self.ingestion.dead_letter_queue,
             securityhub_writeback=policy.securityhub.writeback,
+            time_index_arn=self.state.time_index_arn,
         )
         self.ingestion.connect(self.router.function)
         self.ack_receiver: AckReceiver | None = None
@@ -349,6 +380,7 @@ class FindingsRouterStack(Stack):
             self.monitoring.watch_findings_feed(minutes=policy.monitoring.no_findings_alarm_minutes)
         self.canary = self._add_canary(policy, names, code)
         self.psirt_digest = self._add_psirt_digest(policy, names, code)
+        self.silence_sweep = self._add_silence_sweep(policy, names, code)
         # Last, once every alarm exists; inside the Monitoring construct, the parent its logical id derives from.
         self.dashboard = add_dashboard(
             self.monitoring,
@@ -414,6 +446,24 @@ class FindingsRouterStack(Stack):
         self.monitoring.watch_psirt_digest(digest.function)
         return digest
 
+    def _add_silence_sweep(self, policy: Policy, names: ResourceNames, code: Any) -> SilenceSweep:
+        """The sweep paging what silences held back: it sends where the router does (every notifier's secret)."""
+        sweep = SilenceSweep(
+            self,
+            "SilenceSweep",
+            spec=silence_sweep_spec(policy, names, table_name=self.state.table.table_name),
+            code=code,
+            settings=silence_sweep_settings(policy, names),
+            table=self.state.table,
+            time_index_arn=self.state.time_index_arn,
+        )
+        self.routing_key.grant_read(sweep.role)
+        for references in self.notifier_secret_references.values():
+            for secret in references:
+                secret.grant_read(sweep.role)
+        self.monitoring.watch_silence_sweep(sweep.function)
+        return sweep
+
     def _add_meta_alerts(self, policy: Policy, names: ResourceNames, code: Any) -> MetaAlerts:
         """Meta-alerts through their own service when the policy names one (required in production)."""
         meta_key: ReferencedSecret = self.routing_key
@@ -443,6 +493,7 @@ class FindingsRouterStack(Stack):
             if self.psirt_digest.bucket is not None:
                 CfnOutput(self, "PsirtReportBucket", value=self.psirt_digest.bucket.bucket_name)
         CfnOutput(self, "StateTableName", value=self.state.table.table_name)
+        CfnOutput(self, "SilenceSweepFunctionName", value=self.silence_sweep.function.function_name)
         CfnOutput(self, "FindingsQueueUrl", value=self.ingestion.queue.queue_url)
         CfnOutput(self, "DeadLetterQueueUrl", value=self.ingestion.dead_letter_queue.queue_url)
         CfnOutput(self, "RouterFunctionName", value=self.router.function.function_name)

@@ -44,6 +44,28 @@ def test_workload_copies_are_distinct_findings_and_repeats_are_the_same():
     assert again["detail"]["findings"][0] != events[0]["detail"]["findings"][0]
 
 
+def test_ingestion_bench():
+    from bench import ingestion
+
+    details = check(ingestion.run(events=300), "ingestion")
+    shares = details["share_reaching_queue"]
+    assert set(shares) >= {"policy (shipped: resolutions all)", "policy, resolutions noted", "none (accounts only)"}
+    assert shares["none (accounts only)"] == 1.0
+    assert shares["policy, resolutions noted"] <= shares["policy (shipped: resolutions all)"] < 1.0
+    assert details["needed_but_filtered"] == dict.fromkeys(shares, 0)  # behaviour, not timing: no lost page
+
+
+def test_realistic_day_is_a_weighted_mix_of_fixtures():
+    from bench.workload import REALISTIC_DAY, realistic_day
+
+    assert abs(sum(w for _, _, w in REALISTIC_DAY) - 100) < 1e-6
+    day = realistic_day(200, seed="test")
+    assert (
+        len({e["detail"]["findings"][0].get("Id") or e["detail"]["findings"][0]["finding_info"]["uid"] for _, e in day})
+        == 200
+    )
+
+
 def test_cpu_bench():
     details = check(cpu.run(findings=40, repetitions=2, component_loops=1), "cpu_per_finding")
     assert details["findings"] == 40
@@ -55,9 +77,17 @@ def test_cpu_bench():
 def test_cold_start_bench():
     result = coldstart.run(rounds=1, importtime_runs=1, secondary=False)
     details = check(result, "cold_start")
-    assert {"boto3", "handler"} <= set(details["ms_above_pass"])
-    assert details["importtime_handler"]["handler_direct_imports_ms"]
-    assert details["importtime_boto3"]["self_time_by_package_ms"]
+    assert {"boto3_client", "lambda_init"} <= set(details["ms_above_pass"])
+    assert details["importtime_lambda_init"]["handler_direct_imports_ms"]
+    assert details["importtime_boto3_client"]["self_time_by_package_ms"]
+    # Behaviour, not timing: the init builds what a request needs, no HTTP client (the first page imports it).
+    assert details["init_imports_requests"] is False
+
+
+def test_the_lambda_environment_is_the_functions():
+    environment = coldstart.lambda_environment(Path("/tmp/functions"), coldstart.CONFIG_DIR / "prod.yaml")
+    assert environment["AWS_LAMBDA_FUNCTION_NAME"] and environment["DEAD_LETTER_QUEUE_URL"]
+    assert environment["POWERTOOLS_SERVICE_NAME"] == "findings-router"
 
 
 def test_parse_importtime():
@@ -136,6 +166,20 @@ def test_cost_model_from_measured_inputs():
     assert steady["total"] > 0 and aged["total"] > steady["total"]
     assert model["usd_per_million_findings"]["api_destination_every_finding"]["total"] == 0.2
     assert "total" in cost.render(model)
+    # With the ingestion bench's shares: per million findings Security Hub emits, a share reaching the queue.
+    results.append(
+        {
+            "name": "ingestion",
+            "details": {"share_reaching_queue": {cost.SHIPPED_FILTER: 0.5, cost.NOTED_FILTER: 0.1}},
+        }
+    )
+    filtered = cost.model(results)["usd_per_million_findings"]
+    assert filtered["findings_router_policy_filter_noted"]["total"] < filtered["findings_router_policy_filter"]["total"]
+    assert filtered["findings_router_policy_filter"]["total"] < steady["total"]
+    assert filtered["api_destination_policy_filter"]["total"] == 0.1
+    # What a page costs does not shrink with the share.
+    for line in ("DynamoDB writes: dedup state", "DynamoDB writes: storm counters"):
+        assert filtered["findings_router_policy_filter"][line] == steady[line]
 
 
 def test_main_writes_results_and_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

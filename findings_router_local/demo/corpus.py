@@ -145,3 +145,36 @@ def imported_event(finding: dict[str, Any]) -> dict[str, Any]:
         "resources": [],
         "detail": {"findings": [finding]},
     }
+
+
+@dataclass(frozen=True)
+class SilenceFindings:
+    """The silence scenario's findings (production only): one paged before the silence and archived during it (its
+    resolve must still go out), and one new during the silence (held back, paged by the sweep once it is expired)."""
+
+    paged_before: dict[str, Any]
+    archived_during: dict[str, Any]
+    new_during: dict[str, Any]
+
+
+def silence_findings(policy: Policy, corpus: list[dict[str, Any]]) -> SilenceFindings:
+    base = next(
+        f
+        for ev in corpus
+        if ev.get("detail-type") == "Security Hub Findings - Imported"
+        for f in ev["detail"]["findings"]
+        if f.get("ProductName") == "GuardDuty" and f.get("RecordState") == "ACTIVE"
+    )
+    account = CORPUS_ACCOUNT if policy.all_accounts else policy.accounts[0]
+
+    def finding(name: str, severity: str) -> dict[str, Any]:
+        f: dict[str, Any] = json.loads(json.dumps(base).replace(str(base["AwsAccountId"]), account))
+        f["Id"] = f["Id"].rsplit("/", 1)[0] + f"/silence-{name}"
+        f.update(Severity={"Label": severity}, Workflow={"Status": "NEW"}, RecordState="ACTIVE")
+        return f
+
+    before = finding("paged-before", "HIGH")
+    at = dt.datetime.fromisoformat(before["UpdatedAt"].replace("Z", "+00:00")) + dt.timedelta(minutes=30)
+    archived = {**before, "UpdatedAt": at.isoformat(timespec="milliseconds").replace("+00:00", "Z")}
+    archived["RecordState"] = "ARCHIVED"
+    return SilenceFindings(before, archived, finding("new-during", "CRITICAL"))

@@ -17,6 +17,7 @@ from findings_router_local.tables import clip, render_table
 
 if TYPE_CHECKING:
     from findings_router_local.canary_local import CanaryRound
+    from findings_router_local.demo.silences import SilenceRound
     from findings_router_local.fakes.jsm import Alert
 
 OUTCOMES = ("page", "notify", "resolve", "duplicate", "drop")
@@ -45,6 +46,8 @@ class EnvironmentRun:
     canary: CanaryRound | None = None  # the environment's canary round (canary enabled)
     jsm_alerts: list[Alert] = field(default_factory=list)  # at the JSM stand-in (a jsm notifier)
     webhooks: dict[str, int] = field(default_factory=dict)  # webhook notifier → deliveries verified and accepted
+    silence: SilenceRound | None = None  # production: the silence round (demo/silences.py)
+    shadow: str | None = None  # production: what the shadow trial rule would have changed, in one line
 
     @property
     def routed(self) -> list[dict[str, Any]]:
@@ -157,6 +160,15 @@ def brief(run: EnvironmentRun, out: TextIO, incidents_known: bool) -> None:
         )
     _write_targets(run, out)
     _write_canary(run, out)
+    _write_silence_and_shadow(run, out)
+
+
+def _write_silence_and_shadow(run: EnvironmentRun, out: TextIO) -> None:
+    """Production's silence round and shadow trial, a line each."""
+    if run.silence is not None:
+        out.write(f"  {'silence':<10} {run.silence.describe()}\n")
+    if run.shadow is not None:
+        out.write(f"  {'shadow':<10} {run.shadow}\n")
 
 
 def _write_targets(run: EnvironmentRun, out: TextIO) -> None:
@@ -275,6 +287,9 @@ def report(run: EnvironmentRun, out: TextIO, incidents_known: bool) -> None:
             f"Security Hub re-emits every updated finding: {run.echoes} echo events routed again → "
             f"{run.echo_pages} new pages (no loop).\n"
         )
+    if run.silence is not None or run.shadow is not None:
+        out.write("\nsilences and shadow decisions (production):\n")
+        _write_silence_and_shadow(run, out)
 
 
 def comparison(runs: list[EnvironmentRun]) -> str:
@@ -342,5 +357,6 @@ def what_next(out: TextIO) -> None:
         "  findings-router replay --env prod last-week.json    your own findings (aws securityhub get-findings)\n"
         "  findings-router explain --env prod finding.json     why a finding pages, or does not\n"
         "  findings-router cve CVE-… --since 24h --output csv  follow a CVE's fixes; exit 1 while affected (docs/psirt.md)\n"
+        "  findings-router silence add --all --duration 2h …   stop paging now, lose nothing (docs/runbook.md)\n"
         "  make synth; make deploy-baseline deploy ENV=prod    deploy (docs/baseline.md, docs/deploy.md)\n"
     )

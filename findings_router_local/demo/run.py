@@ -9,6 +9,7 @@ echo. `report.py` prints what each environment's run left. Everything started is
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import io
 import json
 import logging
@@ -22,13 +23,33 @@ from findings_router.adapters.state_table import item_to_state
 from findings_router.settings.load import load_policy_dir, policy_path
 from findings_router.settings.schema import Policy
 from findings_router_local.aws_local import LambdaContext, SqsEventSource, moto_server
-from findings_router_local.demo.corpus import field_scenarios, imported_event, load_corpus, rehome
+from findings_router_local.demo.corpus import field_scenarios, imported_event, load_corpus, rehome, silence_findings
 from findings_router_local.demo.operator import as_partner_event, post_jsm, post_signed
 from findings_router_local.demo.psirt import psirt_section
 from findings_router_local.demo.report import EnvironmentRun, brief, conclusion, introduction, report, what_next
-from findings_router_local.environment import LocalEnvironment
+from findings_router_local.demo.silences import (
+    SILENCE_AUTHOR,
+    SILENCE_COMMENT,
+    SilenceRound,
+    describe_shadow,
+    shadow_comparison,
+    with_trial_rule,
+)
+from findings_router_local.environment import LocalEnvironment, shipped_policy_data
 from findings_router_local.fakes.pagerduty import Fault, PagerDutyReceiver, incident_webhook
 from findings_router_local.function_url import FunctionUrlServer
+
+
+class _LocalClients:
+    """`aws_access.AwsClients`' one method, over the demo's moto client (the CLI's silence functions take it)."""
+
+    def __init__(self, dynamodb: Any) -> None:
+        self._dynamodb = dynamodb
+
+    def client(self, name: str) -> Any:
+        assert name == "dynamodb"
+        return self._dynamodb
+
 
 DEMO_SIGNING_SECRET = "demo-webhook-signing-secret"  # noqa: S105  (a local stand-in, never a real secret)
 # `--flaky`: PagerDuty has a bad few minutes at the start of every environment's day.
@@ -63,10 +84,12 @@ class _CapturedLogs:
 def _router_logs_captured(captured: _CapturedLogs) -> Iterator[None]:
     from findings_router.entrypoints import receive_acks as ack_handler
     from findings_router.entrypoints import route_findings as handler
+    from findings_router.entrypoints import sweep_silences
 
-    # The entry point's Powertools handler, and the one library modules (service/, notify/, adapters/) log through.
+    # The entry points' Powertools handlers, and the one library modules (service/, notify/, adapters/) log through.
     library = logging.getLogger("findings_router")
-    handlers = {id(h): h for h in (handler.logger.registered_handler, *library.handlers) if hasattr(h, "setStream")}
+    ours = (handler.logger.registered_handler, sweep_silences.logger.registered_handler, *library.handlers)
+    handlers = {id(h): h for h in ours if hasattr(h, "setStream")}
     originals = [(h, h.setStream(captured)) for h in handlers.values()]
     # The ack receiver's lines are not shown: the operators' actions are reported from its answers.
     ack_log = ack_handler.logger.registered_handler
@@ -97,9 +120,13 @@ def run_environment(
     """This environment's stack in moto (on the shared server), the corpus routed, then an operator at work.
 
     `receiver`: the shared on-call receiver, or None when events go to `events_url` (then nothing is known of the
-    incidents, and nobody acts on them)."""
+    incidents, and nobody acts on them). Production also tries a trial rule in shadow (silences.TRIAL_RULE), and
+    goes through a silence round after the day (its decisions logged apart: the day's counts stay comparable)."""
+    shipped = policy_path(config_dir, policy.environment)
+    source: Path | dict[str, Any] = with_trial_rule(shipped_policy_data(shipped)) if policy.production else shipped
+    started = dt.datetime.now(dt.UTC)
     with LocalEnvironment(
-        policy_path(config_dir, policy.environment),
+        source,
         endpoint=endpoint,
         receiver=receiver,
         events_url=None if receiver is not None else events_url,
@@ -120,6 +147,13 @@ def run_environment(
                 demo.security_hub_echoes(receiver)
                 demo.canary_round(receiver)
         demo.finish(captured)
+        if policy.production:
+            demo.run.shadow = describe_shadow(shadow_comparison(local, policy.environment, started))
+            if receiver is not None:
+                silenced = _CapturedLogs()
+                with _router_logs_captured(silenced):
+                    done = demo.silence_round(receiver)
+                done.logs = silenced.records()
         return demo.run
 
 
@@ -274,6 +308,44 @@ class EnvironmentDemo:
         self.run.canary = run_canary_round(
             self.local, receiver, self.deliver, signing_secret=DEMO_SIGNING_SECRET, context=self._context()
         )
+
+    def silence_round(self, receiver: PagerDutyReceiver) -> SilenceRound:
+        """`findings-router silence add --all`, a finding held back and another's resolve still sent, `silence
+        expire`, and the sweep's handler paging what was held (a new container after each change: in AWS a change
+        takes effect within a minute). Security Hub's write-back goes to a twin of its own: the day's is unchanged."""
+        from findings_router.adapters.memory import RecordingSecurityHub
+        from findings_router.bootstrap import RuntimeEnv, build_silence_sweep
+        from findings_router.entrypoints import sweep_silences
+        from findings_router_local.silence import AddRequest, add_silence, expire_silence, store_for
+
+        local, policy = self.local, self.local.policy
+        self.run.silence = done = SilenceRound()
+        findings = silence_findings(self.policy, self.corpus)
+        quiet = io.StringIO()  # the audit lines (the demo says it in one line)
+        writeback = RecordingSecurityHub()
+        store = store_for(_LocalClients(local.dynamodb), policy)
+        local.new_router_runtime(securityhub=writeback)
+        self.deliver([imported_event(findings.paged_before)])
+        request = AddRequest([], True, "2h", None, None, SILENCE_COMMENT, SILENCE_AUTHOR)
+        silence = add_silence(policy, store, request, dt.datetime.now(dt.UTC), quiet)
+        done.silence_id = silence.id
+        local.new_router_runtime(securityhub=writeback)
+        self.deliver([imported_event(findings.new_during), imported_event(findings.archived_during)])
+        expire_silence(policy, store, silence.id, SILENCE_AUTHOR, dt.datetime.now(dt.UTC), quiet)
+        before = {i.number for i in receiver.all_incidents}
+        env = RuntimeEnv.from_environ()
+        sweep_silences.install(build_silence_sweep(env, policy=policy, securityhub=writeback))
+        try:
+            sweep_silences.lambda_handler({}, self._context())
+        finally:
+            sweep_silences.install(None)
+        local.new_router_runtime()
+        mine = [i for i in receiver.all_incidents if i.routing_key == local.routing_key]
+        done.swept = sorted(i.number for i in mine if i.number not in before)
+        done.resolved_during = any(
+            findings.paged_before["Id"] in str(i.custom_details.get("finding_id")) and not i.is_open for i in mine
+        )
+        return done
 
     def finish(self, captured: _CapturedLogs) -> None:
         """What the run left: the log lines, the dead letters, the dedup states and the write-backs."""

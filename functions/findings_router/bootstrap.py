@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from findings_router.adapters.canary_log import CanaryLog
     from findings_router.adapters.dead_letters import DeadLetterParking
     from findings_router.adapters.securityhub import SecurityHubWriteback
+    from findings_router.adapters.silences import OwedIndex, SilenceSource
     from findings_router.adapters.state_table import DedupStore
     from findings_router.adapters.storm_counter import StormCounter
     from findings_router.notify import Notifier
@@ -295,6 +296,10 @@ class RouterRuntime:
     dead_letters: DeadLetterParking | None  # None: a refused (non-retryable) delivery goes back to SQS like any other
     invocation: InvocationTime = dataclasses.field(default_factory=InvocationTime)
     canary: CanaryProbe | None = None  # None: the policy names no canary routing key (canary findings are dropped)
+    # The silences in effect, read from the state table (cached per container); None: none are applied.
+    silences: SilenceSource | None = None
+    # The policy's shadow view (mode shadow, rules with shadow: true): its decisions are made beside the live ones.
+    shadow: CompiledPolicy | None = None
 
     @property
     def retrier(self) -> Retrier | None:
@@ -316,7 +321,16 @@ class RouterRuntime:
             self.storms,
             self.canary,
             own_account=_account_of(context),
+            silences=self.silences,
+            shadow=self._shadow_router(),
         )
+
+    def _shadow_router(self) -> FindingsRouter | None:
+        if self.shadow is None:
+            return None
+        from findings_router.service.route import shadow_router
+
+        return shadow_router(self.shadow, self.store)
 
 
 def _account_of(context: Any) -> str | None:
@@ -341,11 +355,15 @@ def build_router(
     canary_notifier: Notifier | None = DEFAULT,
     heartbeat: Heartbeat | None = DEFAULT,
     clock: Callable[[], dt.datetime] | None = None,
+    silences: SilenceSource | None = DEFAULT,
 ) -> RouterRuntime:
-    """`canary_notifier`: the canary's own service (default: PagerDuty with canary.routing_key_secret, if any)."""
+    """`canary_notifier`: the canary's own service (default: PagerDuty with canary.routing_key_secret, if any).
+    `silences`: default, the state table's (cached per container) when the store is the state table too (no `store`
+    given); none when a twin store was given without them."""
     policy = policy or load_policy(env.policy_file)
     invocation = InvocationTime()
     aws = _RouterAws(env, policy)
+    session = session if session is not None else LazySession()
     if notifier is None:
         if pacer is DEFAULT:
             from findings_router.notify.retry import TokenBucket
@@ -375,6 +393,8 @@ def build_router(
             invocation=invocation,
             session=session,
         ),
+        silences=(aws.silences() if store is None else None) if silences is DEFAULT else silences,
+        shadow=CompiledPolicy(policy, shadow=True) if policy.has_shadow else None,
     )
 
 
@@ -449,6 +469,19 @@ class _RouterAws:
 
         return DynamoDedupStore(self.env.state_table, self._dynamodb_client())
 
+    def silences(self) -> SilenceSource:
+        from findings_router.adapters.silences import CachedSilences, DynamoSilenceStore
+
+        # The client is made at the first read (a trigger about to be sent): most invocations never read.
+        settings = self.policy.silences
+        store = DynamoSilenceStore(
+            self.env.state_table,
+            self._dynamodb_client,
+            self.policy.environment,
+            retention_days=settings.retention_days,
+        )
+        return CachedSilences(store)
+
     def canary_log(self) -> CanaryLog:
         from findings_router.adapters.canary_log import DynamoCanaryLog
 
@@ -473,10 +506,44 @@ class _RouterAws:
     def dead_letters(self) -> DeadLetterParking | None:
         if not self.env.dead_letter_queue_url:
             return None
-        from findings_router.adapters.dead_letters import DeadLetterParking
+        url = self.env.dead_letter_queue_url
 
-        sqs = _client("sqs", _aws_config(retries={"mode": "standard", "max_attempts": 5}))
-        return DeadLetterParking(self.env.dead_letter_queue_url, sqs)
+        def parking() -> DeadLetterParking:
+            from findings_router.adapters.dead_letters import DeadLetterParking
+
+            return DeadLetterParking(url, _client("sqs", _aws_config(retries={"mode": "standard", "max_attempts": 5})))
+
+        # Made at the first message parked: parking is rare, and its SQS client (and Powertools' SQS data classes)
+        # would cost every cold start tens of milliseconds of CPU.
+        return cast("DeadLetterParking", _ParkWhenNeeded(parking))
+
+
+class _ParkWhenNeeded:
+    """A `DeadLetterParking` made when the first message is parked."""
+
+    def __init__(self, make: Callable[[], DeadLetterParking]) -> None:
+        self._make = make
+        self._parking: DeadLetterParking | None = None
+
+    def park(self, record: Any, reason: str, error: str) -> None:
+        if self._parking is None:
+            self._parking = self._make()
+        self._parking.park(record, reason, error)
+
+
+class LazySession:
+    """An HTTP session (`requests.Session`) made at the first request: most invocations send nothing, and importing
+    requests would cost every cold start about 30 ms of CPU. Shared by the router's notifiers, like one session."""
+
+    def __init__(self) -> None:
+        self._session: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._session is None:
+            from findings_router.notify.http import new_session
+
+            self._session = new_session()
+        return getattr(self._session, name)
 
 
 # ------------------------------------------------------------------------------------------ the ack receiver
@@ -717,3 +784,66 @@ def _regional_client(service: str, region: str, config: Any) -> Any:
 
     make: Any = boto3.client
     return make(service, region_name=region, config=config)
+
+
+# ------------------------------------------------------------------------------------------ the silence sweep
+
+
+@dataclass
+class SweepRuntime:
+    """The sweep (service/sweep.py): the router's runtime (same store, notifiers, write-back, storms, silences) and
+    the time index of the episodes owing a page."""
+
+    policy: Policy
+    router: RouterRuntime
+    owed: OwedIndex
+
+
+def build_silence_sweep(
+    env: RuntimeEnv,
+    *,
+    policy: Policy | None = None,
+    store: DedupStore | None = None,
+    notifier: Notifier | None = None,
+    securityhub: SecurityHubWriteback | None = DEFAULT,
+    storms: StormCounter | None = DEFAULT,
+    silences: SilenceSource | None = DEFAULT,
+    owed: OwedIndex | None = None,
+    session: Any = None,
+) -> SweepRuntime:
+    """The sweep's runtime; what is not given is the real thing, as for the router (a twin `store` needs `owed` and
+    `silences` given too). It parks nothing (no dead-letter queue) and routes no canary."""
+    policy = policy or load_policy(env.policy_file)
+    if silences is DEFAULT and store is None:
+        from findings_router.adapters.silences import CachedSilences, DynamoSilenceStore
+
+        # Read at every run (5 minutes apart): an expiry is seen at the first run after it, not a cache later.
+        dynamodb = _client("dynamodb", _aws_config(retries={"mode": "standard", "max_attempts": 5}))
+        retention = policy.silences.retention_days
+        reader = DynamoSilenceStore(env.state_table, dynamodb, policy.environment, retention_days=retention)
+        silences = CachedSilences(reader, ttl_seconds=0)
+    router = build_router(
+        env,
+        policy=policy,
+        store=store,
+        notifier=notifier,
+        securityhub=securityhub,
+        storms=storms,
+        dead_letters=None,
+        pacer=None,
+        session=session,
+        canary_notifier=None,
+        heartbeat=None,
+        silences=silences,
+    )
+    router.canary = None
+    router.shadow = None  # the shadow decides nothing late: nothing of it is ever held back
+    if owed is None:
+        from findings_router.adapters.silences import DynamoOwedIndex
+
+        if store is not None:
+            raise ValueError("build_silence_sweep: a twin store needs its owed index (owed=…)")
+        owed = DynamoOwedIndex(
+            env.state_table, _client("dynamodb", _aws_config(retries={"mode": "standard", "max_attempts": 5}))
+        )
+    return SweepRuntime(policy, router, owed)

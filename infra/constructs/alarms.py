@@ -349,6 +349,18 @@ class Alarms(Construct):
             function,
         )
 
+    def watch_silence_sweep(self, function: lambda_.IFunction) -> None:
+        """The sweep failing: pages a silence held back are not sent after it ended (the finding's next copy, 12-24 h
+        later for a control, would send them)."""
+        self.silence_sweep_errors_alarm = self._errors_alarm(
+            "SilenceSweepErrorsAlarm",
+            "silence-sweep-errors",
+            "The silence sweep failed: a page held back by a silence that has ended could not be delivered (the "
+            "on-call service refused or was unreachable), or the state table could not be read. It retries every "
+            "run. See docs/runbook.md (silences).",
+            function,
+        )
+
     def watch_findings_feed(self, *, minutes: int) -> None:
         """Silence detection: an environment that normally receives findings received none for `minutes`."""
         self.no_findings_alarm = self._absence_alarm(

@@ -1,7 +1,9 @@
 """Ingestion: Security Hub finding events on the default bus → an encrypted queue → the router function.
 
-Also the environment's own Security Hub custom action (when the policy has `custom_action`): the rule admits only
-that action's events.
+The rule's pattern is `infra.event_patterns.event_pattern`: the environment's accounts and, with `ingestion.filter:
+policy`, only what the policy's rules could page or notify (plus resolutions), compiled at synth, so what cannot
+matter never costs a queue message or an invocation. Also the environment's own Security Hub custom action (when the
+policy has `custom_action`): the rule admits only that action's events.
 """
 
 from __future__ import annotations

@@ -13,8 +13,10 @@ from infra.constructs.secrets import RoutingKeySecret
 from infra.contract import ROUTER_WORKFLOW_STATUS
 
 # The dedup store (adapters/state_table.py) reads in batches (BatchGetItem) and writes conditionally (PutItem); GetItem/UpdateItem cover single-item
-# reads and in-place updates of a dedup record. No Scan, Query or DeleteItem: nothing here needs them.
+# reads and in-place updates of a dedup record. No Scan or DeleteItem: nothing here needs them.
 STATE_TABLE_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+# The silences in effect (adapters/silences.py): one Query of the time index, at most every half minute per container.
+TIME_INDEX_ACTIONS = ("dynamodb:Query",)
 
 
 class RouterFunction(LambdaFunction):
@@ -32,6 +34,7 @@ class RouterFunction(LambdaFunction):
         routing_key: RoutingKeySecret,
         dead_letter_queue: sqs.IQueue,
         securityhub_writeback: bool,
+        time_index_arn: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id, spec=spec, code=code)
         self.role.add_to_policy(
@@ -41,6 +44,10 @@ class RouterFunction(LambdaFunction):
                 resources=[table.table_arn],
             )
         )
+        if time_index_arn is not None:
+            self.role.add_to_policy(
+                iam.PolicyStatement(sid="ReadSilences", actions=list(TIME_INDEX_ACTIONS), resources=[time_index_arn])
+            )
         # A message whose delivery failed permanently goes to the ingestion DLQ at once (not after
         # ingestion.max_receive_count receives). SendMessage only: `IQueue.grant_send_messages` would add
         # GetQueueAttributes and GetQueueUrl, which the function does not call (it has the URL). The queue is

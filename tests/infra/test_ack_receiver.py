@@ -388,10 +388,10 @@ def test_mode_none_builds_no_ack_receiver(no_acks: SynthesizedStack):
     names = resource_names(no_acks.policy)
     assert no_acks.policy.acknowledgements.mode == "none"
     functions = sorted(f["Properties"]["FunctionName"] for f in no_acks.resources("AWS::Lambda::Function").values())
-    assert functions == sorted([names.function, names.meta_alert_function])
+    assert functions == sorted([names.function, names.meta_alert_function, names.silence_sweep_function])
     assert not no_acks.resources("AWS::Lambda::Url")
     rules = no_acks.resources("AWS::Events::Rule").values()
-    assert [r["Properties"]["Name"] for r in rules] == [names.rule]
+    assert sorted(r["Properties"]["Name"] for r in rules) == sorted([names.rule, names.silence_sweep_schedule])
     assert "ack-receiver" not in json.dumps(no_acks.template)
     assert "AckReceiverFunctionName" not in no_acks.template["Outputs"]
 

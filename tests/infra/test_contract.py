@@ -4,6 +4,7 @@ that the CDK-free modules stay CDK-free."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import subprocess
 import sys
 
@@ -136,7 +137,16 @@ def test_state_table_definition_matches_the_store():
     definition = state_table_definition("t")
     key = definition["KeySchema"][0]["AttributeName"]
     assert item[key] == {"S": "k"}
-    assert definition["AttributeDefinitions"] == [{"AttributeName": key, "AttributeType": "S"}]
+    assert definition["AttributeDefinitions"][0] == {"AttributeName": key, "AttributeType": "S"}
+    # The time index: the keys an owing episode (and a silence) carries, as the store writes them.
+    [index] = definition["GlobalSecondaryIndexes"]
+    partition, sort = (k["AttributeName"] for k in index["KeySchema"])
+    assert {a["AttributeName"] for a in definition["AttributeDefinitions"][1:]} == {partition, sort}
+    owing = dataclasses.replace(state, silenced=("k",), silenced_by="s1", silenced_until="2026-11-21T02:00:00Z")
+    assert state_to_item(owing)[partition] == {"S": "owed"}
+    assert state_to_item(owing)[sort] == {"S": "2026-11-21T02:00:00Z"}
+    assert partition not in item  # sparse: an episode owing nothing is not in the index
+    assert set(index["Projection"]["NonKeyAttributes"]) >= {"silenced_by"}
     ttl = state_table_ttl_specification()["AttributeName"]
     assert item[ttl] == {"N": "1800000000"}  # TTL needs epoch seconds as a number
 

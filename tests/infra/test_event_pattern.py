@@ -22,21 +22,24 @@ from findings_router.domain.model import Severity
 from findings_router.domain.normalize import ASFF_DETAIL_TYPES, OCSF_DETAIL_TYPES, SECURITYHUB_SOURCE, normalize_event
 from findings_router.settings.load import load_policy
 from findings_router.settings.schema import Policy
-from infra.derived import deployment_problems
+from infra.derived import deployment_problems, ingestion_filter_warning
 from infra.event_patterns import (
     DETAIL_TYPE_CUSTOM_ACTION,
     DETAIL_TYPE_IMPORTED,
     DETAIL_TYPE_IMPORTED_V2,
     EVENT_PATTERN_MAX_CHARS,
+    EVENT_PATTERN_MAX_SUB_PATTERNS,
     OCSF_SEVERITY_IDS,
     action_target_arn,
     action_target_properties,
     event_pattern,
     event_pattern_size,
+    ingestion_filter,
 )
 from tests.builders import FIXTURES, asff, control, event, load_fixture
 from tests.infra.conftest import REPO_ROOT, dev_policy
 from tests.infra.eventbridge_matcher import expand, matches, validate
+from tests.property.filter_oracle import needed
 
 pytestmark = pytest.mark.infra
 
@@ -51,8 +54,12 @@ MAX_SUB_PATTERNS = 20
 
 
 def _policy(accounts: list[str] | None = None, custom_action: dict[str, str] | bool = True, **ingestion: Any) -> Policy:
+    """dev's policy with these accounts, custom action and ingestion settings; `severity_labels=None` without a
+    `filter` means no filter at all (`filter: none`), as it did before the policy's own filter."""
     data = yaml.safe_load((REPO_ROOT / "config" / "dev.yaml").read_text())
     data["ingestion"] = {**data.get("ingestion", {}), **ingestion}
+    if "severity_labels" in ingestion and ingestion["severity_labels"] is None and "filter" not in ingestion:
+        data["ingestion"]["filter"] = "none"
     data["accounts"] = accounts or [OURS]
     if custom_action is True:
         data["custom_action"] = {"id": ACTION_ID, "mode": "page"}
@@ -128,7 +135,10 @@ def test_patterns_are_valid_and_within_the_size_quota(environment):
     pattern = _pattern(policy)
     validate(pattern)
     assert len(json.dumps(pattern)) <= event_pattern_size(policy) <= EVENT_PATTERN_MAX_CHARS
-    assert len(expand(pattern)) <= MAX_SUB_PATTERNS
+    assert len(expand(pattern)) <= EVENT_PATTERN_MAX_SUB_PATTERNS
+    chosen = ingestion_filter(policy)
+    assert not chosen.coarsened and ingestion_filter_warning(policy) is None
+    assert (chosen.size, chosen.sub_patterns) == (event_pattern_size(policy), len(expand(pattern)))
 
 
 def test_largest_configurable_pattern_is_within_the_quotas():
@@ -191,7 +201,19 @@ def test_a_policy_with_a_custom_action_needs_its_arn():
 def test_fixture_events_pass_exactly_when_the_router_needs_them(environment, fixture):
     policy = _shipped(environment)
     ev = load_fixture(fixture)
-    assert matches(_pattern(policy), ev) is _oracle(policy, ev)
+    if policy.ingestion.effective_filter != "policy":
+        assert matches(_pattern(policy), ev) is _oracle(policy, ev)
+        return
+    # The policy's own filter admits every event the router acts on (tests/property/test_ingestion_filter.py proves
+    # it over generated findings) and nothing of other accounts, foreign custom actions or other detail-types.
+    if ev.get("detail-type") in (DETAIL_TYPE_IMPORTED, DETAIL_TYPE_IMPORTED_V2) and needed(policy, ev):
+        assert matches(_pattern(policy), ev)
+    if not _oracle(_policy_without_filter(policy), ev):
+        assert not matches(_pattern(policy), ev)
+
+
+def _policy_without_filter(policy: Policy) -> Policy:
+    return policy.model_copy(update={"ingestion": policy.ingestion.model_copy(update={"filter": "none"})})
 
 
 @pytest.mark.parametrize("fixture", FIXTURE_EVENTS)
@@ -533,3 +555,126 @@ def test_the_environments_canary_passes_the_rule_from_any_account_and_whatever_t
     assert not matches(pattern, event(other))  # another environment's canary stays out of this queue
     # Without a canary key the router could not page it: the rule does not admit it either.
     assert not matches(event_pattern(dev_policy(), action_target_arn="arn:x"), event(own))
+
+
+# ------------------------------------------------------------------------------------------ the policy's filter
+# (tests/property/test_ingestion_filter.py proves it admits whatever the router acts on; these pin its shape)
+
+
+def _rules_policy(*rules: dict[str, Any], **ingestion: Any) -> Policy:
+    data = yaml.safe_load((REPO_ROOT / "config" / "dev.yaml").read_text())
+    data["accounts"] = [OURS]
+    data["rules"] = [{"name": f"r{i}", **rule} for i, rule in enumerate(rules)]
+    data["ingestion"] = {"filter": "policy", **ingestion}
+    return Policy.model_validate(data)
+
+
+def _findings_or(pattern: dict[str, Any], detail_type: str) -> list[dict[str, Any]]:
+    (branch,) = [b for b in pattern["$or"] if b["detail-type"] == [detail_type] and "resources" not in b]
+    findings = branch["detail"]["findings"]
+    return findings.get("$or", [findings])
+
+
+def test_the_filter_setting():
+    assert _rules_policy({"action": "page"}).ingestion.effective_filter == "policy"
+    assert dev_policy().ingestion.effective_filter == "severity"  # dev lists severity_labels
+    with pytest.raises(ValueError, match="filter severity needs severity_labels"):
+        _rules_policy({"action": "page"}, filter="severity")
+    with pytest.raises(ValueError, match="severity_labels are for filter severity"):
+        _rules_policy({"action": "page"}, severity_labels=["HIGH"])
+
+
+def test_a_rule_matching_everything_leaves_only_the_accounts():
+    for rules in ([{"action": "notify"}], [{"action": "page", "match": {"title": ["a*b"]}}]):
+        assert _pattern(_rules_policy(*rules)) == _pattern(_rules_policy(*rules, filter="none")), rules
+
+
+def test_drop_rules_and_suppressions_add_nothing():
+    paging = {"action": "page", "match": {"severity": ["CRITICAL"]}}
+    dropping = {"action": "drop", "match": {"product": ["Macie"]}}
+    assert _pattern(_rules_policy(dropping, paging)) == _pattern(_rules_policy(paging))
+
+
+def test_wildcards_become_prefixes_and_suffixes_or_widen():
+    policy = _rules_policy(
+        {"action": "page", "match": {"finding_type": ["TTPs/*"], "product": ["*/guardduty", "Guard*"]}},
+        {"action": "page", "match": {"finding_type": ["TTPs/*/x"], "severity": ["HIGH"]}},
+    )
+    fragments = _findings_or(_pattern(policy), DETAIL_TYPE_IMPORTED)
+    text = json.dumps(fragments)
+    assert '{"prefix": "TTPs/"}' in text and '{"suffix": "/guardduty"}' in text and '{"prefix": "Guard"}' in text
+    assert "TTPs/*/x" not in text  # untestable: the second rule filters on its severity alone
+    assert {"Severity": {"Label": ["HIGH", {"exists": False}]}} in fragments
+
+
+def test_products_by_name_or_arn_in_both_formats():
+    arn = "arn:aws:securityhub:eu-central-1::product/aws/inspector"
+    pattern = _pattern(_rules_policy({"action": "page", "match": {"product": ["GuardDuty", arn]}}))
+    asff_fragments = _findings_or(pattern, DETAIL_TYPE_IMPORTED)
+    assert {"ProductName": ["GuardDuty", "", {"exists": False}]} in asff_fragments
+    assert {"ProductArn": [arn]} in asff_fragments
+    ocsf = json.dumps(_findings_or(pattern, DETAIL_TYPE_IMPORTED_V2))
+    assert arn.replace(":product/", ":productv2/") in ocsf
+    v2 = load_fixture("ocsf_inspector_vulnerability.json")
+    v2["detail"]["findings"][0]["cloud"]["account"]["uid"] = OURS
+    v2["detail"]["findings"][0]["metadata"]["product"] = {
+        "name": "Amazon Inspector",
+        "uid": "arn:aws:securityhub:eu-central-1::productv2/aws/inspector",
+    }
+    assert matches(pattern, v2)  # by its productv2 ARN
+
+
+def test_conditions_on_one_array_keep_the_most_selective():
+    # normalize folds over all vulnerabilities: exploit and CVSS may hold on two of them, which one EventBridge object
+    # pattern cannot say; the exploit condition alone is kept (a superset).
+    pattern = _pattern(_rules_policy({"action": "page", "match": {"exploit_available": True, "min_cvss": 7.0}}))
+    assert _findings_or(pattern, DETAIL_TYPE_IMPORTED)[0] == {"Vulnerabilities": {"ExploitAvailable": ["YES"]}}
+    two = event(
+        asff(
+            account=OURS,
+            severity="LOW",
+            Vulnerabilities=[{"Id": "CVE-1", "ExploitAvailable": "YES"}, {"Id": "CVE-2", "Cvss": [{"BaseScore": 8.1}]}],
+        )
+    )
+    assert matches(pattern, two)
+
+
+def test_a_too_rich_policy_falls_back_with_a_warning():
+    rules = [
+        {"action": "page", "match": {"severity": ["HIGH"], "product": [f"Product{i}"], "control_id": [f"C.{i}"]}}
+        for i in range(6)
+    ]
+    policy = _rules_policy(*rules)
+    chosen = ingestion_filter(policy)
+    assert (chosen.requested, chosen.level, chosen.labels) == ("policy", "severity", (Severity.HIGH,))
+    assert chosen.size <= EVENT_PATTERN_MAX_CHARS and chosen.sub_patterns <= EVENT_PATTERN_MAX_SUB_PATTERNS
+    warning = ingestion_filter_warning(policy)
+    assert warning is not None and "filters on the labels the rules page (HIGH)" in warning
+    # Fewer rules fit once their three-way control conditions are left out.
+    three = _rules_policy(*rules[:3])
+    assert ingestion_filter(three).level == "policy"
+    assert ingestion_filter(three).widened == ("rule r0: control_id", "rule r1: control_id", "rule r2: control_id")
+
+
+def test_noted_resolutions_leave_out_the_passed_results_of_findings_nobody_paged():
+    policy = _rules_policy({"action": "page", "match": {"severity": ["CRITICAL"]}}, resolutions="noted")
+    pattern = _pattern(policy)
+    passed = control("S3.8", "PASSED", severity="INFORMATIONAL", account=OURS, Workflow={"Status": "RESOLVED"})
+    assert not matches(pattern, event(passed))  # a daily re-evaluation of a control nobody paged
+    noted = {**passed, "Note": {"Text": "Paged on-call via PagerDuty", "UpdatedBy": "findings-router"}}
+    assert matches(pattern, event(noted))
+    for resolution in (
+        asff(severity="LOW", account=OURS, RecordState="ARCHIVED"),
+        asff(severity="LOW", account=OURS, Workflow={"Status": "RESOLVED"}),
+        control("S3.8", "FAILED", severity="LOW", account=OURS, Workflow={"Status": "SUPPRESSED"}),
+    ):
+        assert matches(pattern, event(resolution)), resolution
+    ocsf_passed = _ocsf_state(1, 4, 2, (1, "Pass"))
+    assert not matches(pattern, event(ocsf_passed, detail_type=DETAIL_TYPE_IMPORTED_V2))
+    assert matches(pattern, event({**ocsf_passed, "comment": "Paged"}, detail_type=DETAIL_TYPE_IMPORTED_V2))
+    assert matches(pattern, event(_ocsf_state(2, 5, 2, None), detail_type=DETAIL_TYPE_IMPORTED_V2))
+    # The router notes findings only with its write-back on.
+    data = policy.model_dump(mode="json", exclude_none=True)
+    data["securityhub"] = {"writeback": False}
+    (problem,) = [p for p in deployment_problems(Policy.model_validate(data)) if p.startswith("ingestion.resolutions")]
+    assert "securityhub.writeback" in problem

@@ -123,7 +123,8 @@ def _warnings(report: dict[str, Any], rule: str) -> set[str]:
 def expected_acknowledgements(stack: SynthesizedStack) -> set[tuple[str, str]]:
     """Every cdk-nag acknowledgement a stack may carry, and where: nothing broader than one resource."""
     root = f"/{stack.stack.stack_name}"
-    functions = ["Router", "MetaAlerts"] + (["AckReceiver"] if stack.policy.acknowledgements.mode != "none" else [])
+    functions = ["Router", "MetaAlerts", "SilenceSweep"]
+    functions += ["AckReceiver"] if stack.policy.acknowledgements.mode != "none" else []
     functions += ["Canary"] if stack.policy.canary_enabled else []
     functions += ["PsirtDigest"] if stack.policy.psirt_digest.enabled else []
     expected = {(f"{root}/{f}/Function/Resource", "Annotation::AwsSolutions-L1") for f in functions}
@@ -310,6 +311,7 @@ def test_state_table(synthesized: SynthesizedStack):
                 "TableName": names.state_table,
                 "KeySchema": definition["KeySchema"],
                 "AttributeDefinitions": definition["AttributeDefinitions"],
+                "GlobalSecondaryIndexes": definition["GlobalSecondaryIndexes"],
                 "BillingMode": definition["BillingMode"],
                 "TimeToLiveSpecification": {"AttributeName": STATE_TABLE_TTL_ATTRIBUTE, "Enabled": True},
                 "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
@@ -432,7 +434,8 @@ def test_router_function(synthesized: SynthesizedStack):
 def test_environment_variables_hold_no_secret(synthesized: SynthesizedStack):
     functions = synthesized.resources("AWS::Lambda::Function")
     policy = synthesized.policy
-    expected = 2 + (policy.acknowledgements.mode != "none") + policy.canary_enabled + policy.psirt_digest.enabled
+    # The router, the meta-alerts, the silence sweep, and what the policy turns on.
+    expected = 3 + (policy.acknowledgements.mode != "none") + policy.canary_enabled + policy.psirt_digest.enabled
     assert len(functions) == expected
     for function in functions.values():
         variables = function["Properties"]["Environment"]["Variables"]
@@ -451,7 +454,7 @@ def test_environment_variables_hold_no_secret(synthesized: SynthesizedStack):
 def test_log_groups(synthesized: SynthesizedStack):
     policy = synthesized.policy
     names = resource_names(policy)
-    expected = [names.log_group, names.meta_alert_log_group]
+    expected = [names.log_group, names.meta_alert_log_group, names.silence_sweep_log_group]
     if policy.acknowledgements.mode != "none":
         expected.append(names.ack_log_group)
     if policy.canary_enabled:
@@ -574,6 +577,8 @@ def test_router_role_is_least_privilege(synthesized: SynthesizedStack):
         "logs:CreateLogStream": [_arn(log_group)],
         "logs:PutLogEvents": [_arn(log_group)],
         **{action: [_arn(table)] for action in STATE_TABLE_ACTIONS},
+        # The silences in effect: a Query of the time index, nothing else of it.
+        "dynamodb:Query": [{"Fn::Join": ["", [_arn(table), "/index/time-index"]]}],
         # The findings' routing key and, with a canary, the canary service's key (it pages that service).
         "secretsmanager:GetSecretValue": [
             secret_arn(synthesized, secret)

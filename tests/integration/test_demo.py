@@ -75,12 +75,28 @@ def test_demo_routes_the_corpus_under_every_policy(demo_output):
 
 def test_the_default_output_tells_the_story_in_one_screen(demo_output):
     lines = demo_output.splitlines()
-    assert len(lines) <= 100  # about 75, and the PSIRT section's 22
+    assert len(lines) <= 102  # about 78, and the PSIRT section's 22
     page = demo_output.split("one page as the on-call engineer sees it in PagerDuty (prod):")[1]
     assert "CVE-2021-44228" in page and "severity critical (high urgency)" in page
     assert "link: This finding in Security Hub: https://" in page
     assert "decision: rule critical-cvss-any-label" in page
     assert "what next:" in demo_output and "findings-router explain" in demo_output
+
+
+def test_production_shows_a_silence_round_and_a_shadow_trial(demo_output):
+    prod = demo_output.split("\nprod (")[1].split("\n\n")[0]
+    # stop paging now: one page held back (tracked), an incident paged before still resolved, the sweep pages it once
+    # the silence is expired; the day's counts (compared across environments) are the same as without the round.
+    assert re.search(
+        r"silence +`silence add --all --duration 2h`: 1 page held back \(tracked\), an earlier incident still "
+        r"resolved; `silence expire` → the sweep paged it: #\d+$",
+        prod,
+        re.MULTILINE,
+    )
+    assert re.search(
+        r"shadow +trial rule page-medium-guardduty-trial \(shadow: true\): [1-9]\d* finding\(s\) would", prod
+    )
+    assert "nothing sent" in prod
 
 
 def test_the_demo_ends_with_the_psirt_question_answered_by_the_cve_command(demo_output):

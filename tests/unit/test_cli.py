@@ -190,8 +190,9 @@ def test_explain_calls_explain_command_with_the_loaded_policy(config: Path, monk
     explain = pytest.importorskip("findings_router_local.explain")
     calls = []
 
-    def fake(policy, paths, *, output, out, err):
+    def fake(policy, paths, *, output, out, err, silences=()):
         calls.append((policy, paths, output))
+        assert list(silences) == []  # no --silences
         return 0
 
     monkeypatch.setattr(explain, "explain_command", fake)

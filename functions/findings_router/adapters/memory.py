@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from findings_router.adapters.securityhub import FindingRef, WritebackResult, _chunks, _note
+from findings_router.adapters.silences import OwedEntry
 from findings_router.adapters.state_table import BATCH_GET_LIMIT
 from findings_router.adapters.storm_counter import _CountsOneByAdding
 from findings_router.domain.episodes import DedupState
+from findings_router.domain.keys import SHADOW_PREFIX
 from findings_router.domain.model import Workflow
+from findings_router.domain.silences import Silence
 
 
 class InMemoryStormCounter(_CountsOneByAdding):
@@ -90,3 +94,48 @@ class RecordingSecurityHub:
 
     def notes_for(self, finding_id: str) -> list[str]:
         return [u.note for u in self.updates for r in u.refs if r.id == finding_id]
+
+
+class InMemorySilenceStore:
+    """Same semantics as `DynamoSilenceStore`, in a dict (conditional on the version, as the real one)."""
+
+    def __init__(self, silences: Sequence[Silence] = ()) -> None:
+        self.silences: dict[str, Silence] = {s.id: s for s in silences}
+        self.reads = 0
+
+    def not_ended(self, now: dt.datetime) -> list[Silence]:
+        self.reads += 1
+        return [s for s in self.silences.values() if s.ends_at > now]
+
+    def listed(self) -> list[Silence]:
+        return list(self.silences.values())
+
+    def get(self, silence_id: str) -> Silence | None:
+        return self.silences.get(silence_id)
+
+    def add(self, silence: Silence) -> bool:
+        if silence.id in self.silences:
+            return False
+        self.silences[silence.id] = silence
+        return True
+
+    def replace(self, silence: Silence, expected_version: int) -> bool:
+        current = self.silences.get(silence.id)
+        if current is None or current.version != expected_version:
+            return False
+        self.silences[silence.id] = silence
+        return True
+
+
+class InMemoryOwedIndex:
+    """The time index's OWED entries of an in-memory state table: what state_table.state_to_item puts there."""
+
+    def __init__(self, store: InMemoryDedupStore) -> None:
+        self.store = store
+
+    def owed(self) -> list[OwedEntry]:
+        return [
+            OwedEntry(s.key, s.silenced_until or "", s.silenced_by)
+            for s in self.store.items.values()
+            if s.owes and s.silenced_until and not s.key.startswith(SHADOW_PREFIX)
+        ]

@@ -12,12 +12,25 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from findings_router.domain.episodes import DedupState
+from findings_router.domain.keys import SHADOW_PREFIX
 from findings_router.domain.model import Severity
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 BATCH_GET_LIMIT = 100
+
+
+# The table's one global secondary index, sparse: only items with both attributes are in it. It lists by time what
+# must be found without a scan: the silences (`index_pk` SILENCES, by their end) and the episodes owing a page a
+# silence held back (OWED, by when that silence ends), for the router's silence reads and the sweep
+# (adapters/silences.py, service/sweep.py). `silenced_by` is projected too: the sweep skips what is still held.
+TIME_INDEX = "time-index"
+INDEX_PARTITION_KEY = "index_pk"
+INDEX_SORT_KEY = "index_sk"
+INDEX_PROJECTED = ("silenced_by",)
+OWED = "owed"
+SILENCES = "silence"
 
 
 class DedupStore(Protocol):
@@ -52,6 +65,10 @@ _OPT_S = (
     "observed_at",
     "opened_at",
     "pending_since",
+    "silenced_by",
+    "silenced_until",
+    "silenced_finding",
+    "rule",
 )
 
 
@@ -80,6 +97,12 @@ def state_to_item(state: DedupState) -> dict[str, Any]:
         item["targets"] = {"L": [{"S": v} for v in state.targets]}
     if state.securityhub_agrees:
         item["securityhub_agrees"] = {"BOOL": True}
+    if state.silenced:  # only while a silence holds triggers back: every other item stays as it was
+        item["silenced"] = {"L": [{"S": v} for v in state.silenced]}
+    if state.owes and state.silenced_until and not state.key.startswith(SHADOW_PREFIX):
+        # In the time index while it owes a page: the sweep finds it there (sparse: gone once delivered).
+        item[INDEX_PARTITION_KEY] = {"S": OWED}
+        item[INDEX_SORT_KEY] = {"S": state.silenced_until}
     item.update(_folded_attributes(state))
     return item
 
@@ -109,6 +132,7 @@ def item_to_state(item: dict[str, Any]) -> DedupState:
     for name in _L:
         kwargs[name] = tuple(v["S"] for v in item.get(name, {}).get("L", []))
     kwargs["targets"] = tuple(v["S"] for v in item.get("targets", {}).get("L", []))
+    kwargs["silenced"] = tuple(v["S"] for v in item.get("silenced", {}).get("L", []))
     kwargs["securityhub_agrees"] = bool(item.get("securityhub_agrees", {}).get("BOOL", False))
     for name in _FOLDED_L:
         kwargs[name] = tuple(v["S"] for v in item.get(name, {}).get("L", []))

@@ -34,7 +34,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from findings_router.domain.episodes import DedupState, parse_time
-from findings_router.domain.keys import CANARY_RECORD_PREFIX, KEY_PREFIX, base_key, is_shared_incident
+from findings_router.domain.keys import (
+    CANARY_RECORD_PREFIX,
+    KEY_PREFIX,
+    SHADOW_PREFIX,
+    SILENCE_PREFIX,
+    base_key,
+    is_shared_incident,
+)
 from findings_router.domain.model import Workflow
 
 SIGNATURE_HEADER = "x-pagerduty-signature"
@@ -144,8 +151,13 @@ class IncidentEvent:
 
 
 def is_finding_key(key: str) -> bool:
-    """A dedup key of one finding's episode (not a storm incident's, which is shared, nor the canary's record)."""
-    return key.startswith(KEY_PREFIX) and not is_shared_incident(key) and not key.startswith(CANARY_RECORD_PREFIX)
+    """A dedup key of one finding's live episode (not a storm incident's, which is shared, nor the canary's record,
+    a silence, or a shadow decision's episode)."""
+    return (
+        key.startswith(KEY_PREFIX)
+        and not is_shared_incident(key)
+        and not key.startswith((CANARY_RECORD_PREFIX, SILENCE_PREFIX, SHADOW_PREFIX))
+    )
 
 
 def _str(value: Any) -> str | None:

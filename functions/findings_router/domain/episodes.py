@@ -16,6 +16,12 @@ Order (EventBridge → SQS has none; crashes, retries and redrives reorder furth
 time it reflects (`observed_at`). An active copy that is not newer changes nothing; a resolution that is not older is
 applied, and is remembered even when nothing was open. Triggers are written ahead (`pending`) and confirmed after
 PagerDuty accepted them, so a crash in between is healed by the next copy, or resolved by a resolution.
+
+Silences (domain/silences.py) sit between the policy decision and the send, as Alertmanager mutes before its dedup
+step: a trigger a silence holds back (a new episode's, an escalation's) is recorded as owed (`silenced`), not sent and
+not counted as sent, so the episode still owes it; once no silence holds it, the next copy of the finding or the sweep
+(`decide_owed`) delivers it, written ahead like any trigger. A trigger already recorded ahead (`pending`) is never
+silenced (it may have reached PagerDuty), and resolves never are.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from findings_router.domain.keys import incident_key, is_shared_incident, member
 from findings_router.domain.model import SEVERITY_RANK, Finding, Severity
 from findings_router.domain.notifications import FoldedResources, Notification
 from findings_router.domain.policy import PolicyDecision, merge_targets
+from findings_router.domain.silences import Silence, finding_snapshot
 from findings_router.settings.schema import Dedup
 
 Outcome = Literal["page", "notify", "drop", "resolve", "duplicate"]
@@ -117,10 +124,25 @@ class DedupState:
     member_resolutions: tuple[str, ...] = ()
     affected: tuple[str, ...] = ()
     affected_count: int = 0
+    # Silences (domain/silences.py): the incident keys of this episode a silence held back (decided and recorded,
+    # never sent: owed), the silence holding them and when it ends, and the finding as last seen, to page with once
+    # it ends (the sweep). `incident_keys` holds only what was sent (or recorded ahead to be sent). Cleared when the
+    # owed triggers are delivered or cancelled and when the episode resolves.
+    silenced: tuple[str, ...] = ()
+    silenced_by: str | None = None
+    silenced_until: str | None = None
+    silenced_finding: str | None = None
+    # What decided the episode's last trigger: a rule's name, `default_action`, `custom_action` (shadow-report).
+    rule: str | None = None
 
     @property
     def is_open(self) -> bool:
         return self.status != "resolved"
+
+    @property
+    def owes(self) -> bool:
+        """An open episode with triggers a silence held back: the sweep looks at it (the state table's time index)."""
+        return self.is_open and bool(self.silenced)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +159,7 @@ class Decision:
     pending_state: DedupState | None = None
     opens_episode: bool = False  # a new episode's first trigger (what storm counting counts)
     in_flight: bool = False  # another invocation is sending this key's trigger: try this copy again later
+    silenced_by: str | None = None  # the silence that held this decision's triggers back (recorded as owed)
 
 
 def _iso(now: dt.datetime) -> str:
@@ -267,6 +290,7 @@ def decide(
     in_flight_seconds: float = 120.0,
     *,
     folded: bool = False,
+    silence: Silence | None = None,
 ) -> Decision:
     """The whole dedup decision for one finding. The caller writes `pending_state` (if any) conditionally, sends
     `notifications`, then writes `new_state` conditionally.
@@ -277,25 +301,78 @@ def decide(
     `folded`: `key` is a folded vulnerability key (`keys.folded_vulnerability`), which many findings share: their
     order is kept per finding, not per key (the finding times of different findings say nothing about each other),
     an episode resolves when its last tracked finding does, and it records the affected resources. The caller
-    knows it from the finding and the policy, as it knows the key; the state does not record it."""
-    now_iso = _iso(now)
-    # A TTL'd item may still be readable for up to 48 h after expiry: treat it as absent.
-    if state is not None and state.expires_at < now.timestamp():
-        # Gone as far as decisions go (what it reflected is older than anything DynamoDB still keeps); only its
-        # counters and earlier incidents carry over.
-        state = dataclasses.replace(
-            state, status="resolved", observed_at=None, pending=(), member_resolutions=(), affected=(), affected_count=0
-        )
+    knows it from the finding and the policy, as it knows the key; the state does not record it.
 
+    `silence`: the active silence that matches the finding, if any (the caller looks it up when a trigger is about
+    to be sent or the episode owes one). A new trigger is then held back, recorded as owed, and nothing is sent;
+    resolutions ignore it. Without one, an episode's owed triggers are delivered (if the policy still pages)."""
+    now_iso = _iso(now)
+    state = _alive(state, now)
     seen = finding_time(finding)
-    current = state.observed_at if state is not None else None
-    known = parse_time(current)
+    known = parse_time(state.observed_at if state is not None else None)
     if finding.is_resolved:
         if folded:
             return _folded_resolution(finding, state, key, now, now_iso, cfg, seen, known)
         return _resolution(finding, state, key, now, now_iso, cfg, seen, known)
+    state = _owes_again(state, policy)
+    decision = _active(finding, policy, state, key, now, cfg, in_flight_seconds, folded, seen, known, silence)
+    return decision if silence is None else _silenced(decision, state, silence, finding)
 
-    observed = _newest(current, known, seen)
+
+def _owes_again(state: DedupState | None, policy: PolicyDecision) -> DedupState | None:
+    """An open episode that sent nothing and owes nothing (a silence held its page back, then the policy stopped
+    paging it and the page was let go) owes its first page again as soon as the policy pages the finding again:
+    without this, the open episode would make every later copy a duplicate, and the problem would never page."""
+    if (
+        state is None
+        or not state.is_open
+        or state.episode == 0
+        or state.incident_keys
+        or state.silenced
+        or state.pending
+        or policy.action == "drop"
+    ):
+        return state
+    return dataclasses.replace(state, silenced=(state.key,))
+
+
+def _alive(state: DedupState | None, now: dt.datetime) -> DedupState | None:
+    """A TTL'd item may still be readable for up to 48 h after expiry: treat it as absent. What it reflected is
+    older than anything DynamoDB still keeps; only its counters and earlier incidents carry over."""
+    if state is None or state.expires_at >= now.timestamp():
+        return state
+    return dataclasses.replace(
+        state,
+        status="resolved",
+        observed_at=None,
+        pending=(),
+        member_resolutions=(),
+        affected=(),
+        affected_count=0,
+        **_UNSILENCED,
+    )
+
+
+# The fields of a state that say nothing is held back by a silence.
+_UNSILENCED: dict[str, Any] = {"silenced": (), "silenced_by": None, "silenced_until": None, "silenced_finding": None}
+
+
+def _active(
+    finding: Finding,
+    policy: PolicyDecision,
+    state: DedupState | None,
+    key: str,
+    now: dt.datetime,
+    cfg: Dedup,
+    in_flight_seconds: float,
+    folded: bool,
+    seen: dt.datetime | None,
+    known: dt.datetime | None,
+    silence: Silence | None,
+) -> Decision:
+    """An active copy of the finding (`decide`)."""
+    now_iso = _iso(now)
+    observed = _newest(state.observed_at if state is not None else None, known, seen)
     custom_action = finding.custom_action is not None
     fold = _fold(finding, state, seen, custom_action) if folded else None
     if folded and fold is None:
@@ -304,6 +381,11 @@ def decide(
 
     if state is not None and state.is_open and state.pending:
         return _deliver_pending(state, key, now, now_iso, observed, in_flight_seconds, finding, fold)
+
+    if state is not None and state.owes and silence is None:
+        # No silence holds the episode's owed triggers back any more (it ended or was expired, or an operator sent
+        # the finding by hand): deliver them, whatever this copy's time, if the policy still pages or notifies it.
+        return _deliver_owed(finding, policy, state, key, now, cfg, observed, fold)
 
     # A custom action event is an explicit request, not a copy: exempt. A folded key orders per finding (above).
     if (
@@ -338,6 +420,144 @@ def decide(
     if state is None or not state.is_open:
         return _open_episode(finding, policy, policy.action, state, key, now, now_iso, cfg, observed, fold)
     return _while_open(finding, policy, state, key, now, now_iso, cfg, observed, fold)
+
+
+def _silence_mark(silence: Silence, finding: Finding) -> dict[str, Any]:
+    return {"silenced_by": silence.id, "silenced_until": silence.until, "silenced_finding": finding_snapshot(finding)}
+
+
+def _silenced(decision: Decision, state: DedupState | None, silence: Silence, finding: Finding) -> Decision:
+    """`decision` with what `silence` holds back: a new trigger (a new episode's, an escalation's, a notification
+    upgraded to a page) is recorded as owed instead of written ahead and sent; an episode already owing keeps its
+    marker on the silence that holds it now. Recorded triggers (`pending`) and everything else pass unchanged."""
+    if decision.pending_state is not None and decision.new_state is not None and (state is None or not state.pending):
+        new, triggers = decision.new_state, decision.pending_state.pending
+        if state is not None and state.silenced and not state.incident_keys:
+            # Nothing of this episode was sent yet: its one owed trigger will carry the new severity.
+            owed = state.silenced
+        else:
+            owed = tuple(dict.fromkeys((*(state.silenced if state is not None else ()), *triggers)))
+        held = dataclasses.replace(
+            new,
+            incident_keys=tuple(k for k in new.incident_keys if k not in triggers),
+            silenced=owed,
+            pending=(),
+            pending_since=None,
+            version=(decision.expected_version or 0) + 1,
+            # Not sent: the counts and times of what was sent stay as they were.
+            notify_count=state.notify_count if state is not None else 0,
+            last_notified_at=state.last_notified_at if state is not None else new.last_notified_at,
+            **_silence_mark(silence, finding),
+        )
+        reason = f"{decision.reason}; silenced by {silence.id} until {silence.until}: held back, owed until then"
+        return Decision("drop", reason, decision.key, (), held, decision.expected_version, silenced_by=silence.id)
+    if state is None or not state.owes:
+        return decision
+    if decision.new_state is not None:
+        new = dataclasses.replace(decision.new_state, **_silence_mark(silence, finding))
+        return dataclasses.replace(decision, new_state=new, silenced_by=silence.id)
+    if (state.silenced_by, state.silenced_until) == (silence.id, silence.until):
+        return dataclasses.replace(decision, silenced_by=silence.id)
+    # Held back now by another silence (or this one extended): the sweep waits for that one.
+    moved = dataclasses.replace(state, **_silence_mark(silence, finding), version=state.version + 1)
+    return dataclasses.replace(decision, new_state=moved, expected_version=state.version, silenced_by=silence.id)
+
+
+def _deliver_owed(
+    finding: Finding,
+    policy: PolicyDecision,
+    state: DedupState,
+    key: str,
+    now: dt.datetime,
+    cfg: Dedup,
+    observed: str | None,
+    fold: _Fold | None,
+    *,
+    join: bool = True,
+) -> Decision:
+    """The episode owes triggers a silence held back and none holds them now: deliver them (written ahead like any
+    trigger: the owed keys stay recorded until the send is confirmed, so a crash or a failed delivery leaves them to
+    the next copy or sweep), or, when the policy no longer pages or notifies the finding, let them go."""
+    now_iso = _iso(now)
+    joined = _joined(state, finding, fold) if join else {}
+    if policy.action == "drop":
+        let_go = dataclasses.replace(
+            state, **joined, **_UNSILENCED, version=state.version + 1, observed_at=observed, last_seen=now_iso
+        )
+        reason = (
+            f"{policy.reason}: the {state.action} held back by silence {state.silenced_by} is not sent (the policy "
+            "no longer pages or notifies this finding)"
+        )
+        return Decision("drop", reason, key, (), let_go, state.version)
+    sent_page = bool(state.incident_keys) and state.action == "page"
+    action: Literal["page", "notify"] = "page" if policy.action == "page" or sent_page else "notify"
+    severity = finding.severity if finding.severity.rank > state.severity.rank else state.severity
+    owed = tuple(k for k in state.silenced if not is_shared_incident(k))
+    urgency: Literal["high", "low"] = policy.urgency if action == policy.action else "high"
+    new = dataclasses.replace(
+        state,
+        **joined,
+        **_UNSILENCED,
+        action=action,
+        severity=severity,
+        incident_keys=tuple(dict.fromkeys((*state.incident_keys, *owed))),
+        last_seen=now_iso,
+        last_notified_at=now_iso,
+        notify_count=state.notify_count + 1,
+        version=state.version + 1,
+        expires_at=_expiry(now, cfg.ttl_days),
+        observed_at=observed,
+        targets=merge_targets(state.targets, policy.notify),
+        rule=policy.rule or state.rule,
+    )
+    # Written ahead with the marker kept: until confirmed, the episode is still the sweep's to finish.
+    before = dataclasses.replace(
+        new,
+        pending=owed,
+        pending_since=now_iso,
+        silenced=state.silenced,
+        silenced_by=state.silenced_by,
+        silenced_until=state.silenced_until,
+        silenced_finding=state.silenced_finding,
+    )
+    after = dataclasses.replace(new, version=state.version + 2)
+    sends = tuple(Notification("trigger", k, severity, urgency) for k in owed)
+    reason = f"{policy.reason}; silence {state.silenced_by} no longer holds it: the {action} it held back, sent now"
+    return Decision(action, reason, key, sends, after, state.version, before, opens_episode=not state.incident_keys)
+
+
+def decide_owed(
+    snapshot: Finding,
+    policy: PolicyDecision,
+    state: DedupState,
+    now: dt.datetime,
+    cfg: Dedup,
+    in_flight_seconds: float = 120.0,
+    *,
+    silence: Silence | None = None,
+) -> Decision:
+    """The sweep's decision for an episode the time index lists as owing triggers (service/sweep.py): deliver what
+    is owed (or recorded ahead and not confirmed) when no silence holds it, against the current policy's decision
+    for the finding as last seen (`snapshot`); keep the marker on the silence that holds it now; or nothing, when
+    the episode has ended or owes nothing (the index lags the table)."""
+    key = state.key
+    now_iso = _iso(now)
+    alive = _alive(state, now)
+    if alive is None or not alive.is_open or not (alive.silenced or alive.pending):
+        return Decision("duplicate", "nothing owed: the episode ended or its triggers were delivered", key)
+    if alive.pending:
+        return _deliver_pending(alive, key, now, now_iso, alive.observed_at, in_flight_seconds, snapshot, None)
+    if silence is not None:
+        if (alive.silenced_by, alive.silenced_until) == (silence.id, silence.until):
+            return Decision(
+                "drop", f"still silenced by {silence.id} until {silence.until}", key, silenced_by=silence.id
+            )
+        moved = dataclasses.replace(
+            alive, silenced_by=silence.id, silenced_until=silence.until, version=alive.version + 1
+        )
+        reason = f"{policy.reason}; silenced by {silence.id} until {silence.until}: held back, owed until then"
+        return Decision("drop", reason, key, (), moved, alive.version, silenced_by=silence.id)
+    return _deliver_owed(snapshot, policy, alive, key, now, cfg, alive.observed_at, None, join=False)
 
 
 def _fold(finding: Finding, state: DedupState | None, seen: dt.datetime | None, custom_action: bool) -> _Fold | None:
@@ -376,9 +596,12 @@ def _deliver_pending(
     urgency: Literal["high", "low"] = "high" if state.action == "page" else "low"
     sends = tuple(Notification("trigger", ik, state.severity, urgency) for ik in state.pending)
     joined = _joined(state, finding, fold) if fold is not None else {}
+    # Owed triggers recorded ahead by the sweep (or a copy) are owed no more once delivered.
+    owed = tuple(k for k in state.silenced if k not in state.pending)
     new = dataclasses.replace(
         state,
         **joined,
+        **({"silenced": owed} if owed else _UNSILENCED),
         pending=(),
         pending_since=None,
         version=state.version + 1,
@@ -450,6 +673,7 @@ def _open_episode(
         observed_at=observed,
         opened_at=now_iso,
         targets=policy.notify,
+        rule=policy.rule or None,
         past_incident_ids=((*state.past_incident_ids, *state.incident_ids)[-MAX_PAST_INCIDENTS:] if state else ()),
         **folded,
     )
@@ -479,7 +703,7 @@ def _while_open(
     if rises or upgrade:
         severity = finding.severity if rises else state.severity
         ikey = incident_key(key, severity, escalated=True) + ("p" if upgrade else "")
-        if ikey in state.incident_keys:  # the same escalation already sent (a re-sent finding)
+        if ikey in state.incident_keys or ikey in state.silenced:  # already sent (a re-sent finding), or owed
             return Decision("duplicate", "escalation already sent", key)
         new = dataclasses.replace(
             state,
@@ -497,6 +721,7 @@ def _while_open(
             # Where the episode went, and where the rule deciding now sends: a notification to a chat channel that
             # becomes a page reaches the rule's on-call targets too, and the resolve all of them.
             targets=merge_targets(state.targets, policy.notify),
+            rule=policy.rule or state.rule,
         )
         why = f"severity raised {state.severity.value}→{finding.severity.value}" if rises else "notify upgraded to page"
         send = Notification("trigger", ikey, severity, policy.urgency, escalated_from=state.severity)
@@ -650,9 +875,13 @@ def _resolve_episode(
     observed: str | None,
     member_resolutions: tuple[str, ...] | None = None,
 ) -> Decision:
-    """Security Hub reports the open episode's problem gone: resolve every incident of the episode, once."""
+    """Security Hub reports the open episode's problem gone: resolve every incident of the episode, once. What a
+    silence held back was never sent: it is not resolved, only forgotten."""
+    if state.silenced and not state.incident_keys:
+        why = f"{why}; it never paged (held back by silence {state.silenced_by}): nothing to resolve"
     new = dataclasses.replace(
         state,
+        **_UNSILENCED,
         status="resolved",
         members=(),
         pending=(),

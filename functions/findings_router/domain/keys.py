@@ -23,6 +23,29 @@ def canary_record_key(environment: str) -> str:
     return f"{CANARY_RECORD_PREFIX}{environment}"
 
 
+# Silences (domain/silences.py, adapters/silences.py): one item per silence, `fr1-silence-<env>-<id>`.
+SILENCE_PREFIX = f"{KEY_PREFIX}silence-"
+
+
+def silence_key(environment: str, silence_id: str) -> str:
+    return f"{SILENCE_PREFIX}{environment}-{silence_id}"
+
+
+# Shadow mode (`mode: shadow`, rules with `shadow: true`): the shadow decisions' episodes live under their own keys,
+# `fr1-shadow-<hash>` beside the live `fr1-<hash>`, so that switching to live inherits none of them.
+SHADOW_PREFIX = f"{KEY_PREFIX}shadow-"
+
+
+def shadow_key(key: str) -> str:
+    """The shadow namespace's key of the live dedup key `key` (the same hash)."""
+    return SHADOW_PREFIX + key.removeprefix(KEY_PREFIX)
+
+
+def live_key(key: str) -> str:
+    """The live dedup key of a shadow key (a live key as it is)."""
+    return KEY_PREFIX + key.removeprefix(SHADOW_PREFIX) if key.startswith(SHADOW_PREFIX) else key
+
+
 SECURITYHUB_PRODUCT_SUFFIX = ":product/aws/securityhub"
 
 # The ack receiver's idempotency records (Powertools, in the state table): "<function name>.<label>#<hash of the

@@ -44,6 +44,9 @@ class PolicyDecision:
     reason: str
     # Where a page or notification goes (the rule's `notify`, else `default_notify`); () is the primary `notifier`.
     notify: tuple[str, ...] = ()
+    # What decided, as episodes record it (shadow-report counts per rule): a rule's name, `default_action`,
+    # `custom_action`; "" for a suppression, a sample finding's drop or a finding out of scope.
+    rule: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,7 +405,9 @@ def _note_expired(decision: PolicyDecision, expired: Sequence[_CompiledSuppressi
     """The decision made because suppressions that would have matched are past their `expires` date."""
     names = ", ".join(f"{s.name} expired {s.expires}" for s in expired)
     note = f"suppression {names}, no longer applies" if len(expired) == 1 else f"suppressions {names}, no longer apply"
-    return PolicyDecision(decision.action, decision.urgency, f"{decision.reason} ({note})", decision.notify)
+    return PolicyDecision(
+        decision.action, decision.urgency, f"{decision.reason} ({note})", decision.notify, decision.rule
+    )
 
 
 def targets(names: Sequence[str]) -> tuple[str, ...]:
@@ -418,14 +423,20 @@ def merge_targets(*groups: tuple[str, ...]) -> tuple[str, ...]:
 
 
 class CompiledPolicy:
-    """A `Policy` ready to evaluate findings fast."""
+    """A `Policy` ready to evaluate findings fast.
 
-    def __init__(self, policy: Policy) -> None:
+    `shadow`: the shadow view, every rule active; the live view (the default) passes the rules with `shadow: true`
+    by, as if they were not there (docs/configuration.md, shadow mode)."""
+
+    def __init__(self, policy: Policy, *, shadow: bool = False) -> None:
         self.policy = policy
         self.environment = policy.environment
+        self.shadow = shadow
         self._default_notify = targets(policy.default_notify)
         self._rules: list[_CompiledRule] = []
         for r in policy.rules:
+            if r.shadow and not shadow:
+                continue
             conditions = tuple(_conditions(r.match)) if r.match else ()
             takes_samples = r.match is not None and r.match.sample is True
             self._rules.append(
@@ -441,6 +452,7 @@ class CompiledPolicy:
                         r.effective_urgency,
                         f"rule {r.name}",
                         targets(r.notify) if r.notify else self._default_notify,
+                        r.name,
                     ),
                 )
             )
@@ -459,7 +471,7 @@ class CompiledPolicy:
             )
         default = policy.default_action
         self._default = PolicyDecision(
-            default, "high" if default == "page" else "low", "default_action", self._default_notify
+            default, "high" if default == "page" else "low", "default_action", self._default_notify, "default_action"
         )
         # Checked twice per finding (the batched read skips other accounts' keys, then route): a set, built once.
         self._accounts = None if policy.all_accounts else frozenset(policy.accounts)
@@ -487,7 +499,7 @@ class CompiledPolicy:
         ours = self.policy.custom_action
         if finding.custom_action and ours is not None and ours.mode != "policy" and not finding.is_resolved:
             urgency: Urgency = "high" if ours.mode == "page" else "low"
-            return PolicyDecision(ours.mode, urgency, f"custom action {ours.id}", self._default_notify)
+            return PolicyDecision(ours.mode, urgency, f"custom action {ours.id}", self._default_notify, "custom_action")
         return self.evaluate(finding, now)
 
     def evaluate(self, finding: Finding, now: dt.datetime) -> PolicyDecision:

@@ -12,6 +12,18 @@ copy, a resolution), it is re-read: our trigger is cleared from what the item ho
 ended meanwhile, resolved again. Resolves and duplicates are written after sending (sending them twice is harmless).
 If a write loses a race, the state is read again and the decision re-made: both racers may have sent the same
 trigger, and PagerDuty's dedup_key makes that one alert, one page.
+
+Silences (domain/silences.py) come between the decision and the send: when a decision would send a trigger (or the
+episode owes one), the silences in effect are consulted (read once per container every half minute:
+adapters/silences.py); a matching active one holds the trigger back, recorded as owed in the episode, and nothing is
+sent, counted as a storm or written back ("silence applied" is logged with its id). `route_owed` is the sweep's way
+in (service/sweep.py): the same decision, write-ahead, send, confirm and write-back for an episode whose silence has
+ended.
+
+Shadow (`mode: shadow`, rules with `shadow: true`): a second router over the same table, its keys in the shadow
+namespace (`fr1-shadow-…`), the policy's shadow view, a notifier that sends nothing, no storms, silences or
+write-back, decides every in-scope finding too and logs it ("shadow decision", `shadow: true`); it never fails the
+live path. With `mode: shadow` the live decision is always a drop: nothing is recorded live and nothing is sent.
 """
 
 from __future__ import annotations
@@ -19,21 +31,26 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 from findings_router.adapters.securityhub import FindingRef, SecurityHubWriteback
 from findings_router.adapters.state_table import DedupStore
 from findings_router.adapters.storm_counter import StormCounter
 from findings_router.domain import canary
-from findings_router.domain.episodes import Decision, DedupState, decide, folded_resources
-from findings_router.domain.keys import dedup_key, folded_vulnerability
-from findings_router.domain.model import Finding
-from findings_router.domain.notifications import NotifyContext, resolve
+from findings_router.domain.episodes import Decision, DedupState, decide, decide_owed, folded_resources
+from findings_router.domain.keys import dedup_key, folded_vulnerability, shadow_key
+from findings_router.domain.model import Finding, FindingFormat
+from findings_router.domain.notifications import Notification, NotifyContext, resolve
 from findings_router.domain.policy import CompiledPolicy, PolicyDecision
+from findings_router.domain.silences import Silence, finding_from_snapshot
 from findings_router.domain.storm import StormCount, apply_storm, storm_slot, verdict
-from findings_router.notify import DeliveryError, Notifier
+from findings_router.notify import DeliveryError, DeliveryResult, Notifier
 from findings_router.service.canary import CanaryOutcome, CanaryProbe
+
+if TYPE_CHECKING:
+    from findings_router.adapters.silences import SilenceSource
 
 logger = logging.getLogger(__name__)
 
@@ -56,10 +73,32 @@ class Routed:
     decision: Decision
     deliveries: int
     canary: CanaryOutcome | None = None  # this environment's canary: what its run did (never a policy decision)
+    silenced: Silence | None = None  # the silence that held this decision's trigger back (or holds the episode)
+    shadow: Routed | None = None  # the shadow decision made beside this one (mode shadow, rules with shadow: true)
+
+
+Namespace = Literal["live", "shadow"]
+
+
+class ShadowNotifier:
+    """Sends nothing: the shadow router's notifier. Counts what it was asked to send."""
+
+    channel = "shadow (nothing sent)"
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def send(self, notification: Notification, context: NotifyContext) -> DeliveryResult:
+        del context
+        self.count += 1
+        return DeliveryResult(200, 0, notification.key)
 
 
 class FindingsRouter:
-    """Holds the policy, the store and the notifier for one invocation (or one replay)."""
+    """Holds the policy, the store and the notifier for one invocation (or one replay).
+
+    `silences`: the silences in effect (None: none are applied). `shadow`: the router of the shadow decisions
+    (`shadow_router`), run beside this one for every in-scope finding. `namespace` "shadow": this router is one."""
 
     def __init__(
         self,
@@ -70,6 +109,10 @@ class FindingsRouter:
         storms: StormCounter | None = None,
         canary: CanaryProbe | None = None,
         own_account: str | None = None,
+        *,
+        silences: SilenceSource | None = None,
+        shadow: FindingsRouter | None = None,
+        namespace: Namespace = "live",
     ) -> None:
         self.policy = policy
         self.canary = canary
@@ -78,13 +121,18 @@ class FindingsRouter:
         self.notifier = notifier
         self.writeback = writeback
         self.storms = storms if policy.policy.storm.enabled else None
+        self.silences = silences
+        self.shadow = shadow
+        self.namespace: Namespace = namespace
         self.writeback_failures = 0
         self._fold = policy.policy.dedup.fold_control_findings
         self._fold_vulnerabilities = policy.policy.dedup.fold_vulnerabilities
         self._cache: dict[str, DedupState | None] = {}
+        self._applied: dict[str, Silence] = {}  # silences that held something back in this invocation, by id
 
     def key_for(self, finding: Finding) -> str:
-        return dedup_key(finding, self._fold, self._fold_vulnerabilities)
+        key = dedup_key(finding, self._fold, self._fold_vulnerabilities)
+        return shadow_key(key) if self.namespace == "shadow" else key
 
     def folded_vulnerability(self, finding: Finding) -> str | None:
         """The vulnerability id `finding`'s key folds on (dedup.fold_vulnerabilities), or None."""
@@ -109,8 +157,21 @@ class FindingsRouter:
             folded = folded_resources(state, vulnerability, mode, env)
         return NotifyContext(env, finding, key, reason, episode, targets, folded)
 
+    @property
+    def live_decisions(self) -> bool:
+        """Whether this router records and sends anything (not with `mode: shadow`, whose decisions are all shadow)."""
+        return self.namespace == "shadow" or self.policy.policy.mode == "live"
+
     def prefetch(self, findings: Iterable[Finding]) -> None:
         """One batched read (per 100 keys) for every key not already known (out-of-scope findings are never read)."""
+        findings = list(findings)
+        if self.shadow is not None:
+            try:
+                self.shadow.prefetch(findings)
+            except Exception as exc:  # the shadow never fails the live path
+                logger.warning("shadow state read failed", extra={"shadow": True, "error": str(exc)})
+        if not self.live_decisions:
+            return
         in_scope = (f for f in findings if self.policy.out_of_scope(f) is None and canary.sighting(f) is None)
         keys = [k for k in dict.fromkeys(self.key_for(f) for f in in_scope) if k not in self._cache]
         if not keys:
@@ -127,15 +188,70 @@ class FindingsRouter:
         foreign = self.policy.out_of_scope(finding)
         if foreign is not None:
             return Routed(finding, PolicyDecision("drop", "low", foreign), Decision("drop", foreign, key), 0)
+        if self.shadow is None:
+            return self._route_key(finding, key, now)
+        try:
+            routed = self._route_key(finding, key, now)
+        except BaseException:
+            self._route_shadow(finding, now)  # the live path failed (it is retried); the shadow decides regardless
+            raise
+        shadow = self._route_shadow(finding, now)
+        return dataclasses.replace(routed, shadow=shadow) if shadow is not None else routed
+
+    def _route_key(self, finding: Finding, key: str, now: dt.datetime) -> Routed:
         policy = self.policy.decision_for(finding, now)
+        if not self.live_decisions:
+            reason = (
+                f"mode shadow: nothing is recorded or sent live (the shadow decision: {policy.action}, {policy.reason})"
+            )
+            return Routed(finding, policy, Decision("drop", reason, key), 0)
         if key not in self._cache:
             self.prefetch([finding])
+        folded = self.folded_vulnerability(finding) is not None
+        return self._run(
+            finding,
+            key,
+            policy,
+            now,
+            lambda state, storm: self._decide(finding, policy, state, key, now, storm, folded),
+        )
+
+    def route_owed(self, state: DedupState, now: dt.datetime) -> Routed:
+        """The sweep (service/sweep.py): an episode listed as owing a page a silence held back, re-evaluated against
+        the current policy with the finding as last seen (kept in the episode), and delivered like any trigger when
+        no silence holds it now and the policy still pages or notifies it."""
+        finding = _held_finding(state)
+        key = state.key
+        foreign = self.policy.out_of_scope(finding)
+        policy = PolicyDecision("drop", "low", foreign) if foreign else self.policy.decision_for(finding, now)
+        self._cache[key] = state
+        cfg = self.policy.policy
+
+        def decide_now(current: DedupState | None, storm: StormCount | None) -> tuple[Decision, StormCount | None]:
+            if current is None:
+                return Decision("duplicate", "nothing owed: the episode is gone", key), storm
+            silence = self._silence(finding, now)
+            timeout = cfg.function.timeout_seconds
+            decision = decide_owed(finding, policy, current, now, cfg.dedup, timeout, silence=silence)
+            return self._with_storm(finding, key, now, decision, storm)
+
+        return self._run(finding, key, policy, now, decide_now)
+
+    def _run(
+        self,
+        finding: Finding,
+        key: str,
+        policy: PolicyDecision,
+        now: dt.datetime,
+        decide_now: Callable[[DedupState | None, StormCount | None], tuple[Decision, StormCount | None]],
+    ) -> Routed:
+        """Decide, write ahead, send, confirm: the one path every trigger takes (routing and the sweep)."""
         vulnerability = self.folded_vulnerability(finding)
         deliveries = 0
         storm: StormCount | None = None
         for _ in range(MAX_WRITE_CONFLICTS):
             state = self._cache.get(key)
-            decision, storm = self._decide(finding, policy, state, key, now, storm, vulnerability is not None)
+            decision, storm = decide_now(state, storm)
             if decision.in_flight:
                 raise TriggerInFlightError(f"{finding.id}: {decision.reason}")
             if not self._record_ahead(decision, key):
@@ -147,17 +263,58 @@ class FindingsRouter:
             targets = recorded.targets if recorded else policy.notify
             ctx = self.context(finding, key, decision.reason, recorded, targets, vulnerability)
             deliveries += self._send(decision, ctx)
+            held = self._held(decision)
             if decision.new_state is None:
-                return Routed(finding, policy, decision, deliveries)
+                return Routed(finding, policy, decision, deliveries, silenced=held)
             if self.store.put(decision.new_state, expected):
                 self._cache[key] = decision.new_state
                 self._after_recorded(finding, decision, storm)
-                return Routed(finding, policy, decision, deliveries)
+                return Routed(finding, policy, decision, deliveries, silenced=held)
             if decision.pending_state is not None:
                 decision, sent = self._confirm(finding, decision, ctx)
                 return Routed(finding, policy, decision, deliveries + sent)
             self._cache[key] = self.store.get_many([key]).get(key)
         raise StateConflictError(f"state for {key} changed {MAX_WRITE_CONFLICTS} times while routing {finding.id}")
+
+    def _route_shadow(self, finding: Finding, now: dt.datetime) -> Routed | None:
+        """The shadow decision for `finding`, logged with `shadow: true`; never raises (the live path goes on)."""
+        assert self.shadow is not None
+        try:
+            routed = self.shadow.route(finding, now)
+        except Exception as exc:
+            logger.warning(
+                "shadow decision failed",
+                extra={"shadow": True, "finding_id": finding.id, "error": str(exc), "error_type": type(exc).__name__},
+            )
+            return None
+        decision = routed.decision
+        log = logger.debug if decision.outcome == "duplicate" else logger.info
+        log(
+            "shadow decision",
+            extra={
+                "shadow": True,
+                "finding_id": finding.id,
+                "dedup_key": decision.key,
+                "decision": decision.outcome,
+                "reason": decision.reason,
+                "rule": routed.policy.rule,
+                "severity": finding.severity.value,
+                "account": finding.account,
+            },
+        )
+        return routed
+
+    def _silence(self, finding: Finding, now: dt.datetime) -> Silence | None:
+        if self.silences is None:
+            return None
+        silence = self.silences.current(now).matching(finding, now)
+        if silence is not None:
+            self._applied[silence.id] = silence
+        return silence
+
+    def _held(self, decision: Decision) -> Silence | None:
+        """The silence that held `decision`'s trigger back (or holds its episode)."""
+        return None if decision.silenced_by is None else self._applied.get(decision.silenced_by)
 
     def _route_canary(self, finding: Finding, seen: canary.CanarySighting, now: dt.datetime) -> Routed:
         key = canary.incident_key(seen.environment, seen.run_id)
@@ -185,11 +342,25 @@ class FindingsRouter:
         storm: StormCount | None,
         folded: bool = False,
     ) -> tuple[Decision, StormCount | None]:
-        """The dedup decision, made a storm's when it opens an episode of a storm; and the storm count, counted on
-        the first attempt that needs it (`storm`: the count of an earlier attempt, if any). `folded`: the key is a
-        folded vulnerability key, which `decide` must know (many findings share it)."""
+        """The dedup decision, with what a silence holds back (asked only when a trigger would be sent or the episode
+        owes one: most decisions send nothing), made a storm's when it opens an episode of a storm; and the storm
+        count, counted on the first attempt that needs it (`storm`: the count of an earlier attempt, if any).
+        `folded`: the key is a folded vulnerability key, which `decide` must know (many findings share it)."""
         cfg = self.policy.policy
-        decision = decide(finding, policy, state, key, now, cfg.dedup, cfg.function.timeout_seconds, folded=folded)
+        timeout = cfg.function.timeout_seconds
+        decision = decide(finding, policy, state, key, now, cfg.dedup, timeout, folded=folded)
+        triggers = any(n.kind == "trigger" for n in decision.notifications)
+        if self.silences is not None and (triggers or (state is not None and state.owes)):
+            silence = self._silence(finding, now)
+            if silence is not None:
+                decision = decide(finding, policy, state, key, now, cfg.dedup, timeout, folded=folded, silence=silence)
+        return self._with_storm(finding, key, now, decision, storm)
+
+    def _with_storm(
+        self, finding: Finding, key: str, now: dt.datetime, decision: Decision, storm: StormCount | None
+    ) -> tuple[Decision, StormCount | None]:
+        """A decision opening an episode, counted for its group's storm (silenced ones open nothing: not counted)."""
+        cfg = self.policy.policy
         if self.storms is None or not decision.opens_episode:
             return decision, storm
         if storm is None:  # count once, even if the write has to be retried
@@ -232,6 +403,19 @@ class FindingsRouter:
             logger.warning("could not release a recorded trigger", extra={"key": recorded.key, "error": str(exc)})
 
     def _after_recorded(self, finding: Finding, decision: Decision, storm: StormCount | None) -> None:
+        if decision.silenced_by is not None and decision.new_state is not None:
+            state = decision.new_state
+            logger.info(
+                "silence applied",
+                extra={
+                    "silence_id": decision.silenced_by,
+                    "until": state.silenced_until,
+                    "finding_id": finding.id,
+                    "dedup_key": decision.key,
+                    "owed": list(state.silenced),
+                    "reason": decision.reason,
+                },
+            )
         if storm is not None and storm.kind == "open" and decision.notifications and self.storms is not None:
             # Delivered and recorded: from now on the group's new problems fold into this incident.
             self.storms.mark_opened(decision.notifications[0].key)
@@ -303,3 +487,43 @@ def route_findings(router: FindingsRouter, findings: list[Finding], now: dt.date
     """Route a list of findings with one batched state read. Delivery errors propagate to the caller."""
     router.prefetch(findings)
     return [router.route(f, now) for f in findings]
+
+
+def _held_finding(state: DedupState) -> Finding:
+    """The finding a silenced episode kept (its last known facts), else the little the state itself says."""
+    if state.silenced_finding:
+        return finding_from_snapshot(state.silenced_finding)
+    return Finding(
+        format=FindingFormat(state.finding_format),
+        id=state.finding_id,
+        product_arn=state.product_arn,
+        product_name="",
+        company_name="",
+        generator_id="",
+        control_id=None,
+        account=state.account,
+        region="",
+        title=state.title,
+        description="",
+        severity=state.severity,
+        severity_score=0.0,
+        types=(),
+        resources=(),
+        cve_ids=(),
+        max_cvss=None,
+        workflow_status=None,
+        record_state="ACTIVE",
+        compliance_status=None,
+        first_observed_at=None,
+        last_observed_at=None,
+        updated_at=state.observed_at,
+        source_url=None,
+        remediation_text=None,
+        remediation_url=None,
+    )
+
+
+def shadow_router(policy: CompiledPolicy, store: DedupStore, *, notifier: Notifier | None = None) -> FindingsRouter:
+    """The router of the shadow decisions: the policy's shadow view, keys in the shadow namespace, nothing sent."""
+    view = policy if policy.shadow else CompiledPolicy(policy.policy, shadow=True)
+    return FindingsRouter(view, store, notifier or ShadowNotifier(), namespace="shadow")

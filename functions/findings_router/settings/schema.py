@@ -110,6 +110,12 @@ class Rule(_Strict):
         description=f"Where this rule's pages and notifications go: names of `notifiers` ({PRIMARY_NOTIFIER!r} is "
         "`notifier`). Omitted: default_notify. An episode's escalations and resolve go to its targets (an escalation adds the deciding rule's).",
     )
+    shadow: bool = Field(
+        default=False,
+        description="Try the rule out on live traffic: the live decision skips it, a shadow decision with it is "
+        "recorded apart (state fr1-shadow-…, logs `shadow: true`) and never sent; `findings-router shadow-report` "
+        "compares the two (docs/configuration.md, rolling out a policy change).",
+    )
 
     @model_validator(mode="after")
     def _urgency_only_for_page(self) -> Rule:
@@ -122,6 +128,30 @@ class Rule(_Strict):
         if self.action == "page":
             return self.urgency or "high"
         return "low"
+
+
+class Silences(_Strict):
+    """Silences (`findings-router silence add`): temporary, owned and audited quiet for matching findings, or a whole
+    environment. A silenced finding is tracked but not sent; it pages when the silence ends if it still would
+    (docs/dedup.md, docs/runbook.md)."""
+
+    max_duration_hours: Annotated[
+        int,
+        Field(ge=1, le=2160, description="The longest silence `silence add` accepts: none is open-ended."),
+    ] = 168
+    retention_days: Annotated[
+        int,
+        Field(ge=1, le=365, description="How long an ended or expired silence stays listed (its item's TTL)."),
+    ] = 30
+    sweep_minutes: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=60,
+            description="How often the sweep pages what a silence held back once it ended or was expired, if the "
+            "finding is still active and the policy still pages it.",
+        ),
+    ] = 5
 
 
 class Suppression(_Strict):
@@ -285,15 +315,47 @@ class Dedup(_Strict):
 class Ingestion(_Strict):
     """The EventBridge rule and the SQS queues."""
 
+    filter: Literal["policy", "severity", "none"] | None = Field(
+        default=None,
+        description="Which findings the EventBridge rule lets through to the queue (each one that passes costs SQS, "
+        "Lambda and logs): policy = those some page or notify rule (live or shadow) could match, compiled from the "
+        "rules; severity = those of `severity_labels`; none = every finding of `accounts`. Resolutions, the "
+        "environment's custom action and canary always pass. Omitted: severity with severity_labels, else policy. "
+        "A filter too large for EventBridge's quota is coarsened, with a synth warning.",
+    )
     severity_labels: list[Severity] | None = Field(
         default=None,
-        description="Pre-filter the EventBridge rule to these labels (resolutions always pass).",
+        description="For filter severity: pre-filter the EventBridge rule to these labels (resolutions always pass; "
+        "so do findings a rule's vulnerability condition pages whatever their label).",
+    )
+    resolutions: Literal["all", "noted"] = Field(
+        default="all",
+        description="Which resolutions pass whatever the filter: all; or noted = a PASSED compliance result only "
+        "when it carries a note (ASFF Note, OCSF comment), which findings-router writes on every finding it pages or "
+        "notifies, so the daily PASSED re-evaluations of never-paged controls stay out (archived, RESOLVED and "
+        "SUPPRESSED findings always pass). Needs securityhub.writeback; a page whose write-back failed, or a finding "
+        "that joined an open episode without its own note, is then only resolved by hand (docs/performance.md).",
     )
     include_ocsf: bool = Field(default=True, description="Also route the new Security Hub's OCSF findings.")
     max_receive_count: Annotated[
         int, Field(ge=1, le=100, description="Receives before a message is dead-lettered.")
     ] = 5
     batch_size: Annotated[int, Field(ge=1, le=100, description="SQS messages per invocation.")] = 10
+
+    @model_validator(mode="after")
+    def _labels_for_severity(self) -> Ingestion:
+        if self.filter == "severity" and not self.severity_labels:
+            raise ValueError("filter severity needs severity_labels")
+        if self.filter in ("policy", "none") and self.severity_labels:
+            raise ValueError(f"severity_labels are for filter severity: remove them, or the filter: {self.filter}")
+        return self
+
+    @property
+    def effective_filter(self) -> Literal["policy", "severity", "none"]:
+        """`filter`, its default resolved."""
+        if self.filter is not None:
+            return self.filter
+        return "severity" if self.severity_labels else "policy"
 
 
 class RouterFunction(_Strict):
@@ -550,6 +612,12 @@ class Policy(_Strict):
         default=None, description="Deploy only to this region (else the CLI's)."
     )
     description: str = Field(default="", description="Shown in the demo and the dashboard.")
+    mode: Literal["live", "shadow"] = Field(
+        default="live",
+        description="shadow: decide, deduplicate and record every finding as live would, under separate state "
+        "(fr1-shadow-…), but send nothing and write nothing back to Security Hub; `findings-router shadow-report` "
+        "shows what it would have paged. The canary and the meta-alerts still work.",
+    )
     accounts: Annotated[
         list[Annotated[str, Field(pattern=r"^(\d{12}|\*)$")]],
         Field(
@@ -587,6 +655,7 @@ class Policy(_Strict):
     securityhub: SecurityHubSettings = SecurityHubSettings()
     canary: Canary = Canary()
     psirt_digest: PsirtDigest = PsirtDigest()
+    silences: Silences = Silences()
     baseline: Baseline | None = Field(
         default=None,
         description="The environment's security services as code (GuardDuty, Security Hub, Config, Inspector, "
@@ -628,6 +697,11 @@ class Policy(_Strict):
     def notifier_config(self, name: str) -> PagerDutyNotifierConfig | JsmNotifierConfig | WebhookNotifierConfig:
         """The target `name` (PRIMARY_NOTIFIER: `notifier`)."""
         return self.notifier if name == PRIMARY_NOTIFIER else self.notifiers[name]
+
+    @property
+    def has_shadow(self) -> bool:
+        """Shadow decisions are made: `mode: shadow`, or a rule with `shadow: true`."""
+        return self.mode == "shadow" or any(rule.shadow for rule in self.rules)
 
     @property
     def canary_enabled(self) -> bool:

@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from findings_router.domain.model import Finding, FindingError, FindingFormat, Resource, Severity
+from findings_router.domain.normalize._build import constructor
 from findings_router.domain.normalize._json import (
+    EMPTY,
     NO_VULNERABILITIES,
     Vulnerability,
     VulnerabilityFacts,
@@ -24,6 +26,10 @@ from findings_router.domain.normalize._json import (
     vulnerability_facts,
     yes_no,
 )
+
+# Finding(...) and Resource(...), made faster (normalize/_build.py).
+_new_finding = constructor(Finding)
+_new_resource = constructor(Resource)
 
 _LABELS = {s.value: s for s in Severity}
 
@@ -65,6 +71,20 @@ def _provider_fields(finding: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _severity(finding: Mapping[str, Any], finding_id: str) -> tuple[Severity, float]:
+    top = finding.get("Severity")
+    if type(top) is dict:  # the usual case: a Label Security Hub spells as its enum
+        label = top.get("Label")
+        severity = _LABELS.get(label) if type(label) is str else None
+        if severity is not None:
+            normalized = top.get("Normalized")
+            if normalized is None:
+                return severity, LABEL_SCORE[severity]
+            score = number(normalized)
+            return severity, score if score is not None else LABEL_SCORE[severity]
+    return _any_severity(finding, finding_id)
+
+
+def _any_severity(finding: Mapping[str, Any], finding_id: str) -> tuple[Severity, float]:
     """The top-level Severity, else the provider's `FindingProviderFields.Severity`.
 
     Providers are told to send Severity (and Types) inside FindingProviderFields; Security Hub copies them to the top
@@ -91,9 +111,11 @@ def _severity(finding: Mapping[str, Any], finding_id: str) -> tuple[Severity, fl
 
 def _types(finding: Mapping[str, Any]) -> tuple[str, ...]:
     """Top-level Types (which a customer may have overridden), else the provider's `FindingProviderFields.Types`."""
-    for types in (finding.get("Types"), _provider_fields(finding).get("Types")):
-        if isinstance(types, list) and types:
-            return tuple(str(t) for t in types)
+    types = finding.get("Types")
+    if not (isinstance(types, list) and types):
+        types = _provider_fields(finding).get("Types")
+    if isinstance(types, list) and types:
+        return tuple(map(str, types))
     return ()
 
 
@@ -123,16 +145,23 @@ def _sample(finding: Mapping[str, Any], product_fields: Mapping[str, Any]) -> bo
 def _resources(finding: Mapping[str, Any], finding_id: str) -> tuple[Resource, ...]:
     resources = []
     for i, res in enumerate(as_list(require(finding, "Resources", finding_id), finding_id, "Resources")):
-        res = as_mapping(res, finding_id, f"Resources[{i}]")
-        tags = res.get("Tags") or {}
+        if type(res) is not dict:
+            res = as_mapping(res, finding_id, f"Resources[{i}]")
+        tags = res.get("Tags") or EMPTY
         if not isinstance(tags, Mapping):
             raise FindingError("expected an object", finding_id=finding_id, field=f"Resources[{i}].Tags")
+        kind, rid = res.get("Type"), res.get("Id")
+        if kind is None or kind == "":
+            require(res, "Type", finding_id, f"Resources[{i}].Type")  # raises, naming the field
+        if rid is None or rid == "":
+            require(res, "Id", finding_id, f"Resources[{i}].Id")
+        region = res.get("Region")
         resources.append(
-            Resource(
-                type=str(require(res, "Type", finding_id, f"Resources[{i}].Type")),
-                id=str(require(res, "Id", finding_id, f"Resources[{i}].Id")),
-                region=str_or_none(res.get("Region")),
-                tags=tuple((str(k), str(v)) for k, v in tags.items()),
+            _new_resource(
+                kind if type(kind) is str else str(kind),
+                rid if type(rid) is str else str(rid),
+                region if type(region) is str and region else str_or_none(region),
+                tuple(zip(map(str, tags), map(str, tags.values()), strict=True)) if tags else (),
             )
         )
     return tuple(resources)
@@ -160,11 +189,24 @@ def _vulnerabilities(finding: Mapping[str, Any], finding_id: str) -> Vulnerabili
     return vulnerability_facts(rows)
 
 
+def _object(finding: Mapping[str, Any], key: str, finding_id: str) -> Mapping[str, Any]:
+    value = finding.get(key)
+    return value if type(value) is dict else as_mapping(value, finding_id, key)
+
+
+def _text(value: Any) -> str | None:
+    """`str_or_none`, with json.loads' own str tested first (inline: this runs a dozen times per finding)."""
+    if type(value) is str:
+        return value or None
+    return str_or_none(value)
+
+
 def normalize_asff(finding: Any, *, event_region: str | None = None) -> Finding:
     """One ASFF finding → `Finding`."""
-    if not isinstance(finding, Mapping):
+    if type(finding) is not dict and not isinstance(finding, Mapping):
         raise FindingError(f"finding must be an object, got {type(finding).__name__}")
-    raw_id = finding.get("Id")
+    get = finding.get
+    raw_id = get("Id")
     finding_id = raw_id if isinstance(raw_id, str) and raw_id else None
     if finding_id is None:
         raise FindingError("missing required field", field="Id")
@@ -174,51 +216,47 @@ def normalize_asff(finding: Any, *, event_region: str | None = None) -> Finding:
     severity, score = _severity(finding, finding_id)
     resources = _resources(finding, finding_id)
     vulns = _vulnerabilities(finding, finding_id)
-    product_fields = as_mapping(finding.get("ProductFields"), finding_id, "ProductFields")
-    compliance = as_mapping(finding.get("Compliance"), finding_id, "Compliance")
-    workflow = as_mapping(finding.get("Workflow"), finding_id, "Workflow")
-    remediation = as_mapping(
-        as_mapping(finding.get("Remediation"), finding_id, "Remediation").get("Recommendation"),
-        finding_id,
-        "Remediation.Recommendation",
-    )
-    note = as_mapping(finding.get("Note"), finding_id, "Note")
-    generator_id = str(finding.get("GeneratorId") or "")
-    control_id = str_or_none(compliance.get("SecurityControlId")) or str_or_none(product_fields.get("ControlId"))
+    product_fields = _object(finding, "ProductFields", finding_id)
+    compliance = _object(finding, "Compliance", finding_id)
+    workflow = _object(finding, "Workflow", finding_id)
+    remediation = _object(finding, "Remediation", finding_id)
+    if remediation:
+        remediation = as_mapping(remediation.get("Recommendation"), finding_id, "Remediation.Recommendation")
+    note = _object(finding, "Note", finding_id)
+    generator_id = str(get("GeneratorId") or "")
+    control_id = _text(compliance.get("SecurityControlId")) or _text(product_fields.get("ControlId"))
     if control_id is None and generator_id.startswith("security-control/"):
         control_id = generator_id.removeprefix("security-control/")
-    return Finding(
+    return _new_finding(
         format=FindingFormat.ASFF,
         id=finding_id,
         product_arn=product_arn,
         product_name=str(
-            finding.get("ProductName")
-            or product_fields.get("aws/securityhub/ProductName")
-            or product_arn.rsplit("/", 1)[-1]
+            get("ProductName") or product_fields.get("aws/securityhub/ProductName") or product_arn.rsplit("/", 1)[-1]
         ),
-        company_name=str(finding.get("CompanyName") or product_fields.get("aws/securityhub/CompanyName") or ""),
+        company_name=str(get("CompanyName") or product_fields.get("aws/securityhub/CompanyName") or ""),
         generator_id=generator_id,
         control_id=control_id,
         account=account_id,
-        region=str(finding.get("Region") or event_region or region_from_arn(product_arn)),
+        region=str(get("Region") or event_region or region_from_arn(product_arn)),
         title=title,
-        description=str(finding.get("Description") or ""),
+        description=str(get("Description") or ""),
         severity=severity,
         severity_score=score,
         types=_types(finding),
         resources=resources,
         cve_ids=vulns.cve_ids,
         max_cvss=vulns.max_cvss,
-        workflow_status=str_or_none(workflow.get("Status")) or str_or_none(finding.get("WorkflowState")),
-        record_state=str_or_none(finding.get("RecordState")),
-        compliance_status=str_or_none(compliance.get("Status")),
-        first_observed_at=str_or_none(finding.get("FirstObservedAt")),
-        last_observed_at=str_or_none(finding.get("LastObservedAt")),
-        updated_at=str_or_none(finding.get("UpdatedAt")),
-        source_url=str_or_none(finding.get("SourceUrl")),
-        remediation_text=str_or_none(remediation.get("Text")),
-        remediation_url=str_or_none(remediation.get("Url")),
-        note=str_or_none(note.get("Text")),
+        workflow_status=_text(workflow.get("Status")) or _text(get("WorkflowState")),
+        record_state=_text(get("RecordState")),
+        compliance_status=_text(compliance.get("Status")),
+        first_observed_at=_text(get("FirstObservedAt")),
+        last_observed_at=_text(get("LastObservedAt")),
+        updated_at=_text(get("UpdatedAt")),
+        source_url=_text(get("SourceUrl")),
+        remediation_text=_text(remediation.get("Text")),
+        remediation_url=_text(remediation.get("Url")),
+        note=_text(note.get("Text")),
         sample=_sample(finding, product_fields),
         exploit_available=vulns.exploit_available,
         fix_available=vulns.fix_available,
