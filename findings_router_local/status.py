@@ -123,15 +123,17 @@ def read_status(session: Any, policy: Policy, *, now: dt.datetime | None = None)
             for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
                 # The prefix also matches an environment whose name extends this one's (prod → prod-eu): only
                 # alarms that watch this environment's resources, or whose name has no further environment part.
-                if _ours(alarm, names):
+                if _ours(alarm, names, policy.environment):
                     status.alarms[alarm["AlarmName"]] = alarm["StateValue"]
     except Exception as exc:
         raise aws_error(exc, "CloudWatch alarms and metrics") from None
     return status
 
 
-def _ours(alarm: dict[str, Any], names: ResourceNames) -> bool:
-    """Whether an alarm named with this environment's prefix watches this environment (not `prod-eu` for `prod`)."""
+def _ours(alarm: dict[str, Any], names: ResourceNames, environment: str) -> bool:
+    """Whether an alarm named with this environment's prefix watches this environment (not `prod-eu` for `prod`):
+    one of its resources, or one of its own metrics (the Powertools dimension `environment`: canary-missing,
+    no-findings, rejected signatures)."""
     mine = {
         names.queue,
         names.dead_letter_queue,
@@ -141,6 +143,10 @@ def _ours(alarm: dict[str, Any], names: ResourceNames) -> bool:
         names.meta_alert_function,
         names.meta_alert_dead_letter_queue,
         names.state_table,
+        names.canary_function,
+        names.psirt_digest_function,
+        names.silence_sweep_function,
+        environment,
     }
     values = [d.get("Value") for d in alarm.get("Dimensions", [])]
     for metric in alarm.get("Metrics", []):  # metric-math alarms

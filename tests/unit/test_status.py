@@ -115,3 +115,39 @@ def test_no_region_is_one_line(deployed, monkeypatch):
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     with pytest.raises(StatusError, match=r"^no AWS region: pass --region"):
         read_status(boto3.Session(), policy.model_copy(update={"region": None}))
+
+
+def test_alarms_on_the_environments_own_metrics_and_scheduled_functions_count(deployed):
+    policy, session, *_ = deployed
+    names = resource_names(policy)
+    cloudwatch = session.client("cloudwatch")
+    alarms = {
+        # canary-missing and no-findings watch the functions' own metrics (Powertools' dimensions).
+        f"{names.alarm_prefix}-canary-missing": [
+            {"Name": "environment", "Value": policy.environment},
+            {"Name": "service", "Value": "findings-router"},
+        ],
+        f"{names.alarm_prefix}-psirt-digest-errors": [{"Name": "FunctionName", "Value": names.psirt_digest_function}],
+        f"{names.alarm_prefix}-silence-sweep-errors": [{"Name": "FunctionName", "Value": names.silence_sweep_function}],
+        # prod-eu's canary, whose name starts with prod's: not prod's.
+        f"{names.alarm_prefix}-eu-canary-missing": [
+            {"Name": "environment", "Value": f"{policy.environment}-eu"},
+            {"Name": "service", "Value": "findings-router"},
+        ],
+    }
+    for name, dimensions in alarms.items():
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            MetricName="Errors",
+            Namespace="FindingsRouter",
+            Dimensions=dimensions,
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=1,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+        )
+        cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="test")
+    out = io.StringIO()
+    assert status_command(session, policy, output="json", out=out) == 1
+    assert json.loads(out.getvalue())["alarming"] == sorted(n for n in alarms if "-eu-" not in n)
