@@ -49,10 +49,16 @@ $(error make $(firstword $(CDK_STACK_GOALS)): unknown ENV=$(ENV); configured are
 endif
 endif
 
+# aws-cdk-lib and its dependency aws-cdk-cloud-assembly-schema both ship aws_cdk/cloud_assembly_schema/; uv installs
+# in parallel, so either copy may land last. aws-cdk-lib's must win (its jsii types are "aws-cdk-lib.cloud_assembly_
+# schema.*": with the other copy, Annotations.find_warning fails with "Unknown interface"): reinstall it last.
+CDK_LIB := $(shell sed -n 's/^\(aws-cdk-lib==.*\)$$/\1/p' requirements-dev.lock)
+
 $(VENV)/.installed: pyproject.toml requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check uv==0.13.8
 	$(UV) pip sync -q --python $(PY) --compile-bytecode requirements-dev.lock
+	$(UV) pip install -q --python $(PY) --no-deps --compile-bytecode --reinstall-package aws-cdk-lib $(CDK_LIB)
 	$(UV) pip install -q --python $(PY) --no-deps --compile-bytecode -e .
 	@touch $@
 
@@ -98,6 +104,7 @@ $(VENV312)/.installed: pyproject.toml requirements-dev.lock
 	@test -n "$(PYTHON312)" || { echo "run make test-py312" >&2; exit 2; }
 	$(UV) venv -q --allow-existing --python "$(PYTHON312)" $(VENV312)
 	$(UV) pip sync -q --python $(VENV312)/bin/python --compile-bytecode requirements-dev.lock
+	$(UV) pip install -q --python $(VENV312)/bin/python --no-deps --compile-bytecode --reinstall-package aws-cdk-lib $(CDK_LIB)
 	$(UV) pip install -q --python $(VENV312)/bin/python --no-deps --compile-bytecode -e .
 	@touch $@
 
