@@ -162,8 +162,18 @@ class Decision:
     silenced_by: str | None = None  # the silence that held this decision's triggers back (recorded as owed)
 
 
+# The last `now` formatted, and how: an invocation routes every finding with the same `now` object, and decide()
+# formats it for every finding (an identity check, so a different `now` is always formatted afresh).
+_LAST_ISO: list[tuple[dt.datetime | None, str]] = [(None, "")]
+
+
 def _iso(now: dt.datetime) -> str:
-    return now.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    last = _LAST_ISO[0]
+    if last[0] is now:
+        return last[1]
+    iso = now.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    _LAST_ISO[0] = (now, iso)
+    return iso
 
 
 def _parse_iso(value: str) -> dt.datetime:
@@ -627,6 +637,41 @@ def _not_newer(finding: Finding, state: DedupState, key: str) -> Decision:
         return Decision("duplicate", f"episode {state.episode} already {state.status}", key, (), new, state.version)
     why = "already resolved" if not state.is_open else f"episode {state.episode} already {state.status}"
     return Decision("duplicate", f"not newer than the state ({state.observed_at}): {why}", key)
+
+
+def repeat_decision(finding: Finding, state: DedupState | None, key: str, now: dt.datetime) -> Decision | None:
+    """The decision `decide` makes for a plain repeat, or None when `decide` must be asked (the router's fast path).
+
+    A plain repeat: an active copy, not a custom action event, not newer than what a live stored state reflects
+    (`observed_at`), for a key that is not a folded vulnerability key (the caller checks that: those order per
+    finding), whose episode is resolved, or open with nothing recorded ahead (`pending`), nothing owed (`silenced`),
+    something sent (or episode 0) and the finding already a member. `decide` then returns `_not_newer`'s duplicate,
+    which writes and sends nothing, whatever the policy decision and whatever silence is in effect: so the caller
+    needs neither for it (tests/property/test_repeat_fast_path.py checks this against `decide`)."""
+    if (
+        state is None
+        or finding.custom_action is not None
+        or finding.is_resolved
+        or state.expires_at < now.timestamp()  # `_alive`: an expired item is treated as absent
+    ):
+        return None
+    if state.is_open and (
+        state.pending  # `_deliver_pending`
+        or state.silenced  # `_deliver_owed` or `_silenced`
+        or (state.episode != 0 and not state.incident_keys)  # `_owes_again`, if the policy pages it again
+        or finding.id not in state.members  # `_not_newer` records the new member
+    ):
+        return None
+    observed = state.observed_at
+    known = parse_time(observed)
+    if known is None:
+        return None
+    updated = finding.updated_at
+    if updated != observed:  # the same text is the same time (a re-send carries its copy's time as it was stored)
+        seen = parse_time(updated)
+        if seen is None or seen > known:
+            return None
+    return _not_newer(finding, state, key)
 
 
 def _open_episode(

@@ -39,7 +39,14 @@ from findings_router.adapters.securityhub import FindingRef, SecurityHubWritebac
 from findings_router.adapters.state_table import DedupStore
 from findings_router.adapters.storm_counter import StormCounter
 from findings_router.domain import canary
-from findings_router.domain.episodes import Decision, DedupState, decide, decide_owed, folded_resources
+from findings_router.domain.episodes import (
+    Decision,
+    DedupState,
+    decide,
+    decide_owed,
+    folded_resources,
+    repeat_decision,
+)
 from findings_router.domain.keys import dedup_key, folded_vulnerability, shadow_key
 from findings_router.domain.model import Finding, FindingFormat
 from findings_router.domain.notifications import Notification, NotifyContext, resolve
@@ -128,6 +135,9 @@ class FindingsRouter:
         self._fold = policy.policy.dedup.fold_control_findings
         self._fold_vulnerabilities = policy.policy.dedup.fold_vulnerabilities
         self._cache: dict[str, DedupState | None] = {}
+        # The keys `prefetch` computed for in-scope findings (not canaries), by finding, until `route` takes them: the
+        # finding is kept with its key, so an id is never another finding's.
+        self._prefetched: dict[int, tuple[Finding, str]] = {}
         self._applied: dict[str, Silence] = {}  # silences that held something back in this invocation, by id
 
     def key_for(self, finding: Finding) -> str:
@@ -165,15 +175,27 @@ class FindingsRouter:
     def prefetch(self, findings: Iterable[Finding]) -> None:
         """One batched read (per 100 keys) for every key not already known (out-of-scope findings are never read)."""
         findings = list(findings)
+        self._prefetch_shadow(findings)
+        if not self.live_decisions:
+            return
+        out_of_scope = self.policy.out_of_scope
+        prefetched: dict[int, tuple[Finding, str]] = {}
+        for f in findings:
+            if out_of_scope(f) is None and canary.sighting(f) is None:
+                prefetched[id(f)] = (f, self.key_for(f))
+        self._prefetched = prefetched  # one batch's at a time: a router routes what it prefetched
+        self._fetch(dict.fromkeys(key for _, key in prefetched.values()))
+
+    def _prefetch_shadow(self, findings: list[Finding]) -> None:
         if self.shadow is not None:
             try:
                 self.shadow.prefetch(findings)
             except Exception as exc:  # the shadow never fails the live path
                 logger.warning("shadow state read failed", extra={"shadow": True, "error": str(exc)})
-        if not self.live_decisions:
-            return
-        in_scope = (f for f in findings if self.policy.out_of_scope(f) is None and canary.sighting(f) is None)
-        keys = [k for k in dict.fromkeys(self.key_for(f) for f in in_scope) if k not in self._cache]
+
+    def _fetch(self, keys: Iterable[str]) -> None:
+        """Read the states of `keys` not already known (one batched read per 100 keys)."""
+        keys = [k for k in keys if k not in self._cache]
         if not keys:
             return
         found = self.store.get_many(keys)
@@ -181,13 +203,17 @@ class FindingsRouter:
             self._cache[k] = found.get(k)
 
     def route(self, finding: Finding, now: dt.datetime) -> Routed:
-        seen = canary.sighting(finding)
-        if seen is not None:
-            return self._route_canary(finding, seen, now)
-        key = self.key_for(finding)
-        foreign = self.policy.out_of_scope(finding)
-        if foreign is not None:
-            return Routed(finding, PolicyDecision("drop", "low", foreign), Decision("drop", foreign, key), 0)
+        known = self._prefetched.pop(id(finding), None)
+        if known is not None and known[0] is finding:  # prefetched: in scope, not a canary, and its key known
+            key = known[1]
+        else:
+            seen = canary.sighting(finding)
+            if seen is not None:
+                return self._route_canary(finding, seen, now)
+            key = self.key_for(finding)
+            foreign = self.policy.out_of_scope(finding)
+            if foreign is not None:
+                return Routed(finding, PolicyDecision("drop", "low", foreign), Decision("drop", foreign, key), 0)
         if self.shadow is None:
             return self._route_key(finding, key, now)
         try:
@@ -205,15 +231,24 @@ class FindingsRouter:
                 f"mode shadow: nothing is recorded or sent live (the shadow decision: {policy.action}, {policy.reason})"
             )
             return Routed(finding, policy, Decision("drop", reason, key), 0)
-        if key not in self._cache:
-            self.prefetch([finding])
-        folded = self.folded_vulnerability(finding) is not None
+        if key not in self._cache:  # not prefetched: read it now (and the shadow's, as `prefetch` would)
+            self._prefetch_shadow([finding])
+            self._fetch([key])
+        vulnerability = self.folded_vulnerability(finding)
+        if vulnerability is None:
+            # The fast path of repeats (most of the traffic): a copy the stored episode already reflects, which
+            # decide() would make a duplicate that writes, sends, asks silences and counts storms for nothing.
+            repeat = repeat_decision(finding, self._cache[key], key, now)
+            if repeat is not None:
+                return Routed(finding, policy, repeat, 0)
+        folded = vulnerability is not None
         return self._run(
             finding,
             key,
             policy,
             now,
             lambda state, storm: self._decide(finding, policy, state, key, now, storm, folded),
+            vulnerability,
         )
 
     def route_owed(self, state: DedupState, now: dt.datetime) -> Routed:
@@ -235,7 +270,7 @@ class FindingsRouter:
             decision = decide_owed(finding, policy, current, now, cfg.dedup, timeout, silence=silence)
             return self._with_storm(finding, key, now, decision, storm)
 
-        return self._run(finding, key, policy, now, decide_now)
+        return self._run(finding, key, policy, now, decide_now, self.folded_vulnerability(finding))
 
     def _run(
         self,
@@ -244,9 +279,10 @@ class FindingsRouter:
         policy: PolicyDecision,
         now: dt.datetime,
         decide_now: Callable[[DedupState | None, StormCount | None], tuple[Decision, StormCount | None]],
+        vulnerability: str | None,
     ) -> Routed:
-        """Decide, write ahead, send, confirm: the one path every trigger takes (routing and the sweep)."""
-        vulnerability = self.folded_vulnerability(finding)
+        """Decide, write ahead, send, confirm: the one path every trigger takes (routing and the sweep).
+        `vulnerability`: the one `finding`'s key folds on, if any (`folded_vulnerability`)."""
         deliveries = 0
         storm: StormCount | None = None
         for _ in range(MAX_WRITE_CONFLICTS):
@@ -258,11 +294,13 @@ class FindingsRouter:
                 continue
             pending = decision.pending_state  # recorded ahead by now: later writes expect its version
             expected = pending.version if pending is not None else decision.expected_version
-            recorded = decision.new_state or state
-            # An open episode's escalations and resolve go to its targets (an escalation adds its rule's: decide()).
-            targets = recorded.targets if recorded else policy.notify
-            ctx = self.context(finding, key, decision.reason, recorded, targets, vulnerability)
-            deliveries += self._send(decision, ctx)
+            ctx: NotifyContext | None = None
+            if decision.notifications or decision.pending_state is not None:  # what is sent (or confirmed) needs it
+                recorded = decision.new_state or state
+                # An open episode's escalations and resolve go to its targets (an escalation adds its rule's).
+                targets = recorded.targets if recorded else policy.notify
+                ctx = self.context(finding, key, decision.reason, recorded, targets, vulnerability)
+                deliveries += self._send(decision, ctx)
             held = self._held(decision)
             if decision.new_state is None:
                 return Routed(finding, policy, decision, deliveries, silenced=held)
@@ -271,6 +309,7 @@ class FindingsRouter:
                 self._after_recorded(finding, decision, storm)
                 return Routed(finding, policy, decision, deliveries, silenced=held)
             if decision.pending_state is not None:
+                assert ctx is not None
                 decision, sent = self._confirm(finding, decision, ctx)
                 return Routed(finding, policy, decision, deliveries + sent)
             self._cache[key] = self.store.get_many([key]).get(key)
