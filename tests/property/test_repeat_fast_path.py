@@ -10,7 +10,7 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from findings_router.domain.episodes import DedupState, decide, repeat_decision
+from findings_router.domain.episodes import DedupState, decide, dropped_unseen, repeat_decision
 from findings_router.domain.model import Severity
 from findings_router.domain.normalize import normalize_asff
 from findings_router.domain.policy import PolicyDecision
@@ -122,6 +122,19 @@ def test_the_fast_path_is_decides_duplicate_or_declines(
         return
     assert fast.new_state is None and not fast.notifications and fast.outcome == "duplicate"
     assert fast == decide(finding, policy, state, KEY, NOW, Dedup(), silence=SILENCE if silenced else None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.none(), states), findings, policies, st.booleans(), st.booleans())
+def test_a_drop_with_nothing_stored_is_decides_drop(
+    state: DedupState | None, finding, policy: PolicyDecision, silenced: bool, folded: bool
+) -> None:
+    quick = dropped_unseen(finding, policy, state, KEY)
+    if quick is None:
+        assert state is not None or policy.action != "drop" or finding.is_resolved
+        return
+    silence = SILENCE if silenced else None
+    assert quick == decide(finding, policy, state, KEY, NOW, Dedup(), folded=folded, silence=silence)
 
 
 def test_a_plain_repeat_takes_the_fast_path() -> None:

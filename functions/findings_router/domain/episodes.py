@@ -674,6 +674,14 @@ def repeat_decision(finding: Finding, state: DedupState | None, key: str, now: d
     return _not_newer(finding, state, key)
 
 
+def dropped_unseen(finding: Finding, policy: PolicyDecision, state: DedupState | None, key: str) -> Decision | None:
+    """The decision `decide` makes for an active copy the policy drops when nothing is stored for its key (folded or
+    not, whatever silence is in effect): the policy's drop, nothing written; None when `decide` must be asked."""
+    if state is not None or policy.action != "drop" or finding.is_resolved:
+        return None
+    return Decision("drop", policy.reason, key)
+
+
 def _open_episode(
     finding: Finding,
     policy: PolicyDecision,

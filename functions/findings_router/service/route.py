@@ -44,6 +44,7 @@ from findings_router.domain.episodes import (
     DedupState,
     decide,
     decide_owed,
+    dropped_unseen,
     folded_resources,
     repeat_decision,
 )
@@ -234,13 +235,16 @@ class FindingsRouter:
         if key not in self._cache:  # not prefetched: read it now (and the shadow's, as `prefetch` would)
             self._prefetch_shadow([finding])
             self._fetch([key])
+        state = self._cache[key]
         vulnerability = self.folded_vulnerability(finding)
-        if vulnerability is None:
-            # The fast path of repeats (most of the traffic): a copy the stored episode already reflects, which
-            # decide() would make a duplicate that writes, sends, asks silences and counts storms for nothing.
-            repeat = repeat_decision(finding, self._cache[key], key, now)
-            if repeat is not None:
-                return Routed(finding, policy, repeat, 0)
+        # The fast paths (most of the traffic): a copy the stored episode already reflects, and a finding the policy
+        # drops with nothing stored, which decide() would make a duplicate or a drop that writes, sends, asks
+        # silences and counts storms for nothing.
+        quick = dropped_unseen(finding, policy, state, key)
+        if quick is None and vulnerability is None:
+            quick = repeat_decision(finding, state, key, now)
+        if quick is not None:
+            return Routed(finding, policy, quick, 0)
         folded = vulnerability is not None
         return self._run(
             finding,
