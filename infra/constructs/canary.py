@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aws_cdk import Duration, Stack
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
@@ -48,19 +46,12 @@ class Canary(LambdaFunction):
                 ],
             )
         )
-        self.schedule = events.Rule(
-            self,
-            "Schedule",
-            rule_name=settings.schedule_name,
-            description=settings.description,
-            schedule=events.Schedule.rate(Duration.minutes(settings.schedule_minutes)),
-        )
         # A run that could not start in time is useless once the next is due; a failed run is retried by
         # EventBridge (and then shows in the function's errors alarm and the canary alarm).
-        self.schedule.add_target(
-            targets.LambdaFunction(
-                self.function,
-                retry_attempts=2,
-                max_event_age=Duration.minutes(max(1, settings.schedule_minutes)),
-            )
+        self.schedule = self.run_every(
+            rule_name=settings.schedule_name,
+            description=settings.description,
+            every=Duration.minutes(settings.schedule_minutes),
+            retry_attempts=2,
+            max_event_age=Duration.minutes(max(1, settings.schedule_minutes)),
         )

@@ -26,6 +26,8 @@ from aws_cdk import (
     Stack,
     Validations,
 )
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -255,3 +257,17 @@ class LambdaFunction(Construct):
         )
         acknowledge_pinned_runtime(self.function)
         self.log_group.grant_write(self.role)
+
+    def run_every(
+        self, *, rule_name: str, description: str, every: Duration, retry_attempts: int, max_event_age: Duration
+    ) -> events.Rule:
+        """An EventBridge schedule invoking the function every `every` (the canary, the PSIRT digest, the silence
+        sweep): a failed run is retried `retry_attempts` times, and a run that could not start within
+        `max_event_age` is dropped (the next one is due)."""
+        rule = events.Rule(
+            self, "Schedule", rule_name=rule_name, description=description, schedule=events.Schedule.rate(every)
+        )
+        rule.add_target(
+            targets.LambdaFunction(self.function, retry_attempts=retry_attempts, max_event_age=max_event_age)
+        )
+        return rule

@@ -7,8 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aws_cdk import Acknowledgment, Duration, Stack, Validations
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
@@ -89,17 +87,12 @@ class PsirtDigest(LambdaFunction):
                 )
             )
             self.function.add_environment("REPORT_BUCKET", self.bucket.bucket_name)
-        self.schedule = events.Rule(
-            self,
-            "Schedule",
-            rule_name=settings.schedule_name,
-            description=settings.description,
-            schedule=events.Schedule.rate(Duration.hours(settings.schedule_hours)),
-        )
         # A run that failed is retried by EventBridge (and Lambda); one that could not start within the period is
         # superseded by the next, which covers its own period only: the errors alarm says one was lost.
-        self.schedule.add_target(
-            targets.LambdaFunction(
-                self.function, retry_attempts=2, max_event_age=Duration.hours(min(settings.schedule_hours, 24))
-            )
+        self.schedule = self.run_every(
+            rule_name=settings.schedule_name,
+            description=settings.description,
+            every=Duration.hours(settings.schedule_hours),
+            retry_attempts=2,
+            max_event_age=Duration.hours(min(settings.schedule_hours, 24)),
         )

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 
 from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
@@ -66,16 +64,11 @@ class SilenceSweep(LambdaFunction):
         )
         if settings.securityhub_writeback:
             grant_securityhub_writeback(self.role, workflow_status=ROUTER_WORKFLOW_STATUS)
-        self.schedule = events.Rule(
-            self,
-            "Schedule",
+        # A run that could not start in time is superseded by the next one, which sees the same work.
+        self.schedule = self.run_every(
             rule_name=settings.schedule_name,
             description=settings.description,
-            schedule=events.Schedule.rate(Duration.minutes(settings.sweep_minutes)),
-        )
-        # A run that could not start in time is superseded by the next one, which sees the same work.
-        self.schedule.add_target(
-            targets.LambdaFunction(
-                self.function, retry_attempts=0, max_event_age=Duration.minutes(max(1, settings.sweep_minutes))
-            )
+            every=Duration.minutes(settings.sweep_minutes),
+            retry_attempts=0,
+            max_event_age=Duration.minutes(max(1, settings.sweep_minutes)),
         )
