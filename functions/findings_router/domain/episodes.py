@@ -323,7 +323,7 @@ def decide(
     if finding.is_resolved:
         if folded:
             return _folded_resolution(finding, state, key, now, now_iso, cfg, seen, known)
-        return _resolution(finding, state, key, now, now_iso, cfg, seen, known)
+        return _decide_resolution(finding, state, key, now, now_iso, cfg, seen, known)
     state = _owes_again(state, policy)
     decision = _active(finding, policy, state, key, now, cfg, in_flight_seconds, folded, seen, known, silence)
     return decision if silence is None else _silenced(decision, state, silence, finding)
@@ -798,25 +798,6 @@ def _while_open(
     return Decision("duplicate", f"episode {state.episode} already {state.status}", key)
 
 
-def _resolution(
-    finding: Finding,
-    state: DedupState | None,
-    key: str,
-    now: dt.datetime,
-    now_iso: str,
-    cfg: Dedup,
-    seen: dt.datetime | None,
-    known: dt.datetime | None,
-) -> Decision:
-    if state is not None and seen is not None and known is not None and seen < known:
-        # A resolution older than what the state reflects (a late copy, a redrive): the finding was active
-        # again after it.
-        return Decision(
-            "duplicate", f"{_resolution_reason(finding)}, but older than the state ({state.observed_at})", key
-        )
-    return _decide_resolution(finding, state, key, now, now_iso, cfg, seen, known)
-
-
 def _decide_resolution(
     finding: Finding,
     state: DedupState | None,
@@ -828,6 +809,10 @@ def _decide_resolution(
     known: dt.datetime | None,
 ) -> Decision:
     why = _resolution_reason(finding)
+    if state is not None and seen is not None and known is not None and seen < known:
+        # A resolution older than what the state reflects (a late copy, a redrive): the finding was active
+        # again after it.
+        return Decision("duplicate", f"{why}, but older than the state ({state.observed_at})", key)
     if state is None:
         return _remember_resolution(finding, key, now, now_iso, cfg, seen)
     observed = _newest(state.observed_at, known, seen)
